@@ -1,0 +1,128 @@
+// Package indexer defines the source-neutral types that NFT indexer clients
+// return, the small Indexer interface the workers depend on, and the error
+// classes every client maps its failures into.
+//
+// Clients (for example indexer/opensea) own their wire DTOs and translate them
+// into these types; nothing here knows about HTTP or storage. Money is never a
+// float: amounts travel as decimal strings that PostgreSQL NUMERIC accepts.
+package indexer
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Indexer is what a fetch worker needs from an upstream source. Every method
+// takes ctx first and returns an error classified by the helpers in
+// errors.go (IsTransient, IsPermanent, IsMalformed, RateLimited).
+type Indexer interface {
+	// Source is the stable identifier stored as provenance, e.g. "opensea".
+	Source() string
+	// Collection returns the collection's metadata.
+	Collection(ctx context.Context, slug string) (*Collection, error)
+	// Stats returns floor price and volume windows; one call serves both.
+	Stats(ctx context.Context, slug string) (*Stats, error)
+	// Tokens returns one page of tokens with their traits. cursor "" starts
+	// at the beginning; an empty Next in the result means the last page.
+	Tokens(ctx context.Context, slug, cursor string) (*TokenPage, error)
+}
+
+// Money is an amount in display units of Currency (e.g. "11.25" ETH) with the
+// currency's on-chain decimals (18 for ETH). Amount is a canonical decimal
+// string without exponent, never negative, never NaN or Inf.
+type Money struct {
+	Amount   string
+	Currency string
+	Decimals int32
+}
+
+// Contract is one on-chain contract of a collection.
+type Contract struct {
+	Chain   string // e.g. "ethereum"
+	Address string // lower-cased 0x address
+}
+
+// Collection is collection metadata.
+type Collection struct {
+	Slug            string
+	Name            string
+	Description     string
+	ImageURL        string
+	BannerImageURL  string
+	ExternalURL     string
+	Category        string
+	SafelistStatus  string
+	TotalSupply     int64
+	UniqueItemCount int64
+	Contracts       []Contract
+	// Currency is the pricing (listing) currency symbol, e.g. "ETH", and its
+	// decimals; empty when the source does not say.
+	Currency         string
+	CurrencyDecimals int32
+	CreatedDate      string // as given by the source, e.g. "2021-04-22"
+	Raw              json.RawMessage
+	FetchedAt        time.Time
+}
+
+// Window names the span a volume figure covers.
+type Window string
+
+// The volume windows we store. Unknown upstream intervals are ignored.
+const (
+	Window1d  Window = "1d"
+	Window7d  Window = "7d"
+	Window30d Window = "30d"
+	WindowAll Window = "all"
+)
+
+// Volume is traded volume and number of sales over a window.
+type Volume struct {
+	Window Window
+	Amount Money
+	Sales  int64
+}
+
+// Stats are market statistics of a collection at one moment. Floor is nil
+// when the source reports no floor (no listings).
+type Stats struct {
+	Floor     *Money
+	Volumes   []Volume // always contains WindowAll when the source has totals
+	Owners    int64
+	Sales     int64 // all-time sales
+	FetchedAt time.Time
+	// SourceAsOf is the source's own timestamp when it gives one, else zero.
+	SourceAsOf time.Time
+}
+
+// Trait is one attribute of a token. ValueText is the value as text (strings
+// verbatim, numbers in their JSON spelling, booleans "true"/"false").
+// ValueNumeric is set when the value is a JSON number or a numeric string.
+type Trait struct {
+	Type         string
+	ValueText    string
+	ValueNumeric *string // decimal string, NUMERIC-compatible
+	DisplayType  string  // "" when absent/null
+	MaxValue     string
+	Raw          json.RawMessage
+}
+
+// Token is one NFT with its traits. Traits is nil when the source returned
+// no traits field or null (unknown), and empty when it returned [] (none).
+type Token struct {
+	TokenID       string // decimal identifier as given
+	Contract      string // lower-cased address
+	TokenStandard string // e.g. "erc721", "erc1155"
+	Name          string
+	ImageURL      string
+	MetadataURL   string
+	UpdatedAt     time.Time // source's updated_at; zero when absent
+	Traits        []Trait
+	Raw           json.RawMessage
+}
+
+// TokenPage is one page of a collection's tokens.
+type TokenPage struct {
+	Tokens []Token
+	Next   string
+}
