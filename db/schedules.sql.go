@@ -11,21 +11,23 @@ import (
 )
 
 const scheduleAdvance = `-- name: ScheduleAdvance :exec
-UPDATE collection_schedules
-SET next_due_at = $1::timestamptz + interval_seconds * interval '1 second',
+UPDATE collection_schedules s
+SET next_due_at = $1::timestamptz + s.interval_seconds * interval '1 second',
     last_planned_at = $1::timestamptz
-WHERE collection_id = $2 AND kind = $3
+FROM (SELECT unnest($2::bigint[]) AS collection_id, unnest($3::text[]) AS kind) AS u
+WHERE s.collection_id = u.collection_id AND s.kind = u.kind
 `
 
 type ScheduleAdvanceParams struct {
-	Now          time.Time
-	CollectionID int64
-	Kind         string
+	Now           time.Time
+	CollectionIds []int64
+	Kinds         []string
 }
 
-// Moves a claimed pair's next due time one interval past now.
+// Moves claimed pairs' next due time one interval past now (one statement
+// for the whole batch).
 func (q *Queries) ScheduleAdvance(ctx context.Context, arg ScheduleAdvanceParams) error {
-	_, err := q.db.Exec(ctx, scheduleAdvance, arg.Now, arg.CollectionID, arg.Kind)
+	_, err := q.db.Exec(ctx, scheduleAdvance, arg.Now, arg.CollectionIds, arg.Kinds)
 	return err
 }
 

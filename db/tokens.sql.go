@@ -41,7 +41,7 @@ func (q *Queries) TokenDeleteNotInRun(ctx context.Context, arg TokenDeleteNotInR
 	return result.RowsAffected(), nil
 }
 
-const tokenSyncStateAdvance = `-- name: TokenSyncStateAdvance :exec
+const tokenSyncStateAdvance = `-- name: TokenSyncStateAdvance :execrows
 UPDATE token_sync_state
 SET cursor = $1, pages = pages + 1, tokens_seen = tokens_seen + $2::bigint, updated_at = $3::timestamptz,
     completed_at = CASE WHEN $4::boolean THEN $3::timestamptz ELSE NULL END
@@ -60,8 +60,8 @@ type TokenSyncStateAdvanceParams struct {
 
 // Records a stored page; guarded by run and the cursor the page was fetched
 // with, so a stale concurrent attempt cannot move the cursor.
-func (q *Queries) TokenSyncStateAdvance(ctx context.Context, arg TokenSyncStateAdvanceParams) error {
-	_, err := q.db.Exec(ctx, tokenSyncStateAdvance,
+func (q *Queries) TokenSyncStateAdvance(ctx context.Context, arg TokenSyncStateAdvanceParams) (int64, error) {
+	result, err := q.db.Exec(ctx, tokenSyncStateAdvance,
 		arg.NextCursor,
 		arg.PageTokens,
 		arg.Now,
@@ -70,7 +70,10 @@ func (q *Queries) TokenSyncStateAdvance(ctx context.Context, arg TokenSyncStateA
 		arg.Run,
 		arg.Cursor,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const tokenSyncStateGet = `-- name: TokenSyncStateGet :one

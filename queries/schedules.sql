@@ -17,11 +17,13 @@ LIMIT @max_rows
 FOR UPDATE OF s SKIP LOCKED;
 
 -- name: ScheduleAdvance :exec
--- Moves a claimed pair's next due time one interval past now.
-UPDATE collection_schedules
-SET next_due_at = sqlc.arg(now)::timestamptz + interval_seconds * interval '1 second',
+-- Moves claimed pairs' next due time one interval past now (one statement
+-- for the whole batch).
+UPDATE collection_schedules s
+SET next_due_at = sqlc.arg(now)::timestamptz + s.interval_seconds * interval '1 second',
     last_planned_at = sqlc.arg(now)::timestamptz
-WHERE collection_id = @collection_id AND kind = @kind;
+FROM (SELECT unnest(@collection_ids::bigint[]) AS collection_id, unnest(@kinds::text[]) AS kind) AS u
+WHERE s.collection_id = u.collection_id AND s.kind = u.kind;
 
 -- name: ScheduleMarkSuccess :exec
 UPDATE collection_schedules SET last_success_at = @at::timestamptz

@@ -71,7 +71,7 @@ SET run = CASE WHEN token_sync_state.completed_at IS NULL THEN token_sync_state.
     completed_at = NULL
 RETURNING *;
 
--- name: TokenSyncStateAdvance :exec
+-- name: TokenSyncStateAdvance :execrows
 -- Records a stored page; guarded by run and the cursor the page was fetched
 -- with, so a stale concurrent attempt cannot move the cursor.
 UPDATE token_sync_state

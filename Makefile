@@ -1,0 +1,33 @@
+# nftsync. `make help` lists the targets.
+GO ?= go
+
+.PHONY: help run test test/short generate verify lint build bench
+
+help: ## list targets
+	@grep -E '^[a-z/]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+run: ## the main job on the embedded default: local PostgreSQL + indexer simulator + worker
+	$(GO) run ./cmd/nftsync dev
+
+build: ## build bin/nftsync
+	$(GO) build -o bin/nftsync ./cmd/nftsync
+
+test: ## all tests, race detector on, against a throwaway PostgreSQL
+	.ci/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
+
+test/short: ## all tests without the race detector
+	.ci/with-postgres.sh $(GO) test -count=1 ./...
+
+bench: ## benchmarks (rarity and others), against a throwaway PostgreSQL
+	.ci/with-postgres.sh $(GO) test -run '^$$' -bench . -benchmem ./...
+
+generate: ## regenerate sqlc code and River's schema copy
+	$(GO) run ./internal/tools/riverschema > db/schema/river.sql
+	$(GO) tool sqlc generate
+
+verify: generate ## fail when generated code is stale or code is unformatted
+	@git diff --exit-code -- db || (echo "generated code is stale: run make generate and commit" >&2; exit 1)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1)
+	$(GO) vet ./...
+
+lint: verify ## same as verify

@@ -1,0 +1,130 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/nftsync/nftsync/db"
+)
+
+// PlanRefreshArgs is the periodic planning tick. It carries nothing: what is
+// due lives in collection_schedules, so a tick skipped around a leader change
+// is caught up by the next one.
+type PlanRefreshArgs struct{}
+
+// Kind is stable; never rename it.
+func (PlanRefreshArgs) Kind() string { return "plan_refresh" }
+
+// InsertOpts puts planning on its own queue.
+func (PlanRefreshArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueuePlanner, MaxAttempts: 3}
+}
+
+// PlanRefreshWorker turns due (collection, kind) pairs into fetch jobs.
+type PlanRefreshWorker struct {
+	river.WorkerDefaults[PlanRefreshArgs]
+	Deps *Deps
+	// Batch is the most pairs planned per tick; 0 means 1000.
+	Batch int32
+}
+
+// Work plans in ONE transaction: it locks due pairs (FOR UPDATE SKIP LOCKED,
+// so concurrent planners never take the same pair), advances their next-due
+// time and inserts the fetch jobs with InsertManyTx. A crash or rollback
+// enqueues nothing and advances nothing. Unique options skip a pair whose
+// previous job of that kind has not finished yet.
+func (w *PlanRefreshWorker) Work(ctx context.Context, job *river.Job[PlanRefreshArgs]) error {
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return fmt.Errorf("plan refresh: %w", err)
+	}
+	n, err := Plan(ctx, w.Deps, client, w.Batch)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		w.Deps.Logger.DebugContext(ctx, "planned refreshes", slog.Int("jobs", n))
+	}
+	return nil
+}
+
+// Plan runs one planning round with the given client (it may be an
+// insert-only client) and returns how many jobs were inserted (duplicates of
+// unfinished jobs are not counted).
+func Plan(ctx context.Context, d *Deps, client *river.Client[pgx.Tx], batch int32) (int, error) {
+	if batch <= 0 {
+		batch = 1000
+	}
+	now := d.now()
+	inserted := 0
+	err := withTx(ctx, d, func(tx pgx.Tx) error {
+		var err error
+		inserted, err = PlanTx(ctx, tx, client, now, batch)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("plan refresh: %w", err)
+	}
+	return inserted, nil
+}
+
+// PlanTx is the body of Plan inside the caller's transaction; exported so a
+// test can roll the transaction back and see that nothing was enqueued.
+func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now time.Time, batch int32) (int, error) {
+	q := db.New(tx)
+	due, err := q.ScheduleClaimDue(ctx, db.ScheduleClaimDueParams{Now: now, MaxRows: batch})
+	if err != nil {
+		return 0, fmt.Errorf("claim due schedules: %w", err)
+	}
+	if len(due) == 0 {
+		return 0, nil
+	}
+	ids := make([]int64, 0, len(due))
+	kinds := make([]string, 0, len(due))
+	params := make([]river.InsertManyParams, 0, len(due))
+	for _, row := range due {
+		args, err := argsForKind(row.Kind, CollectionArgs{CollectionID: row.CollectionID, Bucket: now})
+		if err != nil {
+			return 0, err
+		}
+		ids = append(ids, row.CollectionID)
+		kinds = append(kinds, row.Kind)
+		opts := args.(interface{ InsertOpts() river.InsertOpts }).InsertOpts()
+		opts.Priority = int(row.Priority)
+		params = append(params, river.InsertManyParams{Args: args, InsertOpts: &opts})
+	}
+	if err := q.ScheduleAdvance(ctx, db.ScheduleAdvanceParams{Now: now, CollectionIds: ids, Kinds: kinds}); err != nil {
+		return 0, fmt.Errorf("advance schedules: %w", err)
+	}
+	res, err := client.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return 0, fmt.Errorf("insert fetch jobs: %w", err)
+	}
+	inserted := 0
+	for _, r := range res {
+		if !r.UniqueSkippedAsDuplicate {
+			inserted++
+		}
+	}
+	return inserted, nil
+}
+
+// argsForKind maps a schedule kind to its fetch job.
+func argsForKind(kind string, a CollectionArgs) (river.JobArgs, error) {
+	switch kind {
+	case KindFloorPrice:
+		return FetchFloorPriceArgs{a}, nil
+	case KindVolume:
+		return FetchVolumeArgs{a}, nil
+	case KindMetadata:
+		return FetchCollectionMetadataArgs{a}, nil
+	case KindTokens:
+		return SyncTokensArgs{a}, nil
+	}
+	return nil, fmt.Errorf("unknown schedule kind %q", kind)
+}

@@ -1,0 +1,67 @@
+package jobs
+
+import (
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// Config says how the workers of one process run.
+type Config struct {
+	// MaxWorkers per queue for this process (River's limit is per process:
+	// the total is this times the number of replicas). A queue missing from
+	// the map is not worked by this process.
+	MaxWorkers map[string]int
+	// PlanInterval is how often the leader runs plan_refresh.
+	PlanInterval time.Duration
+	// PlanBatch is the most (collection, kind) pairs planned per tick.
+	PlanBatch int32
+}
+
+// DefaultMaxWorkers are the per-process queue sizes when not configured.
+func DefaultMaxWorkers() map[string]int {
+	return map[string]int{
+		QueuePlanner:    1,
+		QueueFloorPrice: 4,
+		QueueVolume:     2,
+		QueueMetadata:   2,
+		QueueTokens:     3,
+		QueueRarity:     1,
+	}
+}
+
+// Register adds every worker to workers. The sync worker enqueues
+// follow-up work through afterSync (nil for none).
+func Register(workers *river.Workers, d *Deps, cfg Config) {
+	river.AddWorker(workers, &PlanRefreshWorker{Deps: d, Batch: cfg.PlanBatch})
+	river.AddWorker(workers, &FetchFloorPriceWorker{Deps: d})
+	river.AddWorker(workers, &FetchVolumeWorker{Deps: d})
+	river.AddWorker(workers, &FetchCollectionMetadataWorker{Deps: d})
+	river.AddWorker(workers, &SyncTokensWorker{Deps: d})
+}
+
+// Queues returns River queue configuration from cfg.
+func Queues(cfg Config) map[string]river.QueueConfig {
+	q := map[string]river.QueueConfig{}
+	for name, n := range cfg.MaxWorkers {
+		if n > 0 {
+			q[name] = river.QueueConfig{MaxWorkers: n}
+		}
+	}
+	return q
+}
+
+// PeriodicJobs returns the periodic jobs every replica must configure (only
+// the elected leader enqueues them). plan_refresh is unique per interval so a
+// leader change cannot double a tick.
+func PeriodicJobs(cfg Config) []*river.PeriodicJob {
+	every := cfg.PlanInterval
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(every), func() (river.JobArgs, *river.InsertOpts) {
+			return PlanRefreshArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: every}}
+		}, &river.PeriodicJobOpts{ID: "plan_refresh", RunOnStart: true}),
+	}
+}

@@ -1,0 +1,220 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/indexer"
+)
+
+// SyncTokensArgs pages through all of a collection's tokens with traits.
+type SyncTokensArgs struct{ CollectionArgs }
+
+// Kind is stable; never rename it.
+func (SyncTokensArgs) Kind() string { return "sync_tokens" }
+
+// InsertOpts: tokens queue, one unfinished job per collection.
+func (SyncTokensArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueTokens, MaxAttempts: 10, UniqueOpts: uniquePending()}
+}
+
+// SyncTokensWorker works SyncTokensArgs.
+type SyncTokensWorker struct {
+	river.WorkerDefaults[SyncTokensArgs]
+	Deps *Deps
+	// AfterSync, when set, is called inside the transaction that stores the
+	// last page, to enqueue follow-up work (compute_rarity) atomically with
+	// the sync's completion.
+	AfterSync func(ctx context.Context, tx pgx.Tx, collectionID int64) error
+}
+
+// Timeout leaves room for one page budget plus a slow last page.
+func (w *SyncTokensWorker) Timeout(*river.Job[SyncTokensArgs]) time.Duration {
+	return w.Deps.tokenSyncBudget() + time.Minute
+}
+
+var tokenIDPattern = regexp.MustCompile(`^[0-9]+$`)
+
+// Work resumes the collection's sync run (or starts a new one after a
+// completed run) from its persisted cursor and stores page after page; each
+// page's tokens, traits and the advanced cursor commit together, so a crash
+// loses at most the page in flight. When the budget is spent it snoozes (no
+// attempt spent) and the next run continues from the cursor. The last page
+// deletes tokens the run did not see and marks the run complete.
+func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensArgs]) error {
+	d := w.Deps
+	c, err := loadCollection(ctx, d, job.Args.CollectionID)
+	if err != nil {
+		return err
+	}
+	if err := activeOrSkip(d, ctx, c, KindTokens); err != nil {
+		return nil //nolint:nilerr // inactive collections complete without work
+	}
+	idx, err := d.indexer(c.Source)
+	if err != nil {
+		return err
+	}
+	state, err := db.New(d.DB).TokenSyncStateStart(ctx, db.TokenSyncStateStartParams{CollectionID: c.ID, Now: d.now()})
+	if err != nil {
+		return fmt.Errorf("start token sync %s: %w", c.Slug, err)
+	}
+	deadline := d.now().Add(d.tokenSyncBudget())
+	cursor := state.Cursor
+	for page := 1; ; page++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		op := fmt.Sprintf("fetch tokens %s page %d", c.Slug, state.Pages+int32(page))
+		tp, err := idx.Tokens(ctx, c.Slug, cursor)
+		if err != nil {
+			return handleFetchError(ctx, d, job.JobRow, c, op, err)
+		}
+		if tp.Next != "" && tp.Next == cursor {
+			return handleFetchError(ctx, d, job.JobRow, c, op,
+				&indexer.Error{Class: indexer.ClassMalformed, Op: op, Err: errors.New("next cursor repeats the current one")})
+		}
+		done := tp.Next == ""
+		if err := w.storePage(ctx, job.JobRow, c, state.Run, cursor, tp, done); err != nil {
+			return err
+		}
+		cursor = tp.Next
+		if done {
+			d.Logger.InfoContext(ctx, "token sync complete", slog.String("slug", c.Slug),
+				slog.Int64("run", state.Run), slog.Int("pages_this_job", page))
+			return nil
+		}
+		if d.now().After(deadline) {
+			d.Logger.DebugContext(ctx, "token sync budget spent, continuing later", slog.String("slug", c.Slug))
+			return river.JobSnooze(0)
+		}
+	}
+}
+
+func (w *SyncTokensWorker) storePage(ctx context.Context, job *rivertype.JobRow, c *db.Collection, run int64, cursor string, tp *indexer.TokenPage, done bool) error {
+	d := w.Deps
+	now := d.now()
+	tokens, traits, skipped := pageRows(c.ID, tp)
+	for _, msg := range skipped {
+		if err := recordQuality(ctx, d, job, c, "invalid_token", "store tokens "+c.Slug, msg); err != nil {
+			return err
+		}
+	}
+	return withTx(ctx, d, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		tokens.FetchedAt, tokens.SyncRun = now, run
+		if len(tokens.TokenIds) > 0 {
+			if err := q.TokenUpsertBatch(ctx, *tokens); err != nil {
+				return fmt.Errorf("store tokens %s: %w", c.Slug, err)
+			}
+			if err := q.TokenTraitsDeleteBatch(ctx, db.TokenTraitsDeleteBatchParams{
+				CollectionID: c.ID, Contracts: tokens.Contracts, TokenIds: tokens.TokenIds,
+			}); err != nil {
+				return fmt.Errorf("clear traits %s: %w", c.Slug, err)
+			}
+			if len(traits.TokenIds) > 0 {
+				if err := q.TokenTraitsInsertBatch(ctx, *traits); err != nil {
+					return fmt.Errorf("store traits %s: %w", c.Slug, err)
+				}
+			}
+		}
+		n, err := q.TokenSyncStateAdvance(ctx, db.TokenSyncStateAdvanceParams{
+			NextCursor: tp.Next, PageTokens: int64(len(tokens.TokenIds)), Now: now, Done: done,
+			CollectionID: c.ID, Run: run, Cursor: cursor,
+		})
+		if err != nil {
+			return fmt.Errorf("advance token cursor %s: %w", c.Slug, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("advance token cursor %s: another attempt moved the cursor; retrying", c.Slug)
+		}
+		if !done {
+			return nil
+		}
+		removed, err := q.TokenDeleteNotInRun(ctx, db.TokenDeleteNotInRunParams{CollectionID: c.ID, SyncRun: run})
+		if err != nil {
+			return fmt.Errorf("remove vanished tokens %s: %w", c.Slug, err)
+		}
+		if removed > 0 {
+			d.Logger.InfoContext(ctx, "removed tokens no longer listed upstream", slog.String("slug", c.Slug), slog.Int64("tokens", removed))
+		}
+		if err := q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: now, CollectionID: c.ID, Kind: KindTokens}); err != nil {
+			return fmt.Errorf("mark tokens refreshed %s: %w", c.Slug, err)
+		}
+		if w.AfterSync != nil {
+			return w.AfterSync(ctx, tx, c.ID)
+		}
+		return nil
+	})
+}
+
+// pageRows converts a page into batch parameters. Tokens with an identifier
+// that is not a decimal number are skipped and reported; duplicate tokens in
+// one page keep the last occurrence.
+func pageRows(collectionID int64, tp *indexer.TokenPage) (*db.TokenUpsertBatchParams, *db.TokenTraitsInsertBatchParams, []string) {
+	t := &db.TokenUpsertBatchParams{CollectionID: collectionID}
+	tr := &db.TokenTraitsInsertBatchParams{CollectionID: collectionID}
+	var skipped []string
+	seen := map[string]bool{}
+	for i := len(tp.Tokens) - 1; i >= 0; i-- { // last occurrence wins
+		tok := tp.Tokens[i]
+		contract := strings.ToLower(tok.Contract)
+		key := contract + "/" + tok.TokenID
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if !tokenIDPattern.MatchString(tok.TokenID) {
+			skipped = append(skipped, fmt.Sprintf("token identifier %q is not a decimal number", truncate(tok.TokenID, 80)))
+			continue
+		}
+		raw := tok.Raw
+		if len(raw) == 0 || !json.Valid(raw) {
+			raw = json.RawMessage("{}")
+		}
+		t.Contracts = append(t.Contracts, contract)
+		t.TokenIds = append(t.TokenIds, tok.TokenID)
+		t.TokenStandards = append(t.TokenStandards, tok.TokenStandard)
+		t.Names = append(t.Names, tok.Name)
+		t.ImageUrls = append(t.ImageUrls, tok.ImageURL)
+		t.MetadataUrls = append(t.MetadataUrls, tok.MetadataURL)
+		t.TraitsKnown = append(t.TraitsKnown, tok.Traits != nil)
+		t.SourceUpdatedAts = append(t.SourceUpdatedAts, tok.UpdatedAt)
+		t.Raws = append(t.Raws, raw)
+		for j, a := range tok.Traits {
+			num := pgtype.Numeric{}
+			if a.ValueNumeric != nil {
+				if n, err := pgNumeric(*a.ValueNumeric); err == nil {
+					num = n
+				} else if err := num.Scan(*a.ValueNumeric); err != nil {
+					num = pgtype.Numeric{} // not a number after all: keep text only
+				}
+			}
+			traw := a.Raw
+			if len(traw) == 0 || !json.Valid(traw) {
+				traw = json.RawMessage("{}")
+			}
+			tr.Contracts = append(tr.Contracts, contract)
+			tr.TokenIds = append(tr.TokenIds, tok.TokenID)
+			tr.Ordinals = append(tr.Ordinals, int16(j))
+			tr.TraitTypes = append(tr.TraitTypes, a.Type)
+			tr.ValueTexts = append(tr.ValueTexts, a.ValueText)
+			tr.ValueNumerics = append(tr.ValueNumerics, num)
+			tr.DisplayTypes = append(tr.DisplayTypes, a.DisplayType)
+			tr.MaxValues = append(tr.MaxValues, a.MaxValue)
+			tr.Raws = append(tr.Raws, traw)
+		}
+	}
+	return t, tr, skipped
+}
