@@ -1,0 +1,49 @@
+package opensea
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+
+	now := testNow()
+	for _, tc := range []struct {
+		value  string
+		want   time.Duration
+		wantOK bool
+	}{
+		{"", 0, false},
+		{"0", 0, true},
+		{" 12 ", 12 * time.Second, true},
+		{"300", MaxRetryAfter, true},
+		{"301", MaxRetryAfter, true},
+		{"99999999999999999999", 0, false}, // overflows int64, not a date either
+		{"-1", 0, false},
+		{"1.5", 0, false},
+		{"soon", 0, false},
+		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second, true},
+		{now.Add(30 * time.Second).Format(time.RFC850), 30 * time.Second, true},
+		{now.Add(30 * time.Second).Format(time.ANSIC), 30 * time.Second, true},
+		{now.Add(-30 * time.Second).Format(http.TimeFormat), 0, true},
+		{now.Add(24 * time.Hour).Format(http.TimeFormat), MaxRetryAfter, true},
+	} {
+		got, ok := parseRetryAfter(tc.value, now)
+		require.Equal(t, tc.wantOK, ok, "value %q", tc.value)
+		require.Equal(t, tc.want, got, "value %q", tc.value)
+	}
+}
+
+func TestParseCount(t *testing.T) {
+	t.Parallel()
+
+	require.Equal(t, int64(60), parseCount("60"))
+	require.Equal(t, int64(0), parseCount(" 0 "))
+	require.Equal(t, int64(-1), parseCount(""))
+	require.Equal(t, int64(-1), parseCount("-5"))
+	require.Equal(t, int64(-1), parseCount("many"))
+}
