@@ -42,3 +42,51 @@ func (q *Queries) JobCountsByKindState(ctx context.Context) ([]JobCountsByKindSt
 	}
 	return items, nil
 }
+
+const jobListByKinds = `-- name: JobListByKinds :many
+SELECT id, kind, state::text AS state, attempt, attempted_by,
+       COALESCE(args->>'collection_id', '')::text AS collection_id,
+       COALESCE(args->>'bucket', '')::text AS bucket
+FROM river_job
+WHERE kind = ANY($1::text[])
+ORDER BY id
+`
+
+type JobListByKindsRow struct {
+	ID           int64
+	Kind         string
+	State        string
+	Attempt      int16
+	AttemptedBy  []string
+	CollectionID string
+	Bucket       string
+}
+
+// River jobs of the given kinds with the collection and bucket they carry.
+func (q *Queries) JobListByKinds(ctx context.Context, kinds []string) ([]JobListByKindsRow, error) {
+	rows, err := q.db.Query(ctx, jobListByKinds, kinds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []JobListByKindsRow{}
+	for rows.Next() {
+		var i JobListByKindsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Kind,
+			&i.State,
+			&i.Attempt,
+			&i.AttemptedBy,
+			&i.CollectionID,
+			&i.Bucket,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

@@ -4,3 +4,12 @@ SELECT kind, state::text AS state, count(*)::bigint AS jobs
 FROM river_job
 GROUP BY kind, state
 ORDER BY kind, state;
+
+-- name: JobListByKinds :many
+-- River jobs of the given kinds with the collection and bucket they carry.
+SELECT id, kind, state::text AS state, attempt, attempted_by,
+       COALESCE(args->>'collection_id', '')::text AS collection_id,
+       COALESCE(args->>'bucket', '')::text AS bucket
+FROM river_job
+WHERE kind = ANY(@kinds::text[])
+ORDER BY id;

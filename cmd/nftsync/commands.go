@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+
+	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/jobs"
+)
+
+func runMigrate(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer) error {
+	pool, err := openDB(ctx, cfg.DatabaseURL, logger, 4)
+	if err != nil {
+		return err
+	}
+	pool.Close()
+	_, _ = fmt.Fprintln(stdout, "migrations are up to date")
+	return nil
+}
+
+// runWorker runs one worker replica until SIGINT/SIGTERM.
+func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
+	pool, err := openDB(ctx, cfg.DatabaseURL, logger, poolSize(cfg))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	idx, err := newIndexers(cfg, cfg.OpenSeaURL, logger)
+	if err != nil {
+		return err
+	}
+	deps := &jobs.Deps{DB: pool, Logger: logger, Indexers: idx, StatsReuse: cfg.StatsReuse, TokenSyncBudget: cfg.TokenSyncBudget}
+	client, err := newWorkerClient(cfg, pool, deps, logger)
+	if err != nil {
+		return err
+	}
+	logger.Info("worker started", slog.Any("max_workers", cfg.MaxWorkers))
+	return runRiver(ctx, client, cfg, logger)
+}
+
+func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: collections needs add or list", errUsage)
+	}
+	switch args[0] {
+	case "add":
+		fs := flag.NewFlagSet("collections add", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		source := fs.String("source", "opensea", "indexer the collection is fetched from")
+		chain := fs.String("chain", "ethereum", "chain of the collection")
+		priority := fs.Int("priority", 2, "1 (most urgent) to 4")
+		if err := fs.Parse(args[1:]); err != nil {
+			return fmt.Errorf("%w: collections add: %v", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			return fmt.Errorf("%w: collections add needs at least one slug", errUsage)
+		}
+		if *priority < 1 || *priority > 4 {
+			return fmt.Errorf("collections add: -priority %d: want 1 to 4", *priority)
+		}
+		if *source != "opensea" {
+			return fmt.Errorf("collections add: -source %q: the only source is opensea", *source)
+		}
+		pool, err := openDB(ctx, cfg.DatabaseURL, logger, 4)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		for _, slug := range fs.Args() {
+			c, err := trackCollection(ctx, pool, cfg, *source, slug, *chain, int16(*priority))
+			if err != nil {
+				return err
+			}
+			_, _ = fmt.Fprintf(stdout, "tracking %s (id %d); first refresh on the next planning tick\n", c.Slug, c.ID)
+		}
+		return nil
+	case "list":
+		pool, err := openDB(ctx, cfg.DatabaseURL, logger, 4)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		rows, err := db.New(pool).CollectionProgress(ctx)
+		if err != nil {
+			return fmt.Errorf("list collections: %w", err)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		_, _ = fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tFLOOR\tVOLUME\tMETADATA\tTOKENS\tTOKENS_COMPLETE")
+		for _, r := range rows {
+			_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%t\t%t\t%t\t%d\t%t\n", r.ID, r.Slug, r.Status, r.HasFloor, r.HasVolume, r.HasMetadata, r.Tokens, r.TokensComplete)
+		}
+		return tw.Flush()
+	}
+	return fmt.Errorf("%w: unknown collections command %q", errUsage, args[0])
+}

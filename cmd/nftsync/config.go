@@ -1,0 +1,206 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nftsync/nftsync/jobs"
+)
+
+// config is everything nftsync reads from the environment, read once here
+// and passed down as plain values. Secrets (DATABASE_URL's password, API
+// keys) are never logged: String() redacts them.
+type config struct {
+	DatabaseURL string
+
+	LogLevel  slog.Level
+	LogFormat string // text or json
+
+	OpenSeaURL    string
+	OpenSeaAPIKey string
+
+	MaxWorkers   map[string]int
+	PlanInterval time.Duration
+	PlanBatch    int32
+	WorkerID     string
+
+	JobTimeout      time.Duration
+	RescueAfter     time.Duration
+	SoftStopTimeout time.Duration
+	StatsReuse      time.Duration
+	TokenSyncBudget time.Duration
+
+	// Default refresh intervals given to newly tracked collections.
+	Intervals map[string]time.Duration
+
+	DevDir         string
+	DevDuration    time.Duration
+	SimCollections int
+	SimSeed        int64
+	SimRate        float64
+	SimAddr        string
+}
+
+// envVar documents one environment variable; the README's table is kept in
+// step with this list (a test checks it).
+type envVar struct {
+	Name, Default, Meaning string
+}
+
+var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation table
+	{"DATABASE_URL", "(unset)", "PostgreSQL URL. `dev` starts a private local cluster when unset; other commands require it."},
+	{"NFTSYNC_LOG_LEVEL", "info", "debug, info, warn or error."},
+	{"NFTSYNC_LOG_FORMAT", "text", "text or json."},
+	{"NFTSYNC_OPENSEA_URL", "https://api.opensea.io", "Base URL of the OpenSea API v2 (dev points it at the built-in simulator)."},
+	{"NFTSYNC_OPENSEA_API_KEY", "(unset)", "OpenSea API key, sent as X-API-KEY. Never logged."},
+	{"NFTSYNC_WORKERS_PLANNER", "1", "Max concurrent plan_refresh jobs in this process."},
+	{"NFTSYNC_WORKERS_FLOOR_PRICE", "4", "Max concurrent fetch_floor_price jobs in this process (queue floor_price)."},
+	{"NFTSYNC_WORKERS_VOLUME", "2", "Max concurrent fetch_volume jobs in this process (queue volume)."},
+	{"NFTSYNC_WORKERS_METADATA", "2", "Max concurrent fetch_collection_metadata jobs in this process (queue metadata)."},
+	{"NFTSYNC_WORKERS_TOKENS", "3", "Max concurrent sync_tokens jobs in this process (queue tokens)."},
+	{"NFTSYNC_WORKERS_RARITY", "1", "Max concurrent compute_rarity jobs in this process (queue rarity)."},
+	{"NFTSYNC_PLAN_INTERVAL", "5s", "How often the leader plans due refreshes."},
+	{"NFTSYNC_PLAN_BATCH", "1000", "Most (collection, kind) pairs planned per tick."},
+	{"NFTSYNC_WORKER_ID", "(random)", "River client ID of this process; unique per replica."},
+	{"NFTSYNC_JOB_TIMEOUT", "2m", "Default job timeout (River JobTimeout)."},
+	{"NFTSYNC_RESCUE_AFTER", "5m", "Jobs running longer are presumed lost with their process and retried (River RescueStuckJobsAfter); must exceed every job timeout."},
+	{"NFTSYNC_SOFT_STOP_TIMEOUT", "20s", "On SIGTERM, how long running jobs may finish before they are cancelled."},
+	{"NFTSYNC_STATS_REUSE", "30s", "A floor or volume job reuses a stats response stored this recently (one upstream call serves both). 0 disables."},
+	{"NFTSYNC_TOKEN_SYNC_BUDGET", "2m", "How long one sync_tokens run pages before it yields and resumes from its cursor."},
+	{"NFTSYNC_REFRESH_FLOOR_PRICE", "1m", "Default floor price refresh interval for newly tracked collections."},
+	{"NFTSYNC_REFRESH_VOLUME", "5m", "Default volume refresh interval."},
+	{"NFTSYNC_REFRESH_METADATA", "1h", "Default collection metadata refresh interval."},
+	{"NFTSYNC_REFRESH_TOKENS", "6h", "Default full token and trait sync interval."},
+	{"NFTSYNC_DEV_DIR", ".nftsync", "dev: folder for the private PostgreSQL cluster (git-ignored)."},
+	{"NFTSYNC_DEV_DURATION", "0", "dev: stop after this long (0 runs until interrupted)."},
+	{"NFTSYNC_SIM_COLLECTIONS", "50", "Simulator: number of synthetic collections."},
+	{"NFTSYNC_SIM_SEED", "1", "Simulator: seed of the synthetic data."},
+	{"NFTSYNC_SIM_RATE", "100", "Simulator: allowed requests per second before it answers 429 (0 = unlimited)."},
+	{"NFTSYNC_SIM_ADDR", "127.0.0.1:0", "Simulator: listen address (sim command and dev)."},
+}
+
+// loadConfig reads and validates the environment. Every problem is reported
+// at once, naming the variable.
+func loadConfig(getenv func(string) string) (*config, error) {
+	p := &envParser{getenv: getenv}
+	c := &config{
+		DatabaseURL:     getenv("DATABASE_URL"),
+		LogFormat:       cmp.Or(getenv("NFTSYNC_LOG_FORMAT"), "text"),
+		OpenSeaURL:      cmp.Or(getenv("NFTSYNC_OPENSEA_URL"), "https://api.opensea.io"),
+		OpenSeaAPIKey:   getenv("NFTSYNC_OPENSEA_API_KEY"),
+		WorkerID:        getenv("NFTSYNC_WORKER_ID"),
+		PlanInterval:    p.duration("NFTSYNC_PLAN_INTERVAL", 5*time.Second, time.Second),
+		PlanBatch:       int32(p.int("NFTSYNC_PLAN_BATCH", 1000, 1, 100000)),
+		JobTimeout:      p.duration("NFTSYNC_JOB_TIMEOUT", 2*time.Minute, time.Second),
+		RescueAfter:     p.duration("NFTSYNC_RESCUE_AFTER", 5*time.Minute, time.Second),
+		SoftStopTimeout: p.duration("NFTSYNC_SOFT_STOP_TIMEOUT", 20*time.Second, 0),
+		StatsReuse:      p.duration("NFTSYNC_STATS_REUSE", 30*time.Second, 0),
+		TokenSyncBudget: p.duration("NFTSYNC_TOKEN_SYNC_BUDGET", 2*time.Minute, time.Second),
+		Intervals: map[string]time.Duration{
+			jobs.KindFloorPrice: p.duration("NFTSYNC_REFRESH_FLOOR_PRICE", time.Minute, time.Second),
+			jobs.KindVolume:     p.duration("NFTSYNC_REFRESH_VOLUME", 5*time.Minute, time.Second),
+			jobs.KindMetadata:   p.duration("NFTSYNC_REFRESH_METADATA", time.Hour, time.Second),
+			jobs.KindTokens:     p.duration("NFTSYNC_REFRESH_TOKENS", 6*time.Hour, time.Second),
+		},
+		DevDir:         cmp.Or(getenv("NFTSYNC_DEV_DIR"), ".nftsync"),
+		DevDuration:    p.duration("NFTSYNC_DEV_DURATION", 0, 0),
+		SimCollections: p.int("NFTSYNC_SIM_COLLECTIONS", 50, 1, 10000),
+		SimSeed:        int64(p.int("NFTSYNC_SIM_SEED", 1, -1<<62, 1<<62)),
+		SimRate:        p.float("NFTSYNC_SIM_RATE", 100, 0),
+		SimAddr:        cmp.Or(getenv("NFTSYNC_SIM_ADDR"), "127.0.0.1:0"),
+		MaxWorkers:     map[string]int{},
+	}
+	for queue, def := range jobs.DefaultMaxWorkers() {
+		c.MaxWorkers[queue] = p.int("NFTSYNC_WORKERS_"+strings.ToUpper(queue), def, 0, 10000)
+	}
+	switch lvl := strings.ToLower(cmp.Or(getenv("NFTSYNC_LOG_LEVEL"), "info")); lvl {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		p.fail("NFTSYNC_LOG_LEVEL", lvl, "want debug, info, warn or error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		p.fail("NFTSYNC_LOG_FORMAT", c.LogFormat, "want text or json")
+	}
+	if u, err := url.Parse(c.OpenSeaURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.fail("NFTSYNC_OPENSEA_URL", c.OpenSeaURL, "want an http(s) URL")
+	}
+	if c.RescueAfter <= c.JobTimeout || c.RescueAfter <= c.TokenSyncBudget+time.Minute {
+		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_RESCUE_AFTER (%s) must exceed NFTSYNC_JOB_TIMEOUT (%s) and NFTSYNC_TOKEN_SYNC_BUDGET+1m (%s): a healthy job would be rescued and run twice",
+			c.RescueAfter, c.JobTimeout, c.TokenSyncBudget+time.Minute))
+	}
+	if len(p.errs) > 0 {
+		return nil, fmt.Errorf("invalid configuration:\n  %w", errors.Join(p.errs...))
+	}
+	return c, nil
+}
+
+type envParser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *envParser) fail(name, value, want string) {
+	p.errs = append(p.errs, fmt.Errorf("%s=%q: %s", name, value, want))
+}
+
+func (p *envParser) duration(name string, def, minimum time.Duration) time.Duration {
+	s := p.getenv(name)
+	if s == "" {
+		return def
+	}
+	if s == "0" {
+		if minimum > 0 {
+			p.fail(name, s, fmt.Sprintf("want a duration of at least %s", minimum))
+		}
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < minimum {
+		p.fail(name, s, fmt.Sprintf("want a duration like 30s or 5m, at least %s", minimum))
+		return def
+	}
+	return d
+}
+
+func (p *envParser) int(name string, def, minimum, maximum int) int {
+	s := p.getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < minimum || n > maximum {
+		p.fail(name, s, fmt.Sprintf("want a whole number from %d to %d", minimum, maximum))
+		return def
+	}
+	return n
+}
+
+func (p *envParser) float(name string, def, minimum float64) float64 {
+	s := p.getenv(name)
+	if s == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < minimum || f != f {
+		p.fail(name, s, fmt.Sprintf("want a number of at least %g", minimum))
+		return def
+	}
+	return f
+}
+
+func (c *config) jobsConfig() jobs.Config {
+	return jobs.Config{MaxWorkers: c.MaxWorkers, PlanInterval: c.PlanInterval, PlanBatch: c.PlanBatch}
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/indexersim"
+	"github.com/nftsync/nftsync/internal/pgcluster"
+	"github.com/nftsync/nftsync/jobs"
+)
+
+// runDev is the embedded default: a private PostgreSQL (unless DATABASE_URL
+// is set), migrations, the indexer simulator, every simulated collection
+// tracked, and a worker, all in this process. It logs progress and prints how
+// to look at the data, and stops on SIGINT/SIGTERM or after DevDuration.
+func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer) error {
+	if cfg.DevDuration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.DevDuration)
+		defer cancel()
+	}
+	dbURL := cfg.DatabaseURL
+	if dbURL == "" {
+		dir := filepath.Join(cfg.DevDir, "pg")
+		logger.Info("DATABASE_URL not set: starting a private PostgreSQL", slog.String("dir", dir))
+		cluster, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Logger: logger})
+		if err != nil {
+			return fmt.Errorf("local postgres: %w", err)
+		}
+		defer func() {
+			if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
+				logger.Warn("stop local postgres", slog.Any("error", err))
+			}
+		}()
+		if err := cluster.CreateDatabase(ctx, "nftsync"); err != nil {
+			return fmt.Errorf("local postgres: %w", err)
+		}
+		dbURL = cluster.DSN("nftsync")
+	}
+	pool, err := openDB(ctx, dbURL, logger, poolSize(cfg))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	simCfg := indexersim.Config{Seed: cfg.SimSeed, Collections: cfg.SimCollections, Rate: cfg.SimRate}
+	sim, err := indexersim.Start(ctx, cfg.SimAddr, simCfg, logger.With(slog.String("component", "sim")))
+	if err != nil {
+		return fmt.Errorf("start simulator: %w", err)
+	}
+	defer sim.Close()
+	logger.Info("indexer simulator listening", slog.String("url", sim.URL), slog.Int("collections", cfg.SimCollections))
+
+	slugs := sim.Server.Slugs()
+	for _, slug := range slugs {
+		if _, err := trackCollection(ctx, pool, cfg, "opensea", slug, "ethereum", 2); err != nil {
+			return err
+		}
+	}
+	idx, err := newIndexers(cfg, sim.URL, logger)
+	if err != nil {
+		return err
+	}
+	deps := &jobs.Deps{DB: pool, Logger: logger, Indexers: idx, StatsReuse: cfg.StatsReuse, TokenSyncBudget: cfg.TokenSyncBudget}
+	client, err := newWorkerClient(cfg, pool, deps, logger)
+	if err != nil {
+		return err
+	}
+	printHowToLook(stdout, dbURL)
+
+	go reportProgress(ctx, pool, sim.Server, logger, 10*time.Second)
+	err = runRiver(ctx, client, cfg, logger)
+	final := context.WithoutCancel(ctx)
+	if perr := logProgress(final, pool, sim.Server, logger); perr != nil {
+		logger.Warn("final progress report", slog.Any("error", perr))
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return err
+	}
+	return err
+}
+
+func printHowToLook(w io.Writer, dbURL string) {
+	_, _ = fmt.Fprintf(w, `
+nftsync dev is running. Look at the data with:
+
+  psql '%s'
+
+  -- collections, their latest floor price and 1-day volume
+  SELECT c.slug, m.name, f.amount AS floor, f.currency, v.amount AS volume_1d, v.sales AS sales_1d
+  FROM collections c
+  LEFT JOIN collection_metadata m ON m.collection_id = c.id
+  LEFT JOIN floor_price_current f ON f.collection_id = c.id
+  LEFT JOIN volume_current v ON v.collection_id = c.id AND v.time_window = '1d'
+  ORDER BY v.amount DESC NULLS LAST LIMIT 10;
+
+  -- River jobs by kind and state
+  SELECT kind, state, count(*) FROM river_job GROUP BY kind, state ORDER BY kind, state;
+
+Stop with Ctrl-C.
+
+`, dbURL)
+}
+
+func reportProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server, logger *slog.Logger, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := logProgress(ctx, pool, sim, logger); err != nil && ctx.Err() == nil {
+				logger.Warn("progress report", slog.Any("error", err))
+			}
+		}
+	}
+}
+
+// logProgress logs completed jobs per kind and how many collections are
+// complete: floor, volume, metadata and every simulated token stored.
+func logProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server, logger *slog.Logger) error {
+	q := db.New(pool)
+	counts, err := q.JobCountsByKindState(ctx)
+	if err != nil {
+		return fmt.Errorf("count jobs: %w", err)
+	}
+	byKind := map[string][]string{}
+	for _, c := range counts {
+		byKind[c.Kind] = append(byKind[c.Kind], fmt.Sprintf("%s=%d", c.State, c.Jobs))
+	}
+	kinds := make([]string, 0, len(byKind))
+	for k := range byKind {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	parts := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		parts = append(parts, k+"{"+strings.Join(byKind[k], " ")+"}")
+	}
+	rows, err := q.CollectionProgress(ctx)
+	if err != nil {
+		return fmt.Errorf("collection progress: %w", err)
+	}
+	complete, tokens := 0, int64(0)
+	for _, r := range rows {
+		tokens += r.Tokens
+		info, ok := sim.Collection(r.Slug)
+		if ok && r.HasFloor && r.HasVolume && r.HasMetadata && r.TokensComplete && r.Tokens == int64(info.TokenCount) {
+			complete++
+		}
+	}
+	logger.Info("progress", slog.Int("collections_complete", complete), slog.Int("collections", len(rows)),
+		slog.Int64("tokens", tokens), slog.String("jobs", strings.Join(parts, " ")))
+	return nil
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/db/dbtest"
+	"github.com/nftsync/nftsync/internal/indexersim"
+)
+
+// waitComplete polls until every collection has a floor, a volume, metadata
+// and all of its simulated tokens, or the deadline passes.
+func waitComplete(t *testing.T, pool *pgxpool.Pool, sim *indexersim.Server, want int, deadline time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	var last string
+	for start := time.Now(); time.Since(start) < deadline; time.Sleep(500 * time.Millisecond) {
+		rows, err := db.New(pool).CollectionProgress(ctx)
+		require.NoError(t, err)
+		complete := 0
+		for _, r := range rows {
+			info, ok := sim.Collection(r.Slug)
+			require.True(t, ok, r.Slug)
+			if r.HasFloor && r.HasVolume && r.HasMetadata && r.TokensComplete && r.Tokens == int64(info.TokenCount) {
+				complete++
+			}
+		}
+		last = fmt.Sprintf("%d of %d complete: %+v", complete, len(rows), rows)
+		if len(rows) == want && complete == want {
+			return
+		}
+	}
+	t.Fatalf("collections not complete within %s: %s", deadline, last)
+}
+
+// TestDevEndToEnd runs `nftsync dev` in-process against a fresh database:
+// simulator, migrations and a started River client. Every simulated
+// collection must get floor, volume, metadata and all tokens with traits.
+func TestDevEndToEnd(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.NewDatabase(t)
+	env := map[string]string{
+		"DATABASE_URL":            dbURL,
+		"NFTSYNC_SIM_COLLECTIONS": "4",
+		"NFTSYNC_SIM_SEED":        "11",
+		"NFTSYNC_PLAN_INTERVAL":   "1s",
+		"NFTSYNC_LOG_LEVEL":       "warn",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, logs bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"dev"}, envOf(env), &out, &logs) }()
+
+	// The same seed gives the same collections: the truth to compare with.
+	truth, err := indexersim.New(indexersim.Config{Seed: 11, Collections: 4}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	waitForMigrations(t, pool)
+	waitComplete(t, pool, truth, 4, 3*time.Minute)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "logs:\n%s", logs.String())
+	case <-time.After(time.Minute):
+		t.Fatal("dev did not stop within a minute of cancellation")
+	}
+	require.Contains(t, out.String(), "psql '"+dbURL+"'")
+
+	traits, err := db.New(pool).TokenTraitCount(context.Background(), mustCollectionID(t, pool, truth.Slugs()[0]))
+	require.NoError(t, err)
+	require.Positive(t, traits)
+	jobs, err := db.New(pool).JobCountsByKindState(context.Background())
+	require.NoError(t, err)
+	completed := map[string]int64{}
+	for _, j := range jobs {
+		require.NotEqual(t, "discarded", j.State, "%s jobs discarded", j.Kind)
+		if j.State == "completed" {
+			completed[j.Kind] += j.Jobs
+		}
+	}
+	for _, kind := range []string{"plan_refresh", "fetch_floor_price", "fetch_volume", "fetch_collection_metadata", "sync_tokens"} {
+		require.Positive(t, completed[kind], kind)
+	}
+}
+
+func waitForMigrations(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(200 * time.Millisecond) {
+		if _, err := db.New(pool).CollectionList(context.Background()); err == nil {
+			return
+		}
+	}
+	t.Fatal("schema not migrated within a minute")
+}
+
+func mustCollectionID(t *testing.T, pool *pgxpool.Pool, slug string) int64 {
+	t.Helper()
+	c, err := db.New(pool).CollectionGetBySlug(context.Background(), db.CollectionGetBySlugParams{Source: "opensea", Slug: slug})
+	require.NoError(t, err)
+	return c.ID
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// buildBinary builds the real nftsync binary once per test process.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nftsync-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "nftsync")
+		cmd := exec.Command("go", "build", "-o", binPath, ".")
+		cmd.Stderr = os.Stderr
+		binErr = cmd.Run()
+	})
+	require.NoError(t, binErr, "build nftsync")
+	return binPath
+}
+
+// TestThreeWorkerProcesses runs three real `nftsync worker` processes against
+// one database and checks that every planned job ran exactly once (one job
+// per collection, kind and tick, each completed on its first attempt) and
+// that snapshots were not duplicated.
+func TestThreeWorkerProcesses(t *testing.T) {
+	t.Parallel()
+	bin := buildBinary(t)
+	dbURL := dbtest.NewDatabase(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	simCfg := indexersim.Config{Seed: 5, Collections: 6, MinTokens: 300, MaxTokens: 1500}
+	sim, err := indexersim.Start(ctx, "127.0.0.1:0", simCfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	defer sim.Close()
+
+	baseEnv := append(os.Environ(),
+		"DATABASE_URL="+dbURL,
+		"NFTSYNC_OPENSEA_URL="+sim.URL,
+		"NFTSYNC_PLAN_INTERVAL=1s",
+		"NFTSYNC_REFRESH_FLOOR_PRICE=3s",
+		"NFTSYNC_REFRESH_VOLUME=4s",
+		"NFTSYNC_STATS_REUSE=1s",
+		"NFTSYNC_LOG_LEVEL=warn",
+	)
+	// Track the collections with the real CLI.
+	add := exec.Command(bin, append([]string{"collections", "add"}, sim.Server.Slugs()...)...)
+	add.Env = baseEnv
+	outb, err := add.CombinedOutput()
+	require.NoError(t, err, string(outb))
+
+	var procs []*exec.Cmd
+	logs := make([]*bytes.Buffer, 3)
+	for i := range 3 {
+		cmd := exec.Command(bin, "worker")
+		cmd.Env = append(baseEnv, fmt.Sprintf("NFTSYNC_WORKER_ID=w%d", i+1))
+		logs[i] = &bytes.Buffer{}
+		cmd.Stdout, cmd.Stderr = logs[i], logs[i]
+		require.NoError(t, cmd.Start())
+		procs = append(procs, cmd)
+	}
+	stopAll := func() {
+		for _, p := range procs {
+			_ = p.Process.Signal(os.Interrupt)
+		}
+		for i, p := range procs {
+			if err := p.Wait(); err != nil {
+				t.Errorf("worker %d: %v\n%s", i+1, err, logs[i].String())
+			}
+		}
+	}
+
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	waitComplete(t, pool, sim.Server, len(sim.Server.Slugs()), 3*time.Minute)
+	time.Sleep(8 * time.Second) // a few more floor/volume ticks across replicas
+	stopAll()
+
+	q := db.New(pool)
+	jobs, err := q.JobListByKinds(context.Background(), []string{"fetch_floor_price", "fetch_volume", "fetch_collection_metadata", "sync_tokens"})
+	require.NoError(t, err)
+	seen := map[string]int64{}
+	workers := map[string]bool{}
+	perKind := map[string]int{}
+	for _, j := range jobs {
+		key := j.Kind + "/" + j.CollectionID + "/" + j.Bucket
+		require.Zero(t, seen[key], "job %s planned twice (jobs %d and %d)", key, seen[key], j.ID)
+		seen[key] = j.ID
+		require.Contains(t, []string{"completed", "available"}, j.State, "job %d %s", j.ID, j.Kind)
+		if j.State == "completed" {
+			require.Equal(t, int16(1), j.Attempt, "job %d %s worked more than once", j.ID, j.Kind)
+			workers[j.AttemptedBy[len(j.AttemptedBy)-1]] = true
+		}
+		perKind[j.Kind]++
+	}
+	require.Greater(t, perKind["fetch_floor_price"], len(sim.Server.Slugs()), "several floor ticks happened")
+	require.GreaterOrEqual(t, len(workers), 2, "work was spread over replicas: %v", workers)
+
+	// Snapshots: one floor row per stats fetch, never more rows than
+	// fetches, and the simulator saw no more stats calls than jobs.
+	stats := sim.Server.Stats()
+	for _, slug := range sim.Server.Slugs() {
+		counts, err := q.SnapshotCounts(context.Background(), mustCollectionID(t, pool, slug))
+		require.NoError(t, err)
+		require.Positive(t, counts.Floors)
+		require.Equal(t, counts.Floors*4, counts.Volumes, slug)
+	}
+	var floors int64
+	for _, slug := range sim.Server.Slugs() {
+		c, err := q.SnapshotCounts(context.Background(), mustCollectionID(t, pool, slug))
+		require.NoError(t, err)
+		floors += c.Floors
+	}
+	require.LessOrEqual(t, floors, stats.ByEndpoint[indexersim.EndpointStats], "every snapshot row comes from its own upstream call")
+	require.LessOrEqual(t, stats.ByEndpoint[indexersim.EndpointStats], int64(perKind["fetch_floor_price"]+perKind["fetch_volume"]))
+}

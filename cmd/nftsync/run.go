@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+)
+
+const usage = `nftsync keeps NFT collection data fresh in PostgreSQL.
+
+Usage: nftsync <command> [arguments]
+
+Commands:
+  dev                      local PostgreSQL (unless DATABASE_URL is set), migrations,
+                           the indexer simulator, and a worker, in one process
+  worker                   a worker replica (run as many as you like)
+  migrate                  apply River's and nftsync's migrations
+  sim                      the indexer simulator on its own
+  collections add SLUG...  track collections (flags: -source, -chain, -priority)
+  collections list         tracked collections and what is stored for them
+  rarity --input FILE      compute rarity scores and ranks of a JSONL collection
+  help                     this text
+
+Configuration is read from the environment; see README.md.
+`
+
+// errUsage marks a command-line mistake; run prints the usage with it.
+var errUsage = errors.New("usage")
+
+// run is the whole program behind main, callable from tests: args without
+// the program name, getenv for configuration, stdout for results and stderr
+// for logs.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		_, _ = io.WriteString(stdout, usage)
+		return nil
+	}
+	cmd, rest := args[0], args[1:]
+	if cmd == "rarity" {
+		return runRarity(rest, stdout)
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	switch cmd {
+	case "dev":
+		err = runDev(ctx, cfg, logger, stdout)
+	case "worker":
+		err = runWorker(ctx, cfg, logger)
+	case "migrate":
+		err = runMigrate(ctx, cfg, logger, stdout)
+	case "sim":
+		err = runSim(ctx, cfg, logger, stdout)
+	case "collections":
+		err = runCollections(ctx, cfg, logger, rest, stdout)
+	default:
+		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
+	if errors.Is(err, errUsage) {
+		_, _ = io.WriteString(stderr, usage)
+	}
+	return err
+}
+
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

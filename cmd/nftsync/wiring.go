@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/indexer/opensea"
+	"github.com/nftsync/nftsync/jobs"
+	"github.com/nftsync/nftsync/migrations"
+)
+
+// openDB connects to url and applies migrations (safe when replicas start
+// together: migrations run under an advisory lock).
+func openDB(ctx context.Context, url string, logger *slog.Logger, maxConns int32) (*pgxpool.Pool, error) {
+	if url == "" {
+		return nil, errors.New("DATABASE_URL is not set (only `nftsync dev` starts a local PostgreSQL by itself)")
+	}
+	pool, err := db.NewPool(ctx, url, maxConns)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := migrations.Up(ctx, pool, logger); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	return pool, nil
+}
+
+// poolSize leaves room for every worker slot, River's own connections
+// (notifier, leader, maintenance) and a few for the process itself.
+func poolSize(cfg *config) int32 {
+	n := 10
+	for _, w := range cfg.MaxWorkers {
+		n += w
+	}
+	return int32(n)
+}
+
+func newIndexers(cfg *config, openseaURL string, logger *slog.Logger) (map[string]indexer.Indexer, error) {
+	os, err := opensea.NewClient(openseaURL, &http.Client{Timeout: 30 * time.Second}, opensea.Options{
+		APIKey: cfg.OpenSeaAPIKey,
+		Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opensea client: %w", err)
+	}
+	return map[string]indexer.Indexer{os.Source(): os}, nil
+}
+
+// newWorkerClient builds a River client that works every configured queue
+// and carries the periodic planner (only the elected leader enqueues it).
+func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
+	workers := river.NewWorkers()
+	jc := cfg.jobsConfig()
+	jobs.Register(workers, deps, jc)
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		ID:                   cfg.WorkerID,
+		Logger:               logger,
+		Queues:               jobs.Queues(jc),
+		Workers:              workers,
+		PeriodicJobs:         jobs.PeriodicJobs(jc),
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		SoftStopTimeout:      cfg.SoftStopTimeout,
+		MaxAttempts:          10,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create river client: %w", err)
+	}
+	return client, nil
+}
+
+// runRiver starts client and blocks until ctx is done, then stops softly:
+// running jobs get SoftStopTimeout to finish before their contexts are
+// cancelled (jobs cancelled this way go back to available, not failed).
+func runRiver(ctx context.Context, client *river.Client[pgx.Tx], cfg *config, logger *slog.Logger) error {
+	// The client runs on a context of its own so that a signal leads to the
+	// soft stop below rather than an immediate hard stop.
+	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
+	<-ctx.Done()
+	logger.Info("stopping workers", slog.Duration("soft_stop_timeout", cfg.SoftStopTimeout))
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.SoftStopTimeout+10*time.Second)
+	defer cancel()
+	if err := client.Stop(stopCtx); err != nil {
+		return fmt.Errorf("stop workers: %w", err)
+	}
+	return nil
+}
+
+// trackCollection upserts a collection and its refresh schedules.
+func trackCollection(ctx context.Context, pool *pgxpool.Pool, cfg *config, source, slug, chain string, priority int16) (db.Collection, error) {
+	var c db.Collection
+	err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		var err error
+		c, err = q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: source, Slug: slug, Chain: chain, Priority: priority})
+		if err != nil {
+			return fmt.Errorf("track %s: %w", slug, err)
+		}
+		for _, kind := range jobs.ScheduleKinds {
+			if err := q.ScheduleUpsert(ctx, db.ScheduleUpsertParams{
+				CollectionID: c.ID, Kind: kind, EverySeconds: int32(cfg.Intervals[kind] / time.Second),
+			}); err != nil {
+				return fmt.Errorf("schedule %s %s: %w", slug, kind, err)
+			}
+		}
+		return nil
+	})
+	return c, err
+}
