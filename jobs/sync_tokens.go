@@ -3,7 +3,6 @@ package jobs
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -80,10 +79,6 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 		tp, err := idx.Tokens(ctx, c.Slug, cursor)
 		if err != nil {
 			return handleFetchError(ctx, d, job.JobRow, c, op, err)
-		}
-		if tp.Next != "" && tp.Next == cursor {
-			return handleFetchError(ctx, d, job.JobRow, c, op,
-				&indexer.Error{Class: indexer.ClassMalformed, Op: op, Err: errors.New("next cursor repeats the current one")})
 		}
 		done := tp.Next == ""
 		if err := w.storePage(ctx, job.JobRow, c, state.Run, cursor, tp, done); err != nil {
