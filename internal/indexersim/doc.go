@@ -1,0 +1,32 @@
+// Package indexersim is a built-in simulator of the OpenSea API v2 (REST).
+//
+// A Server is an http.Handler that serves the OpenSea v2 wire format for a
+// configurable number of deterministic, synthetic NFT collections:
+//
+//	GET /api/v2/collections/{slug}            collection metadata
+//	GET /api/v2/collections/{slug}/stats      floor price, volumes, sales, owners
+//	GET /api/v2/collection/{slug}/nfts        tokens with traits, paged by limit/next
+//
+// The production clients run against it in development, tests and
+// benchmarks, so it speaks the documented wire format with its own wire types
+// (wire.go) and never imports any client's DTOs: a fake that shares the
+// client's structs could not catch their mistakes.
+//
+// Everything is a pure function of Config.Seed: collection sizes, contracts,
+// trait schemas and every token's traits (generated on the fly, page by
+// page), and the market (floor prices and volumes move per minute as a
+// function of seed, slug and time read from Config.Clock). Two servers with
+// the same Config answer the same request with the same bytes.
+//
+// Like the real API it rate-limits (a token bucket over all keys and one per
+// X-API-KEY), answers 429 with Retry-After and X-RateLimit-* headers, and can
+// require API keys. Fault modes (latency, 5xx errors, periodic 429 storms,
+// hanging requests, malformed and oversize bodies) are off by default; the
+// faults drawn are deterministic given the seed and the request order.
+//
+// The server counts what it saw (Server.Stats, GET /_sim/stats), including
+// the excess requests it refused and the largest number of requests served
+// in any sliding one-second window, so tests can prove a client stayed within
+// its budget. GET /_sim/collections lists the collections. The /_sim/
+// endpoints are exempt from authentication, limits, faults and counting.
+package indexersim

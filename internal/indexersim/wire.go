@@ -1,0 +1,138 @@
+package indexersim
+
+// The simulator's own wire types, written from the OpenSea API v2 spec
+// (CollectionDetailedResponse, CollectionStatsResponse, NftListResponse,
+// V1ErrorWrapper). They deliberately share nothing with any client's DTOs.
+// Pointer fields are sent as null when nil, as the real API does.
+
+type wireContract struct {
+	Address string `json:"address"`
+	Chain   string `json:"chain"`
+}
+
+type wireFee struct {
+	Fee       float64 `json:"fee"`
+	Recipient string  `json:"recipient"`
+	Required  bool    `json:"required"`
+}
+
+type wireRarity struct {
+	StrategyID      string `json:"strategy_id"`
+	StrategyVersion string `json:"strategy_version"`
+	CalculatedAt    string `json:"calculated_at"`
+	MaxRank         int    `json:"max_rank"`
+	TotalSupply     int    `json:"total_supply"`
+}
+
+type wireCurrency struct {
+	Symbol   string `json:"symbol"`
+	Address  string `json:"address"`
+	Chain    string `json:"chain"`
+	Image    string `json:"image"`
+	Name     string `json:"name"`
+	Decimals int    `json:"decimals"`
+	EthPrice string `json:"eth_price"`
+	UsdPrice string `json:"usd_price"`
+}
+
+type wirePricingCurrencies struct {
+	ListingCurrency wireCurrency `json:"listing_currency"`
+	OfferCurrency   wireCurrency `json:"offer_currency"`
+}
+
+// wireCollection is CollectionDetailedResponse.
+type wireCollection struct {
+	Collection              string                `json:"collection"`
+	Name                    string                `json:"name"`
+	Description             string                `json:"description"`
+	ImageURL                string                `json:"image_url"`
+	BannerImageURL          string                `json:"banner_image_url"`
+	Owner                   string                `json:"owner"`
+	SafelistStatus          string                `json:"safelist_status"`
+	Category                string                `json:"category"`
+	IsDisabled              bool                  `json:"is_disabled"`
+	IsNSFW                  bool                  `json:"is_nsfw"`
+	TraitOffersEnabled      bool                  `json:"trait_offers_enabled"`
+	CollectionOffersEnabled bool                  `json:"collection_offers_enabled"`
+	OpenseaURL              string                `json:"opensea_url"`
+	ProjectURL              string                `json:"project_url"`
+	WikiURL                 string                `json:"wiki_url"`
+	DiscordURL              string                `json:"discord_url"`
+	TelegramURL             string                `json:"telegram_url"`
+	TwitterUsername         string                `json:"twitter_username"`
+	InstagramUsername       string                `json:"instagram_username"`
+	Contracts               []wireContract        `json:"contracts"`
+	Editors                 []string              `json:"editors"`
+	Fees                    []wireFee             `json:"fees"`
+	Rarity                  *wireRarity           `json:"rarity"`
+	TotalSupply             int                   `json:"total_supply"`
+	UniqueItemCount         int                   `json:"unique_item_count"`
+	CreatedDate             string                `json:"created_date"`
+	PricingCurrencies       wirePricingCurrencies `json:"pricing_currencies"`
+}
+
+type wireStatsTotal struct {
+	Volume           float64 `json:"volume"`
+	Sales            int64   `json:"sales"`
+	NumOwners        int64   `json:"num_owners"`
+	FloorPrice       float64 `json:"floor_price"`
+	FloorPriceSymbol string  `json:"floor_price_symbol"`
+}
+
+type wireInterval struct {
+	Interval string  `json:"interval"`
+	Volume   float64 `json:"volume"`
+	Sales    int64   `json:"sales"`
+}
+
+// wireStats is CollectionStatsResponse.
+type wireStats struct {
+	Total     wireStatsTotal `json:"total"`
+	Intervals []wireInterval `json:"intervals"`
+}
+
+// wireTrait is one element of Nft.traits. Value is a string, or an int64 for
+// display types "number" and "date".
+type wireTrait struct {
+	TraitType   string  `json:"trait_type"`
+	DisplayType *string `json:"display_type"`
+	MaxValue    *string `json:"max_value"`
+	Value       any     `json:"value"`
+}
+
+// wireNFT is Nft as listed by collection.
+type wireNFT struct {
+	Identifier           string      `json:"identifier"`
+	Collection           string      `json:"collection"`
+	Contract             string      `json:"contract"`
+	TokenStandard        string      `json:"token_standard"`
+	Name                 string      `json:"name"`
+	Description          *string     `json:"description"`
+	ImageURL             string      `json:"image_url"`
+	DisplayImageURL      string      `json:"display_image_url"`
+	DisplayAnimationURL  *string     `json:"display_animation_url"`
+	MetadataURL          string      `json:"metadata_url"`
+	OriginalImageURL     string      `json:"original_image_url"`
+	OriginalAnimationURL *string     `json:"original_animation_url"`
+	OpenseaURL           string      `json:"opensea_url"`
+	UpdatedAt            string      `json:"updated_at"`
+	IsDisabled           bool        `json:"is_disabled"`
+	IsNSFW               bool        `json:"is_nsfw"`
+	Traits               []wireTrait `json:"traits"`
+}
+
+// wireNFTList is NftListResponse; Next is absent on the last page.
+type wireNFTList struct {
+	NFTs []wireNFT `json:"nfts"`
+	Next string    `json:"next,omitempty"`
+}
+
+// wireErrors is V1ErrorWrapper, the body of most non-2xx answers.
+type wireErrors struct {
+	Errors []string `json:"errors"`
+}
+
+// wireThrottled is the body of a 429 answer, as observed from the real API.
+type wireThrottled struct {
+	Detail string `json:"detail"`
+}
