@@ -254,6 +254,7 @@ type TokenTrait struct {
 	Ordinal      int16
 	TraitType    string
 	ValueText    string
+	ValueKind    string
 	ValueNumeric pgtype.Numeric
 	DisplayType  string
 	MaxValue     string

@@ -41,6 +41,37 @@ func (q *Queries) TokenDeleteNotInRun(ctx context.Context, arg TokenDeleteNotInR
 	return result.RowsAffected(), nil
 }
 
+const tokenListForRarity = `-- name: TokenListForRarity :many
+SELECT contract, token_id, token_standard FROM tokens WHERE collection_id = $1
+`
+
+type TokenListForRarityRow struct {
+	Contract      string
+	TokenID       string
+	TokenStandard string
+}
+
+// Every token of a collection (the rarity job's token list).
+func (q *Queries) TokenListForRarity(ctx context.Context, collectionID int64) ([]TokenListForRarityRow, error) {
+	rows, err := q.db.Query(ctx, tokenListForRarity, collectionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []TokenListForRarityRow{}
+	for rows.Next() {
+		var i TokenListForRarityRow
+		if err := rows.Scan(&i.Contract, &i.TokenID, &i.TokenStandard); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const tokenSyncStateAdvance = `-- name: TokenSyncStateAdvance :execrows
 UPDATE token_sync_state
 SET cursor = $1, pages = pages + 1, tokens_seen = tokens_seen + $2::bigint, updated_at = $3::timestamptz,
@@ -161,42 +192,38 @@ func (q *Queries) TokenTraitsDeleteBatch(ctx context.Context, arg TokenTraitsDel
 	return err
 }
 
-const tokenTraitsForCollection = `-- name: TokenTraitsForCollection :many
-SELECT t.contract, t.token_id, t.token_standard, tt.ordinal, tt.trait_type, tt.value_text, tt.display_type,
-    (tt.value_numeric IS NOT NULL)::boolean AS is_numeric
-FROM tokens t
-LEFT JOIN token_traits tt
-    ON tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
-WHERE t.collection_id = $1
-ORDER BY t.contract, t.token_id, tt.ordinal
+const tokenTraitsForRarity = `-- name: TokenTraitsForRarity :many
+SELECT contract, token_id, ordinal, trait_type, value_text, display_type,
+    -- Numeric in OpenRarity's sense: the source sent a JSON number or boolean.
+    (value_kind <> 'string')::boolean AS is_numeric
+FROM token_traits
+WHERE collection_id = $1
 `
 
-type TokenTraitsForCollectionRow struct {
-	Contract      string
-	TokenID       string
-	TokenStandard string
-	Ordinal       pgtype.Int2
-	TraitType     pgtype.Text
-	ValueText     pgtype.Text
-	DisplayType   pgtype.Text
-	IsNumeric     bool
+type TokenTraitsForRarityRow struct {
+	Contract    string
+	TokenID     string
+	Ordinal     int16
+	TraitType   string
+	ValueText   string
+	DisplayType string
+	IsNumeric   bool
 }
 
-// Every token of a collection with its traits (NULL trait columns for tokens
-// without traits), ordered by token; the rarity job's input.
-func (q *Queries) TokenTraitsForCollection(ctx context.Context, collectionID int64) ([]TokenTraitsForCollectionRow, error) {
-	rows, err := q.db.Query(ctx, tokenTraitsForCollection, collectionID)
+// Every trait of a collection, unordered (the rarity job groups them by
+// token; sorting 10^6 rows here would cost more than the whole computation).
+func (q *Queries) TokenTraitsForRarity(ctx context.Context, collectionID int64) ([]TokenTraitsForRarityRow, error) {
+	rows, err := q.db.Query(ctx, tokenTraitsForRarity, collectionID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []TokenTraitsForCollectionRow{}
+	items := []TokenTraitsForRarityRow{}
 	for rows.Next() {
-		var i TokenTraitsForCollectionRow
+		var i TokenTraitsForRarityRow
 		if err := rows.Scan(
 			&i.Contract,
 			&i.TokenID,
-			&i.TokenStandard,
 			&i.Ordinal,
 			&i.TraitType,
 			&i.ValueText,
@@ -214,15 +241,16 @@ func (q *Queries) TokenTraitsForCollection(ctx context.Context, collectionID int
 }
 
 const tokenTraitsInsertBatch = `-- name: TokenTraitsInsertBatch :exec
-INSERT INTO token_traits (collection_id, contract, token_id, ordinal, trait_type, value_text, value_numeric,
+INSERT INTO token_traits (collection_id, contract, token_id, ordinal, trait_type, value_text, value_kind, value_numeric,
     display_type, max_value, raw)
-SELECT $1::bigint, u.contract, u.token_id, u.ordinal, u.trait_type, u.value_text, u.value_numeric,
+SELECT $1::bigint, u.contract, u.token_id, u.ordinal, u.trait_type, u.value_text, u.value_kind, u.value_numeric,
     u.display_type, u.max_value, u.raw
 FROM (SELECT unnest($2::text[]) AS contract, unnest($3::text[]) AS token_id,
     unnest($4::smallint[]) AS ordinal, unnest($5::text[]) AS trait_type,
-    unnest($6::text[]) AS value_text, unnest($7::numeric[]) AS value_numeric,
-    unnest($8::text[]) AS display_type, unnest($9::text[]) AS max_value,
-    unnest($10::jsonb[]) AS raw) AS u
+    unnest($6::text[]) AS value_text, unnest($7::text[]) AS value_kind,
+    unnest($8::numeric[]) AS value_numeric,
+    unnest($9::text[]) AS display_type, unnest($10::text[]) AS max_value,
+    unnest($11::jsonb[]) AS raw) AS u
 `
 
 type TokenTraitsInsertBatchParams struct {
@@ -232,6 +260,7 @@ type TokenTraitsInsertBatchParams struct {
 	Ordinals      []int16
 	TraitTypes    []string
 	ValueTexts    []string
+	ValueKinds    []string
 	ValueNumerics []pgtype.Numeric
 	DisplayTypes  []string
 	MaxValues     []string
@@ -246,6 +275,7 @@ func (q *Queries) TokenTraitsInsertBatch(ctx context.Context, arg TokenTraitsIns
 		arg.Ordinals,
 		arg.TraitTypes,
 		arg.ValueTexts,
+		arg.ValueKinds,
 		arg.ValueNumerics,
 		arg.DisplayTypes,
 		arg.MaxValues,

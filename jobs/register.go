@@ -37,7 +37,8 @@ func Register(workers *river.Workers, d *Deps, cfg Config) {
 	river.AddWorker(workers, &FetchFloorPriceWorker{Deps: d})
 	river.AddWorker(workers, &FetchVolumeWorker{Deps: d})
 	river.AddWorker(workers, &FetchCollectionMetadataWorker{Deps: d})
-	river.AddWorker(workers, &SyncTokensWorker{Deps: d})
+	river.AddWorker(workers, &SyncTokensWorker{Deps: d, AfterSync: enqueueRarity})
+	river.AddWorker(workers, &ComputeRarityWorker{Deps: d})
 }
 
 // Queues returns River queue configuration from cfg.

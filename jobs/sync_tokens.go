@@ -205,6 +205,11 @@ func pageRows(collectionID int64, tp *indexer.TokenPage) (*db.TokenUpsertBatchPa
 			tr.Ordinals = append(tr.Ordinals, int16(j))
 			tr.TraitTypes = append(tr.TraitTypes, a.Type)
 			tr.ValueTexts = append(tr.ValueTexts, a.ValueText)
+			kind := a.ValueKind
+			if kind == "" {
+				kind = indexer.ValueString
+			}
+			tr.ValueKinds = append(tr.ValueKinds, string(kind))
 			tr.ValueNumerics = append(tr.ValueNumerics, num)
 			tr.DisplayTypes = append(tr.DisplayTypes, a.DisplayType)
 			tr.MaxValues = append(tr.MaxValues, a.MaxValue)

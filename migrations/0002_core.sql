@@ -129,6 +129,8 @@ CREATE TABLE token_traits (
     ordinal       smallint NOT NULL,
     trait_type    text     NOT NULL,
     value_text    text     NOT NULL,
+    -- JSON type the source sent the value as: string, number or boolean.
+    value_kind    text     NOT NULL DEFAULT 'string' CHECK (value_kind IN ('string', 'number', 'boolean')),
     value_numeric numeric,
     display_type  text     NOT NULL DEFAULT '',
     max_value     text     NOT NULL DEFAULT '',
@@ -176,8 +178,11 @@ CREATE TABLE token_rarity (
     unique_count  integer          NOT NULL,
     trait_count   integer          NOT NULL,
     input_hash    text             NOT NULL,
-    PRIMARY KEY (collection_id, method, contract, token_id),
-    FOREIGN KEY (collection_id, contract, token_id) REFERENCES tokens (collection_id, contract, token_id) ON DELETE CASCADE
+    -- No foreign key to tokens: each rarity run replaces all rows of its
+    -- (collection, method) in one transaction, and a per-row FK check would
+    -- dominate that bulk write. Join with tokens to drop rows of tokens a
+    -- later sync removed (the sync enqueues a new run anyway).
+    PRIMARY KEY (collection_id, method, contract, token_id)
 );
 CREATE INDEX token_rarity_rank_idx ON token_rarity (collection_id, method, rank);
 

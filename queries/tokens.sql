@@ -23,13 +23,14 @@ USING (SELECT unnest(@contracts::text[]) AS contract, unnest(@token_ids::text[])
 WHERE t.collection_id = @collection_id::bigint AND t.contract = u.contract AND t.token_id = u.token_id;
 
 -- name: TokenTraitsInsertBatch :exec
-INSERT INTO token_traits (collection_id, contract, token_id, ordinal, trait_type, value_text, value_numeric,
+INSERT INTO token_traits (collection_id, contract, token_id, ordinal, trait_type, value_text, value_kind, value_numeric,
     display_type, max_value, raw)
-SELECT @collection_id::bigint, u.contract, u.token_id, u.ordinal, u.trait_type, u.value_text, u.value_numeric,
+SELECT @collection_id::bigint, u.contract, u.token_id, u.ordinal, u.trait_type, u.value_text, u.value_kind, u.value_numeric,
     u.display_type, u.max_value, u.raw
 FROM (SELECT unnest(@contracts::text[]) AS contract, unnest(@token_ids::text[]) AS token_id,
     unnest(@ordinals::smallint[]) AS ordinal, unnest(@trait_types::text[]) AS trait_type,
-    unnest(@value_texts::text[]) AS value_text, unnest(@value_numerics::numeric[]) AS value_numeric,
+    unnest(@value_texts::text[]) AS value_text, unnest(@value_kinds::text[]) AS value_kind,
+    unnest(@value_numerics::numeric[]) AS value_numeric,
     unnest(@display_types::text[]) AS display_type, unnest(@max_values::text[]) AS max_value,
     unnest(@raws::jsonb[]) AS raw) AS u;
 
@@ -43,16 +44,18 @@ SELECT count(*) FROM tokens WHERE collection_id = @collection_id;
 -- name: TokenTraitCount :one
 SELECT count(*) FROM token_traits WHERE collection_id = @collection_id;
 
--- name: TokenTraitsForCollection :many
--- Every token of a collection with its traits (NULL trait columns for tokens
--- without traits), ordered by token; the rarity job's input.
-SELECT t.contract, t.token_id, t.token_standard, tt.ordinal, tt.trait_type, tt.value_text, tt.display_type,
-    (tt.value_numeric IS NOT NULL)::boolean AS is_numeric
-FROM tokens t
-LEFT JOIN token_traits tt
-    ON tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
-WHERE t.collection_id = @collection_id
-ORDER BY t.contract, t.token_id, tt.ordinal;
+-- name: TokenListForRarity :many
+-- Every token of a collection (the rarity job's token list).
+SELECT contract, token_id, token_standard FROM tokens WHERE collection_id = @collection_id;
+
+-- name: TokenTraitsForRarity :many
+-- Every trait of a collection, unordered (the rarity job groups them by
+-- token; sorting 10^6 rows here would cost more than the whole computation).
+SELECT contract, token_id, ordinal, trait_type, value_text, display_type,
+    -- Numeric in OpenRarity's sense: the source sent a JSON number or boolean.
+    (value_kind <> 'string')::boolean AS is_numeric
+FROM token_traits
+WHERE collection_id = @collection_id;
 
 -- name: TokenSyncStateGet :one
 SELECT * FROM token_sync_state WHERE collection_id = @collection_id;

@@ -101,11 +101,24 @@ type Stats struct {
 type Trait struct {
 	Type         string
 	ValueText    string
+	ValueKind    ValueKind // the JSON type the source sent the value as
 	ValueNumeric *string // decimal string, NUMERIC-compatible
 	DisplayType  string  // "" when absent/null
 	MaxValue     string
 	Raw          json.RawMessage
 }
+
+// ValueKind is the JSON type of a trait value as the source sent it. Rarity
+// treats numbers and booleans as numeric traits (as OpenRarity does), even
+// though a numeric-looking string also gets a ValueNumeric.
+type ValueKind string
+
+// The value kinds.
+const (
+	ValueString  ValueKind = "string"
+	ValueNumber  ValueKind = "number"
+	ValueBoolean ValueKind = "boolean"
+)
 
 // Token is one NFT with its traits. Traits is nil when the source returned
 // no traits field or null (unknown), and empty when it returned [] (none).

@@ -232,6 +232,7 @@ func decodeTrait(raw json.RawMessage) (tr indexer.Trait, reason string, err erro
 	}
 	switch kind := rawKind(dto.Value); kind {
 	case "string":
+		tr.ValueKind = indexer.ValueString
 		if tr.ValueText, err = rawString(dto.Value); err != nil {
 			return indexer.Trait{}, "", fmt.Errorf("field value: %w", err)
 		}
@@ -239,11 +240,13 @@ func decodeTrait(raw json.RawMessage) (tr indexer.Trait, reason string, err erro
 			tr.ValueNumeric = &n
 		}
 	case "number":
+		tr.ValueKind = indexer.ValueNumber
 		tr.ValueText = string(dto.Value)
 		if n, err := canonicalDecimal(tr.ValueText, true); err == nil {
 			tr.ValueNumeric = &n
 		}
 	case "bool":
+		tr.ValueKind = indexer.ValueBoolean
 		tr.ValueText = string(dto.Value) // "true" or "false"
 	default:
 		return indexer.Trait{}, "value is " + kind, nil

@@ -82,8 +82,8 @@ func TestTokens(t *testing.T) {
 			MetadataURL:   "ipfs://bafybeiexample/1234",
 			UpdatedAt:     time.Date(2026, 6, 30, 12, 0, 0, 0, time.UTC),
 			Traits: []indexer.Trait{
-				{Type: "Background", ValueText: "Blue", Raw: wire.NFTs[0].Traits[0]},
-				{Type: "Level", ValueText: "42", ValueNumeric: ptr("42"), DisplayType: "number", MaxValue: "100",
+				{Type: "Background", ValueText: "Blue", ValueKind: indexer.ValueString, Raw: wire.NFTs[0].Traits[0]},
+				{Type: "Level", ValueText: "42", ValueKind: indexer.ValueNumber, ValueNumeric: ptr("42"), DisplayType: "number", MaxValue: "100",
 					Raw: wire.NFTs[0].Traits[1]},
 			},
 		}, first)
