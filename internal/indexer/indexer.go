@@ -102,8 +102,8 @@ type Trait struct {
 	Type         string
 	ValueText    string
 	ValueKind    ValueKind // the JSON type the source sent the value as
-	ValueNumeric *string // decimal string, NUMERIC-compatible
-	DisplayType  string  // "" when absent/null
+	ValueNumeric *string   // decimal string, NUMERIC-compatible
+	DisplayType  string    // "" when absent/null
 	MaxValue     string
 	Raw          json.RawMessage
 }
