@@ -43,9 +43,13 @@ var ScheduleKinds = []string{KindFloorPrice, KindVolume, KindMetadata, KindToken
 // keyed by it, so a retried job overwrites its own row instead of adding one.
 // Services that enqueue by hand may leave Bucket out: the job's creation time
 // is used.
+//
+// Manual marks an operator's "refresh now": such jobs get the upstream rate
+// budget first (see internal/ratelimit) and are inserted with priority 1.
 type CollectionArgs struct {
 	CollectionID int64     `json:"collection_id" river:"unique"`
 	Bucket       time.Time `json:"bucket,omitzero"`
+	Manual       bool      `json:"manual,omitempty"`
 }
 
 // uniquePending keeps one job per (kind, collection) among jobs not yet

@@ -114,6 +114,33 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 	return inserted, nil
 }
 
+// RefreshNow inserts one manual job of every kind for the collection in tx
+// (priority 1, budget first). Kinds whose previous job has not finished are
+// skipped as duplicates; it returns how many jobs were inserted.
+func RefreshNow(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], collectionID int64, now time.Time) (int, error) {
+	params := make([]river.InsertManyParams, 0, len(ScheduleKinds))
+	for _, kind := range ScheduleKinds {
+		args, err := argsForKind(kind, CollectionArgs{CollectionID: collectionID, Bucket: now, Manual: true})
+		if err != nil {
+			return 0, err
+		}
+		opts := args.(interface{ InsertOpts() river.InsertOpts }).InsertOpts()
+		opts.Priority = 1
+		params = append(params, river.InsertManyParams{Args: args, InsertOpts: &opts})
+	}
+	res, err := client.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return 0, fmt.Errorf("insert refresh jobs for collection %d: %w", collectionID, err)
+	}
+	n := 0
+	for _, r := range res {
+		if !r.UniqueSkippedAsDuplicate {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // argsForKind maps a schedule kind to its fetch job.
 func argsForKind(kind string, a CollectionArgs) (river.JobArgs, error) {
 	switch kind {

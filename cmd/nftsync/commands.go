@@ -2,11 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/jobs"
@@ -94,6 +101,83 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 			_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%t\t%t\t%t\t%d\t%t\n", r.ID, r.Slug, r.Status, r.HasFloor, r.HasVolume, r.HasMetadata, r.Tokens, r.TokensComplete)
 		}
 		return tw.Flush()
+	case "refresh", "resume":
+		if len(args) < 2 {
+			return fmt.Errorf("%w: collections %s needs at least one slug", errUsage, args[0])
+		}
+		pool, err := openDB(ctx, cfg.DatabaseURL, logger, 4)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		if args[0] == "resume" {
+			return resumeCollections(ctx, pool, args[1:], stdout)
+		}
+		return refreshCollections(ctx, pool, args[1:], stdout)
 	}
 	return fmt.Errorf("%w: unknown collections command %q", errUsage, args[0])
+}
+
+func lookupCollection(ctx context.Context, q *db.Queries, slug string) (db.Collection, error) {
+	c, err := q.CollectionGetBySlug(ctx, db.CollectionGetBySlugParams{Source: "opensea", Slug: slug})
+	if err != nil {
+		if errors.Is(db.Interpret(err), db.ErrNotFound) {
+			return c, fmt.Errorf("collection %q is not tracked (add it with `nftsync collections add`)", slug)
+		}
+		return c, fmt.Errorf("look up %s: %w", slug, err)
+	}
+	return c, nil
+}
+
+// refreshCollections enqueues a manual refresh of every kind, in one
+// transaction per collection.
+func refreshCollections(ctx context.Context, pool *pgxpool.Pool, slugs []string, stdout io.Writer) error {
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		return fmt.Errorf("create river client: %w", err)
+	}
+	for _, slug := range slugs {
+		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
+			c, err := lookupCollection(ctx, db.New(tx), slug)
+			if err != nil {
+				return err
+			}
+			n, err := jobs.RefreshNow(ctx, tx, client, c.ID, time.Now())
+			if err != nil {
+				return err
+			}
+			_, _ = fmt.Fprintf(stdout, "%s: %d refresh jobs enqueued (kinds already pending were skipped)\n", slug, n)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resumeCollections reactivates collections a permanent upstream error (or an
+// operator) stopped, and makes all their kinds due now.
+func resumeCollections(ctx context.Context, pool *pgxpool.Pool, slugs []string, stdout io.Writer) error {
+	for _, slug := range slugs {
+		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
+			q := db.New(tx)
+			c, err := lookupCollection(ctx, q, slug)
+			if err != nil {
+				return err
+			}
+			if err := q.CollectionSetStatus(ctx, db.CollectionSetStatusParams{ID: c.ID, Status: "active", StatusReason: ""}); err != nil {
+				return fmt.Errorf("resume %s: %w", slug, err)
+			}
+			if err := q.ScheduleMakeDue(ctx, c.ID); err != nil {
+				return fmt.Errorf("resume %s: %w", slug, err)
+			}
+			_, _ = fmt.Fprintf(stdout, "%s: active again (was %s: %s)\n", slug, c.Status, c.StatusReason)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nftsync/nftsync/internal/indexersim"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -45,6 +46,21 @@ type config struct {
 	SimSeed        int64
 	SimRate        float64
 	SimAddr        string
+	SimFaults      simFaults
+	HTTPTimeout    time.Duration
+}
+
+// simFaults are the simulator's fault modes (all off by default).
+type simFaults struct {
+	Latency       time.Duration
+	ErrorRate     float64
+	StormEvery    time.Duration
+	StormDuration time.Duration
+	TimeoutRate   float64
+	MalformedRate float64
+	OversizeRate  float64
+	PerKeyRate    float64
+	APIKeys       []string
 }
 
 // envVar documents one environment variable; the README's table is kept in
@@ -83,6 +99,16 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_SEED", "1", "Simulator: seed of the synthetic data."},
 	{"NFTSYNC_SIM_RATE", "100", "Simulator: allowed requests per second before it answers 429 (0 = unlimited)."},
 	{"NFTSYNC_SIM_ADDR", "127.0.0.1:0", "Simulator: listen address (sim command and dev)."},
+	{"NFTSYNC_SIM_PER_KEY_RATE", "0", "Simulator: allowed requests per second per API key (0 = no per-key limit)."},
+	{"NFTSYNC_SIM_API_KEYS", "(unset)", "Simulator: comma-separated accepted API keys; others get 401 (unset = no auth)."},
+	{"NFTSYNC_SIM_LATENCY", "0", "Simulator fault: latency added to every request."},
+	{"NFTSYNC_SIM_ERROR_RATE", "0", "Simulator fault: fraction of requests answered 500/502/503."},
+	{"NFTSYNC_SIM_STORM_EVERY", "0", "Simulator fault: period of 429 storms (0 = none)."},
+	{"NFTSYNC_SIM_STORM_DURATION", "0", "Simulator fault: length of each 429 storm (with Retry-After to its end)."},
+	{"NFTSYNC_SIM_TIMEOUT_RATE", "0", "Simulator fault: fraction of requests that never answer."},
+	{"NFTSYNC_SIM_MALFORMED_RATE", "0", "Simulator fault: fraction of 200 answers with truncated, invalid, wrongly typed or negative data."},
+	{"NFTSYNC_SIM_OVERSIZE_RATE", "0", "Simulator fault: fraction of answers with a body over 16 MiB."},
+	{"NFTSYNC_HTTP_TIMEOUT", "30s", "Timeout of one upstream HTTP request."},
 }
 
 // loadConfig reads and validates the environment. Every problem is reported
@@ -114,6 +140,18 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		SimSeed:        int64(p.int("NFTSYNC_SIM_SEED", 1, -1<<62, 1<<62)),
 		SimRate:        p.float("NFTSYNC_SIM_RATE", 100, 0),
 		SimAddr:        cmp.Or(getenv("NFTSYNC_SIM_ADDR"), "127.0.0.1:0"),
+		SimFaults: simFaults{
+			Latency:       p.duration("NFTSYNC_SIM_LATENCY", 0, 0),
+			ErrorRate:     p.fraction("NFTSYNC_SIM_ERROR_RATE"),
+			StormEvery:    p.duration("NFTSYNC_SIM_STORM_EVERY", 0, 0),
+			StormDuration: p.duration("NFTSYNC_SIM_STORM_DURATION", 0, 0),
+			TimeoutRate:   p.fraction("NFTSYNC_SIM_TIMEOUT_RATE"),
+			MalformedRate: p.fraction("NFTSYNC_SIM_MALFORMED_RATE"),
+			OversizeRate:  p.fraction("NFTSYNC_SIM_OVERSIZE_RATE"),
+			PerKeyRate:    p.float("NFTSYNC_SIM_PER_KEY_RATE", 0, 0),
+			APIKeys:       splitList(getenv("NFTSYNC_SIM_API_KEYS")),
+		},
+		HTTPTimeout: p.duration("NFTSYNC_HTTP_TIMEOUT", 30*time.Second, 100*time.Millisecond),
 		MaxWorkers:     map[string]int{},
 	}
 	for queue, def := range jobs.DefaultMaxWorkers() {
@@ -140,6 +178,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.RescueAfter <= c.JobTimeout || c.RescueAfter <= c.TokenSyncBudget+time.Minute {
 		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_RESCUE_AFTER (%s) must exceed NFTSYNC_JOB_TIMEOUT (%s) and NFTSYNC_TOKEN_SYNC_BUDGET+1m (%s): a healthy job would be rescued and run twice",
 			c.RescueAfter, c.JobTimeout, c.TokenSyncBudget+time.Minute))
+	}
+	if err := c.simConfig().Validate(); err != nil {
+		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_SIM_*: %w", err))
 	}
 	if len(p.errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %w", errors.Join(p.errs...))
@@ -188,6 +229,26 @@ func (p *envParser) int(name string, def, minimum, maximum int) int {
 	return n
 }
 
+func (p *envParser) fraction(name string) float64 {
+	f := p.float(name, 0, 0)
+	if f > 1 {
+		p.fail(name, p.getenv(name), "want a fraction from 0 to 1")
+		return 0
+	}
+	return f
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
 func (p *envParser) float(name string, def, minimum float64) float64 {
 	s := p.getenv(name)
 	if s == "" {
@@ -199,6 +260,17 @@ func (p *envParser) float(name string, def, minimum float64) float64 {
 		return def
 	}
 	return f
+}
+
+// simConfig is the simulator configuration from the environment.
+func (c *config) simConfig() indexersim.Config {
+	f := c.SimFaults
+	return indexersim.Config{
+		Seed: c.SimSeed, Collections: c.SimCollections, Rate: c.SimRate,
+		PerKeyRate: f.PerKeyRate, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
+		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
+		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate,
+	}
 }
 
 func (c *config) jobsConfig() jobs.Config {

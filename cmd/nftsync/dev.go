@@ -53,8 +53,7 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	}
 	defer pool.Close()
 
-	simCfg := indexersim.Config{Seed: cfg.SimSeed, Collections: cfg.SimCollections, Rate: cfg.SimRate}
-	sim, err := indexersim.Start(ctx, cfg.SimAddr, simCfg, logger.With(slog.String("component", "sim")))
+	sim, err := indexersim.Start(ctx, cfg.SimAddr, cfg.simConfig(), logger.With(slog.String("component", "sim")))
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
 	}

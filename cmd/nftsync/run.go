@@ -20,6 +20,8 @@ Commands:
   sim                      the indexer simulator on its own
   collections add SLUG...  track collections (flags: -source, -chain, -priority)
   collections list         tracked collections and what is stored for them
+  collections refresh SLUG...  enqueue a manual refresh of every kind now (priority, budget first)
+  collections resume SLUG...   reactivate collections stopped by a permanent upstream error
   rarity --input FILE      compute rarity scores and ranks of a JSONL collection
   help                     this text
 

@@ -11,8 +11,7 @@ import (
 
 // runSim serves the indexer simulator until SIGINT/SIGTERM.
 func runSim(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer) error {
-	simCfg := indexersim.Config{Seed: cfg.SimSeed, Collections: cfg.SimCollections, Rate: cfg.SimRate}
-	sim, err := indexersim.Start(ctx, cfg.SimAddr, simCfg, logger)
+	sim, err := indexersim.Start(ctx, cfg.SimAddr, cfg.simConfig(), logger)
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
 	}

@@ -48,7 +48,7 @@ func poolSize(cfg *config) int32 {
 }
 
 func newIndexers(cfg *config, openseaURL string, logger *slog.Logger) (map[string]indexer.Indexer, error) {
-	os, err := opensea.NewClient(openseaURL, &http.Client{Timeout: 30 * time.Second}, opensea.Options{
+	os, err := opensea.NewClient(openseaURL, &http.Client{Timeout: cfg.HTTPTimeout}, opensea.Options{
 		APIKey: cfg.OpenSeaAPIKey,
 		Logger: logger,
 	})
