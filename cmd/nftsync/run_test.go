@@ -5,7 +5,11 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/db/dbtest"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -25,4 +29,50 @@ func TestRunNeedsDatabaseURL(t *testing.T) {
 	var out, errOut bytes.Buffer
 	err := run(context.Background(), []string{"worker"}, envOf(nil), &out, &errOut)
 	require.ErrorContains(t, err, "DATABASE_URL is not set")
+}
+
+func TestCollectionsCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := envOf(map[string]string{"DATABASE_URL": dbtest.NewDatabase(t), "NFTSYNC_LOG_LEVEL": "error"})
+	cli := func(args ...string) (string, error) {
+		var out, errOut bytes.Buffer
+		err := run(ctx, args, env, &out, &errOut)
+		return out.String(), err
+	}
+
+	out, err := cli("collections", "add", "-priority", "1", "alpha", "beta")
+	require.NoError(t, err)
+	require.Contains(t, out, "tracking alpha")
+
+	out, err = cli("collections", "refresh", "alpha")
+	require.NoError(t, err)
+	require.Contains(t, out, "alpha: 4 refresh jobs enqueued")
+	out, err = cli("collections", "refresh", "alpha")
+	require.NoError(t, err)
+	require.Contains(t, out, "alpha: 0 refresh jobs enqueued", "pending kinds are not doubled")
+
+	_, err = cli("collections", "refresh", "gamma")
+	require.ErrorContains(t, err, `collection "gamma" is not tracked`)
+
+	pool, err := pgxpool.New(ctx, env("DATABASE_URL"))
+	require.NoError(t, err)
+	defer pool.Close()
+	q := db.New(pool)
+	beta := mustCollectionID(t, pool, "beta")
+	require.NoError(t, q.CollectionSetStatus(ctx, db.CollectionSetStatusParams{ID: beta, Status: "failed", StatusReason: "fetch stats beta: permanent (HTTP 404)"}))
+	out, err = cli("collections", "resume", "beta")
+	require.NoError(t, err)
+	require.Contains(t, out, "beta: active again (was failed: fetch stats beta: permanent (HTTP 404))")
+	c, err := q.CollectionGetByID(ctx, beta)
+	require.NoError(t, err)
+	require.Equal(t, "active", c.Status)
+
+	out, err = cli("collections", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "alpha")
+	require.Contains(t, out, "beta")
+
+	_, err = cli("collections", "add", "-priority", "9", "x")
+	require.ErrorContains(t, err, "-priority 9")
 }
