@@ -159,6 +159,31 @@ type RarityRun struct {
 	ComputedAt     time.Time
 }
 
+type RateLimitBucket struct {
+	Key               string
+	Source            string
+	Rate              float64
+	Burst             float64
+	MaxInFlight       int32
+	BulkReserve       float64
+	Tokens            float64
+	RefilledAt        time.Time
+	PausedUntil       pgtype.Timestamptz
+	PriorityHoldUntil pgtype.Timestamptz
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+type RateLimitSlot struct {
+	BucketKey  string
+	Slot       int32
+	LeaseID    pgtype.Int8
+	Class      pgtype.Text
+	Holder     pgtype.Text
+	AcquiredAt pgtype.Timestamptz
+	ExpiresAt  pgtype.Timestamptz
+}
+
 type RiverJob struct {
 	ID           int64
 	State        RiverJobState

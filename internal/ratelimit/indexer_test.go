@@ -1,0 +1,204 @@
+package ratelimit_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nftsync/nftsync/db/dbtest"
+	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/ratelimit"
+)
+
+// fakeClient is an indexer.Indexer that counts calls and returns err (or
+// panics) when told to.
+type fakeClient struct {
+	name string
+
+	mu    sync.Mutex
+	calls []string
+	err   error
+	panic bool
+}
+
+func (f *fakeClient) Source() string { return "os" }
+
+func (f *fakeClient) record(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, op)
+	if f.panic {
+		panic("client exploded")
+	}
+	return f.err
+}
+
+func (f *fakeClient) setErr(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = err
+}
+
+func (f *fakeClient) ncalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+func (f *fakeClient) Collection(_ context.Context, slug string) (*indexer.Collection, error) {
+	if err := f.record("collection " + slug); err != nil {
+		return nil, err
+	}
+	return &indexer.Collection{Slug: slug, Name: f.name}, nil
+}
+
+func (f *fakeClient) Stats(_ context.Context, slug string) (*indexer.Stats, error) {
+	if err := f.record("stats " + slug); err != nil {
+		return nil, err
+	}
+	return &indexer.Stats{Owners: 7}, nil
+}
+
+func (f *fakeClient) Tokens(_ context.Context, slug, cursor string) (*indexer.TokenPage, error) {
+	if err := f.record("tokens " + slug + " " + cursor); err != nil {
+		return nil, err
+	}
+	return &indexer.TokenPage{Next: cursor + "+"}, nil
+}
+
+func TestIndexer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ka, kb := ratelimit.KeyFor("os", "key-a"), ratelimit.KeyFor("os", "key-b")
+
+	type bundle struct {
+		lim  *ratelimit.Limiter
+		a, b *fakeClient
+		ix   *ratelimit.Indexer
+	}
+	setup := func(t *testing.T, cfgs ...ratelimit.BucketConfig) *bundle {
+		t.Helper()
+		lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{MaxWait: -1, DefaultPause: time.Second})
+		require.NoError(t, lim.Ensure(ctx, cfgs))
+		bd := &bundle{lim: lim, a: &fakeClient{name: "a"}, b: &fakeClient{name: "b"}}
+		bd.ix = ratelimit.NewIndexer(lim, "os", map[string]indexer.Indexer{ka: bd.a, kb: bd.b})
+		return bd
+	}
+	two := func(rate float64, burst int) []ratelimit.BucketConfig {
+		return []ratelimit.BucketConfig{
+			{Key: ka, Source: "os", Rate: rate, Burst: burst, MaxInFlight: 4},
+			{Key: kb, Source: "os", Rate: rate, Burst: burst, MaxInFlight: 4},
+		}
+	}
+
+	t.Run("CallsThroughAndReleases", func(t *testing.T) {
+		t.Parallel()
+		bd := setup(t, two(100, 10)...)
+		var ix indexer.Indexer = bd.ix
+		require.Equal(t, "os", ix.Source())
+		c, err := ix.Collection(ctx, "apes")
+		require.NoError(t, err)
+		require.Equal(t, "apes", c.Slug)
+		s, err := ix.Stats(ctx, "apes")
+		require.NoError(t, err)
+		require.Equal(t, int64(7), s.Owners)
+		p, err := ix.Tokens(ctx, "apes", "c1")
+		require.NoError(t, err)
+		require.Equal(t, "c1+", p.Next)
+		require.Equal(t, 3, bd.a.ncalls()+bd.b.ncalls())
+		require.Positive(t, bd.a.ncalls(), "keys are pooled")
+		require.Positive(t, bd.b.ncalls())
+		for _, k := range []string{ka, kb} {
+			st := bucket(t, bd.lim, k)
+			require.Zero(t, st.InFlight, k)
+			require.Zero(t, st.Expired, k)
+		}
+	})
+
+	t.Run("NoBudgetBecomesRateLimitedError", func(t *testing.T) {
+		t.Parallel()
+		bd := setup(t, two(2, 1)...)
+		for range 2 {
+			_, err := bd.ix.Stats(ctx, "apes")
+			require.NoError(t, err)
+		}
+		_, err := bd.ix.Stats(ctx, "apes")
+		var ie *indexer.Error
+		require.ErrorAs(t, err, &ie)
+		require.Equal(t, indexer.ClassRateLimited, ie.Class)
+		require.Equal(t, "stats apes", ie.Op)
+		require.InDelta(t, 500*time.Millisecond, ie.RetryAfter, float64(150*time.Millisecond))
+		var we *ratelimit.WaitError
+		require.ErrorAs(t, err, &we)
+		require.Equal(t, 2, bd.a.ncalls()+bd.b.ncalls(), "the refused call never reached a client")
+	})
+
+	t.Run("UpstreamRateLimitPausesThatKeyOnly", func(t *testing.T) {
+		t.Parallel()
+		bd := setup(t, two(100, 10)...)
+		upstream := &indexer.Error{Class: indexer.ClassRateLimited, Op: "stats apes", Status: 429, RetryAfter: 2 * time.Second}
+		bd.a.setErr(upstream)
+		bd.b.setErr(upstream)
+		_, err := bd.ix.Stats(ctx, "apes")
+		require.Same(t, upstream, err, "the client's error is returned unchanged")
+
+		paused, other := ka, kb
+		if bd.b.ncalls() == 1 {
+			paused, other = kb, ka
+		}
+		require.WithinDuration(t, time.Now().Add(2*time.Second), bucket(t, bd.lim, paused).PausedUntil, 300*time.Millisecond)
+		require.True(t, bucket(t, bd.lim, other).PausedUntil.IsZero())
+
+		bd.a.setErr(nil)
+		bd.b.setErr(nil)
+		for range 3 {
+			_, err := bd.ix.Stats(ctx, "apes")
+			require.NoError(t, err)
+		}
+		pausedClient, otherClient := bd.a, bd.b
+		if paused == kb {
+			pausedClient, otherClient = bd.b, bd.a
+		}
+		require.Equal(t, 1, pausedClient.ncalls(), "the paused key is skipped")
+		require.Equal(t, 3, otherClient.ncalls())
+		require.Zero(t, bucket(t, bd.lim, paused).InFlight)
+	})
+
+	t.Run("ClassFromContext", func(t *testing.T) {
+		t.Parallel()
+		bd := setup(t, ratelimit.BucketConfig{Key: ka, Source: "os", Rate: 0.01, Burst: 2, BulkReserve: 0.5})
+		bd.ix = ratelimit.NewIndexer(bd.lim, "os", map[string]indexer.Indexer{ka: bd.a})
+		bulk := ratelimit.WithClass(ctx, ratelimit.ClassBulk)
+		_, err := bd.ix.Tokens(bulk, "apes", "")
+		require.NoError(t, err)
+		_, err = bd.ix.Tokens(bulk, "apes", "")
+		_, limited := indexer.RetryAfter(err)
+		require.True(t, limited, "bulk leaves the last token: %v", err)
+		_, err = bd.ix.Stats(ctx, "apes")
+		require.NoError(t, err, "live (the default) takes it")
+	})
+
+	t.Run("PanickingClientStillReleases", func(t *testing.T) {
+		t.Parallel()
+		bd := setup(t, ratelimit.BucketConfig{Key: ka, Source: "os", Rate: 100, Burst: 10, MaxInFlight: 1})
+		bd.a.panic = true
+		bd.ix = ratelimit.NewIndexer(bd.lim, "os", map[string]indexer.Indexer{ka: bd.a})
+		require.Panics(t, func() { _, _ = bd.ix.Stats(ctx, "apes") })
+		require.Zero(t, bucket(t, bd.lim, ka).InFlight)
+	})
+
+	t.Run("MisconfiguredIsTransient", func(t *testing.T) {
+		t.Parallel()
+		bd := setup(t, two(100, 10)...)
+		_, err := ratelimit.NewIndexer(bd.lim, "os", nil).Stats(ctx, "apes")
+		require.ErrorContains(t, err, "no clients")
+		require.Equal(t, indexer.ClassTransient, indexer.ClassOf(err))
+
+		_, err = ratelimit.NewIndexer(bd.lim, "other", map[string]indexer.Indexer{"other": bd.a}).Stats(ctx, "apes")
+		require.ErrorIs(t, err, ratelimit.ErrNoBucket)
+		require.Equal(t, indexer.ClassTransient, indexer.ClassOf(err))
+	})
+}

@@ -1,0 +1,525 @@
+package ratelimit_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/nftsync/nftsync/db/dbtest"
+	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/ratelimit"
+)
+
+// noWait never sleeps: every refusal comes back as a *WaitError.
+var noWait = ratelimit.Options{MaxWait: -1} //nolint:gochecknoglobals // read-only test options
+
+func requireWait(t *testing.T, err error, reason string) *ratelimit.WaitError {
+	t.Helper()
+	var we *ratelimit.WaitError
+	require.ErrorAs(t, err, &we)
+	require.Equal(t, reason, we.Reason, we.Error())
+	return we
+}
+
+func TestNew(t *testing.T) {
+	t.Parallel()
+	_, err := ratelimit.New(nil, ratelimit.Options{})
+	require.ErrorContains(t, err, "nil database pool")
+	_, err = ratelimit.New(dbtest.Tx(t), ratelimit.Options{LeaseTTL: -time.Second})
+	require.ErrorContains(t, err, "Options.LeaseTTL must not be negative")
+}
+
+func TestEnsure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("CreatesFullAndKeepsLevelWhenUnchanged", func(t *testing.T) {
+		t.Parallel()
+		lim := newLimiter(t, dbtest.DB(t), noWait)
+		cfg := ratelimit.BucketConfig{Key: "opensea", Source: "opensea", Rate: 0.01, Burst: 5, MaxInFlight: 3, BulkReserve: 0.2}
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{cfg}))
+		b := bucket(t, lim, "opensea")
+		require.InDelta(t, 5, b.Tokens, 0.01)
+		require.Equal(t, 3, b.MaxInFlight)
+		require.InDelta(t, 0.2, b.BulkReserve, 1e-12)
+
+		for range 3 {
+			l, err := lim.Acquire(ctx, ratelimit.Request{Source: "opensea"})
+			require.NoError(t, err)
+			require.NoError(t, l.Release(ctx))
+		}
+		// A replica starting later with the same configuration must not
+		// refill the shared bucket.
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{cfg}))
+		require.InDelta(t, 2, bucket(t, lim, "opensea").Tokens, 0.05)
+	})
+
+	t.Run("ChangeTakesEffectAndClampsTokens", func(t *testing.T) {
+		t.Parallel()
+		lim := newLimiter(t, dbtest.DB(t), noWait)
+		cfg := ratelimit.BucketConfig{Key: "opensea", Source: "opensea", Rate: 0.01, Burst: 10, MaxInFlight: 3}
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{cfg}))
+		require.Equal(t, 3, bucket(t, lim, "opensea").Slots)
+		old, err := lim.Acquire(ctx, ratelimit.Request{Source: "opensea"}) // live takes the highest slot
+		require.NoError(t, err)
+
+		cfg.Burst, cfg.MaxInFlight = 2, 1
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{cfg}))
+		b := bucket(t, lim, "opensea")
+		require.InDelta(t, 2, b.Tokens, 0.01, "clamped to the new burst")
+		require.Equal(t, 1, b.Slots)
+		require.Zero(t, b.InFlight, "a lease over the new cap finishes uncounted")
+
+		l, err := lim.Acquire(ctx, ratelimit.Request{Source: "opensea"})
+		require.NoError(t, err)
+		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "opensea"})
+		requireWait(t, err, "in_flight")
+		require.NoError(t, old.Release(ctx), "releasing a dropped slot is harmless")
+		require.Equal(t, 1, bucket(t, lim, "opensea").InFlight)
+		require.NoError(t, l.Release(ctx))
+
+		cfg.MaxInFlight = 0
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{cfg}))
+		require.Zero(t, bucket(t, lim, "opensea").Slots)
+	})
+
+	t.Run("ValidatesEverythingBeforeWriting", func(t *testing.T) {
+		t.Parallel()
+		lim := newLimiter(t, dbtest.DB(t), noWait)
+		good := ratelimit.BucketConfig{Key: "a", Source: "s", Rate: 1, Burst: 1}
+		err := lim.Ensure(ctx, []ratelimit.BucketConfig{good, {Key: "b", Source: "s", Rate: -1, Burst: 1}, good})
+		require.ErrorContains(t, err, `bucket "b"`)
+		require.ErrorContains(t, err, `bucket "a" configured twice`)
+		all, err := lim.Buckets(ctx, "s")
+		require.NoError(t, err)
+		require.Empty(t, all)
+	})
+}
+
+func TestAcquire(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	setup := func(t *testing.T, opts ratelimit.Options, cfgs ...ratelimit.BucketConfig) *ratelimit.Limiter {
+		t.Helper()
+		lim := newLimiter(t, dbtest.DB(t), opts)
+		require.NoError(t, lim.Ensure(ctx, cfgs))
+		return lim
+	}
+
+	t.Run("BurstThenWaitComputedFromRate", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t, noWait, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: 2, Burst: 3})
+		for i := range 3 {
+			l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+			require.NoError(t, err, i)
+			require.Equal(t, "os", l.Key)
+			require.Equal(t, ratelimit.ClassLive, l.Class)
+			require.Zero(t, l.Waited)
+			require.InDelta(t, float64(2-i), l.TokensLeft, 0.3)
+			require.NoError(t, l.Release(ctx))
+		}
+		_, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		we := requireWait(t, err, "tokens")
+		require.InDelta(t, 500*time.Millisecond, we.RetryAfter, float64(150*time.Millisecond), "one token at 2/s")
+		require.Equal(t, "os", we.Source)
+	})
+
+	t.Run("WaitsWithinMaxWait", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t, ratelimit.Options{MaxWait: time.Second}, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: 5, Burst: 1})
+		l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		require.NoError(t, err)
+		require.NoError(t, l.Release(ctx))
+		start := time.Now()
+		l, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		require.NoError(t, err)
+		require.NoError(t, l.Release(ctx))
+		require.InDelta(t, 200*time.Millisecond, time.Since(start), float64(120*time.Millisecond))
+		require.Greater(t, l.Waited, 100*time.Millisecond)
+	})
+
+	t.Run("CtxDeadlineShorterThanWaitReturnsWaitError", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t, ratelimit.Options{MaxWait: 10 * time.Second}, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: 0.5, Burst: 1})
+		l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		require.NoError(t, err)
+		require.NoError(t, l.Release(ctx))
+		dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err = lim.Acquire(dctx, ratelimit.Request{Source: "os"})
+		requireWait(t, err, "tokens")
+		require.Less(t, time.Since(start), 200*time.Millisecond, "gives up at once instead of sleeping into the deadline")
+	})
+
+	t.Run("CancelWhileWaiting", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t, ratelimit.Options{MaxWait: 10 * time.Second}, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: 0.2, Burst: 1})
+		l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		require.NoError(t, err)
+		require.NoError(t, l.Release(ctx))
+		cctx, cancel := context.WithCancel(ctx)
+		time.AfterFunc(100*time.Millisecond, cancel)
+		_, err = lim.Acquire(cctx, ratelimit.Request{Source: "os"})
+		require.ErrorIs(t, err, context.Canceled)
+	})
+
+	t.Run("UnknownSourceAndBadRequests", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t, noWait, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: 1, Burst: 1})
+		_, err := lim.Acquire(ctx, ratelimit.Request{Source: "nope"})
+		require.ErrorIs(t, err, ratelimit.ErrNoBucket)
+		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os", Keys: []string{"os/key-other"}})
+		require.ErrorIs(t, err, ratelimit.ErrNoBucket)
+		_, err = lim.Acquire(ctx, ratelimit.Request{})
+		require.ErrorContains(t, err, "empty source")
+		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os", Class: 7})
+		require.ErrorContains(t, err, "invalid class(7)")
+	})
+
+	t.Run("PoolsKeysMostTokensFirstAndHonoursKeys", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t, noWait,
+			ratelimit.BucketConfig{Key: "os/key-a", Source: "os", Rate: 0.01, Burst: 2},
+			ratelimit.BucketConfig{Key: "os/key-b", Source: "os", Rate: 0.01, Burst: 3},
+		)
+		count := map[string]int{}
+		for i := range 5 {
+			l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+			require.NoError(t, err)
+			if i == 0 {
+				require.Equal(t, "os/key-b", l.Key, "the bucket with most tokens first")
+			}
+			count[l.Key]++
+			require.NoError(t, l.Release(ctx))
+		}
+		require.Equal(t, map[string]int{"os/key-a": 2, "os/key-b": 3}, count, "each key keeps its own budget")
+		_, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		requireWait(t, err, "tokens")
+
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os/key-c", Source: "os", Rate: 0.01, Burst: 1}}))
+		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os", Keys: []string{"os/key-a", "os/key-b"}})
+		requireWait(t, err, "tokens")
+		l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os", Keys: []string{"os/key-c"}})
+		require.NoError(t, err)
+		require.Equal(t, "os/key-c", l.Key)
+		require.NoError(t, l.Release(ctx))
+	})
+
+	t.Run("ReleaseIsIdempotent", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t, noWait, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: 100, Burst: 10, MaxInFlight: 2})
+		a, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		require.NoError(t, err)
+		b, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		require.NoError(t, err)
+		require.NotEqual(t, a.ID, b.ID)
+		require.Equal(t, 2, bucket(t, lim, "os").InFlight)
+		require.NoError(t, a.Release(ctx))
+		require.NoError(t, a.Release(ctx))
+		require.Equal(t, 1, bucket(t, lim, "os").InFlight, "a second release frees nothing")
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		require.NoError(t, b.Release(cctx), "release works on a cancelled ctx")
+		st := bucket(t, lim, "os")
+		require.Zero(t, st.InFlight)
+		require.Zero(t, st.Expired)
+		require.NoError(t, (*ratelimit.Lease)(nil).Release(ctx))
+	})
+
+	t.Run("NoCapNeedsNoSlot", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t, noWait, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: 100, Burst: 10})
+		for range 5 {
+			_, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"}) // never released
+			require.NoError(t, err)
+		}
+		st := bucket(t, lim, "os")
+		require.Zero(t, st.Slots)
+		require.Zero(t, st.InFlight)
+	})
+}
+
+func TestCrashedHolderLeasesExpire(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pools := replicas(t, 2, 4)
+	const ttl = 500 * time.Millisecond
+	crashed := newLimiter(t, pools[0], ratelimit.Options{LeaseTTL: ttl, MaxWait: -1})
+	require.NoError(t, crashed.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 1000, Burst: 100, MaxInFlight: 2}}))
+	for range 2 {
+		_, err := crashed.Acquire(ctx, ratelimit.Request{Source: "os"})
+		require.NoError(t, err)
+	}
+	start := time.Now()
+	pools[0].Close() // the process dies holding both slots
+
+	other := newLimiter(t, pools[1], ratelimit.Options{LeaseTTL: ttl, MaxWait: -1})
+	_, err := other.Acquire(ctx, ratelimit.Request{Source: "os"})
+	we := requireWait(t, err, "in_flight")
+	require.Equal(t, ratelimit.DefaultSlotRetryAfter, we.RetryAfter)
+
+	patient := newLimiter(t, pools[1], ratelimit.Options{LeaseTTL: ttl, MaxWait: 3 * time.Second})
+	l, err := patient.Acquire(ctx, ratelimit.Request{Source: "os"})
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, time.Since(start), ttl-50*time.Millisecond, "slots come back only after the TTL")
+	require.Less(t, time.Since(start), ttl+time.Second)
+	st := bucket(t, patient, "os")
+	require.Equal(t, 1, st.InFlight, "one new lease")
+	require.Equal(t, 1, st.Expired, "the other crashed lease ran out, its slot is free")
+	l2, err := patient.Acquire(ctx, ratelimit.Request{Source: "os"})
+	require.NoError(t, err, "both expired slots are usable")
+	require.NoError(t, l.Release(ctx))
+	require.NoError(t, l2.Release(ctx))
+	st = bucket(t, patient, "os")
+	require.Zero(t, st.InFlight)
+	require.Zero(t, st.Expired)
+}
+
+func TestReleaseAfterExpiryDoesNotFreeTheNextLease(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{LeaseTTL: 200 * time.Millisecond, MaxWait: -1})
+	require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 1000, Burst: 100, MaxInFlight: 1}}))
+	slow, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond) // the call outlives its lease
+	fresh, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+	require.NoError(t, err, "the expired slot is free again")
+	require.NoError(t, slow.Release(ctx))
+	require.Equal(t, 1, bucket(t, lim, "os").InFlight, "the late release must not free the new lease's slot")
+	_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+	requireWait(t, err, "in_flight")
+	require.NoError(t, fresh.Release(ctx))
+	require.Zero(t, bucket(t, lim, "os").InFlight)
+}
+
+func TestPause(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pools := replicas(t, 2, 4)
+	a := newLimiter(t, pools[0], noWait)
+	b := newLimiter(t, pools[1], noWait)
+	require.NoError(t, a.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 20, Burst: 5}}))
+
+	until, err := a.PauseFor(ctx, "os", 600*time.Millisecond)
+	require.NoError(t, err)
+	require.False(t, until.IsZero())
+
+	// The other replica is paused too, and told how long.
+	_, err = b.Acquire(ctx, ratelimit.Request{Source: "os"})
+	we := requireWait(t, err, "paused")
+	require.InDelta(t, 600*time.Millisecond, we.RetryAfter, float64(150*time.Millisecond))
+	_, err = b.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassPriority})
+	requireWait(t, err, "paused")
+
+	// A shorter pause does not shorten it; a zero one does nothing.
+	u2, err := b.PauseFor(ctx, "os", 10*time.Millisecond)
+	require.NoError(t, err)
+	require.Equal(t, until, u2)
+	u3, err := b.PauseFor(ctx, "os", 0)
+	require.NoError(t, err)
+	require.True(t, u3.IsZero())
+
+	// Afterwards the budget resumes at the rate, not with a burst.
+	patient := newLimiter(t, pools[1], ratelimit.Options{MaxWait: 2 * time.Second})
+	l, err := patient.Acquire(ctx, ratelimit.Request{Source: "os"})
+	require.NoError(t, err)
+	require.False(t, l.GrantedAt.Before(until), "granted at %s, paused until %s", l.GrantedAt, until)
+	require.Less(t, l.TokensLeft, 1.0, "the bucket restarts empty (burst 5 would leave 4)")
+	require.NoError(t, l.Release(ctx))
+
+	_, err = a.PauseFor(ctx, "missing", time.Second)
+	require.ErrorIs(t, err, ratelimit.ErrNoBucket)
+
+	t.Run("CappedAtMaxPause", func(t *testing.T) {
+		t.Parallel()
+		lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{MaxWait: -1, MaxPause: 300 * time.Millisecond})
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 20, Burst: 5}}))
+		_, err := lim.Pause(ctx, "os", time.Now().Add(time.Hour))
+		require.NoError(t, err)
+		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		we := requireWait(t, err, "paused")
+		// The bucket restarts empty: the first token comes 1/rate after the pause.
+		require.LessOrEqual(t, we.RetryAfter, 300*time.Millisecond+50*time.Millisecond)
+	})
+
+	t.Run("OnError", func(t *testing.T) {
+		t.Parallel()
+		lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{MaxWait: -1, DefaultPause: 700 * time.Millisecond})
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 20, Burst: 5}}))
+
+		paused, err := lim.PauseOnError(ctx, "os", &indexer.Error{Class: indexer.ClassTransient, Status: 503})
+		require.NoError(t, err)
+		require.False(t, paused)
+		paused, err = lim.PauseOnError(ctx, "os", errors.New("boom"))
+		require.NoError(t, err)
+		require.False(t, paused)
+		l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		require.NoError(t, err)
+		require.NoError(t, l.Release(ctx))
+
+		paused, err = lim.PauseOnError(ctx, "os", &indexer.Error{Class: indexer.ClassRateLimited, Status: 429})
+		require.NoError(t, err)
+		require.True(t, paused)
+		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		we := requireWait(t, err, "paused")
+		require.InDelta(t, 700*time.Millisecond, we.RetryAfter, float64(150*time.Millisecond), "DefaultPause without Retry-After")
+
+		paused, err = lim.PauseOnError(ctx, "os", &indexer.Error{Class: indexer.ClassRateLimited, Status: 599, RetryAfter: 3 * time.Second})
+		require.NoError(t, err)
+		require.True(t, paused)
+		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		we = requireWait(t, err, "paused")
+		require.InDelta(t, 3*time.Second, we.RetryAfter, float64(150*time.Millisecond))
+	})
+}
+
+func TestObserve(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC) // injected local clock
+	setup := func(t *testing.T) *ratelimit.Limiter {
+		t.Helper()
+		lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{MaxWait: -1, Now: func() time.Time { return now }, DefaultPause: 900 * time.Millisecond})
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 20, Burst: 5}}))
+		return lim
+	}
+	pausedFor := func(t *testing.T, lim *ratelimit.Limiter) time.Duration {
+		t.Helper()
+		_, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		if err == nil {
+			return 0
+		}
+		return requireWait(t, err, "paused").RetryAfter
+	}
+
+	t.Run("RemainingZeroPausesUntilReset", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t)
+		lim.Observe("os", ratelimit.ResponseInfo{Status: 200, Remaining: 0, Reset: now.Add(2 * time.Second)})
+		require.InDelta(t, 2*time.Second, pausedFor(t, lim), float64(150*time.Millisecond))
+	})
+	t.Run("RemainingLeftDoesNothing", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t)
+		lim.Observe("os", ratelimit.ResponseInfo{Status: 200, Remaining: 3, Reset: now.Add(2 * time.Second)})
+		lim.Observe("os", ratelimit.ResponseInfo{Status: 200, Remaining: -1})
+		lim.Observe("os", ratelimit.ResponseInfo{Status: 200, Remaining: 0, Reset: now.Add(-time.Second)})
+		require.Zero(t, pausedFor(t, lim))
+	})
+	t.Run("TooManyRequestsUsesRetryAfterThenResetThenDefault", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t)
+		lim.Observe("os", ratelimit.ResponseInfo{Status: 429, RetryAfter: 1500 * time.Millisecond, Remaining: -1})
+		require.InDelta(t, 1500*time.Millisecond, pausedFor(t, lim), float64(150*time.Millisecond))
+
+		lim = setup(t)
+		lim.Observe("os", ratelimit.ResponseInfo{Status: 599, Remaining: 0, Reset: now.Add(1200 * time.Millisecond)})
+		require.InDelta(t, 1200*time.Millisecond, pausedFor(t, lim), float64(150*time.Millisecond))
+
+		lim = setup(t)
+		lim.Observe("os", ratelimit.ResponseInfo{Status: 429, Remaining: -1})
+		require.InDelta(t, 900*time.Millisecond, pausedFor(t, lim), float64(150*time.Millisecond))
+	})
+	t.Run("UnknownBucketIsLoggedNotFatal", func(t *testing.T) {
+		t.Parallel()
+		lim := setup(t)
+		lim.Observe("missing", ratelimit.ResponseInfo{Status: 429, RetryAfter: time.Second})
+		require.Zero(t, pausedFor(t, lim))
+	})
+}
+
+func TestBulkReserve(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("Tokens", func(t *testing.T) {
+		t.Parallel()
+		lim := newLimiter(t, dbtest.DB(t), noWait)
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 0.001, Burst: 10, BulkReserve: 0.3}}))
+		take := func(c ratelimit.Class) error {
+			l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os", Class: c})
+			if err == nil {
+				require.NoError(t, l.Release(ctx))
+			}
+			return err
+		}
+		for i := range 7 {
+			require.NoError(t, take(ratelimit.ClassBulk), i)
+		}
+		requireWait(t, take(ratelimit.ClassBulk), "tokens")
+		for i := range 3 {
+			require.NoError(t, take(ratelimit.ClassLive), "live uses the reserve %d", i)
+		}
+		requireWait(t, take(ratelimit.ClassLive), "tokens")
+	})
+
+	t.Run("Slots", func(t *testing.T) {
+		t.Parallel()
+		lim := newLimiter(t, dbtest.DB(t), noWait)
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 1000, Burst: 1000, MaxInFlight: 10, BulkReserve: 0.3}}))
+		for i := range 7 {
+			_, err := lim.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassBulk})
+			require.NoError(t, err, i)
+		}
+		_, err := lim.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassBulk})
+		requireWait(t, err, "in_flight")
+		for i := range 2 {
+			_, err := lim.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassLive})
+			require.NoError(t, err, i)
+		}
+		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassPriority})
+		require.NoError(t, err)
+		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassPriority})
+		requireWait(t, err, "in_flight")
+	})
+
+	t.Run("BurstOneHasNoReserve", func(t *testing.T) {
+		t.Parallel()
+		lim := newLimiter(t, dbtest.DB(t), noWait)
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 0.001, Burst: 1, MaxInFlight: 1, BulkReserve: 0.3}}))
+		l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassBulk})
+		require.NoError(t, err, "bulk is not starved forever by a reserve that cannot exist")
+		require.NoError(t, l.Release(ctx))
+	})
+}
+
+func TestPriorityHold(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.DB(t)
+	lim := newLimiter(t, pool, ratelimit.Options{MaxWait: 2 * time.Second})
+	live := newLimiter(t, pool, noWait)
+	require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 1, Burst: 1}}))
+	l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+	require.NoError(t, err)
+	require.NoError(t, l.Release(ctx))
+
+	done := make(chan *ratelimit.Lease, 1)
+	go func() {
+		l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassPriority})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- l
+	}()
+	// Once the priority request waits, the bucket is held for it: live
+	// requests are refused until the hold ends, even when the token is back.
+	require.Eventually(t, func() bool { return !bucket(t, lim, "os").PriorityHoldUntil.IsZero() },
+		time.Second, 5*time.Millisecond)
+	_, err = live.Acquire(ctx, ratelimit.Request{Source: "os"})
+	we := requireWait(t, err, "priority_hold")
+	require.Greater(t, we.RetryAfter, 500*time.Millisecond, "the hold outlasts the token wait")
+
+	p := <-done
+	require.NotNil(t, p)
+	require.Equal(t, ratelimit.ClassPriority, p.Class)
+	require.InDelta(t, time.Second, p.Waited, float64(300*time.Millisecond))
+	require.NoError(t, p.Release(ctx))
+	require.True(t, bucket(t, lim, "os").PriorityHoldUntil.IsZero(), "the grant ends the hold")
+}
