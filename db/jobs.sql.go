@@ -43,6 +43,25 @@ func (q *Queries) JobCountsByKindState(ctx context.Context) ([]JobCountsByKindSt
 	return items, nil
 }
 
+const jobErrorSummary = `-- name: JobErrorSummary :one
+SELECT count(*) FILTER (WHERE cardinality(errors) > 0)::bigint AS with_errors,
+       COALESCE(sum((SELECT count(*) FROM unnest(errors) e WHERE COALESCE(e->>'error', '') = '')), 0)::bigint AS errors_without_text
+FROM river_job
+`
+
+type JobErrorSummaryRow struct {
+	WithErrors        int64
+	ErrorsWithoutText int64
+}
+
+// How many jobs recorded errors, and how many of those errors carry no text.
+func (q *Queries) JobErrorSummary(ctx context.Context) (JobErrorSummaryRow, error) {
+	row := q.db.QueryRow(ctx, jobErrorSummary)
+	var i JobErrorSummaryRow
+	err := row.Scan(&i.WithErrors, &i.ErrorsWithoutText)
+	return i, err
+}
+
 const jobListByKinds = `-- name: JobListByKinds :many
 SELECT id, kind, state::text AS state, attempt, attempted_by,
        COALESCE(args->>'collection_id', '')::text AS collection_id,

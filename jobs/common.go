@@ -14,6 +14,7 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/ratelimit"
 )
 
 // Queue names: one per data kind, each with its own MaxWorkers.
@@ -62,6 +63,16 @@ func uniquePending() river.UniqueOpts {
 			rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 		},
 	}
+}
+
+// withClass marks ctx with the rate-limit class of the job's upstream calls:
+// manual refreshes go first, otherwise def (live for periodic refreshes, bulk
+// for token backfills, which leave a reserve to live ones).
+func withClass(ctx context.Context, args CollectionArgs, def ratelimit.Class) context.Context {
+	if args.Manual {
+		return ratelimit.WithClass(ctx, ratelimit.ClassPriority)
+	}
+	return ratelimit.WithClass(ctx, def)
 }
 
 func bucketOf(args CollectionArgs, job *rivertype.JobRow) time.Time {

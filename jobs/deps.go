@@ -35,6 +35,9 @@ type Deps struct {
 	// snoozes itself (resuming at once from its persisted cursor), so a big
 	// collection never holds a job past JobTimeout. 0 means 2 minutes.
 	TokenSyncBudget time.Duration
+	// PageTimeout is the upstream request timeout (0 means 30s); it sizes the
+	// sync_tokens job timeout.
+	PageTimeout time.Duration
 }
 
 func (d *Deps) now() time.Time {

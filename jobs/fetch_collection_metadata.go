@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/ratelimit"
 )
 
 // FetchCollectionMetadataArgs refreshes a collection's metadata and
@@ -47,7 +48,7 @@ func (w *FetchCollectionMetadataWorker) Work(ctx context.Context, job *river.Job
 		return err
 	}
 	op := "fetch collection " + c.Slug
-	m, err := idx.Collection(ctx, c.Slug)
+	m, err := idx.Collection(withClass(ctx, job.Args.CollectionArgs, ratelimit.ClassLive), c.Slug)
 	if err != nil {
 		return handleFetchError(ctx, d, job.JobRow, c, op, err)
 	}

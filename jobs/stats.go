@@ -11,6 +11,7 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/ratelimit"
 )
 
 // refreshStats is the shared body of fetch_floor_price and fetch_volume. One
@@ -42,7 +43,7 @@ func refreshStats(ctx context.Context, d *Deps, job *rivertype.JobRow, args Coll
 		return err
 	}
 	op := "fetch stats " + c.Slug
-	stats, err := idx.Stats(ctx, c.Slug)
+	stats, err := idx.Stats(withClass(ctx, args, ratelimit.ClassLive), c.Slug)
 	if err != nil {
 		return handleFetchError(ctx, d, job, c, op, err)
 	}

@@ -12,10 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/ratelimit"
 )
 
 // SyncTokensArgs pages through all of a collection's tokens with traits.
@@ -39,9 +39,19 @@ type SyncTokensWorker struct {
 	AfterSync func(ctx context.Context, tx pgx.Tx, collectionID int64) error
 }
 
-// Timeout leaves room for one page budget plus a slow last page.
+// Timeout leaves room for the page budget plus one slow last page.
 func (w *SyncTokensWorker) Timeout(*river.Job[SyncTokensArgs]) time.Duration {
-	return w.Deps.tokenSyncBudget() + time.Minute
+	return SyncTokensTimeout(w.Deps.tokenSyncBudget(), w.Deps.PageTimeout)
+}
+
+// SyncTokensTimeout is the sync_tokens job timeout for a page budget and an
+// upstream request timeout (0 means 30s): budget + page timeout + 10s.
+// RescueStuckJobsAfter must exceed it.
+func SyncTokensTimeout(budget, pageTimeout time.Duration) time.Duration {
+	if pageTimeout <= 0 {
+		pageTimeout = 30 * time.Second
+	}
+	return budget + pageTimeout + 10*time.Second
 }
 
 var tokenIDPattern = regexp.MustCompile(`^[0-9]+$`)
@@ -70,6 +80,7 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 		return fmt.Errorf("start token sync %s: %w", c.Slug, err)
 	}
 	deadline := d.now().Add(d.tokenSyncBudget())
+	ctx = withClass(ctx, job.Args.CollectionArgs, ratelimit.ClassBulk)
 	cursor := state.Cursor
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
@@ -81,7 +92,13 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 			return handleFetchError(ctx, d, job.JobRow, c, op, err)
 		}
 		done := tp.Next == ""
-		if err := w.storePage(ctx, job.JobRow, c, state.Run, cursor, tp, done); err != nil {
+		tokens, traits, err := pageRows(c.ID, tp)
+		if err != nil {
+			// A token we cannot key would be lost from this page: reject the
+			// page like any malformed payload and fetch it again later.
+			return handleFetchError(ctx, d, job.JobRow, c, op, &indexer.Error{Class: indexer.ClassMalformed, Op: op, Err: err})
+		}
+		if err := w.storePage(ctx, c, state.Run, cursor, tp.Next, tokens, traits, done); err != nil {
 			return err
 		}
 		cursor = tp.Next
@@ -97,15 +114,11 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 	}
 }
 
-func (w *SyncTokensWorker) storePage(ctx context.Context, job *rivertype.JobRow, c *db.Collection, run int64, cursor string, tp *indexer.TokenPage, done bool) error {
+// storePage writes one page's tokens and traits and advances the cursor from
+// cursor to next, in one transaction.
+func (w *SyncTokensWorker) storePage(ctx context.Context, c *db.Collection, run int64, cursor, next string, tokens *db.TokenUpsertBatchParams, traits *db.TokenTraitsInsertBatchParams, done bool) error {
 	d := w.Deps
 	now := d.now()
-	tokens, traits, skipped := pageRows(c.ID, tp)
-	for _, msg := range skipped {
-		if err := recordQuality(ctx, d, job, c, "invalid_token", "store tokens "+c.Slug, msg); err != nil {
-			return err
-		}
-	}
 	return withTx(ctx, d, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		tokens.FetchedAt, tokens.SyncRun = now, run
@@ -125,7 +138,7 @@ func (w *SyncTokensWorker) storePage(ctx context.Context, job *rivertype.JobRow,
 			}
 		}
 		n, err := q.TokenSyncStateAdvance(ctx, db.TokenSyncStateAdvanceParams{
-			NextCursor: tp.Next, PageTokens: int64(len(tokens.TokenIds)), Now: now, Done: done,
+			NextCursor: next, PageTokens: int64(len(tokens.TokenIds)), Now: now, Done: done,
 			CollectionID: c.ID, Run: run, Cursor: cursor,
 		})
 		if err != nil {
@@ -154,13 +167,12 @@ func (w *SyncTokensWorker) storePage(ctx context.Context, job *rivertype.JobRow,
 	})
 }
 
-// pageRows converts a page into batch parameters. Tokens with an identifier
-// that is not a decimal number are skipped and reported; duplicate tokens in
-// one page keep the last occurrence.
-func pageRows(collectionID int64, tp *indexer.TokenPage) (*db.TokenUpsertBatchParams, *db.TokenTraitsInsertBatchParams, []string) {
+// pageRows converts a page into batch parameters; duplicate tokens in one
+// page keep the last occurrence. A token whose identifier is not a decimal
+// number fails the whole page (storing the rest would silently lose it).
+func pageRows(collectionID int64, tp *indexer.TokenPage) (*db.TokenUpsertBatchParams, *db.TokenTraitsInsertBatchParams, error) {
 	t := &db.TokenUpsertBatchParams{CollectionID: collectionID}
 	tr := &db.TokenTraitsInsertBatchParams{CollectionID: collectionID}
-	var skipped []string
 	seen := map[string]bool{}
 	for i := len(tp.Tokens) - 1; i >= 0; i-- { // last occurrence wins
 		tok := tp.Tokens[i]
@@ -171,8 +183,7 @@ func pageRows(collectionID int64, tp *indexer.TokenPage) (*db.TokenUpsertBatchPa
 		}
 		seen[key] = true
 		if !tokenIDPattern.MatchString(tok.TokenID) {
-			skipped = append(skipped, fmt.Sprintf("token identifier %q is not a decimal number", truncate(tok.TokenID, 80)))
-			continue
+			return nil, nil, fmt.Errorf("token identifier %q is not a decimal number", truncate(tok.TokenID, 80))
 		}
 		raw := tok.Raw
 		if len(raw) == 0 || !json.Valid(raw) {
@@ -216,5 +227,5 @@ func pageRows(collectionID int64, tp *indexer.TokenPage) (*db.TokenUpsertBatchPa
 			tr.Raws = append(tr.Raws, traw)
 		}
 	}
-	return t, tr, skipped
+	return t, tr, nil
 }

@@ -13,3 +13,9 @@ SELECT id, kind, state::text AS state, attempt, attempted_by,
 FROM river_job
 WHERE kind = ANY(@kinds::text[])
 ORDER BY id;
+
+-- name: JobErrorSummary :one
+-- How many jobs recorded errors, and how many of those errors carry no text.
+SELECT count(*) FILTER (WHERE cardinality(errors) > 0)::bigint AS with_errors,
+       COALESCE(sum((SELECT count(*) FROM unnest(errors) e WHERE COALESCE(e->>'error', '') = '')), 0)::bigint AS errors_without_text
+FROM river_job;

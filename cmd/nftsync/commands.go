@@ -36,11 +36,11 @@ func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		return err
 	}
 	defer pool.Close()
-	idx, err := newIndexers(cfg, cfg.OpenSeaURL, logger)
+	idx, err := newIndexers(ctx, cfg, pool, cfg.OpenSeaURL, cfg.Limit, logger)
 	if err != nil {
 		return err
 	}
-	deps := &jobs.Deps{DB: pool, Logger: logger, Indexers: idx, StatsReuse: cfg.StatsReuse, TokenSyncBudget: cfg.TokenSyncBudget}
+	deps := newDeps(cfg, pool, idx, logger)
 	client, err := newWorkerClient(cfg, pool, deps, logger)
 	if err != nil {
 		return err

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nftsync/nftsync/internal/indexersim"
+	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -25,6 +28,13 @@ type config struct {
 
 	OpenSeaURL    string
 	OpenSeaAPIKey string
+	// OpenSeaAPIKeys is the pool of keys (OpenSeaAPIKey first), each with
+	// its own rate budget; empty means keyless requests.
+	OpenSeaAPIKeys []string
+	// Limit is the cluster-wide budget of each OpenSea key (or of the
+	// keyless bucket). RateSet says whether NFTSYNC_OPENSEA_RATE was given.
+	Limit   limitConfig
+	RateSet bool
 
 	MaxWorkers   map[string]int
 	PlanInterval time.Duration
@@ -32,6 +42,8 @@ type config struct {
 	WorkerID     string
 
 	JobTimeout      time.Duration
+	RetryBase       time.Duration
+	RetryMax        time.Duration
 	RescueAfter     time.Duration
 	SoftStopTimeout time.Duration
 	StatsReuse      time.Duration
@@ -48,6 +60,15 @@ type config struct {
 	SimAddr        string
 	SimFaults      simFaults
 	HTTPTimeout    time.Duration
+}
+
+// limitConfig is the per-key budget shared by all replicas.
+type limitConfig struct {
+	Rate        float64 // requests per second
+	Burst       int
+	Concurrency int // max requests in flight; 0 = no cap
+	BulkReserve float64
+	MaxWait     time.Duration
 }
 
 // simFaults are the simulator's fault modes (all off by default).
@@ -75,6 +96,12 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_LOG_FORMAT", "text", "text or json."},
 	{"NFTSYNC_OPENSEA_URL", "https://api.opensea.io", "Base URL of the OpenSea API v2 (dev points it at the built-in simulator)."},
 	{"NFTSYNC_OPENSEA_API_KEY", "(unset)", "OpenSea API key, sent as X-API-KEY. Never logged."},
+	{"NFTSYNC_OPENSEA_API_KEYS", "(unset)", "More OpenSea keys, comma-separated; pooled with NFTSYNC_OPENSEA_API_KEY, each with its own budget."},
+	{"NFTSYNC_OPENSEA_RATE", "4/s", "Request rate allowed per OpenSea key across ALL replicas (e.g. 4/s, 240/m). dev defaults it to 90% of the simulator's rate."},
+	{"NFTSYNC_OPENSEA_BURST", "(rate, at least 1)", "Requests a key may send back to back after a quiet period."},
+	{"NFTSYNC_OPENSEA_CONCURRENCY", "8", "Requests in flight per key across all replicas (0 = no cap)."},
+	{"NFTSYNC_OPENSEA_BULK_RESERVE", "0.3", "Share of each key's burst and slots that token backfills leave to live refreshes."},
+	{"NFTSYNC_LIMIT_MAX_WAIT", "2s", "How long a job waits for rate budget before it snoozes (no attempt spent)."},
 	{"NFTSYNC_WORKERS_PLANNER", "1", "Max concurrent plan_refresh jobs in this process."},
 	{"NFTSYNC_WORKERS_FLOOR_PRICE", "4", "Max concurrent fetch_floor_price jobs in this process (queue floor_price)."},
 	{"NFTSYNC_WORKERS_VOLUME", "2", "Max concurrent fetch_volume jobs in this process (queue volume)."},
@@ -85,6 +112,8 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_PLAN_BATCH", "1000", "Most (collection, kind) pairs planned per tick."},
 	{"NFTSYNC_WORKER_ID", "(random)", "River client ID of this process; unique per replica."},
 	{"NFTSYNC_JOB_TIMEOUT", "2m", "Default job timeout (River JobTimeout)."},
+	{"NFTSYNC_RETRY_BASE", "1s", "First retry delay of a failed job; doubles per error, ±25% jitter."},
+	{"NFTSYNC_RETRY_MAX", "5m", "Longest retry delay."},
 	{"NFTSYNC_RESCUE_AFTER", "5m", "Jobs running longer are presumed lost with their process and retried (River RescueStuckJobsAfter); must exceed every job timeout."},
 	{"NFTSYNC_SOFT_STOP_TIMEOUT", "20s", "On SIGTERM, how long running jobs may finish before they are cancelled."},
 	{"NFTSYNC_STATS_REUSE", "30s", "A floor or volume job reuses a stats response stored this recently (one upstream call serves both). 0 disables."},
@@ -124,6 +153,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		PlanInterval:    p.duration("NFTSYNC_PLAN_INTERVAL", 5*time.Second, time.Second),
 		PlanBatch:       int32(p.int("NFTSYNC_PLAN_BATCH", 1000, 1, 100000)),
 		JobTimeout:      p.duration("NFTSYNC_JOB_TIMEOUT", 2*time.Minute, time.Second),
+		RetryBase:       p.duration("NFTSYNC_RETRY_BASE", time.Second, 10*time.Millisecond),
+		RetryMax:        p.duration("NFTSYNC_RETRY_MAX", 5*time.Minute, 10*time.Millisecond),
 		RescueAfter:     p.duration("NFTSYNC_RESCUE_AFTER", 5*time.Minute, time.Second),
 		SoftStopTimeout: p.duration("NFTSYNC_SOFT_STOP_TIMEOUT", 20*time.Second, 0),
 		StatsReuse:      p.duration("NFTSYNC_STATS_REUSE", 30*time.Second, 0),
@@ -151,8 +182,34 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			PerKeyRate:    p.float("NFTSYNC_SIM_PER_KEY_RATE", 0, 0),
 			APIKeys:       splitList(getenv("NFTSYNC_SIM_API_KEYS")),
 		},
+		Limit: limitConfig{
+			Burst:       p.int("NFTSYNC_OPENSEA_BURST", 0, 1, 100000),
+			Concurrency: p.int("NFTSYNC_OPENSEA_CONCURRENCY", 8, 0, 100000),
+			BulkReserve: p.float("NFTSYNC_OPENSEA_BULK_RESERVE", ratelimit.DefaultBulkReserve, 0),
+			MaxWait:     p.duration("NFTSYNC_LIMIT_MAX_WAIT", 2*time.Second, 0),
+		},
 		HTTPTimeout: p.duration("NFTSYNC_HTTP_TIMEOUT", 30*time.Second, 100*time.Millisecond),
-		MaxWorkers:     map[string]int{},
+		MaxWorkers:  map[string]int{},
+	}
+	c.Limit.Rate = 4
+	if rs := getenv("NFTSYNC_OPENSEA_RATE"); rs != "" {
+		r, err := ratelimit.ParseRate(rs)
+		if err != nil {
+			p.errs = append(p.errs, fmt.Errorf("NFTSYNC_OPENSEA_RATE: %w", err))
+		} else {
+			c.Limit.Rate, c.RateSet = r, true
+		}
+	}
+	if c.Limit.BulkReserve >= 1 {
+		p.fail("NFTSYNC_OPENSEA_BULK_RESERVE", getenv("NFTSYNC_OPENSEA_BULK_RESERVE"), "want a fraction from 0 to below 1")
+	}
+	if c.OpenSeaAPIKey != "" {
+		c.OpenSeaAPIKeys = append(c.OpenSeaAPIKeys, c.OpenSeaAPIKey)
+	}
+	for _, k := range splitList(getenv("NFTSYNC_OPENSEA_API_KEYS")) {
+		if !slices.Contains(c.OpenSeaAPIKeys, k) {
+			c.OpenSeaAPIKeys = append(c.OpenSeaAPIKeys, k)
+		}
 	}
 	for queue, def := range jobs.DefaultMaxWorkers() {
 		c.MaxWorkers[queue] = p.int("NFTSYNC_WORKERS_"+strings.ToUpper(queue), def, 0, 10000)
@@ -175,9 +232,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if u, err := url.Parse(c.OpenSeaURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p.fail("NFTSYNC_OPENSEA_URL", c.OpenSeaURL, "want an http(s) URL")
 	}
-	if c.RescueAfter <= c.JobTimeout || c.RescueAfter <= c.TokenSyncBudget+time.Minute {
-		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_RESCUE_AFTER (%s) must exceed NFTSYNC_JOB_TIMEOUT (%s) and NFTSYNC_TOKEN_SYNC_BUDGET+1m (%s): a healthy job would be rescued and run twice",
-			c.RescueAfter, c.JobTimeout, c.TokenSyncBudget+time.Minute))
+	if syncTimeout := jobs.SyncTokensTimeout(c.TokenSyncBudget, c.HTTPTimeout); c.RescueAfter <= c.JobTimeout || c.RescueAfter <= syncTimeout {
+		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_RESCUE_AFTER (%s) must exceed NFTSYNC_JOB_TIMEOUT (%s) and the token sync timeout (NFTSYNC_TOKEN_SYNC_BUDGET + NFTSYNC_HTTP_TIMEOUT + 10s = %s): a healthy job would be rescued and run twice",
+			c.RescueAfter, c.JobTimeout, syncTimeout))
 	}
 	if err := c.simConfig().Validate(); err != nil {
 		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_SIM_*: %w", err))
@@ -271,6 +328,14 @@ func (c *config) simConfig() indexersim.Config {
 		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
 		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate,
 	}
+}
+
+// burst is the configured burst, or the rate rounded up (at least 1).
+func (l limitConfig) burst() int {
+	if l.Burst > 0 {
+		return l.Burst
+	}
+	return max(1, int(math.Ceil(l.Rate)))
 }
 
 func (c *config) jobsConfig() jobs.Config {

@@ -16,7 +16,6 @@ import (
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexersim"
 	"github.com/nftsync/nftsync/internal/pgcluster"
-	"github.com/nftsync/nftsync/jobs"
 )
 
 // runDev is the embedded default: a private PostgreSQL (unless DATABASE_URL
@@ -66,11 +65,21 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 			return err
 		}
 	}
-	idx, err := newIndexers(cfg, sim.URL, logger)
+	// The simulator's whole budget is known: use 90% of it unless told.
+	limit := cfg.Limit
+	if !cfg.RateSet && cfg.SimRate > 0 {
+		limit.Rate = 0.9 * cfg.SimRate
+		if limit.Burst == 0 {
+			limit.Burst = max(1, int(0.5*cfg.SimRate))
+		}
+	} else if !cfg.RateSet {
+		limit.Rate = 1000
+	}
+	idx, err := newIndexers(ctx, cfg, pool, sim.URL, limit, logger)
 	if err != nil {
 		return err
 	}
-	deps := &jobs.Deps{DB: pool, Logger: logger, Indexers: idx, StatsReuse: cfg.StatsReuse, TokenSyncBudget: cfg.TokenSyncBudget}
+	deps := newDeps(cfg, pool, idx, logger)
 	client, err := newWorkerClient(cfg, pool, deps, logger)
 	if err != nil {
 		return err

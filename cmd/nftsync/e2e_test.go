@@ -147,7 +147,6 @@ func buildBinary(t *testing.T) string {
 // that snapshots were not duplicated.
 func TestThreeWorkerProcesses(t *testing.T) {
 	t.Parallel()
-	bin := buildBinary(t)
 	dbURL := dbtest.NewDatabase(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -156,40 +155,19 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	require.NoError(t, err)
 	defer sim.Close()
 
-	baseEnv := append(os.Environ(),
+	r := newReplicas(t,
 		"DATABASE_URL="+dbURL,
 		"NFTSYNC_OPENSEA_URL="+sim.URL,
+		"NFTSYNC_OPENSEA_RATE=500/s",
 		"NFTSYNC_PLAN_INTERVAL=1s",
 		"NFTSYNC_REFRESH_FLOOR_PRICE=3s",
 		"NFTSYNC_REFRESH_VOLUME=4s",
 		"NFTSYNC_STATS_REUSE=1s",
 		"NFTSYNC_LOG_LEVEL=warn",
 	)
-	// Track the collections with the real CLI.
-	add := exec.Command(bin, append([]string{"collections", "add"}, sim.Server.Slugs()...)...)
-	add.Env = baseEnv
-	outb, err := add.CombinedOutput()
-	require.NoError(t, err, string(outb))
-
-	var procs []*exec.Cmd
-	logs := make([]*bytes.Buffer, 3)
+	r.cli(append([]string{"collections", "add"}, sim.Server.Slugs()...)...)
 	for i := range 3 {
-		cmd := exec.Command(bin, "worker")
-		cmd.Env = append(baseEnv, fmt.Sprintf("NFTSYNC_WORKER_ID=w%d", i+1))
-		logs[i] = &bytes.Buffer{}
-		cmd.Stdout, cmd.Stderr = logs[i], logs[i]
-		require.NoError(t, cmd.Start())
-		procs = append(procs, cmd)
-	}
-	stopAll := func() {
-		for _, p := range procs {
-			_ = p.Process.Signal(os.Interrupt)
-		}
-		for i, p := range procs {
-			if err := p.Wait(); err != nil {
-				t.Errorf("worker %d: %v\n%s", i+1, err, logs[i].String())
-			}
-		}
+		r.start(fmt.Sprintf("w%d", i+1))
 	}
 
 	pool, err := pgxpool.New(context.Background(), dbURL)
@@ -197,7 +175,7 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	defer pool.Close()
 	waitComplete(t, pool, sim.Server, len(sim.Server.Slugs()), 3*time.Minute)
 	time.Sleep(8 * time.Second) // a few more floor/volume ticks across replicas
-	stopAll()
+	r.stopAll()
 
 	q := db.New(pool)
 	jobs, err := q.JobListByKinds(context.Background(), []string{"fetch_floor_price", "fetch_volume", "fetch_collection_metadata", "sync_tokens"})
@@ -219,20 +197,16 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	require.Greater(t, perKind["fetch_floor_price"], len(sim.Server.Slugs()), "several floor ticks happened")
 	require.GreaterOrEqual(t, len(workers), 2, "work was spread over replicas: %v", workers)
 
-	// Snapshots: one floor row per stats fetch, never more rows than
-	// fetches, and the simulator saw no more stats calls than jobs.
+	// Snapshots: one floor row and four volume rows per stats fetch, never
+	// more rows than upstream calls, never more calls than jobs.
 	stats := sim.Server.Stats()
+	var floors int64
 	for _, slug := range sim.Server.Slugs() {
 		counts, err := q.SnapshotCounts(context.Background(), mustCollectionID(t, pool, slug))
 		require.NoError(t, err)
 		require.Positive(t, counts.Floors)
 		require.Equal(t, counts.Floors*4, counts.Volumes, slug)
-	}
-	var floors int64
-	for _, slug := range sim.Server.Slugs() {
-		c, err := q.SnapshotCounts(context.Background(), mustCollectionID(t, pool, slug))
-		require.NoError(t, err)
-		floors += c.Floors
+		floors += counts.Floors
 	}
 	require.LessOrEqual(t, floors, stats.ByEndpoint[indexersim.EndpointStats], "every snapshot row comes from its own upstream call")
 	require.LessOrEqual(t, stats.ByEndpoint[indexersim.EndpointStats], int64(perKind["fetch_floor_price"]+perKind["fetch_volume"]))

@@ -16,6 +16,7 @@ import (
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexer/opensea"
+	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs"
 	"github.com/nftsync/nftsync/migrations"
 )
@@ -47,15 +48,45 @@ func poolSize(cfg *config) int32 {
 	return int32(n)
 }
 
-func newIndexers(cfg *config, openseaURL string, logger *slog.Logger) (map[string]indexer.Indexer, error) {
-	os, err := opensea.NewClient(openseaURL, &http.Client{Timeout: cfg.HTTPTimeout}, opensea.Options{
-		APIKey: cfg.OpenSeaAPIKey,
-		Logger: logger,
-	})
+// newIndexers builds the OpenSea client for every configured key (or one
+// keyless client) behind the cluster-wide limiter: every call takes a lease
+// from the key's bucket in PostgreSQL, and a 429/599 or an exhausted
+// X-RateLimit-Remaining pauses that key for every replica.
+func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL string, limit limitConfig, logger *slog.Logger) (map[string]indexer.Indexer, error) {
+	lim, err := ratelimit.New(pool, ratelimit.Options{Logger: logger, MaxWait: limit.MaxWait, Holder: cfg.WorkerID})
 	if err != nil {
-		return nil, fmt.Errorf("opensea client: %w", err)
+		return nil, fmt.Errorf("rate limiter: %w", err)
 	}
-	return map[string]indexer.Indexer{os.Source(): os}, nil
+	keys := cfg.OpenSeaAPIKeys
+	if len(keys) == 0 {
+		keys = []string{""}
+	}
+	clients := map[string]indexer.Indexer{}
+	buckets := make([]ratelimit.BucketConfig, 0, len(keys))
+	for _, apiKey := range keys {
+		bucket := ratelimit.KeyFor("opensea", apiKey)
+		c, err := opensea.NewClient(openseaURL, &http.Client{Timeout: cfg.HTTPTimeout}, opensea.Options{
+			APIKey: apiKey,
+			Logger: logger,
+			Observe: func(i opensea.ResponseInfo) {
+				lim.Observe(bucket, ratelimit.ResponseInfo{Status: i.Status, RetryAfter: i.RetryAfter, Remaining: i.Remaining, Reset: i.Reset})
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("opensea client: %w", err)
+		}
+		clients[bucket] = c
+		buckets = append(buckets, ratelimit.BucketConfig{
+			Key: bucket, Source: "opensea", Rate: limit.Rate, Burst: limit.burst(),
+			MaxInFlight: limit.Concurrency, BulkReserve: limit.BulkReserve,
+		})
+	}
+	if err := lim.Ensure(ctx, buckets); err != nil {
+		return nil, fmt.Errorf("configure rate limits: %w", err)
+	}
+	logger.Info("upstream budget", slog.String("source", "opensea"), slog.Int("keys", len(buckets)),
+		slog.Float64("rate_per_key", limit.Rate), slog.Int("burst", limit.burst()), slog.Int("concurrency", limit.Concurrency))
+	return map[string]indexer.Indexer{"opensea": ratelimit.NewIndexer(lim, "opensea", clients)}, nil
 }
 
 // newWorkerClient builds a River client that works every configured queue
@@ -74,6 +105,7 @@ func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *s
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		SoftStopTimeout:      cfg.SoftStopTimeout,
 		MaxAttempts:          10,
+		RetryPolicy:          &jobs.RetryPolicy{Base: cfg.RetryBase, Max: cfg.RetryMax},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create river client: %w", err)
@@ -98,6 +130,14 @@ func runRiver(ctx context.Context, client *river.Client[pgx.Tx], cfg *config, lo
 		return fmt.Errorf("stop workers: %w", err)
 	}
 	return nil
+}
+
+// newDeps builds the workers' dependencies.
+func newDeps(cfg *config, pool *pgxpool.Pool, idx map[string]indexer.Indexer, logger *slog.Logger) *jobs.Deps {
+	return &jobs.Deps{
+		DB: pool, Logger: logger, Indexers: idx, StatsReuse: cfg.StatsReuse,
+		TokenSyncBudget: cfg.TokenSyncBudget, PageTimeout: cfg.HTTPTimeout,
+	}
 }
 
 // trackCollection upserts a collection and its refresh schedules.
