@@ -138,8 +138,8 @@ func TestContentionPauseBlocksEveryone(t *testing.T) {
 	}
 	t.Logf("pause: %d grants in the second before, %d during, %d in the second after", before, during, after)
 	require.Zero(t, during, "nobody is served while paused")
-	require.GreaterOrEqual(t, float64(before), 0.9*rate)
-	require.GreaterOrEqual(t, float64(after), 0.9*rate, "the budget resumes")
+	require.GreaterOrEqual(t, float64(before), 0.8*rate)
+	require.GreaterOrEqual(t, float64(after), 0.8*rate, "the budget resumes")
 	require.LessOrEqual(t, float64(after), rate, "and restarts empty, without a burst")
 }
 
@@ -182,7 +182,7 @@ func TestContentionBulkLeavesReserve(t *testing.T) {
 	t.Logf("bulk reserve: bulk %d grants (%.1f/s), live %d served at once, %d refused", len(gs), bulkRate, liveOK.Load(), liveRefused.Load())
 	require.Zero(t, liveRefused.Load(), "live requests always find the reserve")
 	require.GreaterOrEqual(t, liveOK.Load(), int64(10))
-	require.GreaterOrEqual(t, bulkRate, 0.9*(rate-5), "bulk gets the rest of the rate")
+	require.GreaterOrEqual(t, bulkRate, 0.8*(rate-5), "bulk gets most of the rest of the rate")
 	require.LessOrEqual(t, maxInWindow(gs, time.Second), burst+int(rate))
 }
 
