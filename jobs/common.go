@@ -127,7 +127,7 @@ func handleFetchError(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db
 			wait = 2 * time.Second
 		}
 		wait += time.Duration(rand.Int64N(int64(500 * time.Millisecond)))
-		d.Logger.InfoContext(ctx, "rate limited, snoozing", slog.String("op", op), slog.Duration("wait", wait))
+		d.Logger.InfoContext(ctx, "rate limited, snoozing", slog.String("op", op), slog.Duration("wait", wait), slog.String("reason", err.Error()))
 		return river.JobSnooze(wait)
 	case indexer.ClassPermanent:
 		reason := fmt.Sprintf("%s: %v", op, err)

@@ -23,7 +23,7 @@ import (
 
 // waitComplete polls until every collection has a floor, a volume, metadata
 // and all of its simulated tokens, or the deadline passes.
-func waitComplete(t *testing.T, pool *pgxpool.Pool, sim *indexersim.Server, want int, deadline time.Duration) {
+func waitComplete(t testing.TB, pool *pgxpool.Pool, sim *indexersim.Server, want int, deadline time.Duration) {
 	t.Helper()
 	ctx := context.Background()
 	var last string
@@ -110,7 +110,7 @@ func waitForMigrations(t *testing.T, pool *pgxpool.Pool) {
 	t.Fatal("schema not migrated within a minute")
 }
 
-func mustCollectionID(t *testing.T, pool *pgxpool.Pool, slug string) int64 {
+func mustCollectionID(t testing.TB, pool *pgxpool.Pool, slug string) int64 {
 	t.Helper()
 	c, err := db.New(pool).CollectionGetBySlug(context.Background(), db.CollectionGetBySlugParams{Source: "opensea", Slug: slug})
 	require.NoError(t, err)
@@ -124,7 +124,7 @@ var (
 )
 
 // buildBinary builds the real nftsync binary once per test process.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "nftsync-bin-")

@@ -17,7 +17,7 @@ import (
 // replicas runs real `nftsync` processes for a test and stops them at
 // cleanup. Each worker's output is kept and printed when the test fails.
 type replicas struct {
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	env  []string
 	mu   sync.Mutex
@@ -26,7 +26,7 @@ type replicas struct {
 	done map[string]chan error
 }
 
-func newReplicas(t *testing.T, env ...string) *replicas {
+func newReplicas(t testing.TB, env ...string) *replicas {
 	t.Helper()
 	r := &replicas{
 		t: t, bin: buildBinary(t), env: append(os.Environ(), env...),

@@ -25,7 +25,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // verifyTruth checks that what is stored is exactly what the simulator
 // serves: every token, every trait, nothing invalid, and no data-quality
 // event without a message.
-func verifyTruth(t *testing.T, pool *pgxpool.Pool, sim *indexersim.Server) {
+func verifyTruth(t testing.TB, pool *pgxpool.Pool, sim *indexersim.Server) {
 	t.Helper()
 	ctx := context.Background()
 	q := db.New(pool)

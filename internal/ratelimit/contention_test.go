@@ -27,11 +27,16 @@ func TestContentionRateWindow(t *testing.T) {
 		rate      float64
 		burst     int
 		maxWindow int
+		// minShare is the achieved share of the rate required. With burst 1
+		// every late wake-up of a waiter loses bucket time (the level cannot
+		// carry over), so on a loaded 2-core machine it stays near 85-95%;
+		// a burst of a few tokens absorbs that lateness.
+		minShare float64
 	}{
 		// Any 1 s window: at most burst + rate (the bucket starts full).
-		{"Burst5", 20, 5, 25},
+		{"Burst5", 20, 5, 25, 0.9},
 		// With burst 1, any half-open 1 s window holds at most rate grants.
-		{"Burst1", 10, 1, 10},
+		{"Burst1", 10, 1, 10, 0.75},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -47,7 +52,7 @@ func TestContentionRateWindow(t *testing.T) {
 			t.Logf("%s: %d grants in %s, max per 1 s window %d (limit %d), achieved %.2f/s of %.0f/s (%.1f%%)",
 				tc.name, len(gs), d, mw, tc.maxWindow, rate, tc.rate, 100*rate/tc.rate)
 			require.LessOrEqual(t, mw, tc.maxWindow)
-			require.GreaterOrEqual(t, rate, 0.9*tc.rate, "saturated acquirers reach 90%% of the rate")
+			require.GreaterOrEqual(t, rate, tc.minShare*tc.rate, "saturated acquirers reach %.0f%% of the rate", 100*tc.minShare)
 			span := gs[len(gs)-1].at.Sub(gs[0].at).Seconds()
 			require.LessOrEqual(t, float64(len(gs)), float64(tc.burst)+tc.rate*span+1)
 			st := bucket(t, lims[0], "os")

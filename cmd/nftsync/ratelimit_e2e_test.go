@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nftsync/nftsync/db/dbtest"
+	"github.com/nftsync/nftsync/internal/indexersim"
+)
+
+// rateRun is the outcome of one rate-limited run.
+type rateRun struct {
+	requests   int64
+	busy       time.Duration
+	achieved   float64 // requests per second over the busy period
+	overLimit  int64   // requests the simulator refused as over its limit
+	maxPerSec  int64   // most requests served in any 1 s window
+	collection int
+}
+
+// runRateLimited runs n worker replicas that share a budget of 0.97·R
+// requests/s (burst 3) kept in PostgreSQL, against a simulator that allows R
+// requests/s with a burst of 5, until every collection is complete. The busy
+// period runs from the first to the last request the simulator served.
+func runRateLimited(t testing.TB, n int, R float64, collections, tokens int) rateRun {
+	ctx := context.Background()
+	dbURL := dbtest.NewDatabase(t)
+	cfg := simFixed(21, collections, tokens)
+	cfg.Rate, cfg.Burst = R, 5
+	sim, err := indexersim.Start(ctx, "127.0.0.1:0", cfg, quietLogger())
+	require.NoError(t, err)
+	defer sim.Close()
+
+	r := newReplicas(t,
+		"DATABASE_URL="+dbURL, "NFTSYNC_OPENSEA_URL="+sim.URL, "NFTSYNC_LOG_LEVEL=warn",
+		"NFTSYNC_OPENSEA_RATE="+strconv.FormatFloat(R*0.97, 'f', 2, 64)+"/s", "NFTSYNC_OPENSEA_BURST=3",
+		"NFTSYNC_OPENSEA_CONCURRENCY=8", "NFTSYNC_PLAN_INTERVAL=1s",
+		"NFTSYNC_WORKERS_TOKENS="+strconv.Itoa(max(2, 18/n)), "NFTSYNC_REFRESH_FLOOR_PRICE=1h", "NFTSYNC_REFRESH_VOLUME=1h",
+	)
+	r.cli(append([]string{"collections", "add"}, sim.Server.Slugs()...)...)
+	for i := range n {
+		r.start(fmt.Sprintf("w%d", i+1))
+	}
+	var first, last time.Time
+	var served int64
+	stop, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if s := sim.Server.Stats().Served; s != served {
+				if served == 0 {
+					first = time.Now()
+				}
+				served, last = s, time.Now()
+			}
+		}
+	}()
+	pool, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	defer pool.Close()
+	waitComplete(t, pool, sim.Server, collections, 5*time.Minute)
+	close(stop)
+	<-sampled
+	r.stopAll()
+	verifyTruth(t, pool, sim.Server)
+
+	st := sim.Server.Stats()
+	busy := last.Sub(first)
+	return rateRun{
+		requests: st.Served, busy: busy, achieved: float64(served-1) / busy.Seconds(),
+		overLimit: st.RateLimited, maxPerSec: st.MaxServedPerSecond, collection: collections,
+	}
+}
+
+// TestRateLimitAcrossReplicas: three replicas share the budget; a minute of
+// work. The simulator records zero over-limit requests and at least 90% of R.
+func TestRateLimitAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	const R = 20.0
+	run := runRateLimited(t, 3, R, 36, 6000) // 36 × (30 pages + 2) ≈ 1150 requests ≈ 1 min at R
+	t.Logf("served %d requests in %s: %.2f/s = %.1f%% of R=%.0f; over-limit %d; max in any 1s window %d",
+		run.requests, run.busy.Round(time.Millisecond), run.achieved, 100*run.achieved/R, R, run.overLimit, run.maxPerSec)
+	require.Zero(t, run.overLimit, "requests over the simulator's limit")
+	require.GreaterOrEqual(t, run.achieved, 0.9*R, "throughput below 90%% of R")
+}
+
+// BenchmarkReplicas runs 1, 3 and 8 worker replicas against a simulator
+// limited to R = 20 requests/s and reports the achieved rate as a share of R
+// (target ≥ 0.95) and the over-limit requests (target 0). One iteration is a
+// whole run (≈ 25 s); use -benchtime 1x.
+func BenchmarkReplicas(b *testing.B) {
+	const R = 20.0
+	for _, n := range []int{1, 3, 8} {
+		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				run := runRateLimited(b, n, R, 16, 6000)
+				b.ReportMetric(run.achieved/R, "achieved/R")
+				b.ReportMetric(float64(run.overLimit), "over-limit")
+				b.ReportMetric(float64(run.maxPerSec), "max-req/1s")
+			}
+		})
+	}
+}
