@@ -12,8 +12,10 @@ run: ## the main job on the embedded default: local PostgreSQL + indexer simulat
 build: ## build bin/nftsync
 	$(GO) build -o bin/nftsync ./cmd/nftsync
 
+# Packages run one at a time (-p 1): the process tests in cmd/nftsync and the
+# limiter's timing tests would otherwise compete for the same two cores.
 test: ## all tests, race detector on, against a throwaway PostgreSQL
-	.ci/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
+	.ci/with-postgres.sh $(GO) test -race -count=1 -p 1 -timeout 20m ./...
 
 test/short: ## all tests without the race detector
 	.ci/with-postgres.sh $(GO) test -count=1 ./...
