@@ -29,16 +29,12 @@ func (r *iteratorForTokenRarityInsert) Next() bool {
 
 func (r iteratorForTokenRarityInsert) Values() ([]interface{}, error) {
 	return []interface{}{
-		r.rows[0].CollectionID,
-		r.rows[0].Contract,
-		r.rows[0].TokenID,
-		r.rows[0].Method,
-		r.rows[0].Version,
+		r.rows[0].RunID,
+		r.rows[0].TokenPk,
 		r.rows[0].Score,
 		r.rows[0].Rank,
 		r.rows[0].UniqueCount,
 		r.rows[0].TraitCount,
-		r.rows[0].InputHash,
 	}, nil
 }
 
@@ -47,7 +43,7 @@ func (r iteratorForTokenRarityInsert) Err() error {
 }
 
 func (q *Queries) TokenRarityInsert(ctx context.Context, arg []TokenRarityInsertParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"token_rarity"}, []string{"collection_id", "contract", "token_id", "method", "version", "score", "rank", "unique_count", "trait_count", "input_hash"}, &iteratorForTokenRarityInsert{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"token_rarity"}, []string{"run_id", "token_pk", "score", "rank", "unique_count", "trait_count"}, &iteratorForTokenRarityInsert{rows: arg})
 }
 
 // iteratorForTraitValueStatsInsert implements pgx.CopyFromSource.

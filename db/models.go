@@ -150,6 +150,7 @@ type NftsyncMigration struct {
 type RarityRun struct {
 	CollectionID   int64
 	Method         string
+	RunID          int64
 	Version        string
 	InputHash      string
 	Entropy        float64
@@ -234,6 +235,7 @@ type RiverQueue struct {
 }
 
 type Token struct {
+	ID              int64
 	CollectionID    int64
 	Contract        string
 	TokenID         string
@@ -249,16 +251,26 @@ type Token struct {
 }
 
 type TokenRarity struct {
+	RunID       int64
+	TokenPk     int64
+	Score       float64
+	Rank        int32
+	UniqueCount int32
+	TraitCount  int32
+}
+
+type TokenRarityCurrent struct {
 	CollectionID int64
 	Contract     string
 	TokenID      string
 	Method       string
 	Version      string
+	InputHash    string
 	Score        float64
 	Rank         int32
 	UniqueCount  int32
 	TraitCount   int32
-	InputHash    string
+	ComputedAt   time.Time
 }
 
 type TokenSyncState struct {

@@ -11,7 +11,7 @@ import (
 )
 
 const rarityRunGet = `-- name: RarityRunGet :one
-SELECT collection_id, method, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at FROM rarity_runs WHERE collection_id = $1 AND method = $2
+SELECT collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at FROM rarity_runs WHERE collection_id = $1 AND method = $2
 `
 
 type RarityRunGetParams struct {
@@ -25,6 +25,7 @@ func (q *Queries) RarityRunGet(ctx context.Context, arg RarityRunGetParams) (Rar
 	err := row.Scan(
 		&i.CollectionID,
 		&i.Method,
+		&i.RunID,
 		&i.Version,
 		&i.InputHash,
 		&i.Entropy,
@@ -36,11 +37,22 @@ func (q *Queries) RarityRunGet(ctx context.Context, arg RarityRunGetParams) (Rar
 	return i, err
 }
 
+const rarityRunNextID = `-- name: RarityRunNextID :one
+SELECT nextval('rarity_run_seq')::bigint
+`
+
+func (q *Queries) RarityRunNextID(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, rarityRunNextID)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const rarityRunUpsert = `-- name: RarityRunUpsert :exec
-INSERT INTO rarity_runs (collection_id, method, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO rarity_runs (collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (collection_id, method) DO UPDATE
-SET version = EXCLUDED.version, input_hash = EXCLUDED.input_hash, entropy = EXCLUDED.entropy,
+SET run_id = EXCLUDED.run_id, version = EXCLUDED.version, input_hash = EXCLUDED.input_hash, entropy = EXCLUDED.entropy,
     token_count = EXCLUDED.token_count, excluded_traits = EXCLUDED.excluded_traits, notes = EXCLUDED.notes,
     computed_at = EXCLUDED.computed_at
 `
@@ -48,6 +60,7 @@ SET version = EXCLUDED.version, input_hash = EXCLUDED.input_hash, entropy = EXCL
 type RarityRunUpsertParams struct {
 	CollectionID   int64
 	Method         string
+	RunID          int64
 	Version        string
 	InputHash      string
 	Entropy        float64
@@ -61,6 +74,7 @@ func (q *Queries) RarityRunUpsert(ctx context.Context, arg RarityRunUpsertParams
 	_, err := q.db.Exec(ctx, rarityRunUpsert,
 		arg.CollectionID,
 		arg.Method,
+		arg.RunID,
 		arg.Version,
 		arg.InputHash,
 		arg.Entropy,
@@ -72,35 +86,28 @@ func (q *Queries) RarityRunUpsert(ctx context.Context, arg RarityRunUpsertParams
 	return err
 }
 
-const tokenRarityDeleteForMethod = `-- name: TokenRarityDeleteForMethod :exec
-DELETE FROM token_rarity WHERE collection_id = $1 AND method = $2
+const tokenRarityDeleteRun = `-- name: TokenRarityDeleteRun :exec
+DELETE FROM token_rarity WHERE run_id = $1
 `
 
-type TokenRarityDeleteForMethodParams struct {
-	CollectionID int64
-	Method       string
-}
-
-func (q *Queries) TokenRarityDeleteForMethod(ctx context.Context, arg TokenRarityDeleteForMethodParams) error {
-	_, err := q.db.Exec(ctx, tokenRarityDeleteForMethod, arg.CollectionID, arg.Method)
+func (q *Queries) TokenRarityDeleteRun(ctx context.Context, runID int64) error {
+	_, err := q.db.Exec(ctx, tokenRarityDeleteRun, runID)
 	return err
 }
 
 type TokenRarityInsertParams struct {
-	CollectionID int64
-	Contract     string
-	TokenID      string
-	Method       string
-	Version      string
-	Score        float64
-	Rank         int32
-	UniqueCount  int32
-	TraitCount   int32
-	InputHash    string
+	RunID       int64
+	TokenPk     int64
+	Score       float64
+	Rank        int32
+	UniqueCount int32
+	TraitCount  int32
 }
 
 const tokenRarityList = `-- name: TokenRarityList :many
-SELECT collection_id, contract, token_id, method, version, score, rank, unique_count, trait_count, input_hash FROM token_rarity WHERE collection_id = $1 AND method = $2 ORDER BY rank, contract, token_id
+SELECT collection_id, contract, token_id, method, version, input_hash, score, rank, unique_count, trait_count, computed_at FROM token_rarity_current
+WHERE collection_id = $1 AND method = $2
+ORDER BY rank, contract, token_id
 `
 
 type TokenRarityListParams struct {
@@ -108,26 +115,28 @@ type TokenRarityListParams struct {
 	Method       string
 }
 
-func (q *Queries) TokenRarityList(ctx context.Context, arg TokenRarityListParams) ([]TokenRarity, error) {
+// A collection's current results for a method, rarest first.
+func (q *Queries) TokenRarityList(ctx context.Context, arg TokenRarityListParams) ([]TokenRarityCurrent, error) {
 	rows, err := q.db.Query(ctx, tokenRarityList, arg.CollectionID, arg.Method)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []TokenRarity{}
+	items := []TokenRarityCurrent{}
 	for rows.Next() {
-		var i TokenRarity
+		var i TokenRarityCurrent
 		if err := rows.Scan(
 			&i.CollectionID,
 			&i.Contract,
 			&i.TokenID,
 			&i.Method,
 			&i.Version,
+			&i.InputHash,
 			&i.Score,
 			&i.Rank,
 			&i.UniqueCount,
 			&i.TraitCount,
-			&i.InputHash,
+			&i.ComputedAt,
 		); err != nil {
 			return nil, err
 		}

@@ -42,10 +42,11 @@ func (q *Queries) TokenDeleteNotInRun(ctx context.Context, arg TokenDeleteNotInR
 }
 
 const tokenListForRarity = `-- name: TokenListForRarity :many
-SELECT contract, token_id, token_standard FROM tokens WHERE collection_id = $1
+SELECT id, contract, token_id, token_standard FROM tokens WHERE collection_id = $1
 `
 
 type TokenListForRarityRow struct {
+	ID            int64
 	Contract      string
 	TokenID       string
 	TokenStandard string
@@ -61,7 +62,12 @@ func (q *Queries) TokenListForRarity(ctx context.Context, collectionID int64) ([
 	items := []TokenListForRarityRow{}
 	for rows.Next() {
 		var i TokenListForRarityRow
-		if err := rows.Scan(&i.Contract, &i.TokenID, &i.TokenStandard); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.Contract,
+			&i.TokenID,
+			&i.TokenStandard,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -121,17 +121,18 @@ func ComputeRarity(ctx context.Context, d *Deps, c *db.Collection, method rarity
 
 type tokenKey struct{ contract, tokenID string }
 
+
 // rarityInput builds the rarity input from the token list and the
 // (unordered) traits, attributes in ordinal order. Collections with one
 // contract use the token id as rarity id (numeric order); with several
 // contracts the id is "contract/token" (byte order after numeric ids).
-func rarityInput(toks []db.TokenListForRarityRow, traits []db.TokenTraitsForRarityRow) ([]rarity.Token, map[string]tokenKey) {
+func rarityInput(toks []db.TokenListForRarityRow, traits []db.TokenTraitsForRarityRow) ([]rarity.Token, map[string]int64) {
 	multi := false
 	for _, t := range toks {
 		multi = multi || t.Contract != toks[0].Contract
 	}
 	tokens := make([]rarity.Token, len(toks))
-	keys := make(map[string]tokenKey, len(toks))
+	keys := make(map[string]int64, len(toks))
 	index := make(map[tokenKey]int, len(toks))
 	for i, t := range toks {
 		k := tokenKey{t.Contract, t.TokenID}
@@ -139,7 +140,7 @@ func rarityInput(toks []db.TokenListForRarityRow, traits []db.TokenTraitsForRari
 		if multi {
 			id = t.Contract + "/" + t.TokenID
 		}
-		keys[id] = k
+		keys[id] = t.ID
 		index[k] = i
 		tokens[i] = rarity.Token{ID: id, Standard: t.TokenStandard}
 	}
@@ -172,18 +173,30 @@ func sortByOrdinal(attrs []rarity.Attribute, ords []int16) {
 	}
 }
 
-func storeRarity(ctx context.Context, tx pgx.Tx, collectionID int64, res *rarity.Result, keys map[string]tokenKey, now time.Time) error {
+// storeRarity writes a new run: per-token rows under a fresh run id (COPY),
+// the trait statistics, and the run row pointing at the new id; the previous
+// run's rows are deleted. Readers see either the old or the new run.
+func storeRarity(ctx context.Context, tx pgx.Tx, collectionID int64, res *rarity.Result, keys map[string]int64, now time.Time) error {
 	q := db.New(tx)
 	method := string(res.Method)
-	if err := q.TokenRarityDeleteForMethod(ctx, db.TokenRarityDeleteForMethodParams{CollectionID: collectionID, Method: method}); err != nil {
-		return fmt.Errorf("clear token rarity: %w", err)
+	prev, err := q.RarityRunGet(ctx, db.RarityRunGetParams{CollectionID: collectionID, Method: method})
+	switch {
+	case err == nil:
+		if err := q.TokenRarityDeleteRun(ctx, prev.RunID); err != nil {
+			return fmt.Errorf("delete previous run: %w", err)
+		}
+	case !errors.Is(db.Interpret(err), db.ErrNotFound):
+		return fmt.Errorf("load previous run: %w", err)
+	}
+	runID, err := q.RarityRunNextID(ctx)
+	if err != nil {
+		return fmt.Errorf("new run id: %w", err)
 	}
 	rows := make([]db.TokenRarityInsertParams, 0, len(res.Tokens))
 	for _, t := range res.Tokens {
-		k := keys[t.ID]
 		rows = append(rows, db.TokenRarityInsertParams{
-			CollectionID: collectionID, Contract: k.contract, TokenID: k.tokenID, Method: method, Version: res.Version,
-			Score: t.Score, Rank: int32(t.Rank), UniqueCount: int32(t.Unique), TraitCount: int32(t.TraitCount), InputHash: res.InputHash,
+			RunID: runID, TokenPk: keys[t.ID], Score: t.Score, Rank: int32(t.Rank),
+			UniqueCount: int32(t.Unique), TraitCount: int32(t.TraitCount),
 		})
 	}
 	if _, err := q.TokenRarityInsert(ctx, rows); err != nil {
@@ -211,7 +224,7 @@ func storeRarity(ctx context.Context, tx pgx.Tx, collectionID int64, res *rarity
 		return fmt.Errorf("encode notes: %w", err)
 	}
 	return q.RarityRunUpsert(ctx, db.RarityRunUpsertParams{
-		CollectionID: collectionID, Method: method, Version: res.Version, InputHash: res.InputHash,
+		CollectionID: collectionID, Method: method, RunID: runID, Version: res.Version, InputHash: res.InputHash,
 		Entropy: res.Entropy, TokenCount: int32(len(res.Tokens)), ExcludedTraits: excluded, Notes: notes, ComputedAt: now,
 	})
 }

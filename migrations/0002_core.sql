@@ -101,6 +101,9 @@ CREATE TABLE collection_metadata (
 );
 
 CREATE TABLE tokens (
+    -- Surrogate key for compact references (token_rarity); the natural key
+    -- is the primary key below.
+    id                bigint      NOT NULL GENERATED ALWAYS AS IDENTITY UNIQUE,
     collection_id     bigint      NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
     contract          text        NOT NULL,
     token_id          text        NOT NULL CHECK (token_id ~ '^[0-9]+$'),
@@ -153,10 +156,16 @@ CREATE TABLE token_sync_state (
     completed_at  timestamptz
 );
 
--- One row per (collection, method): the last rarity computation.
+-- One row per (collection, method): the current rarity computation. Each
+-- computation gets a new run_id; its per-token results live in token_rarity
+-- under that id, and the previous run's rows are deleted in the same
+-- transaction that switches run_id.
+CREATE SEQUENCE rarity_run_seq;
+
 CREATE TABLE rarity_runs (
     collection_id   bigint           NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
     method          text             NOT NULL,
+    run_id          bigint           NOT NULL UNIQUE,
     version         text             NOT NULL,
     input_hash      text             NOT NULL,
     entropy         double precision NOT NULL,
@@ -167,24 +176,29 @@ CREATE TABLE rarity_runs (
     PRIMARY KEY (collection_id, method)
 );
 
+-- Per-token results of a run: score, rank, unique-attribute count and trait
+-- count; method, version and input hash are the run's. Keys are integers and
+-- each run writes fresh keys, so the bulk COPY of a 100k-token collection
+-- stays cheap. No foreign keys for the same reason: rows belong to their
+-- run and are deleted with it.
 CREATE TABLE token_rarity (
-    collection_id bigint           NOT NULL,
-    contract      text             NOT NULL,
-    token_id      text             NOT NULL,
-    method        text             NOT NULL,
-    version       text             NOT NULL,
+    run_id        bigint           NOT NULL,
+    token_pk      bigint           NOT NULL, -- tokens.id
     score         double precision NOT NULL,
     rank          integer          NOT NULL CHECK (rank >= 1),
     unique_count  integer          NOT NULL,
     trait_count   integer          NOT NULL,
-    input_hash    text             NOT NULL,
-    -- No foreign key to tokens: each rarity run replaces all rows of its
-    -- (collection, method) in one transaction, and a per-row FK check would
-    -- dominate that bulk write. Join with tokens to drop rows of tokens a
-    -- later sync removed (the sync enqueues a new run anyway).
-    PRIMARY KEY (collection_id, method, contract, token_id)
+    PRIMARY KEY (run_id, token_pk)
 );
-CREATE INDEX token_rarity_rank_idx ON token_rarity (collection_id, method, rank);
+CREATE INDEX token_rarity_rank_idx ON token_rarity (run_id, rank);
+
+-- Every token's current rarity per method, with the run's provenance.
+CREATE VIEW token_rarity_current AS
+SELECT t.collection_id, t.contract, t.token_id, rr.method, rr.version, rr.input_hash,
+       r.score, r.rank, r.unique_count, r.trait_count, rr.computed_at
+FROM rarity_runs rr
+JOIN token_rarity r ON r.run_id = rr.run_id
+JOIN tokens t ON t.id = r.token_pk;
 
 -- Per trait value counts and frequencies behind the last rarity run.
 CREATE TABLE trait_value_stats (

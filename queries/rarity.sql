@@ -1,20 +1,23 @@
 -- name: RarityRunGet :one
 SELECT * FROM rarity_runs WHERE collection_id = @collection_id AND method = @method;
 
+-- name: RarityRunNextID :one
+SELECT nextval('rarity_run_seq')::bigint;
+
 -- name: RarityRunUpsert :exec
-INSERT INTO rarity_runs (collection_id, method, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at)
-VALUES (@collection_id, @method, @version, @input_hash, @entropy, @token_count, @excluded_traits, @notes, @computed_at)
+INSERT INTO rarity_runs (collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at)
+VALUES (@collection_id, @method, @run_id, @version, @input_hash, @entropy, @token_count, @excluded_traits, @notes, @computed_at)
 ON CONFLICT (collection_id, method) DO UPDATE
-SET version = EXCLUDED.version, input_hash = EXCLUDED.input_hash, entropy = EXCLUDED.entropy,
+SET run_id = EXCLUDED.run_id, version = EXCLUDED.version, input_hash = EXCLUDED.input_hash, entropy = EXCLUDED.entropy,
     token_count = EXCLUDED.token_count, excluded_traits = EXCLUDED.excluded_traits, notes = EXCLUDED.notes,
     computed_at = EXCLUDED.computed_at;
 
--- name: TokenRarityDeleteForMethod :exec
-DELETE FROM token_rarity WHERE collection_id = @collection_id AND method = @method;
+-- name: TokenRarityDeleteRun :exec
+DELETE FROM token_rarity WHERE run_id = @run_id;
 
 -- name: TokenRarityInsert :copyfrom
-INSERT INTO token_rarity (collection_id, contract, token_id, method, version, score, rank, unique_count, trait_count, input_hash)
-VALUES (@collection_id, @contract, @token_id, @method, @version, @score, @rank, @unique_count, @trait_count, @input_hash);
+INSERT INTO token_rarity (run_id, token_pk, score, rank, unique_count, trait_count)
+VALUES (@run_id, @token_pk, @score, @rank, @unique_count, @trait_count);
 
 -- name: TraitValueStatsDeleteForMethod :exec
 DELETE FROM trait_value_stats WHERE collection_id = @collection_id AND method = @method;
@@ -24,4 +27,7 @@ INSERT INTO trait_value_stats (collection_id, method, trait_type, value, is_null
 VALUES (@collection_id, @method, @trait_type, @value, @is_null, @count, @frequency);
 
 -- name: TokenRarityList :many
-SELECT * FROM token_rarity WHERE collection_id = @collection_id AND method = @method ORDER BY rank, contract, token_id;
+-- A collection's current results for a method, rarest first.
+SELECT * FROM token_rarity_current
+WHERE collection_id = @collection_id AND method = @method
+ORDER BY rank, contract, token_id;

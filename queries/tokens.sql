@@ -46,7 +46,7 @@ SELECT count(*) FROM token_traits WHERE collection_id = @collection_id;
 
 -- name: TokenListForRarity :many
 -- Every token of a collection (the rarity job's token list).
-SELECT contract, token_id, token_standard FROM tokens WHERE collection_id = @collection_id;
+SELECT id, contract, token_id, token_standard FROM tokens WHERE collection_id = @collection_id;
 
 -- name: TokenTraitsForRarity :many
 -- Every trait of a collection, unordered (the rarity job groups them by
