@@ -151,11 +151,28 @@ func buildTemplate(tb testing.TB) (string, error) {
 // its URL; the database is dropped at test cleanup.
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
-	tmpl := ensureTemplate(tb)
+	return createDatabase(tb, "nftsync_test_", ensureTemplate(tb))
+}
+
+// EmptyDatabase creates an empty (unmigrated) database for the test and
+// returns its URL; it is dropped at cleanup.
+func EmptyDatabase(tb testing.TB) string {
+	tb.Helper()
+	return createDatabase(tb, "nftsync_empty_", "")
+}
+
+// createDatabase creates a database named prefix + random suffix, from
+// template when not empty, and drops it at cleanup.
+func createDatabase(tb testing.TB, prefix, template string) string {
+	tb.Helper()
 	ctx := context.Background()
 	buf := make([]byte, 6)
 	_, _ = rand.Read(buf)
-	name := "nftsync_test_" + hex.EncodeToString(buf)
+	name := prefix + hex.EncodeToString(buf)
+	stmt := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		stmt += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
 	admin, err := pgx.Connect(ctx, ServerURL(tb))
 	if err != nil {
 		tb.Fatalf("connect to test server: %v", err)
@@ -163,10 +180,9 @@ func NewDatabase(tb testing.TB) string {
 	defer admin.Close(ctx)
 	var lastErr error
 	for attempt := 0; attempt < 20; attempt++ {
-		// Fails with "source database is being accessed by other users" while
-		// another test clones the template at the same moment; retry.
-		_, lastErr = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{tmpl}.Sanitize())
-		if lastErr == nil {
+		// Cloning fails with "source database is being accessed by other
+		// users" while another test clones the template at the same moment.
+		if _, lastErr = admin.Exec(ctx, stmt); lastErr == nil {
 			break
 		}
 		time.Sleep(time.Duration(50+attempt*25) * time.Millisecond)
@@ -219,30 +235,3 @@ func Tx(tb testing.TB) pgx.Tx {
 type noCleanup struct{ testing.TB }
 
 func (noCleanup) Cleanup(func()) {}
-
-// EmptyDatabase creates an empty (unmigrated) database for the test and
-// returns its URL; it is dropped at cleanup.
-func EmptyDatabase(tb testing.TB) string {
-	tb.Helper()
-	ctx := context.Background()
-	buf := make([]byte, 6)
-	_, _ = rand.Read(buf)
-	name := "nftsync_empty_" + hex.EncodeToString(buf)
-	admin, err := pgx.Connect(ctx, ServerURL(tb))
-	if err != nil {
-		tb.Fatalf("connect to test server: %v", err)
-	}
-	defer admin.Close(ctx)
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		tb.Fatalf("create empty database: %v", err)
-	}
-	tb.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), ServerURL(tb))
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
-	return URLFor(tb, name)
-}
