@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrNotFound is returned (wrapped) when a query that expects one row finds
@@ -18,14 +17,4 @@ func Interpret(err error) error {
 		return ErrNotFound
 	}
 	return err
-}
-
-// IsUniqueViolation reports whether err is a unique constraint violation,
-// optionally of the named constraint ("" matches any).
-func IsUniqueViolation(err error, constraint string) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
-		return false
-	}
-	return constraint == "" || pgErr.ConstraintName == constraint
 }

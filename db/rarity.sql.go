@@ -10,6 +10,17 @@ import (
 	"time"
 )
 
+const rarityLock = `-- name: RarityLock :exec
+SELECT pg_advisory_xact_lock(7428814, $1::integer)
+`
+
+// Serialises rarity writes of one collection (transaction-scoped), so two
+// runs finishing together cannot both replace the same previous run.
+func (q *Queries) RarityLock(ctx context.Context, collectionID int32) error {
+	_, err := q.db.Exec(ctx, rarityLock, collectionID)
+	return err
+}
+
 const rarityRunGet = `-- name: RarityRunGet :one
 SELECT collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at FROM rarity_runs WHERE collection_id = $1 AND method = $2
 `

@@ -85,6 +85,25 @@ func (q *Queries) ScheduleClaimDue(ctx context.Context, arg ScheduleClaimDuePara
 	return items, nil
 }
 
+const scheduleEnsure = `-- name: ScheduleEnsure :exec
+INSERT INTO collection_schedules (collection_id, kind, interval_seconds)
+VALUES ($1, $2, $3::integer)
+ON CONFLICT (collection_id, kind) DO NOTHING
+`
+
+type ScheduleEnsureParams struct {
+	CollectionID int64
+	Kind         string
+	EverySeconds int32
+}
+
+// Schedules a kind with the given interval, due immediately; an existing
+// schedule (and its interval) is left as it is.
+func (q *Queries) ScheduleEnsure(ctx context.Context, arg ScheduleEnsureParams) error {
+	_, err := q.db.Exec(ctx, scheduleEnsure, arg.CollectionID, arg.Kind, arg.EverySeconds)
+	return err
+}
+
 const scheduleListForCollection = `-- name: ScheduleListForCollection :many
 SELECT collection_id, kind, interval_seconds, next_due_at, last_planned_at, last_success_at FROM collection_schedules WHERE collection_id = $1 ORDER BY kind
 `
@@ -139,23 +158,5 @@ type ScheduleMarkSuccessParams struct {
 
 func (q *Queries) ScheduleMarkSuccess(ctx context.Context, arg ScheduleMarkSuccessParams) error {
 	_, err := q.db.Exec(ctx, scheduleMarkSuccess, arg.At, arg.CollectionID, arg.Kind)
-	return err
-}
-
-const scheduleUpsert = `-- name: ScheduleUpsert :exec
-INSERT INTO collection_schedules (collection_id, kind, interval_seconds)
-VALUES ($1, $2, $3::integer)
-ON CONFLICT (collection_id, kind) DO UPDATE SET interval_seconds = EXCLUDED.interval_seconds
-`
-
-type ScheduleUpsertParams struct {
-	CollectionID int64
-	Kind         string
-	EverySeconds int32
-}
-
-// Sets how often a kind is refreshed; a new row is due immediately.
-func (q *Queries) ScheduleUpsert(ctx context.Context, arg ScheduleUpsertParams) error {
-	_, err := q.db.Exec(ctx, scheduleUpsert, arg.CollectionID, arg.Kind, arg.EverySeconds)
 	return err
 }

@@ -86,6 +86,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (collection_id, source, as_of_bucket) DO UPDATE
 SET amount = EXCLUDED.amount, currency = EXCLUDED.currency, decimals = EXCLUDED.decimals,
     owners = EXCLUDED.owners, fetched_at = EXCLUDED.fetched_at, source_as_of = EXCLUDED.source_as_of
+WHERE floor_price_snapshots.fetched_at <= EXCLUDED.fetched_at
 `
 
 type FloorPriceUpsertParams struct {
@@ -100,6 +101,7 @@ type FloorPriceUpsertParams struct {
 	SourceAsOf   pgtype.Timestamptz
 }
 
+// An older fetch that commits late never overwrites a newer one.
 func (q *Queries) FloorPriceUpsert(ctx context.Context, arg FloorPriceUpsertParams) error {
 	_, err := q.db.Exec(ctx, floorPriceUpsert,
 		arg.CollectionID,
@@ -202,6 +204,7 @@ ON CONFLICT (collection_id, source, time_window, as_of_bucket) DO UPDATE
 SET amount = EXCLUDED.amount, currency = EXCLUDED.currency, decimals = EXCLUDED.decimals,
     sales = EXCLUDED.sales, owners = EXCLUDED.owners, fetched_at = EXCLUDED.fetched_at,
     source_as_of = EXCLUDED.source_as_of
+WHERE volume_snapshots.fetched_at <= EXCLUDED.fetched_at
 `
 
 type VolumeUpsertParams struct {

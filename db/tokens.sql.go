@@ -42,7 +42,7 @@ func (q *Queries) TokenDeleteNotInRun(ctx context.Context, arg TokenDeleteNotInR
 }
 
 const tokenListForRarity = `-- name: TokenListForRarity :many
-SELECT id, contract, token_id, token_standard FROM tokens WHERE collection_id = $1
+SELECT id, contract, token_id, token_standard FROM tokens WHERE collection_id = $1 AND traits_known
 `
 
 type TokenListForRarityRow struct {
@@ -52,7 +52,8 @@ type TokenListForRarityRow struct {
 	TokenStandard string
 }
 
-// Every token of a collection (the rarity job's token list).
+// Every token of a collection whose traits are known (the rarity job's token
+// list); tokens the source returned without traits are left out.
 func (q *Queries) TokenListForRarity(ctx context.Context, collectionID int64) ([]TokenListForRarityRow, error) {
 	rows, err := q.db.Query(ctx, tokenListForRarity, collectionID)
 	if err != nil {
@@ -131,6 +132,25 @@ func (q *Queries) TokenSyncStateGet(ctx context.Context, collectionID int64) (To
 		&i.CompletedAt,
 	)
 	return i, err
+}
+
+const tokenSyncStateRestart = `-- name: TokenSyncStateRestart :exec
+UPDATE token_sync_state
+SET run = run + 1, cursor = '', pages = 0, tokens_seen = 0, started_at = $1::timestamptz,
+    updated_at = $1::timestamptz, completed_at = NULL
+WHERE collection_id = $2
+`
+
+type TokenSyncStateRestartParams struct {
+	Now          time.Time
+	CollectionID int64
+}
+
+// Abandons the current run's cursor (upstream refused it) so the next
+// attempt pages from the start under a new run number.
+func (q *Queries) TokenSyncStateRestart(ctx context.Context, arg TokenSyncStateRestartParams) error {
+	_, err := q.db.Exec(ctx, tokenSyncStateRestart, arg.Now, arg.CollectionID)
+	return err
 }
 
 const tokenSyncStateStart = `-- name: TokenSyncStateStart :one
@@ -302,7 +322,9 @@ FROM (SELECT unnest($4::text[]) AS contract, unnest($5::text[]) AS token_id,
     unnest($11::timestamptz[]) AS source_updated_at, unnest($12::jsonb[]) AS raw) AS u
 ON CONFLICT (collection_id, contract, token_id) DO UPDATE
 SET token_standard = EXCLUDED.token_standard, name = EXCLUDED.name, image_url = EXCLUDED.image_url,
-    metadata_url = EXCLUDED.metadata_url, traits_known = EXCLUDED.traits_known,
+    -- Traits once known stay known: a later answer without traits (null) keeps
+    -- the stored ones rather than erasing them.
+    metadata_url = EXCLUDED.metadata_url, traits_known = tokens.traits_known OR EXCLUDED.traits_known,
     source_updated_at = EXCLUDED.source_updated_at, fetched_at = EXCLUDED.fetched_at,
     sync_run = EXCLUDED.sync_run, raw = EXCLUDED.raw
 `

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -145,6 +146,12 @@ func handleFetchError(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db
 	default:
 		return fmt.Errorf("%s: %w", op, err)
 	}
+}
+
+// isNotFound reports whether err is an upstream 404.
+func isNotFound(err error) bool {
+	var ie *indexer.Error
+	return errors.As(err, &ie) && ie.Status == http.StatusNotFound
 }
 
 func recordQuality(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, kind, op, msg string) error {

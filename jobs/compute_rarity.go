@@ -18,9 +18,14 @@ import (
 // ComputeRarityArgs recomputes rarity scores and ranks of a whole collection
 // (counts and entropy are collection-wide, so any change alters every score).
 // Method "" means OpenRarity.
+//
+// SyncRun is the token sync run that asked for the computation; it takes part
+// in uniqueness so that a sync completing while an older computation still
+// runs gets its own job instead of being skipped as a duplicate.
 type ComputeRarityArgs struct {
 	CollectionID int64  `json:"collection_id" river:"unique"`
 	Method       string `json:"method,omitempty" river:"unique"`
+	SyncRun      int64  `json:"sync_run,omitempty" river:"unique"`
 }
 
 // Kind is stable; never rename it.
@@ -34,12 +39,13 @@ func (ComputeRarityArgs) InsertOpts() river.InsertOpts {
 // enqueueRarity is the token sync's AfterSync hook: compute_rarity is
 // inserted in the same transaction that completes the sync, so a sync never
 // completes without its rarity job and a rolled-back sync enqueues nothing.
-func enqueueRarity(ctx context.Context, tx pgx.Tx, collectionID int64) error {
+func enqueueRarity(ctx context.Context, tx pgx.Tx, collectionID, syncRun int64) error {
 	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
 	if err != nil {
 		return fmt.Errorf("enqueue compute_rarity: %w", err)
 	}
-	if _, err := client.InsertTx(ctx, tx, ComputeRarityArgs{CollectionID: collectionID}, nil); err != nil {
+	args := ComputeRarityArgs{CollectionID: collectionID, Method: string(rarity.OpenRarity), SyncRun: syncRun}
+	if _, err := client.InsertTx(ctx, tx, args, nil); err != nil {
 		return fmt.Errorf("enqueue compute_rarity for collection %d: %w", collectionID, err)
 	}
 	return nil
@@ -121,7 +127,6 @@ func ComputeRarity(ctx context.Context, d *Deps, c *db.Collection, method rarity
 
 type tokenKey struct{ contract, tokenID string }
 
-
 // rarityInput builds the rarity input from the token list and the
 // (unordered) traits, attributes in ordinal order. Collections with one
 // contract use the token id as rarity id (numeric order); with several
@@ -179,6 +184,9 @@ func sortByOrdinal(attrs []rarity.Attribute, ords []int16) {
 func storeRarity(ctx context.Context, tx pgx.Tx, collectionID int64, res *rarity.Result, keys map[string]int64, now time.Time) error {
 	q := db.New(tx)
 	method := string(res.Method)
+	if err := q.RarityLock(ctx, int32(collectionID)); err != nil {
+		return fmt.Errorf("lock rarity of collection %d: %w", collectionID, err)
+	}
 	prev, err := q.RarityRunGet(ctx, db.RarityRunGetParams{CollectionID: collectionID, Method: method})
 	switch {
 	case err == nil:

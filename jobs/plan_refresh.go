@@ -86,20 +86,40 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 	}
 	ids := make([]int64, 0, len(due))
 	kinds := make([]string, 0, len(due))
-	params := make([]river.InsertManyParams, 0, len(due))
+	jobs := make([]plannedJob, 0, len(due))
 	for _, row := range due {
-		args, err := argsForKind(row.Kind, CollectionArgs{CollectionID: row.CollectionID, Bucket: now})
-		if err != nil {
-			return 0, err
-		}
 		ids = append(ids, row.CollectionID)
 		kinds = append(kinds, row.Kind)
-		opts := args.(interface{ InsertOpts() river.InsertOpts }).InsertOpts()
-		opts.Priority = int(row.Priority)
-		params = append(params, river.InsertManyParams{Args: args, InsertOpts: &opts})
+		jobs = append(jobs, plannedJob{kind: row.Kind, priority: int(row.Priority),
+			args: CollectionArgs{CollectionID: row.CollectionID, Bucket: now}})
 	}
 	if err := q.ScheduleAdvance(ctx, db.ScheduleAdvanceParams{Now: now, CollectionIds: ids, Kinds: kinds}); err != nil {
 		return 0, fmt.Errorf("advance schedules: %w", err)
+	}
+	return insertJobs(ctx, tx, client, jobs)
+}
+
+// plannedJob is one fetch job to insert: its schedule kind, River priority
+// and arguments.
+type plannedJob struct {
+	kind     string
+	priority int
+	args     CollectionArgs
+}
+
+// insertJobs inserts the jobs in one InsertManyTx and returns how many were
+// new (jobs whose previous one of that kind has not finished are skipped as
+// duplicates).
+func insertJobs(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], jobs []plannedJob) (int, error) {
+	params := make([]river.InsertManyParams, 0, len(jobs))
+	for _, j := range jobs {
+		args, err := argsForKind(j.kind, j.args)
+		if err != nil {
+			return 0, err
+		}
+		opts := args.(interface{ InsertOpts() river.InsertOpts }).InsertOpts()
+		opts.Priority = j.priority
+		params = append(params, river.InsertManyParams{Args: args, InsertOpts: &opts})
 	}
 	res, err := client.InsertManyTx(ctx, tx, params)
 	if err != nil {
@@ -118,25 +138,14 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 // (priority 1, budget first). Kinds whose previous job has not finished are
 // skipped as duplicates; it returns how many jobs were inserted.
 func RefreshNow(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], collectionID int64, now time.Time) (int, error) {
-	params := make([]river.InsertManyParams, 0, len(ScheduleKinds))
+	jobs := make([]plannedJob, 0, len(ScheduleKinds))
 	for _, kind := range ScheduleKinds {
-		args, err := argsForKind(kind, CollectionArgs{CollectionID: collectionID, Bucket: now, Manual: true})
-		if err != nil {
-			return 0, err
-		}
-		opts := args.(interface{ InsertOpts() river.InsertOpts }).InsertOpts()
-		opts.Priority = 1
-		params = append(params, river.InsertManyParams{Args: args, InsertOpts: &opts})
+		jobs = append(jobs, plannedJob{kind: kind, priority: 1,
+			args: CollectionArgs{CollectionID: collectionID, Bucket: now, Manual: true}})
 	}
-	res, err := client.InsertManyTx(ctx, tx, params)
+	n, err := insertJobs(ctx, tx, client, jobs)
 	if err != nil {
-		return 0, fmt.Errorf("insert refresh jobs for collection %d: %w", collectionID, err)
-	}
-	n := 0
-	for _, r := range res {
-		if !r.UniqueSkippedAsDuplicate {
-			n++
-		}
+		return 0, fmt.Errorf("refresh collection %d: %w", collectionID, err)
 	}
 	return n, nil
 }

@@ -27,7 +27,7 @@ func trackTx(t *testing.T, tx pgx.Tx, slug string, every time.Duration) db.Colle
 	c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: slug, Chain: "ethereum", Priority: 2})
 	require.NoError(t, err)
 	for _, kind := range jobs.ScheduleKinds {
-		require.NoError(t, q.ScheduleUpsert(ctx, db.ScheduleUpsertParams{CollectionID: c.ID, Kind: kind, EverySeconds: int32(every / time.Second)}))
+		require.NoError(t, q.ScheduleEnsure(ctx, db.ScheduleEnsureParams{CollectionID: c.ID, Kind: kind, EverySeconds: int32(every / time.Second)}))
 	}
 	return c
 }

@@ -30,8 +30,8 @@ func DefaultMaxWorkers() map[string]int {
 	}
 }
 
-// Register adds every worker to workers. The sync worker enqueues
-// follow-up work through afterSync (nil for none).
+// Register adds every worker to workers. The token sync worker enqueues
+// compute_rarity in the transaction that completes a sync.
 func Register(workers *river.Workers, d *Deps, cfg Config) {
 	river.AddWorker(workers, &PlanRefreshWorker{Deps: d, Batch: cfg.PlanBatch})
 	river.AddWorker(workers, &FetchFloorPriceWorker{Deps: d})

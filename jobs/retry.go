@@ -7,8 +7,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
-// RetryPolicy is the client retry policy: exponential backoff from Base,
-// doubling per error already recorded on the job, capped at Max, with ±25%
+// RetryPolicy is the client retry policy: exponential backoff from Base
+// after the first failure, doubling with every further one, capped at Max, with ±25%
 // jitter so that jobs failing together (an upstream outage) do not come back
 // together. Snoozes are not errors and do not grow the backoff.
 type RetryPolicy struct {
@@ -27,8 +27,10 @@ func (p *RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 	if maxDelay <= 0 {
 		maxDelay = 5 * time.Minute
 	}
+	// River hands over the row before the current error is appended, so
+	// len(job.Errors) is the number of earlier failures.
 	d := base
-	for i := 1; i < len(job.Errors) && d < maxDelay; i++ {
+	for i := 0; i < len(job.Errors) && d < maxDelay; i++ {
 		d *= 2
 	}
 	d = min(d, maxDelay)

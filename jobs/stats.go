@@ -47,7 +47,7 @@ func refreshStats(ctx context.Context, d *Deps, job *rivertype.JobRow, args Coll
 	if err != nil {
 		return handleFetchError(ctx, d, job, c, op, err)
 	}
-	rows, err := statsRows(c, stats, bucketOf(args, job))
+	rows, err := statsRows(c, stats, bucketOf(args, job), now)
 	if err != nil {
 		// The client validates money already; this guards the database from a
 		// client that did not.
@@ -67,7 +67,7 @@ func refreshStats(ctx context.Context, d *Deps, job *rivertype.JobRow, args Coll
 			}
 		}
 		for _, k := range []string{KindFloorPrice, KindVolume} {
-			if err := q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: stats.FetchedAt, CollectionID: c.ID, Kind: k}); err != nil {
+			if err := q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: rows.floor.FetchedAt, CollectionID: c.ID, Kind: k}); err != nil {
 				return fmt.Errorf("mark %s refreshed %s: %w", k, c.Slug, err)
 			}
 		}
@@ -82,10 +82,10 @@ type statsRowSet struct {
 
 // statsRows validates and converts stats to rows; any invalid amount rejects
 // the whole response so nothing partial is stored.
-func statsRows(c *db.Collection, s *indexer.Stats, bucket time.Time) (*statsRowSet, error) {
+func statsRows(c *db.Collection, s *indexer.Stats, bucket, now time.Time) (*statsRowSet, error) {
 	fetched := s.FetchedAt
 	if fetched.IsZero() {
-		fetched = time.Now().UTC()
+		fetched = now
 	}
 	out := &statsRowSet{floor: db.FloorPriceUpsertParams{
 		CollectionID: c.ID, Source: c.Source, AsOfBucket: bucket, Currency: "ETH", Decimals: 18,

@@ -36,7 +36,7 @@ type SyncTokensWorker struct {
 	// AfterSync, when set, is called inside the transaction that stores the
 	// last page, to enqueue follow-up work (compute_rarity) atomically with
 	// the sync's completion.
-	AfterSync func(ctx context.Context, tx pgx.Tx, collectionID int64) error
+	AfterSync func(ctx context.Context, tx pgx.Tx, collectionID, syncRun int64) error
 }
 
 // Timeout leaves room for the page budget plus one slow last page.
@@ -81,7 +81,7 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 	}
 	deadline := d.now().Add(d.tokenSyncBudget())
 	ctx = withClass(ctx, job.Args.CollectionArgs, ratelimit.ClassBulk)
-	cursor := state.Cursor
+	cursor, seen := state.Cursor, state.TokensSeen
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -89,6 +89,17 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 		op := fmt.Sprintf("fetch tokens %s page %d", c.Slug, state.Pages+int32(page))
 		tp, err := idx.Tokens(ctx, c.Slug, cursor)
 		if err != nil {
+			if cursor != "" && indexer.ClassOf(err) == indexer.ClassPermanent && !isNotFound(err) {
+				// Upstream refused the cursor (expired, or changed format):
+				// start the run over instead of giving up on the collection.
+				if rerr := db.New(d.DB).TokenSyncStateRestart(ctx, db.TokenSyncStateRestartParams{Now: d.now(), CollectionID: c.ID}); rerr != nil {
+					return fmt.Errorf("restart token sync %s: %w", c.Slug, rerr)
+				}
+				if qerr := recordQuality(ctx, d, job.JobRow, c, "cursor_rejected", op, err.Error()); qerr != nil {
+					return qerr
+				}
+				return fmt.Errorf("%s: cursor rejected, sync restarts from the first page: %w", op, err)
+			}
 			return handleFetchError(ctx, d, job.JobRow, c, op, err)
 		}
 		done := tp.Next == ""
@@ -98,9 +109,10 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 			// page like any malformed payload and fetch it again later.
 			return handleFetchError(ctx, d, job.JobRow, c, op, &indexer.Error{Class: indexer.ClassMalformed, Op: op, Err: err})
 		}
-		if err := w.storePage(ctx, c, state.Run, cursor, tp.Next, tokens, traits, done); err != nil {
+		if err := w.storePage(ctx, c, state.Run, seen, cursor, tp.Next, tokens, traits, done); err != nil {
 			return err
 		}
+		seen += int64(len(tokens.TokenIds))
 		cursor = tp.Next
 		if done {
 			d.Logger.InfoContext(ctx, "token sync complete", slog.String("slug", c.Slug),
@@ -116,7 +128,7 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 
 // storePage writes one page's tokens and traits and advances the cursor from
 // cursor to next, in one transaction.
-func (w *SyncTokensWorker) storePage(ctx context.Context, c *db.Collection, run int64, cursor, next string, tokens *db.TokenUpsertBatchParams, traits *db.TokenTraitsInsertBatchParams, done bool) error {
+func (w *SyncTokensWorker) storePage(ctx context.Context, c *db.Collection, run, seen int64, cursor, next string, tokens *db.TokenUpsertBatchParams, traits *db.TokenTraitsInsertBatchParams, done bool) error {
 	d := w.Deps
 	now := d.now()
 	return withTx(ctx, d, func(tx pgx.Tx) error {
@@ -126,9 +138,16 @@ func (w *SyncTokensWorker) storePage(ctx context.Context, c *db.Collection, run 
 			if err := q.TokenUpsertBatch(ctx, *tokens); err != nil {
 				return fmt.Errorf("store tokens %s: %w", c.Slug, err)
 			}
-			if err := q.TokenTraitsDeleteBatch(ctx, db.TokenTraitsDeleteBatchParams{
-				CollectionID: c.ID, Contracts: tokens.Contracts, TokenIds: tokens.TokenIds,
-			}); err != nil {
+			// Only tokens that came with traits get theirs replaced; a token
+			// without (null) keeps what is stored.
+			known := &db.TokenTraitsDeleteBatchParams{CollectionID: c.ID}
+			for i, ok := range tokens.TraitsKnown {
+				if ok {
+					known.Contracts = append(known.Contracts, tokens.Contracts[i])
+					known.TokenIds = append(known.TokenIds, tokens.TokenIds[i])
+				}
+			}
+			if err := q.TokenTraitsDeleteBatch(ctx, *known); err != nil {
 				return fmt.Errorf("clear traits %s: %w", c.Slug, err)
 			}
 			if len(traits.TokenIds) > 0 {
@@ -150,21 +169,42 @@ func (w *SyncTokensWorker) storePage(ctx context.Context, c *db.Collection, run 
 		if !done {
 			return nil
 		}
-		removed, err := q.TokenDeleteNotInRun(ctx, db.TokenDeleteNotInRunParams{CollectionID: c.ID, SyncRun: run})
-		if err != nil {
-			return fmt.Errorf("remove vanished tokens %s: %w", c.Slug, err)
-		}
-		if removed > 0 {
-			d.Logger.InfoContext(ctx, "removed tokens no longer listed upstream", slog.String("slug", c.Slug), slog.Int64("tokens", removed))
+		if err := w.removeVanished(ctx, q, c, run, seen+int64(len(tokens.TokenIds))); err != nil {
+			return err
 		}
 		if err := q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: now, CollectionID: c.ID, Kind: KindTokens}); err != nil {
 			return fmt.Errorf("mark tokens refreshed %s: %w", c.Slug, err)
 		}
 		if w.AfterSync != nil {
-			return w.AfterSync(ctx, tx, c.ID)
+			return w.AfterSync(ctx, tx, c.ID, run)
 		}
 		return nil
 	})
+}
+
+// removeVanished deletes the tokens a completed run did not see, unless the
+// run saw suspiciously few: an empty or truncated listing must not wipe a
+// collection. Then nothing is deleted and a data-quality event says why.
+func (w *SyncTokensWorker) removeVanished(ctx context.Context, q *db.Queries, c *db.Collection, run, seen int64) error {
+	stored, err := q.TokenCount(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("count tokens %s: %w", c.Slug, err)
+	}
+	if stale := stored - seen; stale > 0 && seen < stored/2 {
+		msg := fmt.Sprintf("run %d listed %d tokens but %d are stored; kept the %d not listed", run, seen, stored, stale)
+		w.Deps.Logger.WarnContext(ctx, "token listing much shorter than stored; not deleting", slog.String("slug", c.Slug), slog.String("detail", msg))
+		return q.DataQualityEventInsert(ctx, db.DataQualityEventInsertParams{
+			CollectionID: pgInt8(c.ID), Source: c.Source, Kind: "short_listing", Operation: "sync tokens " + c.Slug, Message: msg,
+		})
+	}
+	removed, err := q.TokenDeleteNotInRun(ctx, db.TokenDeleteNotInRunParams{CollectionID: c.ID, SyncRun: run})
+	if err != nil {
+		return fmt.Errorf("remove vanished tokens %s: %w", c.Slug, err)
+	}
+	if removed > 0 {
+		w.Deps.Logger.InfoContext(ctx, "removed tokens no longer listed upstream", slog.String("slug", c.Slug), slog.Int64("tokens", removed))
+	}
+	return nil
 }
 
 // pageRows converts a page into batch parameters; duplicate tokens in one

@@ -70,6 +70,9 @@ CREATE TABLE volume_snapshots (
     PRIMARY KEY (collection_id, source, time_window, as_of_bucket)
 );
 
+CREATE INDEX floor_price_snapshots_latest_idx ON floor_price_snapshots (collection_id, source, fetched_at DESC);
+CREATE INDEX volume_snapshots_latest_idx ON volume_snapshots (collection_id, source, time_window, fetched_at DESC);
+
 -- The latest snapshot per collection and source.
 CREATE VIEW floor_price_current AS
 SELECT DISTINCT ON (collection_id, source) *

@@ -31,3 +31,8 @@ VALUES (@collection_id, @method, @trait_type, @value, @is_null, @count, @frequen
 SELECT * FROM token_rarity_current
 WHERE collection_id = @collection_id AND method = @method
 ORDER BY rank, contract, token_id;
+
+-- name: RarityLock :exec
+-- Serialises rarity writes of one collection (transaction-scoped), so two
+-- runs finishing together cannot both replace the same previous run.
+SELECT pg_advisory_xact_lock(7428814, @collection_id::integer);

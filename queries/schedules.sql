@@ -1,8 +1,9 @@
--- name: ScheduleUpsert :exec
--- Sets how often a kind is refreshed; a new row is due immediately.
+-- name: ScheduleEnsure :exec
+-- Schedules a kind with the given interval, due immediately; an existing
+-- schedule (and its interval) is left as it is.
 INSERT INTO collection_schedules (collection_id, kind, interval_seconds)
 VALUES (@collection_id, @kind, sqlc.arg(every_seconds)::integer)
-ON CONFLICT (collection_id, kind) DO UPDATE SET interval_seconds = EXCLUDED.interval_seconds;
+ON CONFLICT (collection_id, kind) DO NOTHING;
 
 -- name: ScheduleClaimDue :many
 -- Locks up to max_rows due (collection, kind) pairs of active collections,

@@ -3,7 +3,9 @@ INSERT INTO floor_price_snapshots (collection_id, source, as_of_bucket, amount, 
 VALUES (@collection_id, @source, @as_of_bucket, @amount, @currency, @decimals, @owners, @fetched_at, @source_as_of)
 ON CONFLICT (collection_id, source, as_of_bucket) DO UPDATE
 SET amount = EXCLUDED.amount, currency = EXCLUDED.currency, decimals = EXCLUDED.decimals,
-    owners = EXCLUDED.owners, fetched_at = EXCLUDED.fetched_at, source_as_of = EXCLUDED.source_as_of;
+    owners = EXCLUDED.owners, fetched_at = EXCLUDED.fetched_at, source_as_of = EXCLUDED.source_as_of
+-- An older fetch that commits late never overwrites a newer one.
+WHERE floor_price_snapshots.fetched_at <= EXCLUDED.fetched_at;
 
 -- name: VolumeUpsert :exec
 INSERT INTO volume_snapshots (collection_id, source, time_window, as_of_bucket, amount, currency, decimals, sales, owners, fetched_at, source_as_of)
@@ -11,7 +13,8 @@ VALUES (@collection_id, @source, @time_window, @as_of_bucket, @amount, @currency
 ON CONFLICT (collection_id, source, time_window, as_of_bucket) DO UPDATE
 SET amount = EXCLUDED.amount, currency = EXCLUDED.currency, decimals = EXCLUDED.decimals,
     sales = EXCLUDED.sales, owners = EXCLUDED.owners, fetched_at = EXCLUDED.fetched_at,
-    source_as_of = EXCLUDED.source_as_of;
+    source_as_of = EXCLUDED.source_as_of
+WHERE volume_snapshots.fetched_at <= EXCLUDED.fetched_at;
 
 -- name: FloorPriceLatest :one
 SELECT * FROM floor_price_current WHERE collection_id = @collection_id AND source = @source;

@@ -12,7 +12,9 @@ FROM (SELECT unnest(@contracts::text[]) AS contract, unnest(@token_ids::text[]) 
     unnest(@source_updated_ats::timestamptz[]) AS source_updated_at, unnest(@raws::jsonb[]) AS raw) AS u
 ON CONFLICT (collection_id, contract, token_id) DO UPDATE
 SET token_standard = EXCLUDED.token_standard, name = EXCLUDED.name, image_url = EXCLUDED.image_url,
-    metadata_url = EXCLUDED.metadata_url, traits_known = EXCLUDED.traits_known,
+    -- Traits once known stay known: a later answer without traits (null) keeps
+    -- the stored ones rather than erasing them.
+    metadata_url = EXCLUDED.metadata_url, traits_known = tokens.traits_known OR EXCLUDED.traits_known,
     source_updated_at = EXCLUDED.source_updated_at, fetched_at = EXCLUDED.fetched_at,
     sync_run = EXCLUDED.sync_run, raw = EXCLUDED.raw;
 
@@ -34,6 +36,14 @@ FROM (SELECT unnest(@contracts::text[]) AS contract, unnest(@token_ids::text[]) 
     unnest(@display_types::text[]) AS display_type, unnest(@max_values::text[]) AS max_value,
     unnest(@raws::jsonb[]) AS raw) AS u;
 
+-- name: TokenSyncStateRestart :exec
+-- Abandons the current run's cursor (upstream refused it) so the next
+-- attempt pages from the start under a new run number.
+UPDATE token_sync_state
+SET run = run + 1, cursor = '', pages = 0, tokens_seen = 0, started_at = @now::timestamptz,
+    updated_at = @now::timestamptz, completed_at = NULL
+WHERE collection_id = @collection_id;
+
 -- name: TokenDeleteNotInRun :execrows
 -- Deletes tokens a completed sync run did not see (burned or moved upstream).
 DELETE FROM tokens WHERE collection_id = @collection_id AND sync_run <> @sync_run;
@@ -45,8 +55,9 @@ SELECT count(*) FROM tokens WHERE collection_id = @collection_id;
 SELECT count(*) FROM token_traits WHERE collection_id = @collection_id;
 
 -- name: TokenListForRarity :many
--- Every token of a collection (the rarity job's token list).
-SELECT id, contract, token_id, token_standard FROM tokens WHERE collection_id = @collection_id;
+-- Every token of a collection whose traits are known (the rarity job's token
+-- list); tokens the source returned without traits are left out.
+SELECT id, contract, token_id, token_standard FROM tokens WHERE collection_id = @collection_id AND traits_known;
 
 -- name: TokenTraitsForRarity :many
 -- Every trait of a collection, unordered (the rarity job groups them by

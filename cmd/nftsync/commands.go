@@ -51,7 +51,7 @@ func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
 
 func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: collections needs add or list", errUsage)
+		return fmt.Errorf("%w: collections needs add, list, refresh or resume", errUsage)
 	}
 	switch args[0] {
 	case "add":
@@ -141,6 +141,9 @@ func refreshCollections(ctx context.Context, pool *pgxpool.Pool, slugs []string,
 			c, err := lookupCollection(ctx, db.New(tx), slug)
 			if err != nil {
 				return err
+			}
+			if c.Status != "active" {
+				return fmt.Errorf("collection %q is %s (%s): resume it first with `nftsync collections resume %s`", slug, c.Status, c.StatusReason, slug)
 			}
 			n, err := jobs.RefreshNow(ctx, tx, client, c.ID, time.Now())
 			if err != nil {

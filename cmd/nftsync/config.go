@@ -19,7 +19,8 @@ import (
 
 // config is everything nftsync reads from the environment, read once here
 // and passed down as plain values. Secrets (DATABASE_URL's password, API
-// keys) are never logged: String() redacts them.
+// keys) are never logged: nothing logs the struct, dev prints the database
+// URL redacted, and API keys appear only as a digest (ratelimit.KeyFor).
 type config struct {
 	DatabaseURL string
 
@@ -97,7 +98,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_OPENSEA_URL", "https://api.opensea.io", "Base URL of the OpenSea API v2 (dev points it at the built-in simulator)."},
 	{"NFTSYNC_OPENSEA_API_KEY", "(unset)", "OpenSea API key, sent as X-API-KEY. Never logged."},
 	{"NFTSYNC_OPENSEA_API_KEYS", "(unset)", "More OpenSea keys, comma-separated; pooled with NFTSYNC_OPENSEA_API_KEY, each with its own budget."},
-	{"NFTSYNC_OPENSEA_RATE", "4/s", "Request rate allowed per OpenSea key across ALL replicas (e.g. 4/s, 240/m). dev defaults it to 90% of the simulator's rate."},
+	{"NFTSYNC_OPENSEA_RATE", "4/s", "Request rate allowed per OpenSea key across ALL replicas (e.g. 4/s, 240/m). dev defaults it to 90% of the simulator's rate and the burst to half of it."},
 	{"NFTSYNC_OPENSEA_BURST", "(rate, at least 1)", "Requests a key may send back to back after a quiet period."},
 	{"NFTSYNC_OPENSEA_CONCURRENCY", "8", "Requests in flight per key across all replicas (0 = no cap)."},
 	{"NFTSYNC_OPENSEA_BULK_RESERVE", "0.3", "Share of each key's burst and slots that token backfills leave to live refreshes."},

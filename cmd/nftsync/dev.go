@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -84,18 +84,24 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	printHowToLook(stdout, dbURL)
+	printHowToLook(stdout, redactURL(dbURL))
 
 	go reportProgress(ctx, pool, sim.Server, logger, 10*time.Second)
 	err = runRiver(ctx, client, cfg, logger)
-	final := context.WithoutCancel(ctx)
-	if perr := logProgress(final, pool, sim.Server, logger); perr != nil {
+	if perr := logProgress(context.WithoutCancel(ctx), pool, sim.Server, logger); perr != nil {
 		logger.Warn("final progress report", slog.Any("error", perr))
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return err
-	}
 	return err
+}
+
+// redactURL hides the password of a connection URL (the private cluster's
+// has none; a DATABASE_URL may).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(DATABASE_URL)"
+	}
+	return u.Redacted()
 }
 
 func printHowToLook(w io.Writer, dbURL string) {

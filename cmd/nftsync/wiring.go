@@ -53,7 +53,12 @@ func poolSize(cfg *config) int32 {
 // from the key's bucket in PostgreSQL, and a 429/599 or an exhausted
 // X-RateLimit-Remaining pauses that key for every replica.
 func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL string, limit limitConfig, logger *slog.Logger) (map[string]indexer.Indexer, error) {
-	lim, err := ratelimit.New(pool, ratelimit.Options{Logger: logger, MaxWait: limit.MaxWait, Holder: cfg.WorkerID})
+	// A lease must outlive the longest upstream call, or its slot would be
+	// handed out again while the call still runs.
+	lim, err := ratelimit.New(pool, ratelimit.Options{
+		Logger: logger, MaxWait: limit.MaxWait, Holder: cfg.WorkerID,
+		LeaseTTL: max(ratelimit.DefaultLeaseTTL, cfg.HTTPTimeout+15*time.Second),
+	})
 	if err != nil {
 		return nil, fmt.Errorf("rate limiter: %w", err)
 	}
@@ -151,7 +156,7 @@ func trackCollection(ctx context.Context, pool *pgxpool.Pool, cfg *config, sourc
 			return fmt.Errorf("track %s: %w", slug, err)
 		}
 		for _, kind := range jobs.ScheduleKinds {
-			if err := q.ScheduleUpsert(ctx, db.ScheduleUpsertParams{
+			if err := q.ScheduleEnsure(ctx, db.ScheduleEnsureParams{
 				CollectionID: c.ID, Kind: kind, EverySeconds: int32(cfg.Intervals[kind] / time.Second),
 			}); err != nil {
 				return fmt.Errorf("schedule %s %s: %w", slug, kind, err)

@@ -19,18 +19,21 @@ package dbtest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
 	"os"
-	"strings"
+	"runtime/debug"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/nftsync/nftsync/migrations"
@@ -85,21 +88,19 @@ func templateVersion() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
+	h := sha256.New()
 	for _, m := range all {
-		fmt.Fprintf(&b, "%d:%s:%d;", m.Version, m.Name, len(m.SQL))
+		fmt.Fprintf(h, "%d:%s:%s;", m.Version, m.Name, m.SQL)
 	}
-	sum := fnv64(b.String())
-	return fmt.Sprintf("nftsync_tmpl_%x", sum), nil
-}
-
-func fnv64(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
+	// River's migrations come with the module version in go.mod.
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, dep := range bi.Deps {
+			if dep.Path == "github.com/riverqueue/river" {
+				fmt.Fprintf(h, "river:%s;", dep.Version)
+			}
+		}
 	}
-	return h
+	return fmt.Sprintf("nftsync_tmpl_%x", h.Sum(nil)[:8]), nil
 }
 
 func buildTemplate(tb testing.TB) (string, error) {
@@ -182,7 +183,7 @@ func createDatabase(tb testing.TB, prefix, template string) string {
 	for attempt := 0; attempt < 20; attempt++ {
 		// Cloning fails with "source database is being accessed by other
 		// users" while another test clones the template at the same moment.
-		if _, lastErr = admin.Exec(ctx, stmt); lastErr == nil {
+		if _, lastErr = admin.Exec(ctx, stmt); lastErr == nil || !templateBusy(lastErr) {
 			break
 		}
 		time.Sleep(time.Duration(50+attempt*25) * time.Millisecond)
@@ -199,6 +200,13 @@ func createDatabase(tb testing.TB, prefix, template string) string {
 		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	})
 	return URLFor(tb, name)
+}
+
+// templateBusy reports SQLSTATE 55006 (object in use): another test is
+// cloning the template at the same moment.
+func templateBusy(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55006"
 }
 
 // DB returns a pool on a fresh migrated database of the test's own.

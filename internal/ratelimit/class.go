@@ -21,7 +21,7 @@ const (
 	ClassBulk
 )
 
-// String returns the name stored in rate_limit_leases.class.
+// String returns the name stored in rate_limit_slots.class.
 func (c Class) String() string {
 	switch c {
 	case ClassLive:

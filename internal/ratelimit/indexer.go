@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
+	"time"
 
 	"github.com/nftsync/nftsync/internal/indexer"
 )
@@ -101,6 +103,32 @@ func call[T any](ctx context.Context, ix *Indexer, op string, fn func(indexer.In
 			ix.lim.log.WarnContext(ctx, "could not pause rate limit bucket after a rate-limited response",
 				slog.String("op", op), slog.String("bucket", lease.Key), slog.Any("error", perr))
 		}
+		if rejected := keyRejected(err); rejected != nil {
+			// 401/403 condemns the API key, not the collection: take the key
+			// out of the pool for every replica for a while and let the job
+			// retry on another key (or snooze while none is left).
+			if _, perr := ix.lim.PauseFor(pctx, lease.Key, KeyRejectedPause); perr != nil {
+				ix.lim.log.WarnContext(ctx, "could not pause rejected key", slog.String("bucket", lease.Key), slog.Any("error", perr))
+			}
+			ix.lim.log.ErrorContext(ctx, "upstream rejected an API key; key paused", slog.String("op", op),
+				slog.String("bucket", lease.Key), slog.Int("status", rejected.Status), slog.Duration("pause", KeyRejectedPause))
+			transient := *rejected
+			transient.Class = indexer.ClassTransient
+			return res, &transient
+		}
 	}
 	return res, err
+}
+
+// KeyRejectedPause is how long a key that upstream answered 401 or 403 stays
+// out of the pool.
+const KeyRejectedPause = 10 * time.Minute
+
+// keyRejected returns err's *indexer.Error when it is a 401 or 403.
+func keyRejected(err error) *indexer.Error {
+	var ie *indexer.Error
+	if errors.As(err, &ie) && (ie.Status == http.StatusUnauthorized || ie.Status == http.StatusForbidden) {
+		return ie
+	}
+	return nil
 }

@@ -136,6 +136,26 @@ func TestIndexer(t *testing.T) {
 		require.Equal(t, 2, bd.a.ncalls()+bd.b.ncalls(), "the refused call never reached a client")
 	})
 
+	t.Run("RejectedKeyIsPausedAndTheCallRetriesElsewhere", func(t *testing.T) {
+		t.Parallel()
+		bd := setup(t, two(100, 10)...)
+		bd.a.setErr(&indexer.Error{Class: indexer.ClassPermanent, Op: "stats apes", Status: 401})
+		failures := 0
+		for range 6 {
+			_, err := bd.ix.Stats(ctx, "apes")
+			if err != nil {
+				failures++
+				var ie *indexer.Error
+				require.ErrorAs(t, err, &ie)
+				require.Equal(t, indexer.ClassTransient, ie.Class, "a rejected key is not the collection's fault")
+				require.Equal(t, 401, ie.Status)
+			}
+		}
+		require.Equal(t, 1, bd.a.ncalls(), "the rejected key leaves the pool after its first 401")
+		require.Equal(t, 1, failures)
+		require.Equal(t, 5, bd.b.ncalls(), "the other key serves the rest")
+	})
+
 	t.Run("UpstreamRateLimitPausesThatKeyOnly", func(t *testing.T) {
 		t.Parallel()
 		bd := setup(t, two(100, 10)...)

@@ -285,6 +285,9 @@ func (c *Client) statusError(op string, resp *http.Response, info ResponseInfo, 
 	case code == http.StatusBadRequest:
 		e.Class = indexer.ClassPermanent
 		what = "bad request"
+	case code == http.StatusRequestTimeout:
+		e.Class = indexer.ClassTransient
+		what = "request timeout"
 	case code >= 400 && code <= 499:
 		e.Class = indexer.ClassPermanent
 		what = "client error"
