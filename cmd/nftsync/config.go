@@ -58,6 +58,9 @@ type config struct {
 	SimCollections int
 	SimSeed        int64
 	SimRate        float64
+	SimBurst       int
+	SimMinTokens   int
+	SimMaxTokens   int
 	SimAddr        string
 	SimFaults      simFaults
 	HTTPTimeout    time.Duration
@@ -129,6 +132,9 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_SEED", "1", "Simulator: seed of the synthetic data."},
 	{"NFTSYNC_SIM_RATE", "100", "Simulator: allowed requests per second before it answers 429 (0 = unlimited)."},
 	{"NFTSYNC_SIM_ADDR", "127.0.0.1:0", "Simulator: listen address (sim command and dev)."},
+	{"NFTSYNC_SIM_BURST", "(rate)", "Simulator: requests it accepts back to back before its rate applies."},
+	{"NFTSYNC_SIM_MIN_TOKENS", "1000", "Simulator: fewest tokens in a collection."},
+	{"NFTSYNC_SIM_MAX_TOKENS", "10000", "Simulator: most tokens in a collection (sizes are log-uniform in between)."},
 	{"NFTSYNC_SIM_PER_KEY_RATE", "0", "Simulator: allowed requests per second per API key (0 = no per-key limit)."},
 	{"NFTSYNC_SIM_API_KEYS", "(unset)", "Simulator: comma-separated accepted API keys; others get 401 (unset = no auth)."},
 	{"NFTSYNC_SIM_LATENCY", "0", "Simulator fault: latency added to every request."},
@@ -172,6 +178,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		SimSeed:        int64(p.int("NFTSYNC_SIM_SEED", 1, -1<<62, 1<<62)),
 		SimRate:        p.float("NFTSYNC_SIM_RATE", 100, 0),
 		SimAddr:        cmp.Or(getenv("NFTSYNC_SIM_ADDR"), "127.0.0.1:0"),
+		SimBurst:       p.int("NFTSYNC_SIM_BURST", 0, 1, 1000000),
+		SimMinTokens:   p.int("NFTSYNC_SIM_MIN_TOKENS", 1000, 1, 10000000),
+		SimMaxTokens:   p.int("NFTSYNC_SIM_MAX_TOKENS", 10000, 1, 10000000),
 		SimFaults: simFaults{
 			Latency:       p.duration("NFTSYNC_SIM_LATENCY", 0, 0),
 			ErrorRate:     p.fraction("NFTSYNC_SIM_ERROR_RATE"),
@@ -324,7 +333,8 @@ func (p *envParser) float(name string, def, minimum float64) float64 {
 func (c *config) simConfig() indexersim.Config {
 	f := c.SimFaults
 	return indexersim.Config{
-		Seed: c.SimSeed, Collections: c.SimCollections, Rate: c.SimRate,
+		Seed: c.SimSeed, Collections: c.SimCollections, Rate: c.SimRate, Burst: c.SimBurst,
+		MinTokens: c.SimMinTokens, MaxTokens: c.SimMaxTokens,
 		PerKeyRate: f.PerKeyRate, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
 		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
 		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate,

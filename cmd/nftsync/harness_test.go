@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -75,6 +78,32 @@ func (r *replicas) start(id string, env ...string) {
 	r.mu.Unlock()
 }
 
+// startSim runs `nftsync sim` as its own process and returns its URL.
+func (r *replicas) startSim(env ...string) string {
+	r.t.Helper()
+	cmd := exec.Command(r.bin, "sim")
+	cmd.Env = append(append(append([]string{}, r.env...), "NFTSYNC_SIM_ADDR=127.0.0.1:0"), env...)
+	out, err := cmd.StdoutPipe()
+	require.NoError(r.t, err)
+	logs := &bytes.Buffer{}
+	cmd.Stderr = logs
+	require.NoError(r.t, cmd.Start())
+	done := make(chan error, 1)
+	r.mu.Lock()
+	r.cmds["sim"], r.logs["sim"], r.done["sim"] = cmd, logs, done
+	r.mu.Unlock()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		r.t.Fatalf("simulator did not start: %v", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out); done <- cmd.Wait() }()
+	// "simulator listening on http://127.0.0.1:PORT (statistics at …)"
+	fields := strings.Fields(line)
+	require.GreaterOrEqual(r.t, len(fields), 4, line)
+	return fields[3]
+}
+
 // kill sends SIGKILL: the process dies mid-job, leaving its jobs running.
 func (r *replicas) kill(id string) {
 	r.t.Helper()
@@ -91,10 +120,18 @@ func (r *replicas) kill(id string) {
 func (r *replicas) stopAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, cmd := range r.cmds {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
+	for id, cmd := range r.cmds {
+		if id != "sim" {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	if sim, ok := r.cmds["sim"]; ok { // after the workers: they may still be calling it
+		defer func() { _ = sim.Process.Signal(syscall.SIGTERM) }()
 	}
 	for id := range r.cmds {
+		if id == "sim" {
+			continue
+		}
 		select {
 		case err := <-r.done[id]:
 			if err != nil {

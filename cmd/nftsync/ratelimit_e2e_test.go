@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"testing"
 	"time"
@@ -26,24 +28,30 @@ type rateRun struct {
 
 // runRateLimited runs n worker replicas that share a budget of 0.97·R
 // requests/s (burst 3) kept in PostgreSQL, against a simulator that allows R
-// requests/s with a burst of 5, until every collection is complete. The busy
-// period runs from the first to the last request the simulator served.
+// requests/s with a burst of 5, until every collection is complete. The
+// simulator runs as its own `nftsync sim` process, so the test binary's race
+// detector does not slow it down; an in-process copy with the same seed is
+// the truth the stored data is compared with. The busy period runs from the
+// first to the last request the simulator served.
 func runRateLimited(t testing.TB, n int, R float64, collections, tokens int) rateRun {
 	ctx := context.Background()
 	dbURL := dbtest.NewDatabase(t)
-	cfg := simFixed(21, collections, tokens)
-	cfg.Rate, cfg.Burst = R, 5
-	sim, err := indexersim.Start(ctx, "127.0.0.1:0", cfg, quietLogger())
+	const seed = 21
+	r := newReplicas(t, "NFTSYNC_LOG_LEVEL=warn")
+	simURL := r.startSim(
+		"NFTSYNC_SIM_SEED="+strconv.Itoa(seed), "NFTSYNC_SIM_COLLECTIONS="+strconv.Itoa(collections),
+		"NFTSYNC_SIM_MIN_TOKENS="+strconv.Itoa(tokens), "NFTSYNC_SIM_MAX_TOKENS="+strconv.Itoa(tokens),
+		"NFTSYNC_SIM_RATE="+strconv.FormatFloat(R, 'f', -1, 64), "NFTSYNC_SIM_BURST=5",
+	)
+	truth, err := indexersim.New(simFixed(seed, collections, tokens), quietLogger())
 	require.NoError(t, err)
-	defer sim.Close()
-
-	r := newReplicas(t,
-		"DATABASE_URL="+dbURL, "NFTSYNC_OPENSEA_URL="+sim.URL, "NFTSYNC_LOG_LEVEL=warn",
+	r.env = append(r.env,
+		"DATABASE_URL="+dbURL, "NFTSYNC_OPENSEA_URL="+simURL,
 		"NFTSYNC_OPENSEA_RATE="+strconv.FormatFloat(R*0.97, 'f', 2, 64)+"/s", "NFTSYNC_OPENSEA_BURST=3",
 		"NFTSYNC_OPENSEA_CONCURRENCY=8", "NFTSYNC_PLAN_INTERVAL=1s",
 		"NFTSYNC_WORKERS_TOKENS="+strconv.Itoa(max(2, 18/n)), "NFTSYNC_REFRESH_FLOOR_PRICE=1h", "NFTSYNC_REFRESH_VOLUME=1h",
 	)
-	r.cli(append([]string{"collections", "add"}, sim.Server.Slugs()...)...)
+	r.cli(append([]string{"collections", "add"}, truth.Slugs()...)...)
 	for i := range n {
 		r.start(fmt.Sprintf("w%d", i+1))
 	}
@@ -56,9 +64,9 @@ func runRateLimited(t testing.TB, n int, R float64, collections, tokens int) rat
 			select {
 			case <-stop:
 				return
-			case <-time.After(20 * time.Millisecond):
+			case <-time.After(25 * time.Millisecond):
 			}
-			if s := sim.Server.Stats().Served; s != served {
+			if s := simStats(t, simURL).Served; s != served {
 				if served == 0 {
 					first = time.Now()
 				}
@@ -69,18 +77,28 @@ func runRateLimited(t testing.TB, n int, R float64, collections, tokens int) rat
 	pool, err := pgxpool.New(ctx, dbURL)
 	require.NoError(t, err)
 	defer pool.Close()
-	waitComplete(t, pool, sim.Server, collections, 5*time.Minute)
+	waitComplete(t, pool, truth, collections, 5*time.Minute)
 	close(stop)
 	<-sampled
+	st := simStats(t, simURL)
 	r.stopAll()
-	verifyTruth(t, pool, sim.Server)
+	verifyTruth(t, pool, truth)
 
-	st := sim.Server.Stats()
 	busy := last.Sub(first)
 	return rateRun{
 		requests: st.Served, busy: busy, achieved: float64(served-1) / busy.Seconds(),
 		overLimit: st.RateLimited, maxPerSec: st.MaxServedPerSecond, collection: collections,
 	}
+}
+
+// simStats reads a simulator's statistics over HTTP.
+func simStats(t testing.TB, url string) indexersim.Stats {
+	resp, err := http.Get(url + "/_sim/stats") //nolint:noctx // test helper on loopback
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var st indexersim.Stats
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	return st
 }
 
 // TestRateLimitAcrossReplicas: three replicas share the budget; a minute of
