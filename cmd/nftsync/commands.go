@@ -36,12 +36,7 @@ func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		return err
 	}
 	defer pool.Close()
-	idx, err := newIndexers(ctx, cfg, pool, cfg.OpenSeaURL, cfg.Limit, logger)
-	if err != nil {
-		return err
-	}
-	deps := newDeps(cfg, pool, idx, logger)
-	client, err := newWorkerClient(cfg, pool, deps, logger)
+	client, err := newWorker(ctx, cfg, pool, cfg.OpenSeaURL, cfg.Limit, logger)
 	if err != nil {
 		return err
 	}

@@ -75,12 +75,7 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	} else if !cfg.RateSet {
 		limit.Rate = 1000
 	}
-	idx, err := newIndexers(ctx, cfg, pool, sim.URL, limit, logger)
-	if err != nil {
-		return err
-	}
-	deps := newDeps(cfg, pool, idx, logger)
-	client, err := newWorkerClient(cfg, pool, deps, logger)
+	client, err := newWorker(ctx, cfg, pool, sim.URL, limit, logger)
 	if err != nil {
 		return err
 	}

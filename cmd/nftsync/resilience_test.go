@@ -57,6 +57,16 @@ func simFixed(seed int64, collections, tokens int) indexersim.Config {
 	return indexersim.Config{Seed: seed, Collections: collections, MinTokens: tokens, MaxTokens: tokens}
 }
 
+// fastRecovery is the worker configuration of the crash tests: short job
+// timeouts and rescue so that a lost job comes back within seconds.
+func fastRecovery() []string {
+	return []string{
+		"NFTSYNC_OPENSEA_RATE=200/s", "NFTSYNC_PLAN_INTERVAL=1s",
+		"NFTSYNC_JOB_TIMEOUT=4s", "NFTSYNC_HTTP_TIMEOUT=2s", "NFTSYNC_TOKEN_SYNC_BUDGET=1s",
+		"NFTSYNC_RESCUE_AFTER=14s", "NFTSYNC_RETRY_MAX=2s",
+	}
+}
+
 // TestKilledReplica: kill -9 one of three replicas mid-run. River's rescuer
 // retries its jobs; every collection still completes, with no duplicates.
 func TestKilledReplica(t *testing.T) {
@@ -68,12 +78,7 @@ func TestKilledReplica(t *testing.T) {
 	sim, err := indexersim.Start(ctx, "127.0.0.1:0", cfg, quietLogger())
 	require.NoError(t, err)
 	defer sim.Close()
-	r := newReplicas(t,
-		"DATABASE_URL="+dbURL, "NFTSYNC_OPENSEA_URL="+sim.URL, "NFTSYNC_LOG_LEVEL=warn",
-		"NFTSYNC_OPENSEA_RATE=200/s", "NFTSYNC_PLAN_INTERVAL=1s",
-		"NFTSYNC_JOB_TIMEOUT=4s", "NFTSYNC_HTTP_TIMEOUT=2s", "NFTSYNC_TOKEN_SYNC_BUDGET=1s",
-		"NFTSYNC_RESCUE_AFTER=14s", "NFTSYNC_RETRY_MAX=2s",
-	)
+	r := newReplicas(t, append(fastRecovery(), "DATABASE_URL="+dbURL, "NFTSYNC_OPENSEA_URL="+sim.URL, "NFTSYNC_LOG_LEVEL=warn")...)
 	r.cli(append([]string{"collections", "add"}, sim.Server.Slugs()...)...)
 	for i := range 3 {
 		r.start(fmt.Sprintf("w%d", i+1))
@@ -129,12 +134,7 @@ func TestPostgresRestart(t *testing.T) {
 	sim, err := indexersim.Start(ctx, "127.0.0.1:0", cfg, quietLogger())
 	require.NoError(t, err)
 	defer sim.Close()
-	r := newReplicas(t,
-		"DATABASE_URL="+dbURL, "NFTSYNC_OPENSEA_URL="+sim.URL, "NFTSYNC_LOG_LEVEL=error",
-		"NFTSYNC_OPENSEA_RATE=200/s", "NFTSYNC_PLAN_INTERVAL=1s",
-		"NFTSYNC_JOB_TIMEOUT=4s", "NFTSYNC_HTTP_TIMEOUT=2s", "NFTSYNC_TOKEN_SYNC_BUDGET=1s",
-		"NFTSYNC_RESCUE_AFTER=14s", "NFTSYNC_RETRY_MAX=2s",
-	)
+	r := newReplicas(t, append(fastRecovery(), "DATABASE_URL="+dbURL, "NFTSYNC_OPENSEA_URL="+sim.URL, "NFTSYNC_LOG_LEVEL=error")...)
 	r.cli(append([]string{"collections", "add"}, sim.Server.Slugs()...)...)
 	r.start("w1")
 	r.start("w2")

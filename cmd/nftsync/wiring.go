@@ -137,12 +137,18 @@ func runRiver(ctx context.Context, client *river.Client[pgx.Tx], cfg *config, lo
 	return nil
 }
 
-// newDeps builds the workers' dependencies.
-func newDeps(cfg *config, pool *pgxpool.Pool, idx map[string]indexer.Indexer, logger *slog.Logger) *jobs.Deps {
-	return &jobs.Deps{
+// newWorker builds everything a worker process runs: the rate-limited
+// indexers for openseaURL, the jobs' dependencies and the River client.
+func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL string, limit limitConfig, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
+	idx, err := newIndexers(ctx, cfg, pool, openseaURL, limit, logger)
+	if err != nil {
+		return nil, err
+	}
+	deps := &jobs.Deps{
 		DB: pool, Logger: logger, Indexers: idx, StatsReuse: cfg.StatsReuse,
 		TokenSyncBudget: cfg.TokenSyncBudget, PageTimeout: cfg.HTTPTimeout,
 	}
+	return newWorkerClient(cfg, pool, deps, logger)
 }
 
 // trackCollection upserts a collection and its refresh schedules.
