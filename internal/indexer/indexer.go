@@ -139,3 +139,41 @@ type TokenPage struct {
 	Tokens []Token
 	Next   string
 }
+
+// TokenMetadata is what one token's own document says: the single-NFT
+// endpoint's answer or the token's metadata_url document.
+type TokenMetadata struct {
+	Name        string
+	Description string
+	ImageURL    string
+	// Traits is nil when the document says nothing about traits (unknown)
+	// and empty when it says the token has none.
+	Traits []Trait
+	// UpdatedAt is the source's own timestamp; zero when it does not say.
+	UpdatedAt time.Time
+	Raw       json.RawMessage
+}
+
+// TokenRef names a token for a per-token trait fetch.
+type TokenRef struct {
+	Chain       string // e.g. "ethereum"
+	Contract    string // lower-cased 0x address
+	TokenID     string // decimal identifier as listed
+	MetadataURL string // the token's metadata_url as listed; may be empty
+}
+
+// TraitSource fetches one token's metadata and traits. Errors are *Error
+// values with the classes in errors.go (read them with ClassOf and
+// RetryAfter); a permanent or malformed error concerns that token only.
+type TraitSource interface {
+	// Source is "opensea" or "token_uri".
+	Source() string
+	// TokenTraits returns the token's metadata with its traits.
+	TokenTraits(ctx context.Context, ref TokenRef) (*TokenMetadata, error)
+}
+
+// The trait sources a collection can be configured with.
+const (
+	TraitSourceOpenSea  = "opensea"
+	TraitSourceTokenURI = "token_uri"
+)
