@@ -63,6 +63,9 @@ type Collection struct {
 	CreatedDate      string // as given by the source, e.g. "2021-04-22"
 	Raw              json.RawMessage
 	FetchedAt        time.Time
+	// SourceAsOf is the source's own timestamp when it gives one (a
+	// subgraph's head block time), else zero.
+	SourceAsOf time.Time
 }
 
 // Window names the span a volume figure covers.
