@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/rarity"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -55,7 +56,7 @@ func TestComputeRarityWorker(t *testing.T) {
 		require.InDelta(t, 1.0, sum/float64(len(ranks)), 1e-9, "OpenRarity scores average 1")
 		run1, err := q.RarityRunGet(ctx, db.RarityRunGetParams{CollectionID: b.coll.ID, Method: "openrarity"})
 		require.NoError(t, err)
-		require.Equal(t, "0.7.5-compat.1", run1.Version)
+		require.Equal(t, rarity.OpenRarityVersion, run1.Version)
 
 		// Same traits: nothing is rewritten.
 		work(t, b, w, args)

@@ -49,6 +49,9 @@ func (c *calc) inputHash() string {
 	if c.opts.ScoreNumeric {
 		flags |= 2
 	}
+	if c.opts.AllValues {
+		flags |= 4
+	}
 	w.uvarint(flags)
 	w.uvarint(uint64(c.n))
 	w.uvarint(uint64(len(c.byRank)))
@@ -62,7 +65,7 @@ func (c *calc) inputHash() string {
 		}
 	}
 	for pos := 0; pos < c.n; pos++ {
-		id, dec := canonID(c.tokens[c.perm[pos]].ID)
+		id, dec := canonID(c.ids[c.perm[pos]])
 		kind := byte(0)
 		if !dec {
 			kind = 1

@@ -12,16 +12,15 @@ import (
 // compare numerically, whatever their length, and come before all other
 // ids, which compare by bytes. Input that is already in order (the usual
 // case for a DB query) costs one scan.
-func orderIDs(tokens []Token) ([]int32, error) {
-	n := len(tokens)
+func orderIDs(ids []string) ([]int32, error) {
+	n := len(ids)
 	if int64(n) > 1<<31-1 {
 		return nil, fmt.Errorf("too many tokens: %d", n)
 	}
 	sorted, small := true, true // small: decimal with at most 19 digits
 	var prev string
 	var prevDec bool
-	for i := range tokens {
-		id := tokens[i].ID
+	for i, id := range ids {
 		if id == "" {
 			return nil, fmt.Errorf("token at index %d: empty token id", i)
 		}
@@ -42,7 +41,7 @@ func orderIDs(tokens []Token) ([]int32, error) {
 		return perm, nil
 	}
 	dup := func(a, b int32) error {
-		return fmt.Errorf("duplicate token id %q (also %q)", tokens[b].ID, tokens[a].ID)
+		return fmt.Errorf("duplicate token id %q (also %q)", ids[b], ids[a])
 	}
 	if small {
 		type kv struct {
@@ -50,8 +49,8 @@ func orderIDs(tokens []Token) ([]int32, error) {
 			i int32
 		}
 		keys := make([]kv, n)
-		for i := range tokens {
-			s, _ := canonID(tokens[i].ID)
+		for i := range ids {
+			s, _ := canonID(ids[i])
 			var k uint64
 			for j := 0; j < len(s); j++ {
 				k = k*10 + uint64(s[j]-'0')
@@ -74,8 +73,8 @@ func orderIDs(tokens []Token) ([]int32, error) {
 	}
 	canon := make([]string, n)
 	dec := make([]bool, n)
-	for i := range tokens {
-		canon[i], dec[i] = canonID(tokens[i].ID)
+	for i := range ids {
+		canon[i], dec[i] = canonID(ids[i])
 	}
 	slices.SortFunc(perm, func(a, b int32) int {
 		if c := cmpID(dec[a], canon[a], dec[b], canon[b]); c != 0 {

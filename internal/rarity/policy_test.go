@@ -114,12 +114,9 @@ func TestDuplicateTraitNames(t *testing.T) {
 	toks := base()
 	toks[0].Attributes = append(toks[0].Attributes,
 		rarity.Attribute{Name: "Hat ", Value: "Beanie"}, // second hat value
-		rarity.Attribute{Name: "HAT", Value: "cap"},     // repeats hat=cap: collapses
+		rarity.Attribute{Name: "HAT", Value: "cap"},     // repeats hat=cap
 	)
-	for _, m := range []rarity.Method{rarity.OpenRarity, rarity.RarityTools, rarity.Statistical} {
-		res, err := rarity.Compute(toks, rarity.Options{Method: m})
-		require.NoError(t, err)
-		require.Equal(t, []rarity.DuplicateTrait{{TokenID: "1", Name: "hat", Values: []string{"beanie", "cap"}}}, res.Duplicates)
+	hatCounts := func(res *rarity.Result) map[string]int {
 		counts := map[string]int{}
 		for _, vc := range res.Traits {
 			if vc.Name == "hat" {
@@ -129,17 +126,67 @@ func TestDuplicateTraitNames(t *testing.T) {
 				}
 			}
 		}
-		// Both values of token 1 are counted; token 4 lacks the hat.
-		require.Equal(t, map[string]int{"cap": 2, "beanie": 2, "crown": 1, "": 1, "<null>": 1}, counts)
+		return counts
+	}
+	meanIsOne := func(res *rarity.Result) {
+		mean := 0.0
+		for _, s := range scoresOf(res) {
+			mean += s / float64(len(res.Tokens))
+		}
+		require.InDelta(t, 1, mean, 1e-12)
+	}
+	plain, err := rarity.Compute(base(), rarity.Options{})
+	require.NoError(t, err)
+	for _, m := range []rarity.Method{rarity.OpenRarity, rarity.RarityTools, rarity.Statistical} {
+		// OpenRarity's mapping: the last of the colliding names wins
+		// (HAT=cap), and the hat counts once, so nothing changes.
+		res, err := rarity.Compute(toks, rarity.Options{Method: m})
+		require.NoError(t, err)
+		require.Equal(t, []rarity.DuplicateTrait{{TokenID: "1", Name: "hat", Values: []string{"beanie", "cap"}, Kept: "cap"}}, res.Duplicates)
+		require.Equal(t, map[string]int{"cap": 2, "beanie": 1, "crown": 1, "<null>": 1, "": 1}, hatCounts(res))
+		require.Equal(t, 2, res.Tokens[0].TraitCount)
+		if m == rarity.OpenRarity {
+			require.Equal(t, scoresOf(plain), scoresOf(res))
+			meanIsOne(res)
+		}
+
+		// AllValues: both values of token 1 are counted; token 4 lacks the hat.
+		res, err = rarity.Compute(toks, rarity.Options{Method: m, AllValues: true})
+		require.NoError(t, err)
+		require.Equal(t, []rarity.DuplicateTrait{{TokenID: "1", Name: "hat", Values: []string{"beanie", "cap"}}}, res.Duplicates)
+		require.Equal(t, map[string]int{"cap": 2, "beanie": 2, "crown": 1, "": 1, "<null>": 1}, hatCounts(res))
 		require.Equal(t, 3, res.Tokens[0].TraitCount)
 		if m == rarity.OpenRarity {
-			mean := 0.0
-			for _, s := range scoresOf(res) {
-				mean += s / float64(len(toks))
-			}
-			require.InDelta(t, 1, mean, 1e-12)
+			meanIsOne(res)
 		}
 	}
+}
+
+// A repeated raw name keeps its first position and takes its last value
+// (a Python dict assignment), then the later normalised name wins; string
+// and numeric attributes collapse separately.
+func TestDuplicateTraitNamesDictOrder(t *testing.T) {
+	t.Parallel()
+	toks := base()
+	toks[0].Attributes = []rarity.Attribute{
+		{Name: "Hat", Value: "a"}, {Name: "hat", Value: "b"}, {Name: "Hat", Value: "c"},
+		{Name: "Level", Value: "x"}, {Name: "level", Value: "5", Numeric: true},
+	}
+	res, err := rarity.Compute(toks, rarity.Options{})
+	require.NoError(t, err)
+	require.Equal(t, []rarity.DuplicateTrait{
+		{TokenID: "1", Name: "hat", Values: []string{"a", "b", "c"}, Kept: "b"},
+		{TokenID: "1", Name: "level", Values: []string{"5", "x"}}, // both kept: a string and a number
+	}, res.Duplicates)
+	require.Equal(t, []rarity.ExcludedTrait{{Name: "level", Reason: rarity.ReasonNumeric, Tokens: 1}}, res.Excluded)
+	require.Equal(t, 3, res.Tokens[0].TraitCount, "hat, and level once as a string and once as a number")
+	var hats []string
+	for _, vc := range res.Traits {
+		if vc.Name == "hat" && !vc.Null {
+			hats = append(hats, vc.Value)
+		}
+	}
+	require.Equal(t, []string{"b", "beanie", "cap", "crown"}, hats)
 }
 
 func TestEmptyAndSingle(t *testing.T) {
@@ -211,7 +258,7 @@ func TestOptionsErrors(t *testing.T) {
 	m, err := rarity.ParseMethod("")
 	require.NoError(t, err)
 	require.Equal(t, rarity.OpenRarity, m)
-	require.Equal(t, "0.7.5-compat.1", m.Version())
+	require.Equal(t, "0.7.5-compat.2", m.Version())
 }
 
 // TestNoneIsAValue: literal "none"/""/"null" values keep their own buckets,

@@ -2,8 +2,9 @@
 //
 // It is a pure engine: no I/O, no context, no global mutable state, only
 // the standard library, and deterministic (the result depends on the set of
-// tokens, not on the order they are passed in). A DB job fills []Token from
-// the token_traits table and stores the returned Result.
+// tokens, not on the order they are passed in). Callers either pass a
+// []Token to [Compute] or stream tokens into a [Builder] (the DB job and the
+// CLI do), and store or print the returned Result.
 //
 // # Methods
 //
@@ -30,13 +31,20 @@
 //     (see [Attribute]) and lists them in Result.Excluded; they still count
 //     towards a token's trait count, as in the reference;
 //   - refuses ERC-1155 tokens with [ErrERC1155], like the reference;
-//   - keeps every value of a trait name that occurs more than once on one
-//     token (the reference keeps the last one, issue #73): each distinct
-//     (name, value) pair is counted, scored (one term per pair) and counted
-//     in the trait count, and the token is listed in Result.Duplicates. A
-//     trait's bucket counts then add up to more than N; the entropy still
-//     sums -p·log2(p) over the buckets, which keeps the OpenRarity mean
-//     score at exactly 1;
+//   - collapses a trait name that occurs more than once on one token as the
+//     reference does, in every method: OpenRarity keeps each token's
+//     attributes in a mapping keyed first by the raw name (a repeated raw
+//     name keeps its first position and takes the last value) and then by
+//     the normalised name (the later position replaces the earlier), so
+//     one value survives and the trait counts once. String, numeric and
+//     date attributes are collapsed separately, as the reference keeps
+//     three mappings. Such tokens are listed in Result.Duplicates;
+//   - with Options.AllValues instead keeps every value of a repeated name
+//     (nftsync's multi-valued policy; the reference loses them, its issue
+//     #73): each distinct (name, value) pair is counted, scored (one term
+//     per pair) and counted in the trait count. A trait's bucket counts
+//     then add up to more than N; the entropy still sums -p·log2(p) over
+//     the buckets, which keeps the OpenRarity mean score at exactly 1;
 //   - treats TraitCountName as reserved (see there);
 //   - returns an empty Result for an empty collection, and score 0 (never
 //     -0 or NaN) and rank 1 for a one-token collection.
@@ -46,6 +54,7 @@
 package rarity
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -67,9 +76,9 @@ const (
 // Version strings, recorded in every Result next to the method. Bump one
 // whenever the scores or ranks that method produces for some input change.
 const (
-	OpenRarityVersion  = "0.7.5-compat.1"
-	RarityToolsVersion = "nftsync.1"
-	StatisticalVersion = "nftsync.1"
+	OpenRarityVersion  = "0.7.5-compat.2"
+	RarityToolsVersion = "nftsync.2"
+	StatisticalVersion = "nftsync.2"
 )
 
 // TraitCountName is the name of the synthetic trait that holds a token's
@@ -159,6 +168,11 @@ type Options struct {
 	// such collections, so with this set OpenRarity results have no
 	// reference to agree with.
 	ScoreNumeric bool
+	// AllValues keeps every value of a trait name that occurs more than once
+	// on a token (after normalisation) instead of the last one, which is
+	// what OpenRarity does. With it set, OpenRarity results have no
+	// reference to agree with on such tokens.
+	AllValues bool
 }
 
 // Result is the outcome of Compute.
@@ -189,6 +203,7 @@ type Result struct {
 // TokenResult is the score of one token.
 type TokenResult struct {
 	ID    string  // as given in the input
+	Input int     // index of the token in the input (order of Add)
 	Score float64 // higher is rarer; never NaN or -0
 	// Rank is the competition rank (1, 2, 2, 4). OpenRarity sorts by
 	// Unique descending, then Score descending; the other methods by Score
@@ -230,11 +245,23 @@ type ExcludedTrait struct {
 // DuplicateTrait reports a name that occurred more than once on a token.
 type DuplicateTrait struct {
 	TokenID string
-	Name    string   // normalised
-	Values  []string // the distinct normalised values kept, sorted
+	Name    string // normalised
+	// Values are the distinct normalised values the token carried under
+	// the name, sorted.
+	Values []string
+	// Kept is the value scored; "" with Options.AllValues, when every
+	// value in Values is kept.
+	Kept string `json:",omitempty"`
 }
 
-// Compute scores and ranks a whole collection.
+// posDup is a DuplicateTrait with the position of its token.
+type posDup struct {
+	pos int32
+	d   DuplicateTrait
+}
+
+// Compute scores and ranks a whole collection. It is [NewBuilder], [Builder.Add]
+// for every token and [Builder.Compute].
 //
 // It returns an error, and no result, when a token is ERC-1155 (wrapping
 // [ErrERC1155]) or has an unknown standard, when an id is empty or repeated,
@@ -243,56 +270,42 @@ type DuplicateTrait struct {
 //
 // Cost is linear in the number of attributes (plus an id sort when the
 // input is not in id order, and a rank sort that is linear in practice).
-// On one core, 1M tokens with ~6 attributes each take about 0.5 s and
-// about 125 MB on top of the input.
 func Compute(tokens []Token, opts Options) (*Result, error) {
-	m, err := ParseMethod(string(opts.Method))
+	b, err := NewBuilder(opts)
 	if err != nil {
-		return nil, fmt.Errorf("compute rarity: %w", err)
+		return nil, err
 	}
-	if opts.TraitCount && m != RarityTools {
-		return nil, fmt.Errorf("compute rarity: option TraitCount applies to %s only", RarityTools)
+	b.Grow(len(tokens))
+	for i := range tokens {
+		if err := b.Add(tokens[i]); err != nil {
+			return nil, err
+		}
 	}
-	opts.Method = m
-	if err := checkStandards(tokens); err != nil {
-		return nil, fmt.Errorf("compute rarity: %w", err)
-	}
-	perm, err := orderIDs(tokens)
-	if err != nil {
-		return nil, fmt.Errorf("compute rarity: %w", err)
-	}
-	c := &calc{opts: opts, n: len(tokens), tokens: tokens, perm: perm}
-	c.intern()
-	c.remap()
-	c.perToken()
-	c.score()
-	return c.result(), nil
+	return b.Compute()
 }
 
-func checkStandards(tokens []Token) error {
-	for i := range tokens {
-		s := tokens[i].Standard
-		if s == "" {
-			continue
-		}
-		k := strings.Map(func(r rune) rune {
-			switch {
-			case r == '-' || r == '_' || r == ' ':
-				return -1
-			case 'A' <= r && r <= 'Z':
-				return r + 'a' - 'A'
-			}
-			return r
-		}, s)
-		switch k {
-		case "erc721", "metaplex", "metaplexnonfungible":
-		case "erc1155":
-			return fmt.Errorf("token %q: %w", tokens[i].ID, ErrERC1155)
-		default:
-			return fmt.Errorf("token %q: unsupported token standard %q", tokens[i].ID, s)
-		}
+// standardOK checks a token standard: nil for "" and the ERC-721 and
+// Metaplex non-fungible names, ErrERC1155 for ERC-1155, an error otherwise.
+func standardOK(s string) error {
+	if s == "" {
+		return nil
 	}
-	return nil
+	k := strings.Map(func(r rune) rune {
+		switch {
+		case r == '-' || r == '_' || r == ' ':
+			return -1
+		case 'A' <= r && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
+	switch k {
+	case "erc721", "metaplex", "metaplexnonfungible":
+		return nil
+	case "erc1155":
+		return ErrERC1155
+	}
+	return fmt.Errorf("unsupported token standard %q", s)
 }
 
 // trait is one interned trait name.
@@ -313,17 +326,18 @@ type trait struct {
 // calc holds the working state of one Compute call. Tokens are addressed
 // by position: their index in ascending id order.
 type calc struct {
-	opts   Options
-	n      int
-	tokens []Token
-	perm   []int32 // position -> input index
+	opts    Options
+	n       int
+	ids     []string // input index -> token id
+	perm    []int32  // position -> input index
+	inOrder bool     // perm is the identity
 
 	traits []*trait // by first-seen id
 	byRank []*trait // by name rank
 
-	// CSR attribute lists by position: first-seen value ids until remap,
-	// then global value indexes g (sorted and without repeats after
-	// perToken).
+	// CSR attribute lists: by input index and as first-seen value ids
+	// until remap, then global value indexes g; by position, sorted and
+	// without repeats after perToken.
 	off []int32
 	ga  []int32
 
@@ -337,7 +351,7 @@ type calc struct {
 	has    []int32  // name rank -> tokens holding the name
 
 	kcount []int32 // position -> trait count
-	dups   []DuplicateTrait
+	dups   []posDup
 
 	// scoring
 	slots   []slot
@@ -365,82 +379,6 @@ func displayKind(dt string) int {
 		return 2
 	}
 	return 0
-}
-
-// intern normalises and interns names and values, and lays out every
-// token's attributes, by position, as first-seen value ids. A raw string
-// is normalised only the first time it is seen for its name; the hot loop
-// does one hash lookup per attribute (names hit a per-index cache).
-func (c *calc) intern() {
-	total := 0
-	for i := range c.tokens {
-		total += len(c.tokens[i].Attributes)
-	}
-	c.off = make([]int32, c.n+1)
-	c.ga = make([]int32, total)
-	rawNames := map[string]int32{}
-	normNames := map[string]int32{}
-	var cacheRaw []string // per attribute position: last raw name seen
-	var cacheID []int32
-	w := int32(0)
-	for pos, idx := range c.perm {
-		attrs := c.tokens[idx].Attributes
-		for j := range attrs {
-			a := &attrs[j]
-			var nid int32
-			if j < len(cacheRaw) && cacheRaw[j] == a.Name {
-				nid = cacheID[j]
-			} else {
-				id, ok := rawNames[a.Name]
-				if !ok {
-					nn := Normalize(a.Name)
-					id, ok = normNames[nn]
-					if !ok {
-						id = int32(len(c.traits))
-						c.traits = append(c.traits, &trait{
-							name: nn, raw: newStrTable(), byNorm: newStrTable(),
-							reserved: nn == TraitCountName,
-						})
-						normNames[nn] = id
-					}
-					rawNames[a.Name] = id
-				}
-				nid = id
-				if j < len(cacheRaw) {
-					cacheRaw[j], cacheID[j] = a.Name, id
-				} else {
-					cacheRaw, cacheID = append(cacheRaw, a.Name), append(cacheID, id)
-				}
-			}
-			t := c.traits[nid]
-			sid, ok := t.raw.get(a.Value)
-			if !ok {
-				nv := Normalize(a.Value)
-				sid, ok = t.byNorm.get(nv)
-				if !ok {
-					sid = int32(len(c.seenTrait))
-					c.seenTrait = append(c.seenTrait, nid)
-					c.seenLocal = append(c.seenLocal, int32(len(t.values)))
-					t.values = append(t.values, nv)
-					t.byNorm.put(nv, sid)
-				}
-				t.raw.put(a.Value, sid)
-			}
-			if a.Numeric {
-				t.numeric++
-			} else if a.DisplayType != "" {
-				switch displayKind(a.DisplayType) {
-				case 1:
-					t.numeric++
-				case 2:
-					t.dates++
-				}
-			}
-			c.ga[w] = sid
-			w++
-		}
-		c.off[pos+1] = w
-	}
 }
 
 // remap sorts names and values (byte order, which is Python's code point
@@ -501,11 +439,20 @@ func (c *calc) perToken() {
 	c.has = make([]int32, len(c.byRank))
 	c.kcount = make([]int32, c.n)
 	quirk := c.opts.Method == OpenRarity
+	// Input in id order is compacted in place; otherwise the lists move
+	// to position order in a new array.
+	src, srcOff := c.ga, c.off
+	dst, dstOff := c.ga, c.off
+	if !c.inOrder {
+		dst, dstOff = make([]int32, len(src)), make([]int32, c.n+1)
+	}
 	w := int32(0)
-	start := int32(0)
 	for pos := 0; pos < c.n; pos++ {
-		end := c.off[pos+1]
-		a := c.ga[start:end]
+		in := int32(pos)
+		if !c.inOrder {
+			in = c.perm[pos]
+		}
+		a := src[srcOff[in]:srcOff[in+1]]
 		for i := 1; i < len(a); i++ { // insertion sort: lists are short
 			v := a[i]
 			j := i
@@ -515,7 +462,7 @@ func (c *calc) perToken() {
 			}
 			a[j] = v
 		}
-		c.off[pos] = w
+		dstOff[pos] = w
 		k, reserved, reservedSet := int32(0), false, false
 		for i := 0; i < len(a); {
 			name := c.gTrait[a[i]]
@@ -531,7 +478,7 @@ func (c *calc) perToken() {
 					continue
 				}
 				g := a[p]
-				c.ga[w] = g
+				dst[w] = g
 				w++
 				c.cnt[g]++
 				set := c.gValue[g] != "none" && c.gValue[g] != ""
@@ -544,12 +491,12 @@ func (c *calc) perToken() {
 			}
 			if j-i > 1 {
 				vals := make([]string, 0, w-first)
-				for _, g := range c.ga[first:w] {
+				for _, g := range dst[first:w] {
 					vals = append(vals, c.gValue[g])
 				}
-				c.dups = append(c.dups, DuplicateTrait{
-					TokenID: c.tokens[c.perm[pos]].ID, Name: t.name, Values: vals,
-				})
+				c.dups = append(c.dups, posDup{pos: int32(pos), d: DuplicateTrait{
+					TokenID: c.ids[in], Name: t.name, Values: vals,
+				}})
 			}
 			i = j
 		}
@@ -560,10 +507,9 @@ func (c *calc) perToken() {
 			}
 		}
 		c.kcount[pos] = k
-		start = end
 	}
-	c.off[c.n] = w
-	c.ga = c.ga[:w]
+	dstOff[c.n] = w
+	c.ga, c.off = dst[:w], dstOff
 }
 
 // term returns the per-trait quantity of a bucket holding cnt of n tokens.
@@ -655,6 +601,9 @@ func (c *calc) score() {
 			}
 		} else {
 			for g := s.lo; g < s.hi; g++ {
+				if c.cnt[g] == 0 {
+					continue // a value only a collapsed duplicate had
+				}
 				term[g] = termOf(c.cnt[g])
 				hs += float64(c.cnt[g]) / fn * info(c.cnt[g])
 			}
@@ -854,14 +803,16 @@ func (c *calc) result() *Result {
 		Tokens:     make([]TokenResult, c.n),
 		Traits:     []ValueCount{},
 		Excluded:   []ExcludedTrait{},
-		Duplicates: c.dups,
+		Duplicates: make([]DuplicateTrait, 0, len(c.dups)),
 	}
-	if r.Duplicates == nil {
-		r.Duplicates = []DuplicateTrait{}
+	slices.SortStableFunc(c.dups, func(a, b posDup) int { return cmp.Compare(a.pos, b.pos) })
+	for _, d := range c.dups {
+		r.Duplicates = append(r.Duplicates, d.d)
 	}
 	for pos := range r.Tokens {
 		r.Tokens[pos] = TokenResult{
-			ID:         c.tokens[c.perm[pos]].ID,
+			ID:         c.ids[c.perm[pos]],
+			Input:      int(c.perm[pos]),
 			Score:      c.scores[pos],
 			Rank:       int(c.ranks[pos]),
 			Unique:     int(c.unique[pos]),
@@ -890,7 +841,9 @@ func (c *calc) result() *Result {
 		}
 		name := c.byRank[c.gTrait[s.lo]].name
 		for g := s.lo; g < s.hi; g++ {
-			add(name, c.gValue[g], false, c.cnt[g])
+			if c.cnt[g] > 0 {
+				add(name, c.gValue[g], false, c.cnt[g])
+			}
 		}
 		if s.miss > 0 {
 			add(name, "", true, s.miss)

@@ -195,3 +195,17 @@ func TestRunErrorsWriteNothing(t *testing.T) {
 	require.NoError(t, rarityfile.Run([]string{"--input", tiny, "--method", "rarity_tools", "--trait-count"}, &out))
 	require.True(t, strings.HasPrefix(out.String(), "token_id,score,rank\n0,"))
 }
+
+// The default output of a collection with colliding trait names is the
+// reference's; --all-values keeps every value and so differs.
+func TestRunAllValues(t *testing.T) {
+	t.Parallel()
+	in := filepath.Join(vectorDir, "inputs", "collisions.jsonl")
+	var exact, all bytes.Buffer
+	require.NoError(t, rarityfile.Run([]string{"--input", in}, &exact))
+	require.NoError(t, rarityfile.Run([]string{"--input", in, "--all-values"}, &all))
+	want, err := os.ReadFile(filepath.Join(vectorDir, "collisions.csv"))
+	require.NoError(t, err)
+	require.Equal(t, strings.Count(string(want), "\n"), strings.Count(exact.String(), "\n"))
+	require.NotEqual(t, exact.String(), all.String())
+}

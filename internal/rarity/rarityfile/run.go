@@ -10,7 +10,7 @@ import (
 	"github.com/nftsync/nftsync/internal/rarity"
 )
 
-const usage = `usage: nftsync rarity --input FILE.jsonl[.gz] [--method openrarity|rarity_tools|statistical] [--output csv|json] [--trait-count] [--score-numeric]
+const usage = `usage: nftsync rarity --input FILE.jsonl[.gz] [--method openrarity|rarity_tools|statistical] [--output csv|json] [--trait-count] [--score-numeric] [--all-values]
 
 Scores and ranks every token of a collection file and writes the result to
 standard output. Nothing is written unless the whole file parses and scores.
@@ -31,6 +31,7 @@ func Run(args []string, stdout io.Writer) error {
 	output := fs.String("output", "csv", "output format: csv or json")
 	traitCount := fs.Bool("trait-count", false, "rarity_tools only: add the trait count as a trait")
 	scoreNumeric := fs.Bool("score-numeric", false, "score numeric, boolean and date traits as strings instead of excluding them")
+	allValues := fs.Bool("all-values", false, "keep every value of a trait name repeated on a token (after normalisation); OpenRarity keeps the last")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -65,7 +66,7 @@ func Run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("rarity: %w", err)
 	}
-	res, err := rarity.Compute(toks, rarity.Options{Method: m, TraitCount: *traitCount, ScoreNumeric: *scoreNumeric})
+	res, err := rarity.Compute(toks, rarity.Options{Method: m, TraitCount: *traitCount, ScoreNumeric: *scoreNumeric, AllValues: *allValues})
 	if err != nil {
 		return fmt.Errorf("rarity: %w", err)
 	}

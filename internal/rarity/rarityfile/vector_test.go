@@ -106,3 +106,40 @@ func TestVectors(t *testing.T) {
 		})
 	}
 }
+
+// TestCollisionVectors checks trait names that collide after normalisation
+// (case, whitespace and Unicode case variants, repeated raw keys) against
+// the reference library's output; see ../testdata/gen_collisions.py.
+func TestCollisionVectors(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"collisions", "collisions_2k"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			raw, err := os.ReadFile(filepath.Join(vectorDir, name+".stats.json"))
+			require.NoError(t, err)
+			var st stats
+			require.NoError(t, json.Unmarshal(raw, &st))
+			toks, err := rarityfile.ReadFile(filepath.Join(vectorDir, "inputs", name+".jsonl"))
+			require.NoError(t, err)
+			require.Len(t, toks, st.Tokens)
+			res, err := rarity.Compute(toks, rarity.Options{Method: rarity.OpenRarity})
+			require.NoError(t, err)
+			require.InEpsilon(t, st.Entropy, res.Entropy, 1e-12)
+			require.NotEmpty(t, res.Duplicates)
+			want := readCSV(t, filepath.Join(vectorDir, name+".csv"))
+			feat := readCSV(t, filepath.Join(vectorDir, name+".features.csv"))
+			require.Len(t, res.Tokens, len(want))
+			for i, got := range res.Tokens {
+				w, f := want[i], feat[i]
+				require.Equal(t, w[0], got.ID, "row %d", i)
+				ref, err := strconv.ParseFloat(w[1], 64)
+				require.NoError(t, err)
+				require.LessOrEqual(t, math.Abs(got.Score-ref), 1e-12*math.Max(1, math.Abs(ref)),
+					"token %s: score %v, want %v", got.ID, got.Score, ref)
+				require.Equal(t, w[2], strconv.Itoa(got.Rank), "token %s rank", got.ID)
+				require.Equal(t, f[1], strconv.Itoa(got.Unique), "token %s unique count", got.ID)
+				require.Equal(t, f[2], strconv.Itoa(got.TraitCount), "token %s trait count", got.ID)
+			}
+		})
+	}
+}
