@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+
+	"github.com/nftsync/nftsync/internal/indexer"
 )
 
 // decodeStrict decodes exactly one JSON value from data into v and rejects
@@ -71,28 +73,9 @@ func jsonKind(t reflect.Type) string {
 	return t.String()
 }
 
-// rawKind reports the JSON kind of a syntactically valid raw value:
-// "absent" for a nil or empty RawMessage, else "null", "string", "number",
-// "bool", "object" or "array".
-func rawKind(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "absent"
-	}
-	switch raw[0] {
-	case 'n':
-		return "null"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "bool"
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	}
-	return "number"
-}
+// rawKind reports the JSON kind of a syntactically valid raw value; see
+// indexer.JSONKind.
+func rawKind(raw json.RawMessage) string { return indexer.JSONKind(raw) }
 
 // rawString decodes a raw JSON string. raw must be of kind "string".
 func rawString(raw json.RawMessage) (string, error) {

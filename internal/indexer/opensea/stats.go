@@ -172,12 +172,12 @@ func volume(w indexer.Window, rawVolume json.RawMessage, sales *int64, currency 
 // moneyAmount validates a raw JSON amount and returns it as a canonical
 // decimal string. It must be a JSON number (a numeric string is rejected:
 // the spec says double, and a quoted amount hints at a different API
-// shape), finite by construction, non-negative and within maxDecimalDigits.
+// shape), finite by construction, non-negative and within indexer.MaxDecimalDigits.
 // Absent or null returns "" when !required, else an error.
 func moneyAmount(raw json.RawMessage, field string, required bool) (string, error) {
 	switch kind := rawKind(raw); kind {
 	case "number":
-		s, err := canonicalDecimal(string(raw), false)
+		s, err := indexer.CanonicalDecimal(string(raw), false)
 		if err != nil {
 			return "", fmt.Errorf("field %s: invalid amount %w", field, err)
 		}

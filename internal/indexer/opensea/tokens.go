@@ -215,43 +215,7 @@ func decodeTrait(raw json.RawMessage) (tr indexer.Trait, reason string, err erro
 	if dto.TraitType == nil {
 		return indexer.Trait{}, "", errors.New("field trait_type: required")
 	}
-	tr = indexer.Trait{Type: *dto.TraitType, Raw: raw}
-	if dto.DisplayType != nil && *dto.DisplayType != "None" {
-		tr.DisplayType = *dto.DisplayType
-	}
-	switch kind := rawKind(dto.MaxValue); kind {
-	case "absent", "null":
-	case "string":
-		if tr.MaxValue, err = rawString(dto.MaxValue); err != nil {
-			return indexer.Trait{}, "", fmt.Errorf("field max_value: %w", err)
-		}
-	case "number":
-		tr.MaxValue = string(dto.MaxValue)
-	default:
-		return indexer.Trait{}, "", fmt.Errorf("field max_value: want string or number, got JSON %s", kind)
-	}
-	switch kind := rawKind(dto.Value); kind {
-	case "string":
-		tr.ValueKind = indexer.ValueString
-		if tr.ValueText, err = rawString(dto.Value); err != nil {
-			return indexer.Trait{}, "", fmt.Errorf("field value: %w", err)
-		}
-		if n, err := canonicalDecimal(tr.ValueText, true); err == nil {
-			tr.ValueNumeric = &n
-		}
-	case "number":
-		tr.ValueKind = indexer.ValueNumber
-		tr.ValueText = string(dto.Value)
-		if n, err := canonicalDecimal(tr.ValueText, true); err == nil {
-			tr.ValueNumeric = &n
-		}
-	case "bool":
-		tr.ValueKind = indexer.ValueBoolean
-		tr.ValueText = string(dto.Value) // "true" or "false"
-	default:
-		return indexer.Trait{}, "value is " + kind, nil
-	}
-	return tr, "", nil
+	return indexer.NewTrait(*dto.TraitType, dto.DisplayType, dto.MaxValue, dto.Value, raw)
 }
 
 // lenientIdentifier digs the identifier out of a raw nft for error

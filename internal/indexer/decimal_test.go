@@ -1,4 +1,4 @@
-package opensea
+package indexer
 
 import (
 	"math/big"
@@ -35,35 +35,35 @@ func TestCanonicalDecimal(t *testing.T) {
 		{lit: "0.1e1", want: "1"},
 		{lit: "0.30000000000000004", want: "0.30000000000000004"},
 		{lit: "1e99", want: "1" + strings.Repeat("0", 99)},
-		{lit: "1e100", wantErr: errOutOfRange}, // 101 integer digits
+		{lit: "1e100", wantErr: ErrOutOfRange}, // 101 integer digits
 		{lit: "1e-100", want: "0." + strings.Repeat("0", 99) + "1"},
 		{lit: "1e0000000000000000000002", want: "100"}, // leading zeros in the exponent are bounded after trimming
 		{lit: "-3", negative: true, want: "-3"},
 		{lit: "-1e-2", negative: true, want: "-0.01"},
-		{lit: "-3", wantErr: errNegative},
-		{lit: "-0.5", wantErr: errNegative},
-		{lit: "1e101", wantErr: errOutOfRange},
-		{lit: "1e-101", wantErr: errOutOfRange},
-		{lit: "1e400", wantErr: errOutOfRange},
-		{lit: "1e9999999", wantErr: errNotNumber}, // exponent too long to even parse
-		{lit: "", wantErr: errNotNumber},
-		{lit: "NaN", wantErr: errNotNumber},
-		{lit: "Infinity", wantErr: errNotNumber},
-		{lit: "-Infinity", wantErr: errNotNumber},
-		{lit: "+1", wantErr: errNotNumber},
-		{lit: "01", wantErr: errNotNumber},
-		{lit: "012", wantErr: errNotNumber},
-		{lit: ".5", wantErr: errNotNumber},
-		{lit: "5.", wantErr: errNotNumber},
-		{lit: "1e", wantErr: errNotNumber},
-		{lit: "1e+", wantErr: errNotNumber},
-		{lit: " 1", wantErr: errNotNumber},
-		{lit: "1 ", wantErr: errNotNumber},
-		{lit: "0x10", wantErr: errNotNumber},
-		{lit: "1_000", wantErr: errNotNumber},
-		{lit: "-", wantErr: errNotNumber},
+		{lit: "-3", wantErr: ErrNegative},
+		{lit: "-0.5", wantErr: ErrNegative},
+		{lit: "1e101", wantErr: ErrOutOfRange},
+		{lit: "1e-101", wantErr: ErrOutOfRange},
+		{lit: "1e400", wantErr: ErrOutOfRange},
+		{lit: "1e9999999", wantErr: ErrNotNumber}, // exponent too long to even parse
+		{lit: "", wantErr: ErrNotNumber},
+		{lit: "NaN", wantErr: ErrNotNumber},
+		{lit: "Infinity", wantErr: ErrNotNumber},
+		{lit: "-Infinity", wantErr: ErrNotNumber},
+		{lit: "+1", wantErr: ErrNotNumber},
+		{lit: "01", wantErr: ErrNotNumber},
+		{lit: "012", wantErr: ErrNotNumber},
+		{lit: ".5", wantErr: ErrNotNumber},
+		{lit: "5.", wantErr: ErrNotNumber},
+		{lit: "1e", wantErr: ErrNotNumber},
+		{lit: "1e+", wantErr: ErrNotNumber},
+		{lit: " 1", wantErr: ErrNotNumber},
+		{lit: "1 ", wantErr: ErrNotNumber},
+		{lit: "0x10", wantErr: ErrNotNumber},
+		{lit: "1_000", wantErr: ErrNotNumber},
+		{lit: "-", wantErr: ErrNotNumber},
 	} {
-		got, err := canonicalDecimal(tc.lit, tc.negative)
+		got, err := CanonicalDecimal(tc.lit, tc.negative)
 		if tc.wantErr != nil {
 			require.ErrorIs(t, err, tc.wantErr, "lit %q", tc.lit)
 			continue
@@ -80,7 +80,7 @@ func FuzzCanonicalDecimal(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, lit string) {
-		got, err := canonicalDecimal(lit, true)
+		got, err := CanonicalDecimal(lit, true)
 		if err != nil {
 			return
 		}
@@ -96,7 +96,7 @@ func FuzzCanonicalDecimal(f *testing.F) {
 		if strings.Contains(got, ".") {
 			require.False(t, strings.HasSuffix(got, "0"), got)
 		}
-		again, err := canonicalDecimal(got, true)
+		again, err := CanonicalDecimal(got, true)
 		require.NoError(t, err)
 		require.Equal(t, got, again)
 	})

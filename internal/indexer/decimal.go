@@ -1,4 +1,4 @@
-package opensea
+package indexer
 
 import (
 	"errors"
@@ -6,32 +6,32 @@ import (
 	"strings"
 )
 
-// maxDecimalDigits bounds the digits on each side of the decimal point of a
+// MaxDecimalDigits bounds the digits on each side of the decimal point of a
 // canonical decimal. It keeps "1e999999" from turning into a megabyte of
 // zeros and comfortably covers every float64 an upstream could have meant
 // as a price (≈17 significant digits).
-const maxDecimalDigits = 100
+const MaxDecimalDigits = 100
 
-// Errors of canonicalDecimal, wrapped with the offending literal.
+// Errors of CanonicalDecimal, wrapped with the offending literal.
 var (
-	errNotNumber  = errors.New("not a JSON number")
-	errNegative   = errors.New("negative")
-	errOutOfRange = errors.New("out of range")
+	ErrNotNumber  = errors.New("not a JSON number")
+	ErrNegative   = errors.New("negative")
+	ErrOutOfRange = errors.New("out of range")
 )
 
-// canonicalDecimal rewrites a JSON number literal as a plain decimal string:
+// CanonicalDecimal rewrites a JSON number literal as a plain decimal string:
 // no exponent, no leading zeros in the integer part, no trailing zeros in
 // the fraction, no trailing point, "0" for any zero (including "-0"). The
 // result is exact; no binary floating point is involved.
 //
 // lit must match the JSON number grammar exactly (no spaces, no "+", no
-// leading zeros, no "NaN"/"Infinity"), else errNotNumber. A negative
-// non-zero value is errNegative unless allowNegative. A value with more than
-// maxDecimalDigits digits before or after the point is errOutOfRange.
-func canonicalDecimal(lit string, allowNegative bool) (string, error) {
+// leading zeros, no "NaN"/"Infinity"), else ErrNotNumber. A negative
+// non-zero value is ErrNegative unless allowNegative. A value with more than
+// MaxDecimalDigits digits before or after the point is ErrOutOfRange.
+func CanonicalDecimal(lit string, allowNegative bool) (string, error) {
 	neg, intPart, fracPart, exp, ok := splitJSONNumber(lit)
 	if !ok {
-		return "", fmt.Errorf("%q: %w", lit, errNotNumber)
+		return "", fmt.Errorf("%q: %w", lit, ErrNotNumber)
 	}
 	digits := intPart + fracPart
 	// point is the position of the decimal point counted from the left of
@@ -44,10 +44,10 @@ func canonicalDecimal(lit string, allowNegative bool) (string, error) {
 		return "0", nil
 	}
 	if neg && !allowNegative {
-		return "", fmt.Errorf("%q: %w", lit, errNegative)
+		return "", fmt.Errorf("%q: %w", lit, ErrNegative)
 	}
-	if point > maxDecimalDigits || len(digits)-point > maxDecimalDigits {
-		return "", fmt.Errorf("%q: %w", lit, errOutOfRange)
+	if point > MaxDecimalDigits || len(digits)-point > MaxDecimalDigits {
+		return "", fmt.Errorf("%q: %w", lit, ErrOutOfRange)
 	}
 	var b strings.Builder
 	if neg {
@@ -71,7 +71,7 @@ func canonicalDecimal(lit string, allowNegative bool) (string, error) {
 
 // splitJSONNumber parses -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
 // Exponents whose magnitude exceeds 1e6 are rejected as not ok; they could
-// never pass the maxDecimalDigits bound anyway, and refusing them here keeps
+// never pass the MaxDecimalDigits bound anyway, and refusing them here keeps
 // the arithmetic in range.
 func splitJSONNumber(s string) (neg bool, intPart, fracPart string, exp int, ok bool) {
 	i := 0
