@@ -40,6 +40,11 @@ func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, newRegistry(), logger)
+	if err != nil {
+		return err
+	}
+	defer stopHealth()
 	logger.Info("worker started", slog.Any("max_workers", cfg.MaxWorkers))
 	return runRiver(ctx, client, cfg, logger)
 }

@@ -64,6 +64,10 @@ type config struct {
 	SimAddr        string
 	SimFaults      simFaults
 	HTTPTimeout    time.Duration
+
+	// MetricsAddr is where a worker serves /metrics, /healthz and /readyz
+	// (empty: not served).
+	MetricsAddr string
 }
 
 // limitConfig is the per-key budget shared by all replicas.
@@ -145,6 +149,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_MALFORMED_RATE", "0", "Simulator fault: fraction of 200 answers with truncated, invalid, wrongly typed or negative data."},
 	{"NFTSYNC_SIM_OVERSIZE_RATE", "0", "Simulator fault: fraction of answers with a body over 16 MiB."},
 	{"NFTSYNC_HTTP_TIMEOUT", "30s", "Timeout of one upstream HTTP request."},
+	{"NFTSYNC_METRICS_ADDR", "(unset)", "Worker: listen address of /metrics (Prometheus), /healthz and /readyz, e.g. :9090 (unset = not served)."},
 }
 
 // loadConfig reads and validates the environment. Every problem is reported
@@ -157,6 +162,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		OpenSeaURL:      cmp.Or(getenv("NFTSYNC_OPENSEA_URL"), "https://api.opensea.io"),
 		OpenSeaAPIKey:   getenv("NFTSYNC_OPENSEA_API_KEY"),
 		WorkerID:        getenv("NFTSYNC_WORKER_ID"),
+		MetricsAddr:     getenv("NFTSYNC_METRICS_ADDR"),
 		PlanInterval:    p.duration("NFTSYNC_PLAN_INTERVAL", 5*time.Second, time.Second),
 		PlanBatch:       int32(p.int("NFTSYNC_PLAN_BATCH", 1000, 1, 100000)),
 		JobTimeout:      p.duration("NFTSYNC_JOB_TIMEOUT", 2*time.Minute, time.Second),

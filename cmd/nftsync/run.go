@@ -22,7 +22,11 @@ Commands:
   collections list         tracked collections and what is stored for them
   collections refresh SLUG...  enqueue a manual refresh of every kind now (priority, budget first)
   collections resume SLUG...   reactivate collections stopped by a permanent upstream error
+  backfill --from-file FILE | --from-sim N [--no-wait]
+                           track many collections and sync them at bulk priority,
+                           with progress; run it again to finish an interrupted one
   rarity --input FILE      compute rarity scores and ranks of a JSONL collection
+  version                  print the version and exit
   help                     this text
 
 Configuration is read from the environment; see README.md.
@@ -40,8 +44,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	cmd, rest := args[0], args[1:]
-	if cmd == "rarity" {
+	switch cmd {
+	case "rarity":
 		return runRarity(rest, stdout)
+	case "version", "--version":
+		return runVersion(stdout)
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
@@ -59,6 +66,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = runSim(ctx, cfg, logger, stdout)
 	case "collections":
 		err = runCollections(ctx, cfg, logger, rest, stdout)
+	case "backfill":
+		err = runBackfill(ctx, cfg, logger, rest, stdout)
 	default:
 		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 	}
