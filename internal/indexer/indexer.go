@@ -84,6 +84,11 @@ type Volume struct {
 	Window Window
 	Amount Money
 	Sales  int64
+	// Low and High, when set, bound the true volume of the window because
+	// Amount is an estimate (a subgraph prorates the day before a window
+	// from daily totals); decimal strings in Amount's currency. Empty when
+	// Amount is exact.
+	Low, High string
 }
 
 // Stats are market statistics of a collection at one moment. Floor is nil

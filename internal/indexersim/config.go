@@ -98,6 +98,11 @@ type Config struct {
 	// OversizeBytes is the size of an oversize body. Zero means
 	// DefaultOversizeBytes (17 MiB).
 	OversizeBytes int64
+
+	// Subgraphs are marketplace subgraphs served over GraphQL at
+	// POST /subgraphs/name/{Name}, each with its own limits and faults
+	// (the fields above apply to the OpenSea endpoints only).
+	Subgraphs []SubgraphConfig
 }
 
 // DefaultConfig returns the default configuration: seed 0, 50 collections of
@@ -187,6 +192,16 @@ func (c Config) Validate() error {
 	}
 	if c.OversizeBytes < minOversize {
 		bad("oversize bytes must be >= %d, got %d", minOversize, c.OversizeBytes)
+	}
+	names := map[string]bool{}
+	for _, sg := range c.Subgraphs {
+		if err := sg.validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if names[sg.Name] {
+			bad("subgraph %q configured twice", sg.Name)
+		}
+		names[sg.Name] = true
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid simulator config: %w", errors.Join(errs...))

@@ -21,6 +21,8 @@ type Server struct {
 	start       time.Time
 	collections []*collection
 	bySlug      map[string]*collection
+	byContract  map[string]*collection
+	subgraphs   map[string]*subgraphEndpoint
 	apiKeys     map[string]bool
 	usdPrice    string
 	limiter     *limiter
@@ -48,16 +50,18 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		cfg:     cfg,
-		logger:  logger,
-		start:   cfg.Clock(),
-		bySlug:  make(map[string]*collection, cfg.Collections),
-		apiKeys: make(map[string]bool, len(cfg.APIKeys)),
-		limiter: newLimiter(cfg),
-		faults:  newFaults(cfg),
-		rec:     newRecorder(),
-		pad:     bytes.Repeat([]byte("x"), padChunkSize),
-		closed:  make(chan struct{}),
+		cfg:        cfg,
+		logger:     logger,
+		start:      cfg.Clock(),
+		bySlug:     make(map[string]*collection, cfg.Collections),
+		byContract: make(map[string]*collection, cfg.Collections),
+		subgraphs:  map[string]*subgraphEndpoint{},
+		apiKeys:    make(map[string]bool, len(cfg.APIKeys)),
+		limiter:    newLimiter(cfg),
+		faults:     newFaults(cfg),
+		rec:        newRecorder(),
+		pad:        bytes.Repeat([]byte("x"), padChunkSize),
+		closed:     make(chan struct{}),
 	}
 	s.usdPrice = fmt.Sprintf("%.2f", 2500+1500*unit(hash(uint64(cfg.Seed), 0x05d)))
 	for _, k := range cfg.APIKeys {
@@ -67,6 +71,14 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		c := newCollection(cfg.Seed, i, cfg.MinTokens, cfg.MaxTokens)
 		s.collections = append(s.collections, c)
 		s.bySlug[c.info.Slug] = c
+		s.byContract[c.info.Contract] = c
+	}
+	for _, sc := range cfg.Subgraphs {
+		e, err := newSubgraphEndpoint(s, sc)
+		if err != nil {
+			return nil, fmt.Errorf("new simulator: %w", err)
+		}
+		s.subgraphs[sc.Name] = e
 	}
 
 	mux := http.NewServeMux()
@@ -76,6 +88,16 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	mux.Handle("/api/", s.api(EndpointUnknown, func(*http.Request, time.Time) (int, any) {
 		return http.StatusNotFound, wireErrors{Errors: []string{"not found"}}
 	}))
+	mux.HandleFunc("/subgraphs/name/{name}", func(w http.ResponseWriter, r *http.Request) {
+		e, ok := s.subgraphs[r.PathValue("name")]
+		if !ok {
+			// graph-node answers an unknown subgraph name with 200 and errors.
+			s.writeValue(w, r, http.StatusOK, map[string]any{"errors": []map[string]string{
+				{"message": "subgraph not found: " + r.PathValue("name")}}}, false)
+			return
+		}
+		e.ServeHTTP(w, r)
+	})
 	mux.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, r *http.Request) {
 		s.writeValue(w, r, http.StatusOK, s.Stats(), false)
 	})
@@ -103,7 +125,17 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
 
 // Stats returns a snapshot of the request counters.
-func (s *Server) Stats() Stats { return s.rec.snapshot() }
+// Each subgraph's counters are in Stats.Subgraphs by name.
+func (s *Server) Stats() Stats {
+	st := s.rec.snapshot()
+	if len(s.subgraphs) > 0 {
+		st.Subgraphs = make(map[string]Stats, len(s.subgraphs))
+		for name, e := range s.subgraphs {
+			st.Subgraphs[name] = e.rec.snapshot()
+		}
+	}
+	return st
+}
 
 // Slugs returns the slugs of all collections in order.
 func (s *Server) Slugs() []string {

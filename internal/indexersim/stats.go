@@ -54,6 +54,9 @@ type Stats struct {
 	MaxServedPerSecond int64 `json:"max_served_per_second"`
 	// Faults counts injected faults by kind (Fault* constants).
 	Faults map[string]int64 `json:"faults"`
+	// Subgraphs holds each subgraph endpoint's own counters by name (the
+	// fields above count the OpenSea endpoints only).
+	Subgraphs map[string]Stats `json:"subgraphs,omitempty"`
 }
 
 // recorder collects Stats. One mutex guards everything; the simulator is

@@ -207,6 +207,7 @@ func classifyPayload(err error) indexer.Class {
 		"indexing error", "indexing_error", "has indexing errors",
 		"auth error", "api key", "authorization",
 		"has no field", "unknown argument", "unknown type", "must be between", "cannot query field",
+		"is never used", "is not defined", "used in position expecting",
 	} {
 		if strings.Contains(msg, s) {
 			return indexer.ClassPermanent

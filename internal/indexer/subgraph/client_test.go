@@ -104,6 +104,8 @@ func wantWindows(t *testing.T, st *indexer.Stats) {
 	require.Len(t, v, 4)
 	require.Equal(t, "9.250000000000000001", v[indexer.Window1d].Amount.Amount) // 3.25 + 12.000000000000000001/2
 	require.EqualValues(t, 6, v[indexer.Window1d].Sales)                        // 2 + 8/2
+	require.Equal(t, "3.25", v[indexer.Window1d].Low)
+	require.Equal(t, "15.250000000000000001", v[indexer.Window1d].High)
 	require.Equal(t, "20.750000000000000001", v[indexer.Window7d].Amount.Amount)
 	require.EqualValues(t, 14, v[indexer.Window7d].Sales)
 	require.Equal(t, "35.750000000000000001", v[indexer.Window30d].Amount.Amount) // + 30/2 from day 20424

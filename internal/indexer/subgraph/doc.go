@@ -23,7 +23,8 @@
 //     Days without a snapshot had no trades. Sums are exact decimal
 //     arithmetic (math/big), rounded to 18 decimal places; nothing is ever a
 //     float. Sales of a window are the days' dailyTradedItemCount, the
-//     oldest day's prorated and rounded half up. SourceAsOf is the head
+//     oldest day's prorated and rounded half up. Low and High bound the
+//     true window (none to all of the oldest day). SourceAsOf is the head
 //     block's timestamp (_meta.block.timestamp).
 //   - Collection: name, symbol, total supply, NFT standard and royalty fee
 //     from the Collection entity; SourceAsOf is the head block's timestamp.

@@ -97,6 +97,7 @@ func (c *Client) Stats(ctx context.Context, address string) (*indexer.Stats, err
 		if page >= maxPages {
 			return nil, malformed(op, "more than %d pages of daily snapshots: the server ignores id_gt", maxPages)
 		}
+		delete(vars, "id") // a declared but unused variable fails validation
 		vars["last"] = graphql.ID(q.Snapshots[len(q.Snapshots)-1].ID)
 		vars["block"] = graphql.Int(q.Meta.Block.Number)
 		var p snapshotPageQuery
@@ -189,12 +190,16 @@ func buildStats(address string, col *collectionDTO, snaps []snapshotDTO, head ti
 				sales.Add(sales, new(big.Rat).SetInt64(d.sales))
 			}
 		}
+		// The window surely holds the full days and at most all of the
+		// oldest one.
+		low, high := formatRat(vol), formatRat(vol)
 		if d, ok := days[headDay-w.days]; ok {
+			high = formatRat(new(big.Rat).Add(vol, d.vol))
 			vol.Add(vol, new(big.Rat).Mul(d.vol, rest))
 			sales.Add(sales, new(big.Rat).Mul(new(big.Rat).SetInt64(d.sales), rest))
 		}
 		n, _ := strconv.ParseInt(sales.FloatString(0), 10, 64)
-		st.Volumes = append(st.Volumes, indexer.Volume{Window: w.win, Sales: n,
+		st.Volumes = append(st.Volumes, indexer.Volume{Window: w.win, Sales: n, Low: low, High: high,
 			Amount: indexer.Money{Amount: formatRat(vol), Currency: "ETH", Decimals: 18}})
 	}
 	st.Volumes = append(st.Volumes, indexer.Volume{Window: indexer.WindowAll, Sales: col.TradeCount,
