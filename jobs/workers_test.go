@@ -35,7 +35,7 @@ type workerBundle struct {
 // it, with the simulator's first collection tracked.
 func setupWorkers(t *testing.T, mutate func(*indexersim.Config)) *workerBundle {
 	t.Helper()
-	cfg := indexersim.Config{Seed: 7, Collections: 2, MinTokens: 250, MaxTokens: 450}
+	cfg := indexersim.Config{Seed: 7, Collections: 2, MinTokens: 250, MaxTokens: 450, ListTraits: true}
 	if mutate != nil {
 		mutate(&cfg)
 	}

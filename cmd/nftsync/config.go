@@ -61,6 +61,7 @@ type config struct {
 	SimBurst       int
 	SimMinTokens   int
 	SimMaxTokens   int
+	SimListTraits  bool
 	SimAddr        string
 	SimFaults      simFaults
 	HTTPTimeout    time.Duration
@@ -139,6 +140,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_BURST", "(rate)", "Simulator: requests it accepts back to back before its rate applies."},
 	{"NFTSYNC_SIM_MIN_TOKENS", "1000", "Simulator: fewest tokens in a collection."},
 	{"NFTSYNC_SIM_MAX_TOKENS", "10000", "Simulator: most tokens in a collection (sizes are log-uniform in between)."},
+	{"NFTSYNC_SIM_LIST_TRAITS", "false", "Simulator: send traits in the NFT list answers (the live API does not: opensea-sdk issue #1889)."},
 	{"NFTSYNC_SIM_PER_KEY_RATE", "0", "Simulator: allowed requests per second per API key (0 = no per-key limit)."},
 	{"NFTSYNC_SIM_API_KEYS", "(unset)", "Simulator: comma-separated accepted API keys; others get 401 (unset = no auth)."},
 	{"NFTSYNC_SIM_LATENCY", "0", "Simulator fault: latency added to every request."},
@@ -187,6 +189,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		SimBurst:       p.int("NFTSYNC_SIM_BURST", 0, 1, 1000000),
 		SimMinTokens:   p.int("NFTSYNC_SIM_MIN_TOKENS", 1000, 1, 10000000),
 		SimMaxTokens:   p.int("NFTSYNC_SIM_MAX_TOKENS", 10000, 1, 10000000),
+		SimListTraits:  p.bool("NFTSYNC_SIM_LIST_TRAITS", false),
 		SimFaults: simFaults{
 			Latency:       p.duration("NFTSYNC_SIM_LATENCY", 0, 0),
 			ErrorRate:     p.fraction("NFTSYNC_SIM_ERROR_RATE"),
@@ -335,12 +338,27 @@ func (p *envParser) float(name string, def, minimum float64) float64 {
 	return f
 }
 
+// bool parses true/false (also 1/0, yes/no); empty means def.
+func (p *envParser) bool(name string, def bool) bool {
+	switch s := strings.ToLower(strings.TrimSpace(p.getenv(name))); s {
+	case "":
+		return def
+	case "true", "1", "yes":
+		return true
+	case "false", "0", "no":
+		return false
+	default:
+		p.fail(name, s, "want true or false")
+		return def
+	}
+}
+
 // simConfig is the simulator configuration from the environment.
 func (c *config) simConfig() indexersim.Config {
 	f := c.SimFaults
 	return indexersim.Config{
 		Seed: c.SimSeed, Collections: c.SimCollections, Rate: c.SimRate, Burst: c.SimBurst,
-		MinTokens: c.SimMinTokens, MaxTokens: c.SimMaxTokens,
+		MinTokens: c.SimMinTokens, MaxTokens: c.SimMaxTokens, ListTraits: c.SimListTraits,
 		PerKeyRate: f.PerKeyRate, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
 		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
 		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate,

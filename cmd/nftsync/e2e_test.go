@@ -56,6 +56,7 @@ func TestDevEndToEnd(t *testing.T) {
 		"DATABASE_URL":            dbURL,
 		"NFTSYNC_SIM_COLLECTIONS": "4",
 		"NFTSYNC_SIM_SEED":        "11",
+		"NFTSYNC_SIM_LIST_TRAITS": "true",
 		"NFTSYNC_PLAN_INTERVAL":   "1s",
 		"NFTSYNC_LOG_LEVEL":       "warn",
 	}
@@ -150,7 +151,7 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	dbURL := dbtest.NewDatabase(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	simCfg := indexersim.Config{Seed: 5, Collections: 6, MinTokens: 300, MaxTokens: 1500}
+	simCfg := indexersim.Config{Seed: 5, Collections: 6, MinTokens: 300, MaxTokens: 1500, ListTraits: true}
 	sim, err := indexersim.Start(ctx, "127.0.0.1:0", simCfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	defer sim.Close()

@@ -42,6 +42,7 @@ func runRateLimited(t testing.TB, n int, R float64, collections, tokens int) rat
 		"NFTSYNC_SIM_SEED="+strconv.Itoa(seed), "NFTSYNC_SIM_COLLECTIONS="+strconv.Itoa(collections),
 		"NFTSYNC_SIM_MIN_TOKENS="+strconv.Itoa(tokens), "NFTSYNC_SIM_MAX_TOKENS="+strconv.Itoa(tokens),
 		"NFTSYNC_SIM_RATE="+strconv.FormatFloat(R, 'f', -1, 64), "NFTSYNC_SIM_BURST=5",
+		"NFTSYNC_SIM_LIST_TRAITS=true",
 	)
 	truth, err := indexersim.New(simFixed(seed, collections, tokens), quietLogger())
 	require.NoError(t, err)

@@ -54,7 +54,7 @@ func verifyTruth(t testing.TB, pool *pgxpool.Pool, sim *indexersim.Server) {
 
 // simulated collections of a fixed size make the amount of work predictable.
 func simFixed(seed int64, collections, tokens int) indexersim.Config {
-	return indexersim.Config{Seed: seed, Collections: collections, MinTokens: tokens, MaxTokens: tokens}
+	return indexersim.Config{Seed: seed, Collections: collections, MinTokens: tokens, MaxTokens: tokens, ListTraits: true}
 }
 
 // fastRecovery is the worker configuration of the crash tests: short job

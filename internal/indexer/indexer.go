@@ -185,3 +185,25 @@ const (
 	TraitSourceOpenSea  = "opensea"
 	TraitSourceTokenURI = "token_uri"
 )
+
+// TraitCounts is a source's own count of a collection's trait values, for
+// cross-checking the counts computed from the tokens' traits.
+type TraitCounts struct {
+	// Categories maps each trait type to its kind: "string", "number" or
+	// "date".
+	Categories map[string]string
+	// Values maps each string trait type to {value: number of tokens}.
+	Values map[string]map[string]int64
+	// Ranges maps each number or date trait type to its smallest and
+	// largest value, as canonical decimal strings.
+	Ranges map[string]Range
+}
+
+// Range is the span of a numeric trait's values.
+type Range struct{ Min, Max string }
+
+// TraitCounter is implemented by sources that can count a collection's
+// trait values in one call (OpenSea's GET /api/v2/traits/{slug}).
+type TraitCounter interface {
+	CollectionTraits(ctx context.Context, slug string) (*TraitCounts, error)
+}

@@ -46,6 +46,12 @@ type Config struct {
 	// Nil means time.Now.
 	Clock func() time.Time
 
+	// ListTraits restores the old behaviour of sending each token's traits
+	// in the list endpoint's answer. The live API does not (opensea-sdk
+	// issue #1889), so it is off by default: traits come from the
+	// single-NFT endpoint or the token's metadata_url.
+	ListTraits bool
+
 	// Rate is the number of requests per second allowed over all API keys
 	// together (a token bucket refilled at Rate with capacity Burst). Zero
 	// means unlimited.

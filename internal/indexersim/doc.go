@@ -5,7 +5,15 @@
 //
 //	GET /api/v2/collections/{slug}            collection metadata
 //	GET /api/v2/collections/{slug}/stats      floor price, volumes, sales, owners
-//	GET /api/v2/collection/{slug}/nfts        tokens with traits, paged by limit/next
+//	GET /api/v2/collection/{slug}/nfts        tokens, paged by limit/next (no traits key)
+//	GET /api/v2/chain/{chain}/contract/{address}/nfts/{identifier}
+//	                                          one token with traits, owners, rarity: null
+//	GET /api/v2/traits/{slug}                 trait categories and value counts
+//
+// Like the live API, the list answer carries no traits (opensea-sdk issue
+// #1889: OpenSea leaves them out of the bulk endpoint); Config.ListTraits
+// brings back the old behaviour. Server.Touch (or POST /_sim/touch) changes
+// tokens as a metadata update would: new traits and a later updated_at.
 //
 // The production clients run against it in development, tests and
 // benchmarks, so it speaks the documented wire format with its own wire types

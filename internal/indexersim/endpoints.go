@@ -139,7 +139,11 @@ func (s *Server) serveNFTs(r *http.Request, _ time.Time) (int, any) {
 	end := min(start+limit, c.info.TokenCount)
 	page := wireNFTList{NFTs: make([]wireNFT, 0, end-start)}
 	for i := start; i < end; i++ {
-		page.NFTs = append(page.NFTs, c.wireNFT(i))
+		nft := s.wireNFT(r, c, i)
+		if !s.cfg.ListTraits {
+			nft.Traits = nil // as the live API: no traits key in list answers
+		}
+		page.NFTs = append(page.NFTs, nft)
 	}
 	if end < c.info.TokenCount {
 		page.Next = encodeCursor(firstTokenID + end - 1)
@@ -166,8 +170,9 @@ func decodeCursor(s string) (int, bool) {
 	return n, err == nil
 }
 
-// wireNFT renders token index i.
-func (c *collection) wireNFT(i int) wireNFT {
+// wireNFT renders token index i with its traits (the list endpoint drops
+// them unless Config.ListTraits is set).
+func (s *Server) wireNFT(r *http.Request, c *collection, i int) wireNFT {
 	id := strconv.Itoa(firstTokenID + i)
 	traits := c.tokenTraits(i)
 	wt := make([]wireTrait, len(traits))
@@ -193,10 +198,16 @@ func (c *collection) wireNFT(i int) wireNFT {
 		Name:             c.info.Name + " #" + id,
 		ImageURL:         image,
 		DisplayImageURL:  image,
-		MetadataURL:      "ipfs://" + c.cid + "/" + id,
+		MetadataURL:      s.metadataURL(r, c, i),
 		OriginalImageURL: "ipfs://" + c.cid + "/images/" + id + ".png",
 		OpenseaURL:       "https://opensea.io/assets/ethereum/" + c.info.Contract + "/" + id,
 		UpdatedAt:        c.updatedAt(i).Format(timeLayout),
-		Traits:           wt,
+		Traits:           &wt,
 	}
+}
+
+// metadataURL is token i's metadata_url: a path in the collection's IPFS
+// folder.
+func (s *Server) metadataURL(_ *http.Request, c *collection, i int) string {
+	return "ipfs://" + c.cid + "/" + strconv.Itoa(firstTokenID+i)
 }

@@ -163,6 +163,26 @@ func malform(kind string, body []byte, variant uint64) ([]byte, string, string) 
 			n, _ := strconv.ParseInt(fmt.Sprint(nft["identifier"]), 10, 64)
 			nft["identifier"] = n
 		}
+	case EndpointNFT:
+		nft, _ := doc["nft"].(map[string]any)
+		switch {
+		case negative:
+			nft["owners"] = []any{map[string]any{"address": nft["creator"], "quantity": -1, "quantity_string": "-1"}}
+		case variant%2 == 0:
+			nft["traits"] = "none"
+		default:
+			nft["traits"] = []any{map[string]any{"trait_type": 7, "value": "x"}}
+		}
+	case EndpointTraits:
+		counts, _ := doc["counts"].(map[string]any)
+		for name := range counts {
+			if negative {
+				counts[name] = map[string]any{"x": -3}
+			} else {
+				counts[name] = "lots"
+			}
+			break
+		}
 	}
 	out, err := json.Marshal(doc)
 	if err != nil {

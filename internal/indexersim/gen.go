@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -30,6 +31,7 @@ const (
 	tagSaleMinute
 	tagActivity
 	tagOwners
+	tagHolder
 )
 
 // CollectionInfo is the generator's truth about a collection, for tests and
@@ -85,6 +87,17 @@ type collection struct {
 	bare        map[int]bool   // token indices with traits: []
 	oneOfOne    map[int]string // token index -> unique value of traits[0]
 	market      *market
+
+	// touched holds the tokens Server.Touch changed: a revision that
+	// redraws their traits and the time that became their updated_at.
+	mu      sync.RWMutex
+	touched map[int]touch
+}
+
+// touch is one token's change history: rev > 0 redraws its traits.
+type touch struct {
+	rev uint64
+	at  time.Time
 }
 
 // mix64 is the splitmix64 finaliser.
@@ -295,21 +308,42 @@ func shuffle[T any](r *rng, xs []T) {
 }
 
 // tokenTraits returns the traits of token index i (0-based): a pure function
-// of (seed, slug, i). Bare tokens return an empty, non-nil slice.
+// of (seed, slug, i) until Server.Touch changes the token, then of its
+// revision too. Bare tokens return an empty, non-nil slice.
 func (c *collection) tokenTraits(i int) []Trait {
+	return c.traitsAt(i, c.touchOf(i).rev)
+}
+
+// touchOf returns token i's change record (zero when never touched).
+func (c *collection) touchOf(i int) touch {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.touched[i]
+}
+
+// traitsAt returns token i's traits at revision rev. Revision 0 is the
+// generated token (bare and 1-of-1 tokens included); later revisions redraw
+// every trait from the collection's distributions.
+func (c *collection) traitsAt(i int, rev uint64) []Trait {
 	out := make([]Trait, 0, len(c.traits))
-	if c.bare[i] {
+	if rev == 0 && c.bare[i] {
 		return out
 	}
+	draw := func(tag uint64, k int) float64 {
+		if rev == 0 {
+			return unit(hash(c.seed, tag, uint64(i), uint64(k)))
+		}
+		return unit(hash(c.seed, tag, uint64(i), uint64(k), rev))
+	}
 	for k, t := range c.traits {
-		if v, ok := c.oneOfOne[i]; ok && k == 0 {
+		if v, ok := c.oneOfOne[i]; ok && k == 0 && rev == 0 {
 			out = append(out, Trait{Type: t.name, Value: v})
 			continue
 		}
-		if t.missing > 0 && unit(hash(c.seed, tagMissing, uint64(i), uint64(k))) < t.missing {
+		if t.missing > 0 && draw(tagMissing, k) < t.missing {
 			continue
 		}
-		u := unit(hash(c.seed, tagValue, uint64(i), uint64(k)))
+		u := draw(tagValue, k)
 		if nt := t.numeric; nt != nil {
 			steps := (nt.hi - nt.lo) / nt.step
 			v := nt.lo + nt.step*int64(u*float64(steps+1))
@@ -326,9 +360,37 @@ func (c *collection) tokenTraits(i int) []Trait {
 	return out
 }
 
-// updatedAt is the token's last-update time, a fixed function of the seed
-// within the year before 2026-06-01.
+// touchToken moves token i to a new revision whose traits differ from the
+// current ones, with updated_at = at (at least a second after the previous
+// updated_at, so a client comparing timestamps always sees the move).
+func (c *collection) touchToken(i int, at time.Time) {
+	prev := c.tokenTraits(i)
+	before := c.updatedAt(i)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := c.touched[i]
+	for range 64 { // a redraw equal to the old traits is rare; try the next
+		t.rev++
+		if !slices.Equal(c.traitsAt(i, t.rev), prev) {
+			break
+		}
+	}
+	t.at = at.UTC().Truncate(time.Microsecond)
+	if !t.at.After(before) {
+		t.at = before.Add(time.Second)
+	}
+	if c.touched == nil {
+		c.touched = map[int]touch{}
+	}
+	c.touched[i] = t
+}
+
+// updatedAt is the token's last-update time: a fixed function of the seed
+// within the year before 2026-06-01, or the time of its last Touch.
 func (c *collection) updatedAt(i int) time.Time {
+	if t := c.touchOf(i); t.rev > 0 {
+		return t.at
+	}
 	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	return base.Add(-time.Duration(hash(c.seed, tagUpdated, uint64(i))%(365*86400)) * time.Second)
 }

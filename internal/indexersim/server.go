@@ -85,6 +85,8 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	mux.Handle("GET /api/v2/collections/{slug}", s.api(EndpointCollection, s.serveCollection))
 	mux.Handle("GET /api/v2/collections/{slug}/stats", s.api(EndpointStats, s.serveStats))
 	mux.Handle("GET /api/v2/collection/{slug}/nfts", s.api(EndpointNFTs, s.serveNFTs))
+	mux.Handle("GET /api/v2/chain/{chain}/contract/{address}/nfts/{identifier}", s.api(EndpointNFT, s.serveNFT))
+	mux.Handle("GET /api/v2/traits/{slug}", s.api(EndpointTraits, s.serveTraits))
 	mux.Handle("/api/", s.api(EndpointUnknown, func(*http.Request, time.Time) (int, any) {
 		return http.StatusNotFound, wireErrors{Errors: []string{"not found"}}
 	}))
@@ -100,6 +102,18 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	})
 	mux.HandleFunc("GET /_sim/stats", func(w http.ResponseWriter, r *http.Request) {
 		s.writeValue(w, r, http.StatusOK, s.Stats(), false)
+	})
+	mux.HandleFunc("POST /_sim/touch", func(w http.ResponseWriter, r *http.Request) {
+		var req wireTouch
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil {
+			s.writeValue(w, r, http.StatusBadRequest, wireErrors{Errors: []string{"body: " + err.Error()}}, false)
+			return
+		}
+		if err := s.Touch(req.Slug, req.Identifiers...); err != nil {
+			s.writeValue(w, r, http.StatusBadRequest, wireErrors{Errors: []string{err.Error()}}, false)
+			return
+		}
+		s.writeValue(w, r, http.StatusOK, map[string]int{"touched": len(req.Identifiers)}, false)
 	})
 	mux.HandleFunc("GET /_sim/collections", func(w http.ResponseWriter, r *http.Request) {
 		infos := make([]CollectionInfo, 0, len(s.collections))
@@ -156,7 +170,7 @@ func (s *Server) Collection(slug string) (CollectionInfo, bool) {
 	return c.infoCopy(), true
 }
 
-// Token returns the traits the simulator serves for a token (an empty,
+// Token returns the traits the simulator serves for a token now (an empty,
 // non-nil slice for a token without traits), and false for an unknown slug
 // or identifier.
 func (s *Server) Token(slug, identifier string) ([]Trait, bool) {
@@ -164,11 +178,11 @@ func (s *Server) Token(slug, identifier string) ([]Trait, bool) {
 	if !ok {
 		return nil, false
 	}
-	id, err := strconv.Atoi(identifier)
-	if err != nil || strconv.Itoa(id) != identifier || id < firstTokenID || id >= firstTokenID+c.info.TokenCount {
+	i, ok := c.index(identifier)
+	if !ok {
 		return nil, false
 	}
-	return c.tokenTraits(id - firstTokenID), true
+	return c.tokenTraits(i), true
 }
 
 func (c *collection) infoCopy() CollectionInfo {

@@ -167,7 +167,7 @@ func TestStatsEndpoint(t *testing.T) {
 
 func TestNFTPaging(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{Collections: 2, MinTokens: 1000, MaxTokens: 3000})
+	b := setup(t, Config{Collections: 2, MinTokens: 1000, MaxTokens: 3000, ListTraits: true})
 	slug := "sim-collection-001"
 	info, _ := b.sim.Collection(slug)
 
@@ -245,7 +245,7 @@ func TestNFTPaging(t *testing.T) {
 
 func TestNumericTraitsOnTheWire(t *testing.T) {
 	t.Parallel()
-	b := setup(t, Config{Collections: 1})
+	b := setup(t, Config{Collections: 1, ListTraits: true})
 	info, _ := b.sim.Collection("sim-collection-000")
 	require.NotEmpty(t, info.NumericTraitTypes, "collection 0 always has numeric traits")
 

@@ -11,6 +11,8 @@ const (
 	EndpointCollection = "collection" // GET /api/v2/collections/{slug}
 	EndpointStats      = "stats"      // GET /api/v2/collections/{slug}/stats
 	EndpointNFTs       = "nfts"       // GET /api/v2/collection/{slug}/nfts
+	EndpointNFT        = "nft"        // GET /api/v2/chain/{chain}/contract/{address}/nfts/{identifier}
+	EndpointTraits     = "traits"     // GET /api/v2/traits/{slug}
 	EndpointUnknown    = "unknown"    // any other path under /api/
 )
 

@@ -100,25 +100,61 @@ type wireTrait struct {
 	Value       any     `json:"value"`
 }
 
-// wireNFT is Nft as listed by collection.
+// wireNFT is Nft as listed by collection. The live list endpoint sends no
+// traits key (opensea-sdk issue #1889: OpenSea leaves traits out of the
+// bulk NFT-by-collection answer because of database fan-out), so Traits is
+// nil there unless Config.ListTraits asks for the old behaviour.
 type wireNFT struct {
-	Identifier           string      `json:"identifier"`
-	Collection           string      `json:"collection"`
-	Contract             string      `json:"contract"`
-	TokenStandard        string      `json:"token_standard"`
-	Name                 string      `json:"name"`
-	Description          *string     `json:"description"`
-	ImageURL             string      `json:"image_url"`
-	DisplayImageURL      string      `json:"display_image_url"`
-	DisplayAnimationURL  *string     `json:"display_animation_url"`
-	MetadataURL          string      `json:"metadata_url"`
-	OriginalImageURL     string      `json:"original_image_url"`
-	OriginalAnimationURL *string     `json:"original_animation_url"`
-	OpenseaURL           string      `json:"opensea_url"`
-	UpdatedAt            string      `json:"updated_at"`
-	IsDisabled           bool        `json:"is_disabled"`
-	IsNSFW               bool        `json:"is_nsfw"`
-	Traits               []wireTrait `json:"traits"`
+	Identifier           string       `json:"identifier"`
+	Collection           string       `json:"collection"`
+	Contract             string       `json:"contract"`
+	TokenStandard        string       `json:"token_standard"`
+	Name                 string       `json:"name"`
+	Description          *string      `json:"description"`
+	ImageURL             string       `json:"image_url"`
+	DisplayImageURL      string       `json:"display_image_url"`
+	DisplayAnimationURL  *string      `json:"display_animation_url"`
+	MetadataURL          string       `json:"metadata_url"`
+	OriginalImageURL     string       `json:"original_image_url"`
+	OriginalAnimationURL *string      `json:"original_animation_url"`
+	OpenseaURL           string       `json:"opensea_url"`
+	UpdatedAt            string       `json:"updated_at"`
+	IsDisabled           bool         `json:"is_disabled"`
+	IsNSFW               bool         `json:"is_nsfw"`
+	Traits               *[]wireTrait `json:"traits,omitempty"`
+}
+
+// wireOwner is one element of NftDetailed.owners.
+type wireOwner struct {
+	Address        string `json:"address"`
+	Quantity       int64  `json:"quantity"`
+	QuantityString string `json:"quantity_string"`
+}
+
+// wireNFTDetailed is NftDetailed, the single-NFT answer: Nft plus
+// animation_url, is_suspicious, creator, owners and rarity, and always the
+// traits (an empty list for a token without any).
+type wireNFTDetailed struct {
+	wireNFT
+	AnimationURL *string     `json:"animation_url"`
+	IsSuspicious bool        `json:"is_suspicious"`
+	Creator      string      `json:"creator"`
+	Owners       []wireOwner `json:"owners"`
+	Rarity       *wireRarity `json:"rarity"`
+}
+
+// wireNFTResponse is NftResponse: {"nft": NftDetailed}.
+type wireNFTResponse struct {
+	NFT wireNFTDetailed `json:"nft"`
+}
+
+// wireTraitCounts is GetTraitsResponse of GET /api/v2/traits/{slug}:
+// categories maps each trait type to "string", "number" or "date"; counts
+// maps a string type to {value: count} and a numeric or date type to
+// {"min": n, "max": n}.
+type wireTraitCounts struct {
+	Categories map[string]string         `json:"categories"`
+	Counts     map[string]map[string]any `json:"counts"`
 }
 
 // wireNFTList is NftListResponse; Next is absent on the last page.

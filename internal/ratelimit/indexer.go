@@ -23,7 +23,11 @@ type Indexer struct {
 	keys    []string
 }
 
-var _ indexer.Indexer = (*Indexer)(nil)
+var (
+	_ indexer.Indexer      = (*Indexer)(nil)
+	_ indexer.TraitSource  = (*Indexer)(nil)
+	_ indexer.TraitCounter = (*Indexer)(nil)
+)
 
 // NewIndexer returns an Indexer for source whose calls go through lim, with
 // clients by bucket key (e.g. {KeyFor("opensea", k1): c1, KeyFor("opensea",
@@ -72,6 +76,42 @@ func (ix *Indexer) Tokens(ctx context.Context, slug, cursor string) (*indexer.To
 	return call(ctx, ix, "tokens "+slug, func(c indexer.Indexer) (*indexer.TokenPage, error) {
 		return c.Tokens(ctx, slug, cursor)
 	})
+}
+
+// TokenTraits fetches one token's traits through the limiter when the
+// source's clients are trait sources (indexer.TraitSource); otherwise it
+// fails as ClassPermanent without spending budget.
+func (ix *Indexer) TokenTraits(ctx context.Context, ref indexer.TokenRef) (*indexer.TokenMetadata, error) {
+	op := "nft " + ref.Contract + "/" + ref.TokenID
+	if err := ix.supports(op, func(c indexer.Indexer) bool { _, ok := c.(indexer.TraitSource); return ok }); err != nil {
+		return nil, err
+	}
+	return call(ctx, ix, op, func(c indexer.Indexer) (*indexer.TokenMetadata, error) {
+		return c.(indexer.TraitSource).TokenTraits(ctx, ref)
+	})
+}
+
+// CollectionTraits counts a collection's trait values through the limiter
+// when the source's clients can (indexer.TraitCounter); otherwise it fails
+// as ClassPermanent without spending budget.
+func (ix *Indexer) CollectionTraits(ctx context.Context, slug string) (*indexer.TraitCounts, error) {
+	op := "traits " + slug
+	if err := ix.supports(op, func(c indexer.Indexer) bool { _, ok := c.(indexer.TraitCounter); return ok }); err != nil {
+		return nil, err
+	}
+	return call(ctx, ix, op, func(c indexer.Indexer) (*indexer.TraitCounts, error) {
+		return c.(indexer.TraitCounter).CollectionTraits(ctx, slug)
+	})
+}
+
+// supports reports a permanent error unless every client passes ok.
+func (ix *Indexer) supports(op string, ok func(indexer.Indexer) bool) error {
+	for _, k := range ix.keys {
+		if !ok(ix.clients[k]) {
+			return &indexer.Error{Class: indexer.ClassPermanent, Op: op, Err: fmt.Errorf("source %s does not support this call", ix.source)}
+		}
+	}
+	return nil
 }
 
 func call[T any](ctx context.Context, ix *Indexer, op string, fn func(indexer.Indexer) (T, error)) (T, error) {

@@ -222,3 +222,48 @@ func TestIndexer(t *testing.T) {
 		require.Equal(t, indexer.ClassTransient, indexer.ClassOf(err))
 	})
 }
+
+// traitClient is a fakeClient that is also a trait source and counter.
+type traitClient struct{ *fakeClient }
+
+func (f traitClient) TokenTraits(_ context.Context, ref indexer.TokenRef) (*indexer.TokenMetadata, error) {
+	if err := f.record("nft " + ref.TokenID); err != nil {
+		return nil, err
+	}
+	return &indexer.TokenMetadata{Name: ref.TokenID, Traits: []indexer.Trait{}}, nil
+}
+
+func (f traitClient) CollectionTraits(_ context.Context, slug string) (*indexer.TraitCounts, error) {
+	if err := f.record("traits " + slug); err != nil {
+		return nil, err
+	}
+	return &indexer.TraitCounts{}, nil
+}
+
+func TestIndexerTraitCalls(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ka := ratelimit.KeyFor("os", "key-a")
+	lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{MaxWait: -1, DefaultPause: time.Second})
+	require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: ka, Source: "os", Rate: 0.01, Burst: 2, MaxInFlight: 4}}))
+
+	fc := &fakeClient{name: "a"}
+	ix := ratelimit.NewIndexer(lim, "os", map[string]indexer.Indexer{ka: traitClient{fc}})
+	md, err := ix.TokenTraits(ctx, indexer.TokenRef{Contract: "0xabc", TokenID: "7"})
+	require.NoError(t, err)
+	require.Equal(t, "7", md.Name)
+	_, err = ix.CollectionTraits(ctx, "apes")
+	require.NoError(t, err)
+	_, err = ix.TokenTraits(ctx, indexer.TokenRef{Contract: "0xabc", TokenID: "8"})
+	_, limited := indexer.RetryAfter(err)
+	require.True(t, limited, "trait calls spend the same budget: %v", err)
+	require.Equal(t, 2, fc.ncalls())
+	require.Zero(t, bucket(t, lim, ka).InFlight)
+
+	// A source whose clients cannot fetch traits says so without spending budget.
+	plain := ratelimit.NewIndexer(lim, "os", map[string]indexer.Indexer{ka: &fakeClient{}})
+	_, err = plain.TokenTraits(ctx, indexer.TokenRef{TokenID: "1"})
+	require.Equal(t, indexer.ClassPermanent, indexer.ClassOf(err))
+	_, err = plain.CollectionTraits(ctx, "apes")
+	require.Equal(t, indexer.ClassPermanent, indexer.ClassOf(err))
+}

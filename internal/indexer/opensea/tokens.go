@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strconv"
 	"time"
@@ -83,15 +82,7 @@ func (c *Client) Tokens(ctx context.Context, slug, cursor string) (*indexer.Toke
 	if err != nil {
 		return nil, malformed(op, resp.status, fmt.Errorf("decode tokens %s: %w", slug, err))
 	}
-	for _, s := range skips {
-		s.Op = op
-		c.logger.WarnContext(ctx, "opensea: skipped value",
-			slog.String("op", op), slog.String("token_id", s.TokenID),
-			slog.String("field", s.Field), slog.String("reason", s.Reason))
-		if c.observeSkip != nil {
-			c.observeSkip(s)
-		}
-	}
+	c.reportSkips(ctx, op, skips)
 	return page, nil
 }
 
