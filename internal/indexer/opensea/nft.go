@@ -187,7 +187,7 @@ func decodeTraitCounts(body []byte) (*indexer.TraitCounts, error) {
 				if !ok || rawKind(raw) != "number" {
 					return nil, fmt.Errorf("field %s.%s: want a number", field, bound)
 				}
-				n, err := canonicalDecimal(string(raw), true)
+				n, err := indexer.CanonicalDecimal(string(raw), true)
 				if err != nil {
 					return nil, fmt.Errorf("field %s.%s: %w", field, bound, err)
 				}
