@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nftsync/nftsync/internal/indexer/tokenuri"
 	"github.com/nftsync/nftsync/internal/indexersim"
 	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs"
@@ -69,6 +71,26 @@ type config struct {
 	// MetricsAddr is where a worker serves /metrics, /healthz and /readyz
 	// (empty: not served).
 	MetricsAddr string
+
+	// TokenURI configures the token_uri trait source.
+	TokenURI tokenURIConfig
+}
+
+// tokenURIConfig configures the token_uri trait source: where ipfs:// and
+// ar:// URLs are fetched, what the address guard lets through, and each
+// host's budget across all replicas.
+type tokenURIConfig struct {
+	IPFSGateways    []string
+	IPFSGatewaysSet bool // NFTSYNC_TOKENURI_IPFS_GATEWAYS was given
+	ArweaveGateways []string
+	AllowHTTP       bool
+	AllowNets       []netip.Prefix
+	// Host is every host's budget unless Hosts names the host.
+	Host         ratelimit.HostLimit
+	Hosts        map[string]ratelimit.HostLimit
+	MaxBodyBytes int64
+	Timeout      time.Duration
+	MaxRedirects int
 }
 
 // limitConfig is the per-key budget shared by all replicas.
@@ -151,6 +173,17 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_MALFORMED_RATE", "0", "Simulator fault: fraction of 200 answers with truncated, invalid, wrongly typed or negative data."},
 	{"NFTSYNC_SIM_OVERSIZE_RATE", "0", "Simulator fault: fraction of answers with a body over 16 MiB."},
 	{"NFTSYNC_HTTP_TIMEOUT", "30s", "Timeout of one upstream HTTP request."},
+	{"NFTSYNC_TOKENURI_IPFS_GATEWAYS", "https://ipfs.io/ipfs/,https://dweb.link/ipfs/", "token_uri: IPFS gateway URL prefixes, comma-separated, tried in order (the next on failure); ipfs://CID/path is appended. dev points it at the simulator."},
+	{"NFTSYNC_TOKENURI_AR_GATEWAYS", "https://arweave.net/,https://ar-io.net/", "token_uri: Arweave gateway URL prefixes for ar:// URLs, comma-separated, tried in order."},
+	{"NFTSYNC_TOKENURI_ALLOW_HTTP", "false", "token_uri: allow plain http:// metadata URLs (and redirects to http). dev allows it."},
+	{"NFTSYNC_TOKENURI_ALLOW_NETS", "(unset)", "token_uri: networks (CIDR, comma-separated) the address guard lets through although not public, e.g. 127.0.0.0/8; unset refuses loopback, private, link-local and other special addresses. dev allows loopback only."},
+	{"NFTSYNC_TOKENURI_RATE", "5/s", "token_uri: request rate per metadata host or gateway across ALL replicas."},
+	{"NFTSYNC_TOKENURI_BURST", "(rate, at least 1)", "token_uri: requests a host may get back to back."},
+	{"NFTSYNC_TOKENURI_CONCURRENCY", "8", "token_uri: requests in flight per host across all replicas (0 = no cap)."},
+	{"NFTSYNC_TOKENURI_HOST_RATES", "(unset)", "token_uri: per-host budgets overriding the above, comma-separated HOST=RATE[:BURST], e.g. ipfs.io=2/s:4,arweave.net=10/s."},
+	{"NFTSYNC_TOKENURI_MAX_BODY", "2097152", "token_uri: largest metadata document in bytes (after decompression or data: decoding)."},
+	{"NFTSYNC_TOKENURI_TIMEOUT", "10s", "token_uri: timeout of one attempt at one URL (connect, redirects, headers and body)."},
+	{"NFTSYNC_TOKENURI_MAX_REDIRECTS", "5", "token_uri: redirects one attempt follows (0 = none)."},
 	{"NFTSYNC_METRICS_ADDR", "(unset)", "Worker: listen address of /metrics (Prometheus), /healthz and /readyz, e.g. :9090 (unset = not served)."},
 }
 
@@ -230,6 +263,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			c.OpenSeaAPIKeys = append(c.OpenSeaAPIKeys, k)
 		}
 	}
+	c.TokenURI = p.tokenURI()
 	for queue, def := range jobs.DefaultMaxWorkers() {
 		c.MaxWorkers[queue] = p.int("NFTSYNC_WORKERS_"+strings.ToUpper(queue), def, 0, 10000)
 	}
@@ -350,6 +384,98 @@ func (p *envParser) bool(name string, def bool) bool {
 	default:
 		p.fail(name, s, "want true or false")
 		return def
+	}
+}
+
+// tokenURI reads the NFTSYNC_TOKENURI_* variables. Gateways are checked by
+// building a source from them.
+func (p *envParser) tokenURI() tokenURIConfig {
+	t := tokenURIConfig{
+		IPFSGateways:    tokenuri.DefaultIPFSGateways,
+		ArweaveGateways: tokenuri.DefaultArweaveGateways,
+		Host: ratelimit.HostLimit{
+			Burst:       p.int("NFTSYNC_TOKENURI_BURST", 0, 1, 100000),
+			MaxInFlight: p.int("NFTSYNC_TOKENURI_CONCURRENCY", 8, 0, 100000),
+		},
+		Hosts:        map[string]ratelimit.HostLimit{},
+		MaxBodyBytes: int64(p.int("NFTSYNC_TOKENURI_MAX_BODY", tokenuri.DefaultMaxBodyBytes, 1<<10, 1<<30)),
+		Timeout:      p.duration("NFTSYNC_TOKENURI_TIMEOUT", tokenuri.DefaultTimeout, 100*time.Millisecond),
+		MaxRedirects: p.int("NFTSYNC_TOKENURI_MAX_REDIRECTS", tokenuri.DefaultMaxRedirects, 0, 20),
+	}
+	if v := p.getenv("NFTSYNC_TOKENURI_IPFS_GATEWAYS"); v != "" {
+		t.IPFSGateways, t.IPFSGatewaysSet = splitList(v), true
+	}
+	if v := p.getenv("NFTSYNC_TOKENURI_AR_GATEWAYS"); v != "" {
+		t.ArweaveGateways = splitList(v)
+	}
+	t.AllowHTTP = p.bool("NFTSYNC_TOKENURI_ALLOW_HTTP", false)
+	for _, n := range splitList(p.getenv("NFTSYNC_TOKENURI_ALLOW_NETS")) {
+		prefix, err := netip.ParsePrefix(n)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(n); aerr == nil {
+				prefix, err = a.Prefix(a.BitLen())
+			}
+		}
+		if err != nil {
+			p.fail("NFTSYNC_TOKENURI_ALLOW_NETS", n, "want a network in CIDR notation like 127.0.0.0/8 or an address")
+			continue
+		}
+		t.AllowNets = append(t.AllowNets, prefix.Masked())
+	}
+	t.Host.Rate = p.rate("NFTSYNC_TOKENURI_RATE", 5)
+	if t.Host.Burst == 0 {
+		t.Host.Burst = max(1, int(math.Ceil(t.Host.Rate)))
+	}
+	for _, item := range splitList(p.getenv("NFTSYNC_TOKENURI_HOST_RATES")) {
+		host, spec, ok := strings.Cut(item, "=")
+		host = strings.ToLower(strings.TrimSpace(host))
+		rateSpec, burstSpec, hasBurst := strings.Cut(spec, ":")
+		rate, err := ratelimit.ParseRate(rateSpec)
+		burst := max(1, int(math.Ceil(rate)))
+		if hasBurst && err == nil {
+			burst, err = strconv.Atoi(strings.TrimSpace(burstSpec))
+			if err == nil && burst < 1 {
+				err = errors.New("burst must be at least 1")
+			}
+		}
+		if !ok || host == "" || err != nil {
+			p.fail("NFTSYNC_TOKENURI_HOST_RATES", item, "want HOST=RATE[:BURST], e.g. ipfs.io=2/s:4")
+			continue
+		}
+		t.Hosts[host] = ratelimit.HostLimit{Rate: rate, Burst: burst, MaxInFlight: t.Host.MaxInFlight}
+	}
+	if _, err := tokenuri.New(t.options()); err != nil {
+		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_TOKENURI_IPFS_GATEWAYS / NFTSYNC_TOKENURI_AR_GATEWAYS: %w", err))
+	}
+	return t
+}
+
+// rate parses a rate variable (see ratelimit.ParseRate), def per second
+// when unset.
+func (p *envParser) rate(name string, def float64) float64 {
+	s := p.getenv(name)
+	if s == "" {
+		return def
+	}
+	r, err := ratelimit.ParseRate(s)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("%s: %w", name, err))
+		return def
+	}
+	return r
+}
+
+// options are the token_uri source options of this configuration (without
+// the budget and logger, which need a database and the process logger).
+func (t tokenURIConfig) options() tokenuri.Options {
+	redirects := t.MaxRedirects
+	if redirects == 0 {
+		redirects = -1 // tokenuri's "none"
+	}
+	return tokenuri.Options{
+		IPFSGateways: t.IPFSGateways, ArweaveGateways: t.ArweaveGateways,
+		AllowHTTP: t.AllowHTTP, AllowNets: t.AllowNets,
+		MaxBodyBytes: t.MaxBodyBytes, Timeout: t.Timeout, MaxRedirects: redirects,
 	}
 }
 
