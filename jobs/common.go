@@ -16,55 +16,38 @@ import (
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/ratelimit"
+	"github.com/nftsync/nftsync/jobs/jobargs"
 )
 
-// Queue names: one per data kind, each with its own MaxWorkers.
+// Queue names: one per data kind, each with its own MaxWorkers (see
+// jobargs, the contract other services enqueue by).
 const (
-	QueuePlanner    = "planner"
-	QueueFloorPrice = "floor_price"
-	QueueVolume     = "volume"
-	QueueMetadata   = "metadata"
-	QueueTokens     = "tokens"
-	QueueRarity     = "rarity"
+	QueuePlanner    = jobargs.QueuePlanner
+	QueueFloorPrice = jobargs.QueueFloorPrice
+	QueueVolume     = jobargs.QueueVolume
+	QueueMetadata   = jobargs.QueueMetadata
+	QueueTokens     = jobargs.QueueTokens
+	QueueRarity     = jobargs.QueueRarity
 )
 
 // Schedule kinds as stored in collection_schedules.kind.
 const (
-	KindFloorPrice = "floor_price"
-	KindVolume     = "volume"
-	KindMetadata   = "metadata"
-	KindTokens     = "tokens"
+	KindFloorPrice = jobargs.KindFloorPrice
+	KindVolume     = jobargs.KindVolume
+	KindMetadata   = jobargs.KindMetadata
+	KindTokens     = jobargs.KindTokens
 )
 
 // ScheduleKinds lists every schedule kind, in planning order.
-var ScheduleKinds = []string{KindFloorPrice, KindVolume, KindMetadata, KindTokens} //nolint:gochecknoglobals // read-only
+var ScheduleKinds = jobargs.RefreshKinds() //nolint:gochecknoglobals // read-only
 
-// CollectionArgs is embedded by every per-collection fetch job. Only
-// CollectionID takes part in uniqueness, so a collection never has two
-// pending jobs of one kind. Bucket is the planned refresh time; snapshots are
-// keyed by it, so a retried job overwrites its own row instead of adding one.
-// Services that enqueue by hand may leave Bucket out: the job's creation time
-// is used.
-//
-// Manual marks an operator's "refresh now": such jobs get the upstream rate
-// budget first (see internal/ratelimit) and are inserted with priority 1.
-type CollectionArgs struct {
-	CollectionID int64     `json:"collection_id" river:"unique"`
-	Bucket       time.Time `json:"bucket,omitzero"`
-	Manual       bool      `json:"manual,omitempty"`
-}
+// CollectionArgs is embedded by every per-collection fetch job; see
+// jobargs.CollectionArgs.
+type CollectionArgs = jobargs.CollectionArgs
 
 // uniquePending keeps one job per (kind, collection) among jobs not yet
-// finished; completed, cancelled and discarded jobs do not block a new one.
-func uniquePending() river.UniqueOpts {
-	return river.UniqueOpts{
-		ByArgs: true,
-		ByState: []rivertype.JobState{
-			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
-			rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-		},
-	}
-}
+// finished.
+func uniquePending() river.UniqueOpts { return jobargs.UniquePending() }
 
 // withClass marks ctx with the rate-limit class of the job's upstream calls:
 // manual refreshes go first, otherwise def (live for periodic refreshes, bulk

@@ -13,28 +13,11 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/rarity"
+	"github.com/nftsync/nftsync/jobs/jobargs"
 )
 
-// ComputeRarityArgs recomputes rarity scores and ranks of a whole collection
-// (counts and entropy are collection-wide, so any change alters every score).
-// Method "" means OpenRarity.
-//
-// SyncRun is the token sync run that asked for the computation; it takes part
-// in uniqueness so that a sync completing while an older computation still
-// runs gets its own job instead of being skipped as a duplicate.
-type ComputeRarityArgs struct {
-	CollectionID int64  `json:"collection_id" river:"unique"`
-	Method       string `json:"method,omitempty" river:"unique"`
-	SyncRun      int64  `json:"sync_run,omitempty" river:"unique"`
-}
-
-// Kind is stable; never rename it.
-func (ComputeRarityArgs) Kind() string { return "compute_rarity" }
-
-// InsertOpts: rarity queue, one unfinished job per collection and method.
-func (ComputeRarityArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueRarity, MaxAttempts: 5, UniqueOpts: uniquePending()}
-}
+// ComputeRarityArgs is the job contract in jobargs.
+type ComputeRarityArgs = jobargs.ComputeRarityArgs
 
 // enqueueRarity is the token sync's AfterSync hook: compute_rarity is
 // inserted in the same transaction that completes the sync, so a sync never

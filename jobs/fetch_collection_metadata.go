@@ -12,19 +12,11 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/ratelimit"
+	"github.com/nftsync/nftsync/jobs/jobargs"
 )
 
-// FetchCollectionMetadataArgs refreshes a collection's metadata and
-// contracts.
-type FetchCollectionMetadataArgs struct{ CollectionArgs }
-
-// Kind is stable; never rename it.
-func (FetchCollectionMetadataArgs) Kind() string { return "fetch_collection_metadata" }
-
-// InsertOpts: metadata queue, one unfinished job per collection.
-func (FetchCollectionMetadataArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueMetadata, MaxAttempts: 10, UniqueOpts: uniquePending()}
-}
+// FetchCollectionMetadataArgs is the job contract in jobargs.
+type FetchCollectionMetadataArgs = jobargs.FetchCollectionMetadataArgs
 
 // FetchCollectionMetadataWorker works FetchCollectionMetadataArgs.
 type FetchCollectionMetadataWorker struct {

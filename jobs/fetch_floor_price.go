@@ -4,19 +4,12 @@ import (
 	"context"
 
 	"github.com/riverqueue/river"
+
+	"github.com/nftsync/nftsync/jobs/jobargs"
 )
 
-// FetchFloorPriceArgs refreshes a collection's floor price (and, from the
-// same response, its volume).
-type FetchFloorPriceArgs struct{ CollectionArgs }
-
-// Kind is stable; never rename it.
-func (FetchFloorPriceArgs) Kind() string { return "fetch_floor_price" }
-
-// InsertOpts: floor_price queue, one unfinished job per collection.
-func (FetchFloorPriceArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueFloorPrice, MaxAttempts: 10, UniqueOpts: uniquePending()}
-}
+// FetchFloorPriceArgs is the job contract in jobargs.
+type FetchFloorPriceArgs = jobargs.FetchFloorPriceArgs
 
 // FetchFloorPriceWorker works FetchFloorPriceArgs.
 type FetchFloorPriceWorker struct {

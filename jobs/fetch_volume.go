@@ -4,19 +4,12 @@ import (
 	"context"
 
 	"github.com/riverqueue/river"
+
+	"github.com/nftsync/nftsync/jobs/jobargs"
 )
 
-// FetchVolumeArgs refreshes a collection's trading volume windows (and, from
-// the same response, its floor price).
-type FetchVolumeArgs struct{ CollectionArgs }
-
-// Kind is stable; never rename it.
-func (FetchVolumeArgs) Kind() string { return "fetch_volume" }
-
-// InsertOpts: volume queue, one unfinished job per collection.
-func (FetchVolumeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueVolume, MaxAttempts: 10, UniqueOpts: uniquePending()}
-}
+// FetchVolumeArgs is the job contract in jobargs.
+type FetchVolumeArgs = jobargs.FetchVolumeArgs
 
 // FetchVolumeWorker works FetchVolumeArgs.
 type FetchVolumeWorker struct {

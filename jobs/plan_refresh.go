@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/jobs/jobargs"
 )
 
 // PlanRefreshArgs is the periodic planning tick. It carries nothing: what is
@@ -152,15 +153,5 @@ func RefreshNow(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], co
 
 // argsForKind maps a schedule kind to its fetch job.
 func argsForKind(kind string, a CollectionArgs) (river.JobArgs, error) {
-	switch kind {
-	case KindFloorPrice:
-		return FetchFloorPriceArgs{a}, nil
-	case KindVolume:
-		return FetchVolumeArgs{a}, nil
-	case KindMetadata:
-		return FetchCollectionMetadataArgs{a}, nil
-	case KindTokens:
-		return SyncTokensArgs{a}, nil
-	}
-	return nil, fmt.Errorf("unknown schedule kind %q", kind)
+	return jobargs.ForKind(kind, a)
 }

@@ -16,18 +16,11 @@ import (
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/ratelimit"
+	"github.com/nftsync/nftsync/jobs/jobargs"
 )
 
-// SyncTokensArgs pages through all of a collection's tokens with traits.
-type SyncTokensArgs struct{ CollectionArgs }
-
-// Kind is stable; never rename it.
-func (SyncTokensArgs) Kind() string { return "sync_tokens" }
-
-// InsertOpts: tokens queue, one unfinished job per collection.
-func (SyncTokensArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueTokens, MaxAttempts: 10, UniqueOpts: uniquePending()}
-}
+// SyncTokensArgs is the job contract in jobargs.
+type SyncTokensArgs = jobargs.SyncTokensArgs
 
 // SyncTokensWorker works SyncTokensArgs.
 type SyncTokensWorker struct {

@@ -111,6 +111,7 @@ func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *s
 		SoftStopTimeout:      cfg.SoftStopTimeout,
 		MaxAttempts:          10,
 		RetryPolicy:          &jobs.RetryPolicy{Base: cfg.RetryBase, Max: cfg.RetryMax},
+		ErrorHandler:         &jobs.ErrorHandler{Logger: logger},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create river client: %w", err)

@@ -1,0 +1,147 @@
+// Package jobargs is nftsync's job contract for other services: the River
+// job argument types, their queues and uniqueness, and helpers that insert
+// refresh jobs inside the caller's own transaction with an insert-only River
+// client. It has no workers, no rarity code and no HTTP clients, so importing
+// it costs River, pgx and nothing else of nftsync's.
+//
+// The contract is versioned (Version): kinds, JSON field names, queues and
+// uniqueness only ever gain optional fields; a breaking change gets a new
+// kind. The README's "Enqueuing from other services" table lists it.
+//
+//	client, _ := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+//	tx, _ := pool.Begin(ctx)
+//	_, err := jobargs.InsertRefreshTx(ctx, client, tx, "my-collection", jobargs.RefreshOpts{})
+//	// ... your own writes ...
+//	err = tx.Commit(ctx)
+package jobargs
+
+import (
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Version of the job contract described here.
+const Version = 1
+
+// Queue names: one per data kind.
+const (
+	QueuePlanner    = "planner"
+	QueueFloorPrice = "floor_price"
+	QueueVolume     = "volume"
+	QueueMetadata   = "metadata"
+	QueueTokens     = "tokens"
+	QueueRarity     = "rarity"
+)
+
+// Refresh kinds, as stored in collection_schedules.kind and accepted by
+// InsertRefreshTx and the SQL function nftsync_enqueue_refresh.
+const (
+	KindFloorPrice = "floor_price"
+	KindVolume     = "volume"
+	KindMetadata   = "metadata"
+	KindTokens     = "tokens"
+)
+
+// RefreshKinds lists every refresh kind, in planning order.
+func RefreshKinds() []string {
+	return []string{KindFloorPrice, KindVolume, KindMetadata, KindTokens}
+}
+
+// CollectionArgs is embedded by every per-collection fetch job. Only
+// CollectionID takes part in uniqueness, so a collection never has two
+// unfinished jobs of one kind. Bucket is the planned refresh time; snapshots
+// are keyed by it, so a retried job overwrites its own row instead of adding
+// one. Services that enqueue by hand may leave Bucket out: the job's creation
+// time is used.
+//
+// Manual marks an operator's "refresh now": such jobs get the upstream rate
+// budget first and are inserted with priority 1.
+type CollectionArgs struct {
+	CollectionID int64     `json:"collection_id" river:"unique"`
+	Bucket       time.Time `json:"bucket,omitzero"`
+	Manual       bool      `json:"manual,omitempty"`
+}
+
+// UniquePending keeps one job per (kind, unique args) among jobs not yet
+// finished; completed, cancelled and discarded jobs do not block a new one.
+// River stores it as unique_states B'11110001'.
+func UniquePending() river.UniqueOpts {
+	return river.UniqueOpts{
+		ByArgs: true,
+		ByState: []rivertype.JobState{
+			rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+			rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+		},
+	}
+}
+
+// FetchFloorPriceArgs refreshes a collection's floor price (and, from the
+// same response, its volume).
+type FetchFloorPriceArgs struct{ CollectionArgs }
+
+// Kind is stable; never rename it.
+func (FetchFloorPriceArgs) Kind() string { return "fetch_floor_price" }
+
+// InsertOpts: floor_price queue, one unfinished job per collection.
+func (FetchFloorPriceArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueFloorPrice, MaxAttempts: 10, UniqueOpts: UniquePending()}
+}
+
+// FetchVolumeArgs refreshes a collection's volume (and, from the same
+// response, its floor price).
+type FetchVolumeArgs struct{ CollectionArgs }
+
+// Kind is stable; never rename it.
+func (FetchVolumeArgs) Kind() string { return "fetch_volume" }
+
+// InsertOpts: volume queue, one unfinished job per collection.
+func (FetchVolumeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueVolume, MaxAttempts: 10, UniqueOpts: UniquePending()}
+}
+
+// FetchCollectionMetadataArgs refreshes a collection's name, description,
+// images, links and contracts.
+type FetchCollectionMetadataArgs struct{ CollectionArgs }
+
+// Kind is stable; never rename it.
+func (FetchCollectionMetadataArgs) Kind() string { return "fetch_collection_metadata" }
+
+// InsertOpts: metadata queue, one unfinished job per collection.
+func (FetchCollectionMetadataArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueMetadata, MaxAttempts: 10, UniqueOpts: UniquePending()}
+}
+
+// SyncTokensArgs pages through all of a collection's tokens and traits,
+// resuming from the stored cursor; its last page enqueues compute_rarity.
+type SyncTokensArgs struct{ CollectionArgs }
+
+// Kind is stable; never rename it.
+func (SyncTokensArgs) Kind() string { return "sync_tokens" }
+
+// InsertOpts: tokens queue, one unfinished job per collection.
+func (SyncTokensArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueTokens, MaxAttempts: 10, UniqueOpts: UniquePending()}
+}
+
+// ComputeRarityArgs recomputes rarity scores and ranks of a whole collection
+// (counts and entropy are collection-wide, so any change alters every score).
+// Method "" means OpenRarity.
+//
+// SyncRun is the token sync run that asked for the computation; it takes part
+// in uniqueness so that a sync completing while an older computation still
+// runs gets its own job instead of being skipped as a duplicate.
+type ComputeRarityArgs struct {
+	CollectionID int64  `json:"collection_id" river:"unique"`
+	Method       string `json:"method,omitempty" river:"unique"`
+	SyncRun      int64  `json:"sync_run,omitempty" river:"unique"`
+}
+
+// Kind is stable; never rename it.
+func (ComputeRarityArgs) Kind() string { return "compute_rarity" }
+
+// InsertOpts: rarity queue, one unfinished job per collection and method.
+func (ComputeRarityArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueRarity, MaxAttempts: 5, UniqueOpts: UniquePending()}
+}
