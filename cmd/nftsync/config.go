@@ -113,6 +113,9 @@ type simFaults struct {
 	OversizeRate  float64
 	PerKeyRate    float64
 	APIKeys       []string
+	// Metadata is the token metadata host and IPFS gateway: path, rate
+	// limit and per-token faults.
+	Metadata indexersim.MetadataConfig
 }
 
 // envVar documents one environment variable; the README's table is kept in
@@ -172,6 +175,14 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_TIMEOUT_RATE", "0", "Simulator fault: fraction of requests that never answer."},
 	{"NFTSYNC_SIM_MALFORMED_RATE", "0", "Simulator fault: fraction of 200 answers with truncated, invalid, wrongly typed or negative data."},
 	{"NFTSYNC_SIM_OVERSIZE_RATE", "0", "Simulator fault: fraction of answers with a body over 16 MiB."},
+	{"NFTSYNC_SIM_METADATA_GATEWAY_PATH", "/ipfs/", "Simulator: path of its IPFS gateway, which serves the ipfs:// metadata URLs of some collections (/ipfs/CID/ID)."},
+	{"NFTSYNC_SIM_METADATA_RATE", "0", "Simulator: metadata requests per second (its http host and gateway together) before it answers 429 (0 = unlimited)."},
+	{"NFTSYNC_SIM_METADATA_BURST", "(rate)", "Simulator: metadata requests it accepts back to back."},
+	{"NFTSYNC_SIM_METADATA_NOT_FOUND_RATE", "0", "Simulator fault: fraction of tokens whose metadata document answers 404 (always the same tokens)."},
+	{"NFTSYNC_SIM_METADATA_SLOW_RATE", "0", "Simulator fault: fraction of tokens whose metadata document answers after NFTSYNC_SIM_METADATA_SLOW_DELAY."},
+	{"NFTSYNC_SIM_METADATA_SLOW_DELAY", "30s", "Simulator fault: how long a slow metadata document takes."},
+	{"NFTSYNC_SIM_METADATA_OVERSIZE_RATE", "0", "Simulator fault: fraction of tokens whose metadata document is over 16 MiB."},
+	{"NFTSYNC_SIM_METADATA_NOT_JSON_RATE", "0", "Simulator fault: fraction of tokens whose metadata document is an HTML page or truncated JSON."},
 	{"NFTSYNC_HTTP_TIMEOUT", "30s", "Timeout of one upstream HTTP request."},
 	{"NFTSYNC_TOKENURI_IPFS_GATEWAYS", "https://ipfs.io/ipfs/,https://dweb.link/ipfs/", "token_uri: IPFS gateway URL prefixes, comma-separated, tried in order (the next on failure); ipfs://CID/path is appended. dev points it at the simulator."},
 	{"NFTSYNC_TOKENURI_AR_GATEWAYS", "https://arweave.net/,https://ar-io.net/", "token_uri: Arweave gateway URL prefixes for ar:// URLs, comma-separated, tried in order."},
@@ -233,6 +244,16 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			OversizeRate:  p.fraction("NFTSYNC_SIM_OVERSIZE_RATE"),
 			PerKeyRate:    p.float("NFTSYNC_SIM_PER_KEY_RATE", 0, 0),
 			APIKeys:       splitList(getenv("NFTSYNC_SIM_API_KEYS")),
+			Metadata: indexersim.MetadataConfig{
+				GatewayPath:  getenv("NFTSYNC_SIM_METADATA_GATEWAY_PATH"),
+				Rate:         p.float("NFTSYNC_SIM_METADATA_RATE", 0, 0),
+				Burst:        p.int("NFTSYNC_SIM_METADATA_BURST", 0, 1, 1000000),
+				NotFoundRate: p.fraction("NFTSYNC_SIM_METADATA_NOT_FOUND_RATE"),
+				SlowRate:     p.fraction("NFTSYNC_SIM_METADATA_SLOW_RATE"),
+				SlowDelay:    p.duration("NFTSYNC_SIM_METADATA_SLOW_DELAY", indexersim.DefaultSlowDelay, 0),
+				OversizeRate: p.fraction("NFTSYNC_SIM_METADATA_OVERSIZE_RATE"),
+				NotJSONRate:  p.fraction("NFTSYNC_SIM_METADATA_NOT_JSON_RATE"),
+			},
 		},
 		Limit: limitConfig{
 			Burst:       p.int("NFTSYNC_OPENSEA_BURST", 0, 1, 100000),
@@ -487,7 +508,7 @@ func (c *config) simConfig() indexersim.Config {
 		MinTokens: c.SimMinTokens, MaxTokens: c.SimMaxTokens, ListTraits: c.SimListTraits,
 		PerKeyRate: f.PerKeyRate, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
 		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
-		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate,
+		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate, Metadata: f.Metadata,
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/internal/indexer/tokenuri"
+	"github.com/nftsync/nftsync/internal/indexersim"
 	"github.com/nftsync/nftsync/internal/ratelimit"
 )
 
@@ -89,5 +90,25 @@ func TestTokenURIConfig(t *testing.T) {
 		require.Equal(t, []string{"http://127.0.0.1:4321/ipfs/"}, cfg.TokenURI.IPFSGateways)
 		require.True(t, cfg.TokenURI.AllowHTTP)
 		require.Equal(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, cfg.TokenURI.AllowNets)
+	})
+
+	t.Run("SimulatorMetadataSettings", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := loadConfig(envOf(map[string]string{
+			"NFTSYNC_SIM_METADATA_GATEWAY_PATH":   "/gw/",
+			"NFTSYNC_SIM_METADATA_RATE":           "20",
+			"NFTSYNC_SIM_METADATA_NOT_FOUND_RATE": "0.1",
+			"NFTSYNC_SIM_METADATA_SLOW_RATE":      "0.02",
+			"NFTSYNC_SIM_METADATA_SLOW_DELAY":     "5s",
+			"NFTSYNC_SIM_METADATA_OVERSIZE_RATE":  "0.01",
+			"NFTSYNC_SIM_METADATA_NOT_JSON_RATE":  "0.03",
+		}))
+		require.NoError(t, err)
+		require.Equal(t, indexersim.MetadataConfig{GatewayPath: "/gw/", Rate: 20, NotFoundRate: 0.1, SlowRate: 0.02,
+			SlowDelay: 5 * time.Second, OversizeRate: 0.01, NotJSONRate: 0.03}, cfg.simConfig().Metadata)
+
+		_, err = loadConfig(envOf(map[string]string{"NFTSYNC_SIM_METADATA_GATEWAY_PATH": "ipfs", "NFTSYNC_SIM_METADATA_NOT_JSON_RATE": "2"}))
+		require.ErrorContains(t, err, "NFTSYNC_SIM_METADATA_NOT_JSON_RATE")
+		require.ErrorContains(t, err, "metadata gateway path")
 	})
 }

@@ -109,6 +109,10 @@ type Config struct {
 	// POST /subgraphs/name/{Name}, each with its own limits and faults
 	// (the fields above apply to the OpenSea endpoints only).
 	Subgraphs []SubgraphConfig
+
+	// Metadata configures each token's metadata document (its metadata_url):
+	// the IPFS gateway path, a rate limit and per-token faults.
+	Metadata MetadataConfig
 }
 
 // DefaultConfig returns the default configuration: seed 0, 50 collections of
@@ -198,6 +202,9 @@ func (c Config) Validate() error {
 	}
 	if c.OversizeBytes < minOversize {
 		bad("oversize bytes must be >= %d, got %d", minOversize, c.OversizeBytes)
+	}
+	if err := c.Metadata.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	names := map[string]bool{}
 	for _, sg := range c.Subgraphs {

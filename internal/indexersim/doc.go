@@ -9,6 +9,15 @@
 //	GET /api/v2/chain/{chain}/contract/{address}/nfts/{identifier}
 //	                                          one token with traits, owners, rarity: null
 //	GET /api/v2/traits/{slug}                 trait categories and value counts
+//	GET /metadata/{slug}/{id}                 a token's metadata document (its http metadata_url)
+//	GET /ipfs/{cid}/{id}                      the same through a simulated IPFS gateway
+//	                                          (path configurable: MetadataConfig.GatewayPath)
+//
+// Each token's metadata_url is, by collection, an http URL served here, an
+// ipfs:// URL resolved by the gateway path, or a data:application/json
+// URL; the document's attributes are the token's traits (metadata.go).
+// Metadata requests have their own rate limit, per-token faults (404, slow,
+// oversize, not JSON) and counters (Stats.Metadata).
 //
 // Like the live API, the list answer carries no traits (opensea-sdk issue
 // #1889: OpenSea leaves them out of the bulk endpoint); Config.ListTraits

@@ -205,9 +205,3 @@ func (s *Server) wireNFT(r *http.Request, c *collection, i int) wireNFT {
 		Traits:           &wt,
 	}
 }
-
-// metadataURL is token i's metadata_url: a path in the collection's IPFS
-// folder.
-func (s *Server) metadataURL(_ *http.Request, c *collection, i int) string {
-	return "ipfs://" + c.cid + "/" + strconv.Itoa(firstTokenID+i)
-}

@@ -28,6 +28,7 @@ type Server struct {
 	limiter     *limiter
 	faults      *faults
 	rec         *recorder
+	meta        *metadataService
 	pad         []byte // read-only padding chunk for oversize bodies
 	handler     http.Handler
 
@@ -73,6 +74,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		s.bySlug[c.info.Slug] = c
 		s.byContract[c.info.Contract] = c
 	}
+	s.meta = newMetadataService(cfg, s.collections)
 	for _, sc := range cfg.Subgraphs {
 		e, err := newSubgraphEndpoint(s, sc)
 		if err != nil {
@@ -90,6 +92,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	mux.Handle("/api/", s.api(EndpointUnknown, func(*http.Request, time.Time) (int, any) {
 		return http.StatusNotFound, wireErrors{Errors: []string{"not found"}}
 	}))
+	s.metadataRoutes(mux)
 	mux.HandleFunc("/subgraphs/name/{name}", func(w http.ResponseWriter, r *http.Request) {
 		e, ok := s.subgraphs[r.PathValue("name")]
 		if !ok {
@@ -142,6 +145,8 @@ func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
 // Each subgraph's counters are in Stats.Subgraphs by name.
 func (s *Server) Stats() Stats {
 	st := s.rec.snapshot()
+	meta := s.meta.rec.snapshot()
+	st.Metadata = &meta
 	if len(s.subgraphs) > 0 {
 		st.Subgraphs = make(map[string]Stats, len(s.subgraphs))
 		for name, e := range s.subgraphs {

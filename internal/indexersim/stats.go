@@ -59,6 +59,10 @@ type Stats struct {
 	// Subgraphs holds each subgraph endpoint's own counters by name (the
 	// fields above count the OpenSea endpoints only).
 	Subgraphs map[string]Stats `json:"subgraphs,omitempty"`
+	// Metadata holds the token metadata host's and IPFS gateway's own
+	// counters (EndpointMetadata, EndpointGateway, FaultMetadata*); they
+	// are not in the counters above.
+	Metadata *Stats `json:"metadata,omitempty"`
 }
 
 // recorder collects Stats. One mutex guards everything; the simulator is
