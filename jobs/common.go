@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs/jobargs"
@@ -116,7 +117,7 @@ func handleFetchError(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db
 	case indexer.ClassPermanent:
 		reason := fmt.Sprintf("%s: %v", op, err)
 		q := db.New(d.DB)
-		if serr := q.CollectionSetStatus(ctx, db.CollectionSetStatusParams{ID: c.ID, Status: "failed", StatusReason: truncate(reason, 500)}); serr != nil {
+		if serr := q.CollectionSetStatus(ctx, db.CollectionSetStatusParams{ID: c.ID, Status: "failed", StatusReason: clip.Text(reason, 500)}); serr != nil {
 			return fmt.Errorf("mark collection %s failed: %w", c.Slug, serr)
 		}
 		d.Logger.WarnContext(ctx, "permanent upstream error; collection marked failed", slog.String("slug", c.Slug), slog.String("reason", reason))
@@ -143,20 +144,13 @@ func recordQuality(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Co
 		Source:       c.Source,
 		Kind:         kind,
 		Operation:    op,
-		Message:      truncate(msg, 2000),
+		Message:      clip.Text(msg, 2000),
 		JobID:        pgInt8(job.ID),
 	})
 	if err != nil {
 		return fmt.Errorf("record data-quality event for %s: %w", c.Slug, err)
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // withTx runs fn in a transaction on d.DB.

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs/jobargs"
@@ -216,7 +217,7 @@ func pageRows(collectionID int64, tp *indexer.TokenPage) (*db.TokenUpsertBatchPa
 		}
 		seen[key] = true
 		if !tokenIDPattern.MatchString(tok.TokenID) {
-			return nil, nil, fmt.Errorf("token identifier %q is not a decimal number", truncate(tok.TokenID, 80))
+			return nil, nil, fmt.Errorf("token identifier %q is not a decimal number", clip.Text(tok.TokenID, 80))
 		}
 		raw := tok.Raw
 		if len(raw) == 0 || !json.Valid(raw) {

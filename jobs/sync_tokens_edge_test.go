@@ -51,20 +51,25 @@ func trait(name, value string) indexer.Trait {
 	return indexer.Trait{Type: name, ValueText: value, ValueKind: indexer.ValueString}
 }
 
+// setupScripted gives a test transaction with the collection "scripted"
+// tracked and src as its source, and a function that works one sync_tokens
+// job for it.
+func setupScripted(t *testing.T, src *pagedSource) (*workerBundle, func() (*rivertest.WorkResult, error)) {
+	t.Helper()
+	tx := dbtest.Tx(t)
+	b := &workerBundle{tx: tx, deps: &jobs.Deps{DB: tx, Logger: discardLogger(), Indexers: map[string]indexer.Indexer{"opensea": src}}}
+	b.coll = trackTx(t, tx, "scripted", time.Minute)
+	tw := rivertest.NewWorker(t, riverpgxv5.New(nil), &river.Config{Logger: discardLogger()}, &jobs.SyncTokensWorker{Deps: b.deps})
+	return b, func() (*rivertest.WorkResult, error) {
+		return tw.Work(context.Background(), t, tx, jobs.SyncTokensArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID}}, nil)
+	}
+}
+
 func TestSyncTokensEdgeCases(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
-	setup := func(t *testing.T, src *pagedSource) (*workerBundle, func() (*rivertest.WorkResult, error)) {
-		t.Helper()
-		tx := dbtest.Tx(t)
-		b := &workerBundle{tx: tx, deps: &jobs.Deps{DB: tx, Logger: discardLogger(), Indexers: map[string]indexer.Indexer{"opensea": src}}}
-		b.coll = trackTx(t, tx, "scripted", time.Minute)
-		tw := rivertest.NewWorker(t, riverpgxv5.New(nil), &river.Config{Logger: discardLogger()}, &jobs.SyncTokensWorker{Deps: b.deps})
-		return b, func() (*rivertest.WorkResult, error) {
-			return tw.Work(ctx, t, tx, jobs.SyncTokensArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID}}, nil)
-		}
-	}
+	setup := setupScripted
 	full := []indexer.TokenPage{{Tokens: []indexer.Token{
 		token("1", trait("hat", "red"), trait("eyes", "blue")),
 		token("2", trait("hat", "blue")),

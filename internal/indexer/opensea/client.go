@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
@@ -351,19 +351,7 @@ func upstreamMessage(body []byte, apiKey string) string {
 	if apiKey != "" {
 		msg = strings.ReplaceAll(msg, apiKey, "[redacted]")
 	}
-	return truncate(msg, upstreamMessageLimit)
-}
-
-// truncate shortens s to at most n bytes without splitting a rune, adding
-// "…" when it cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
+	return clip.Text(msg, upstreamMessageLimit)
 }
 
 // checkSlug rejects slugs that cannot name a collection. An empty slug

@@ -201,7 +201,7 @@ func TestErrorMessages(t *testing.T) {
 		})
 		_, err := newTestClient(t, srv.URL, Options{}).Collection(ctx, "example-apes")
 		requireClass(t, err, indexer.ClassPermanent)
-		require.ErrorContains(t, err, `upstream says "`+strings.Repeat("é", 100)+`…"`)
+		require.ErrorContains(t, err, `upstream says "`+strings.Repeat("é", 98)+`…"`) // 200 bytes with the marker
 	})
 
 	t.Run("NonJSONBodyAddsNothing", func(t *testing.T) {

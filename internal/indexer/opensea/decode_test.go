@@ -72,12 +72,3 @@ func TestDecodeEdgeCases(t *testing.T) {
 		require.ErrorContains(t, err, tc.wantErr, tc.name)
 	}
 }
-
-func TestTruncate(t *testing.T) {
-	t.Parallel()
-
-	require.Equal(t, "abc", truncate("abc", 3))
-	require.Equal(t, "ab…", truncate("abc", 2))
-	require.Equal(t, "a…", truncate("aé", 2)) // never splits a rune
-	require.Empty(t, truncate("", 0))
-}

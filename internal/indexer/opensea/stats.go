@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/url"
 
+	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
@@ -188,6 +189,6 @@ func moneyAmount(raw json.RawMessage, field string, required bool) (string, erro
 		}
 		return "", nil
 	default:
-		return "", fmt.Errorf("field %s: want number, got JSON %s %s", field, kind, truncate(string(raw), 40))
+		return "", fmt.Errorf("field %s: want number, got JSON %s %s", field, kind, clip.Text(string(raw), 40))
 	}
 }

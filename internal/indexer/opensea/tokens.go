@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
@@ -151,7 +152,7 @@ func decodeToken(raw json.RawMessage) (indexer.Token, []Skip, error) {
 			tok.UpdatedAt = t
 		} else {
 			skips = append(skips, Skip{TokenID: tok.TokenID, Field: "updated_at",
-				Reason: "unparseable timestamp " + strconv.Quote(truncate(dto.UpdatedAt, 40))})
+				Reason: "unparseable timestamp " + strconv.Quote(clip.Text(dto.UpdatedAt, 40))})
 		}
 	}
 	traits, traitSkips, err := decodeTraits(dto.Traits, tok.TokenID)
@@ -221,9 +222,9 @@ func lenientIdentifier(raw json.RawMessage) string {
 	switch rawKind(v.Identifier) {
 	case "string":
 		s, _ := rawString(v.Identifier)
-		return truncate(s, 80)
+		return clip.Text(s, 80)
 	case "number":
-		return truncate(string(v.Identifier), 80)
+		return clip.Text(string(v.Identifier), 80)
 	}
 	return ""
 }
