@@ -50,9 +50,9 @@ type CollectionArgs = jobargs.CollectionArgs
 // finished.
 func uniquePending() river.UniqueOpts { return jobargs.UniquePending() }
 
-// withClass marks ctx with the rate-limit class of the job's upstream calls:
-// manual refreshes go first, otherwise def (live for periodic refreshes, bulk
-// for token backfills, which leave a reserve to live ones).
+// withClass marks ctx with the rate-limit class of a single-call job's
+// upstream call: manual refreshes go first, otherwise def (live for periodic
+// refreshes). sync_tokens picks its class per page (manualFirstPage).
 func withClass(ctx context.Context, args CollectionArgs, def ratelimit.Class) context.Context {
 	if args.Manual {
 		return ratelimit.WithClass(ctx, ratelimit.ClassPriority)

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/clip"
@@ -74,14 +75,18 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 		return fmt.Errorf("start token sync %s: %w", c.Slug, err)
 	}
 	deadline := d.now().Add(d.tokenSyncBudget())
-	ctx = withClass(ctx, job.Args.CollectionArgs, ratelimit.ClassBulk)
+	priorityFirst := manualFirstPage(job.JobRow, job.Args.CollectionArgs, state.Pages)
 	cursor, seen := state.Cursor, state.TokensSeen
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		op := fmt.Sprintf("fetch tokens %s page %d", c.Slug, state.Pages+int32(page))
-		tp, err := idx.Tokens(ctx, c.Slug, cursor)
+		class := ratelimit.ClassBulk
+		if page == 1 && priorityFirst {
+			class = ratelimit.ClassPriority
+		}
+		tp, err := idx.Tokens(ratelimit.WithClass(ctx, class), c.Slug, cursor)
 		if err != nil {
 			if cursor != "" && indexer.ClassOf(err) == indexer.ClassPermanent && !isNotFound(err) {
 				// Upstream refused the cursor (expired, or changed format):
@@ -118,6 +123,32 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 			return river.JobSnooze(0)
 		}
 	}
+}
+
+// manualFirstPage reports whether a sync_tokens job fetches its first page
+// at priority: only a manual refresh does, and only for the page that
+// shows the operator fresh data; every later page is a bulk backfill, so a
+// refresh of a big collection cannot starve live refreshes cluster-wide. A
+// manual job keeps priority while its run has stored no page yet (its first
+// try was rate limited) or until its first snooze (it joined a run in
+// progress); after the budget snooze that follows its first pages, it
+// continues in bulk.
+func manualFirstPage(job *rivertype.JobRow, args CollectionArgs, runPages int32) bool {
+	if !args.Manual {
+		return false
+	}
+	return runPages == 0 || snoozes(job) == 0
+}
+
+// snoozes returns how often River snoozed the job (metadata.snoozes).
+func snoozes(job *rivertype.JobRow) int {
+	var md struct {
+		Snoozes int `json:"snoozes"`
+	}
+	if len(job.Metadata) == 0 || json.Unmarshal(job.Metadata, &md) != nil {
+		return 0
+	}
+	return md.Snoozes
 }
 
 // storePage writes one page's tokens and traits and advances the cursor from

@@ -56,8 +56,10 @@ func RefreshKinds() []string {
 // one. Services that enqueue by hand may leave Bucket out: the job's creation
 // time is used.
 //
-// Manual marks an operator's "refresh now": such jobs get the upstream rate
-// budget first and are inserted with priority 1.
+// Manual marks an operator's "refresh now": such jobs are inserted with
+// priority 1 and their upstream calls get the rate budget first (class
+// priority); a token sync only for its first page, the rest of the backfill
+// stays bulk.
 type CollectionArgs struct {
 	CollectionID int64     `json:"collection_id" river:"unique"`
 	Bucket       time.Time `json:"bucket,omitzero"`
