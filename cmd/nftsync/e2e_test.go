@@ -58,7 +58,7 @@ func TestDevEndToEnd(t *testing.T) {
 		"NFTSYNC_SIM_SEED":        "11",
 		"NFTSYNC_SIM_LIST_TRAITS": "true",
 		"NFTSYNC_PLAN_INTERVAL":   "1s",
-		"NFTSYNC_LOG_LEVEL":       "warn",
+		"NFTSYNC_LOG_LEVEL":       "info",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -83,6 +83,9 @@ func TestDevEndToEnd(t *testing.T) {
 		t.Fatal("dev did not stop within a minute of cancellation")
 	}
 	require.Contains(t, out.String(), "psql '"+dbURL+"'")
+	// Our progress line is logged at INFO; River's periodic chatter is not.
+	require.Contains(t, logs.String(), "msg=progress")
+	require.NotContains(t, logs.String(), "Producer job counts")
 
 	traits, err := db.New(pool).TokenTraitCount(context.Background(), mustCollectionID(t, pool, truth.Slugs()[0]))
 	require.NoError(t, err)

@@ -102,7 +102,7 @@ func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *s
 	jobs.Register(workers, deps, jc)
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		ID:                   cfg.WorkerID,
-		Logger:               logger,
+		Logger:               riverLogger(logger),
 		Queues:               jobs.Queues(jc),
 		Workers:              workers,
 		PeriodicJobs:         jobs.PeriodicJobs(jc),
