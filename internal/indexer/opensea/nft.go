@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
@@ -86,7 +87,7 @@ func decodeNFT(body []byte, identifier string) (*indexer.TokenMetadata, []Skip, 
 		return nil, nil, fmt.Errorf("field nft: %w", err)
 	}
 	if tok.TokenID != identifier {
-		return nil, nil, fmt.Errorf("field nft.identifier: asked for %q, got %q", identifier, truncate(tok.TokenID, 80))
+		return nil, nil, fmt.Errorf("field nft.identifier: asked for %q, got %q", identifier, clip.Text(tok.TokenID, 80))
 	}
 	var extra nftExtraDTO
 	if err := decodeStrict(dto.NFT, &extra); err != nil {
@@ -163,7 +164,7 @@ func decodeTraitCounts(body []byte) (*indexer.TraitCounts, error) {
 	for _, name := range names {
 		kind := (*dto.Categories)[name]
 		counts, ok := (*dto.Counts)[name]
-		field := "counts[" + truncate(name, 80) + "]"
+		field := "counts[" + clip.Text(name, 80) + "]"
 		switch kind {
 		case "string":
 			out.Categories[name] = kind
@@ -171,7 +172,7 @@ func decodeTraitCounts(body []byte) (*indexer.TraitCounts, error) {
 			for v, raw := range counts {
 				count, err := strconv.ParseInt(string(raw), 10, 64)
 				if err != nil || count < 0 {
-					return nil, fmt.Errorf("field %s[%s]: want a non-negative integer, got %s", field, truncate(v, 80), truncate(string(raw), 40))
+					return nil, fmt.Errorf("field %s[%s]: want a non-negative integer, got %s", field, clip.Text(v, 80), clip.Text(string(raw), 40))
 				}
 				values[v] = count
 			}
@@ -195,7 +196,7 @@ func decodeTraitCounts(body []byte) (*indexer.TraitCounts, error) {
 			}
 			out.Ranges[name] = r
 		default:
-			return nil, fmt.Errorf("field categories[%s]: want string, number or date, got %q", truncate(name, 80), truncate(kind, 40))
+			return nil, fmt.Errorf("field categories[%s]: want string, number or date, got %q", clip.Text(name, 80), clip.Text(kind, 40))
 		}
 	}
 	return out, nil

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
@@ -55,7 +56,7 @@ func parseDocument(body []byte) (*indexer.TokenMetadata, []Skip, error) {
 	body = bytes.TrimPrefix(body, utf8BOM)
 	if k := indexer.JSONKind(body); k != "object" {
 		if !json.Valid(body) {
-			return nil, nil, fmt.Errorf("not JSON (starts with %q)", truncate(string(bytes.TrimSpace(body)), 24))
+			return nil, nil, fmt.Errorf("not JSON (starts with %q)", clip.Text(string(bytes.TrimSpace(body)), 24))
 		}
 		return nil, nil, fmt.Errorf("want a JSON object, got JSON %s", k)
 	}

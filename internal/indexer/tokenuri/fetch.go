@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
@@ -52,7 +53,7 @@ func (s *Source) fetch(ctx context.Context, op, target string) ([]byte, error) {
 		return nil, statusError(op, target, resp)
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "" && !maybeJSON(ct) {
-		return nil, classify(op, resp.StatusCode, &contentError{fmt.Sprintf("%s: content type %q is not JSON", redact(target), truncate(ct, 60))})
+		return nil, classify(op, resp.StatusCode, &contentError{fmt.Sprintf("%s: content type %q is not JSON", redact(target), clip.Text(ct, 60))})
 	}
 	if resp.ContentLength > s.maxBody {
 		return nil, classify(op, resp.StatusCode, &contentError{fmt.Sprintf("%s: body of %d bytes exceeds %d", redact(target), resp.ContentLength, s.maxBody)})

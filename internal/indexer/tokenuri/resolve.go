@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/nftsync/nftsync/internal/clip"
 )
 
 // Errors of resolve, each wrapped with the offending detail. All of them are
@@ -47,7 +49,7 @@ func (s *Source) resolve(raw string) (plan, error) {
 	}
 	scheme, rest, ok := strings.Cut(raw, ":")
 	if !ok {
-		return plan{}, fmt.Errorf("%w: no scheme in %q", ErrBadURL, truncate(raw, 80))
+		return plan{}, fmt.Errorf("%w: no scheme in %q", ErrBadURL, clip.Text(raw, 80))
 	}
 	switch strings.ToLower(scheme) {
 	case "data":
@@ -63,7 +65,7 @@ func (s *Source) resolve(raw string) (plan, error) {
 	case "https", "http":
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
-			return plan{}, fmt.Errorf("%w: %q", ErrBadURL, truncate(raw, 80))
+			return plan{}, fmt.Errorf("%w: %q", ErrBadURL, clip.Text(raw, 80))
 		}
 		if u.Scheme == "http" && !s.allowHTTP {
 			return plan{}, fmt.Errorf("%w: %s", ErrHTTPNotAllowed, u.Redacted())
@@ -79,7 +81,7 @@ func (s *Source) resolve(raw string) (plan, error) {
 		}
 		return p, nil
 	}
-	return plan{}, fmt.Errorf("%w %q (want https, ipfs, ar or data)", ErrUnsupportedScheme, truncate(scheme, 20))
+	return plan{}, fmt.Errorf("%w %q (want https, ipfs, ar or data)", ErrUnsupportedScheme, clip.Text(scheme, 20))
 }
 
 // gatewayPlan resolves an ipfs:// or ar:// URL (rest is what follows the
@@ -99,7 +101,7 @@ func (s *Source) gatewayPlan(scheme string, gateways []string, rest string, idPa
 		id, path = rest[:i], rest[i:]
 	}
 	if !idPattern.MatchString(id) {
-		return plan{}, fmt.Errorf("%w: %s:// content id %q", ErrBadURL, scheme, truncate(id, 80))
+		return plan{}, fmt.Errorf("%w: %s:// content id %q", ErrBadURL, scheme, clip.Text(id, 80))
 	}
 	if err := checkPath(path); err != nil {
 		return plan{}, fmt.Errorf("%w: %s://%s: %w", ErrBadURL, scheme, id, err)
@@ -111,7 +113,7 @@ func (s *Source) gatewayPlan(scheme string, gateways []string, rest string, idPa
 	for _, gw := range gateways {
 		u, err := url.Parse(gw + id + path)
 		if err != nil {
-			return plan{}, fmt.Errorf("%w: %s://%s%s: %w", ErrBadURL, scheme, id, truncate(path, 80), err)
+			return plan{}, fmt.Errorf("%w: %s://%s%s: %w", ErrBadURL, scheme, id, clip.Text(path, 80), err)
 		}
 		p.candidates = append(p.candidates, u.String())
 	}
@@ -198,7 +200,7 @@ func decodeDataURL(rest string, maxBody int64) ([]byte, error) {
 		mediaType = "text/plain" // RFC 2397's default
 	}
 	if mt, _, err := mime.ParseMediaType(mediaType); err != nil || !jsonMediaType(mt) {
-		return nil, &contentError{fmt.Sprintf("data: URL media type %q is not JSON", truncate(mediaType, 60))}
+		return nil, &contentError{fmt.Sprintf("data: URL media type %q is not JSON", clip.Text(mediaType, 60))}
 	}
 	if isBase64 {
 		// Base64 grows data by 4/3: refuse before decoding what cannot fit.
@@ -242,15 +244,3 @@ func decodeDataURL(rest string, maxBody int64) ([]byte, error) {
 type contentError struct{ msg string }
 
 func (e *contentError) Error() string { return e.msg }
-
-// truncate shortens s to at most n bytes without splitting a rune, adding
-// "…" when it cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && n < len(s) && s[n]&0xc0 == 0x80 {
-		n--
-	}
-	return s[:n] + "…"
-}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
@@ -299,11 +300,11 @@ func unwrapOps(errs []error) []error {
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return truncate(raw, 80)
+		return clip.Text(raw, 80)
 	}
 	u.User = nil
 	if u.RawQuery != "" {
 		u.RawQuery = "…"
 	}
-	return truncate(u.String(), 200)
+	return clip.Text(u.String(), 200)
 }
