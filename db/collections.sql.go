@@ -109,8 +109,8 @@ func (q *Queries) CollectionList(ctx context.Context) ([]Collection, error) {
 
 const collectionProgress = `-- name: CollectionProgress :many
 SELECT c.id, c.slug, c.status,
-       EXISTS (SELECT 1 FROM floor_price_snapshots f WHERE f.collection_id = c.id) AS has_floor,
-       EXISTS (SELECT 1 FROM volume_snapshots v WHERE v.collection_id = c.id) AS has_volume,
+       EXISTS (SELECT 1 FROM floor_price_latest f WHERE f.collection_id = c.id) AS has_floor,
+       EXISTS (SELECT 1 FROM volume_latest v WHERE v.collection_id = c.id) AS has_volume,
        EXISTS (SELECT 1 FROM collection_metadata m WHERE m.collection_id = c.id) AS has_metadata,
        (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id)::bigint AS tokens,
        COALESCE((SELECT s.completed_at IS NOT NULL FROM token_sync_state s WHERE s.collection_id = c.id), false)::boolean AS tokens_complete

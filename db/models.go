@@ -120,25 +120,66 @@ type DataQualityEvent struct {
 type FloorPriceCurrent struct {
 	CollectionID int64
 	Source       string
-	AsOfBucket   time.Time
 	Amount       pgtype.Numeric
 	Currency     string
 	Decimals     int16
 	Owners       pgtype.Int8
 	FetchedAt    time.Time
+	SourceAsOf   pgtype.Timestamptz
+	ChangedAt    time.Time
+}
+
+type FloorPriceDaily struct {
+	CollectionID int64
+	Source       string
+	BucketStart  time.Time
+	Currency     string
+	Decimals     int16
+	Open         pgtype.Numeric
+	Low          pgtype.Numeric
+	High         pgtype.Numeric
+	Close        pgtype.Numeric
+}
+
+type FloorPriceHistory struct {
+	CollectionID int64
+	Source       string
+	FirstSeenAt  time.Time
+	LastSeenAt   time.Time
+	Amount       pgtype.Numeric
+	Currency     string
+	Decimals     int16
+}
+
+type FloorPriceHourly struct {
+	CollectionID int64
+	Source       string
+	BucketStart  time.Time
+	Currency     string
+	Decimals     int16
+	Open         pgtype.Numeric
+	Low          pgtype.Numeric
+	High         pgtype.Numeric
+	Close        pgtype.Numeric
+}
+
+type FloorPriceLatest struct {
+	CollectionID int64
+	Source       string
+	Amount       pgtype.Numeric
+	Currency     string
+	Decimals     int16
+	Owners       pgtype.Int8
+	ChangedAt    time.Time
+	RowFrom      time.Time
+	LastSeenAt   time.Time
 	SourceAsOf   pgtype.Timestamptz
 }
 
-type FloorPriceSnapshot struct {
-	CollectionID int64
-	Source       string
-	AsOfBucket   time.Time
-	Amount       pgtype.Numeric
-	Currency     string
-	Decimals     int16
-	Owners       pgtype.Int8
-	FetchedAt    time.Time
-	SourceAsOf   pgtype.Timestamptz
+type HistoryRollupState struct {
+	Target          string
+	DoneUntil       time.Time
+	AfterCollection int64
 }
 
 type NftsyncMigration struct {
@@ -234,6 +275,15 @@ type RiverQueue struct {
 	UpdatedAt time.Time
 }
 
+type StatsFetch struct {
+	CollectionID int64
+	Source       string
+	FetchedAt    pgtype.Timestamptz
+	Response     []byte
+	LeaseJob     pgtype.Int8
+	LeaseUntil   pgtype.Timestamptz
+}
+
 type Token struct {
 	ID              int64
 	CollectionID    int64
@@ -312,7 +362,6 @@ type VolumeCurrent struct {
 	CollectionID int64
 	Source       string
 	TimeWindow   string
-	AsOfBucket   time.Time
 	Amount       pgtype.Numeric
 	Currency     string
 	Decimals     int16
@@ -320,18 +369,60 @@ type VolumeCurrent struct {
 	Owners       pgtype.Int8
 	FetchedAt    time.Time
 	SourceAsOf   pgtype.Timestamptz
+	ChangedAt    time.Time
 }
 
-type VolumeSnapshot struct {
+type VolumeDaily struct {
 	CollectionID int64
 	Source       string
 	TimeWindow   string
-	AsOfBucket   time.Time
+	BucketStart  time.Time
+	Currency     string
+	Decimals     int16
+	Open         pgtype.Numeric
+	Low          pgtype.Numeric
+	High         pgtype.Numeric
+	Close        pgtype.Numeric
+	Sales        pgtype.Int8
+}
+
+type VolumeHistory struct {
+	CollectionID int64
+	Source       string
+	TimeWindow   string
+	FirstSeenAt  time.Time
+	LastSeenAt   time.Time
+	Amount       pgtype.Numeric
+	Currency     string
+	Decimals     int16
+	Sales        pgtype.Int8
+}
+
+type VolumeHourly struct {
+	CollectionID int64
+	Source       string
+	TimeWindow   string
+	BucketStart  time.Time
+	Currency     string
+	Decimals     int16
+	Open         pgtype.Numeric
+	Low          pgtype.Numeric
+	High         pgtype.Numeric
+	Close        pgtype.Numeric
+	Sales        pgtype.Int8
+}
+
+type VolumeLatest struct {
+	CollectionID int64
+	Source       string
+	TimeWindow   string
 	Amount       pgtype.Numeric
 	Currency     string
 	Decimals     int16
 	Sales        pgtype.Int8
 	Owners       pgtype.Int8
-	FetchedAt    time.Time
+	ChangedAt    time.Time
+	RowFrom      time.Time
+	LastSeenAt   time.Time
 	SourceAsOf   pgtype.Timestamptz
 }

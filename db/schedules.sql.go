@@ -104,6 +104,29 @@ func (q *Queries) ScheduleEnsure(ctx context.Context, arg ScheduleEnsureParams) 
 	return err
 }
 
+const scheduleGet = `-- name: ScheduleGet :one
+SELECT collection_id, kind, interval_seconds, next_due_at, last_planned_at, last_success_at FROM collection_schedules WHERE collection_id = $1 AND kind = $2
+`
+
+type ScheduleGetParams struct {
+	CollectionID int64
+	Kind         string
+}
+
+func (q *Queries) ScheduleGet(ctx context.Context, arg ScheduleGetParams) (CollectionSchedule, error) {
+	row := q.db.QueryRow(ctx, scheduleGet, arg.CollectionID, arg.Kind)
+	var i CollectionSchedule
+	err := row.Scan(
+		&i.CollectionID,
+		&i.Kind,
+		&i.IntervalSeconds,
+		&i.NextDueAt,
+		&i.LastPlannedAt,
+		&i.LastSuccessAt,
+	)
+	return i, err
+}
+
 const scheduleListForCollection = `-- name: ScheduleListForCollection :many
 SELECT collection_id, kind, interval_seconds, next_due_at, last_planned_at, last_success_at FROM collection_schedules WHERE collection_id = $1 ORDER BY kind
 `
@@ -158,5 +181,21 @@ type ScheduleMarkSuccessParams struct {
 
 func (q *Queries) ScheduleMarkSuccess(ctx context.Context, arg ScheduleMarkSuccessParams) error {
 	_, err := q.db.Exec(ctx, scheduleMarkSuccess, arg.At, arg.CollectionID, arg.Kind)
+	return err
+}
+
+const scheduleSetInterval = `-- name: ScheduleSetInterval :exec
+UPDATE collection_schedules SET interval_seconds = $1::integer
+WHERE collection_id = $2 AND kind = $3
+`
+
+type ScheduleSetIntervalParams struct {
+	EverySeconds int32
+	CollectionID int64
+	Kind         string
+}
+
+func (q *Queries) ScheduleSetInterval(ctx context.Context, arg ScheduleSetIntervalParams) error {
+	_, err := q.db.Exec(ctx, scheduleSetInterval, arg.EverySeconds, arg.CollectionID, arg.Kind)
 	return err
 }

@@ -13,9 +13,9 @@ import (
 )
 
 const floorPriceHistory = `-- name: FloorPriceHistory :many
-SELECT collection_id, source, as_of_bucket, amount, currency, decimals, owners, fetched_at, source_as_of FROM floor_price_snapshots
+SELECT collection_id, source, first_seen_at, last_seen_at, amount, currency, decimals FROM floor_price_history
 WHERE collection_id = $1
-ORDER BY fetched_at DESC
+ORDER BY first_seen_at DESC
 LIMIT $2
 `
 
@@ -24,25 +24,24 @@ type FloorPriceHistoryParams struct {
 	MaxRows      int32
 }
 
-func (q *Queries) FloorPriceHistory(ctx context.Context, arg FloorPriceHistoryParams) ([]FloorPriceSnapshot, error) {
+// Raw history rows (runs of unchanged values), newest first.
+func (q *Queries) FloorPriceHistory(ctx context.Context, arg FloorPriceHistoryParams) ([]FloorPriceHistory, error) {
 	rows, err := q.db.Query(ctx, floorPriceHistory, arg.CollectionID, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []FloorPriceSnapshot{}
+	items := []FloorPriceHistory{}
 	for rows.Next() {
-		var i FloorPriceSnapshot
+		var i FloorPriceHistory
 		if err := rows.Scan(
 			&i.CollectionID,
 			&i.Source,
-			&i.AsOfBucket,
+			&i.FirstSeenAt,
+			&i.LastSeenAt,
 			&i.Amount,
 			&i.Currency,
 			&i.Decimals,
-			&i.Owners,
-			&i.FetchedAt,
-			&i.SourceAsOf,
 		); err != nil {
 			return nil, err
 		}
@@ -55,7 +54,7 @@ func (q *Queries) FloorPriceHistory(ctx context.Context, arg FloorPriceHistoryPa
 }
 
 const floorPriceLatest = `-- name: FloorPriceLatest :one
-SELECT collection_id, source, as_of_bucket, amount, currency, decimals, owners, fetched_at, source_as_of FROM floor_price_current WHERE collection_id = $1 AND source = $2
+SELECT collection_id, source, amount, currency, decimals, owners, fetched_at, source_as_of, changed_at FROM floor_price_current WHERE collection_id = $1 AND source = $2
 `
 
 type FloorPriceLatestParams struct {
@@ -69,57 +68,73 @@ func (q *Queries) FloorPriceLatest(ctx context.Context, arg FloorPriceLatestPara
 	err := row.Scan(
 		&i.CollectionID,
 		&i.Source,
-		&i.AsOfBucket,
 		&i.Amount,
 		&i.Currency,
 		&i.Decimals,
 		&i.Owners,
 		&i.FetchedAt,
 		&i.SourceAsOf,
+		&i.ChangedAt,
 	)
 	return i, err
 }
 
-const floorPriceUpsert = `-- name: FloorPriceUpsert :exec
-INSERT INTO floor_price_snapshots (collection_id, source, as_of_bucket, amount, currency, decimals, owners, fetched_at, source_as_of)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (collection_id, source, as_of_bucket) DO UPDATE
-SET amount = EXCLUDED.amount, currency = EXCLUDED.currency, decimals = EXCLUDED.decimals,
-    owners = EXCLUDED.owners, fetched_at = EXCLUDED.fetched_at, source_as_of = EXCLUDED.source_as_of
-WHERE floor_price_snapshots.fetched_at <= EXCLUDED.fetched_at
+const floorPriceObserve = `-- name: FloorPriceObserve :exec
+WITH latest AS (
+    INSERT INTO floor_price_latest AS l (collection_id, source, amount, currency, decimals, owners,
+        changed_at, row_from, last_seen_at, source_as_of)
+    VALUES ($1, $2, $3, $4, $5, $6,
+        $7, $7, $7, $8)
+    ON CONFLICT (collection_id, source) DO UPDATE
+    SET changed_at = CASE WHEN (l.amount, l.currency, l.decimals) IS NOT DISTINCT FROM (EXCLUDED.amount, EXCLUDED.currency, EXCLUDED.decimals)
+                          THEN l.changed_at ELSE EXCLUDED.changed_at END,
+        row_from = CASE WHEN (l.amount, l.currency, l.decimals) IS NOT DISTINCT FROM (EXCLUDED.amount, EXCLUDED.currency, EXCLUDED.decimals)
+                             AND l.row_from >= date_trunc('day', EXCLUDED.last_seen_at, 'UTC')
+                        THEN l.row_from ELSE EXCLUDED.row_from END,
+        amount = EXCLUDED.amount, currency = EXCLUDED.currency, decimals = EXCLUDED.decimals,
+        owners = EXCLUDED.owners, last_seen_at = EXCLUDED.last_seen_at, source_as_of = EXCLUDED.source_as_of
+    WHERE l.last_seen_at < EXCLUDED.last_seen_at
+    RETURNING l.collection_id, l.source, l.row_from, l.last_seen_at, l.amount, l.currency, l.decimals
+)
+INSERT INTO floor_price_history (collection_id, source, first_seen_at, last_seen_at, amount, currency, decimals)
+SELECT collection_id, source, row_from, last_seen_at, amount, currency, decimals FROM latest
+ON CONFLICT (collection_id, source, first_seen_at) DO UPDATE
+SET last_seen_at = greatest(floor_price_history.last_seen_at, EXCLUDED.last_seen_at)
 `
 
-type FloorPriceUpsertParams struct {
+type FloorPriceObserveParams struct {
 	CollectionID int64
 	Source       string
-	AsOfBucket   time.Time
 	Amount       pgtype.Numeric
 	Currency     string
 	Decimals     int16
 	Owners       pgtype.Int8
-	FetchedAt    time.Time
+	SeenAt       time.Time
 	SourceAsOf   pgtype.Timestamptz
 }
 
-// An older fetch that commits late never overwrites a newer one.
-func (q *Queries) FloorPriceUpsert(ctx context.Context, arg FloorPriceUpsertParams) error {
-	_, err := q.db.Exec(ctx, floorPriceUpsert,
+// Records one observation of a collection's floor (change-based): the
+// latest row takes the value; the open history row's last_seen_at moves on
+// when the value is unchanged and the UTC day the same, otherwise a new
+// history row starts at seen_at. An observation older than the latest one
+// changes nothing.
+func (q *Queries) FloorPriceObserve(ctx context.Context, arg FloorPriceObserveParams) error {
+	_, err := q.db.Exec(ctx, floorPriceObserve,
 		arg.CollectionID,
 		arg.Source,
-		arg.AsOfBucket,
 		arg.Amount,
 		arg.Currency,
 		arg.Decimals,
 		arg.Owners,
-		arg.FetchedAt,
+		arg.SeenAt,
 		arg.SourceAsOf,
 	)
 	return err
 }
 
 const snapshotCounts = `-- name: SnapshotCounts :one
-SELECT (SELECT count(*) FROM floor_price_snapshots WHERE floor_price_snapshots.collection_id = $1)::bigint AS floors,
-       (SELECT count(*) FROM volume_snapshots WHERE volume_snapshots.collection_id = $1)::bigint AS volumes
+SELECT (SELECT count(*) FROM floor_price_history WHERE floor_price_history.collection_id = $1)::bigint AS floors,
+       (SELECT count(*) FROM volume_history WHERE volume_history.collection_id = $1)::bigint AS volumes
 `
 
 type SnapshotCountsRow struct {
@@ -127,6 +142,7 @@ type SnapshotCountsRow struct {
 	Volumes int64
 }
 
+// Raw history rows per collection.
 func (q *Queries) SnapshotCounts(ctx context.Context, collectionID int64) (SnapshotCountsRow, error) {
 	row := q.db.QueryRow(ctx, snapshotCounts, collectionID)
 	var i SnapshotCountsRow
@@ -134,30 +150,150 @@ func (q *Queries) SnapshotCounts(ctx context.Context, collectionID int64) (Snaps
 	return i, err
 }
 
-const statsFetchedSince = `-- name: StatsFetchedSince :one
-SELECT EXISTS (
-    SELECT 1 FROM volume_snapshots
-    WHERE collection_id = $1 AND source = $2 AND fetched_at >= $3::timestamptz
-)::boolean
+const statsFetchClaim = `-- name: StatsFetchClaim :one
+INSERT INTO stats_fetches AS f (collection_id, source) VALUES ($1, $2)
+ON CONFLICT (collection_id, source) DO UPDATE SET source = f.source
+RETURNING fetched_at, response, lease_job, lease_until
 `
 
-type StatsFetchedSinceParams struct {
+type StatsFetchClaimParams struct {
 	CollectionID int64
 	Source       string
-	Since        time.Time
 }
 
-// Whether a stats response (floor and volume arrive together) for the
-// collection was stored at or after since; lets a job reuse it.
-func (q *Queries) StatsFetchedSince(ctx context.Context, arg StatsFetchedSinceParams) (bool, error) {
-	row := q.db.QueryRow(ctx, statsFetchedSince, arg.CollectionID, arg.Source, arg.Since)
-	var column_1 bool
-	err := row.Scan(&column_1)
-	return column_1, err
+type StatsFetchClaimRow struct {
+	FetchedAt  pgtype.Timestamptz
+	Response   []byte
+	LeaseJob   pgtype.Int8
+	LeaseUntil pgtype.Timestamptz
+}
+
+// Creates and locks the collection's single-flight row; must run in the
+// transaction that decides whether to reuse, wait or take the lease.
+func (q *Queries) StatsFetchClaim(ctx context.Context, arg StatsFetchClaimParams) (StatsFetchClaimRow, error) {
+	row := q.db.QueryRow(ctx, statsFetchClaim, arg.CollectionID, arg.Source)
+	var i StatsFetchClaimRow
+	err := row.Scan(
+		&i.FetchedAt,
+		&i.Response,
+		&i.LeaseJob,
+		&i.LeaseUntil,
+	)
+	return i, err
+}
+
+const statsFetchLease = `-- name: StatsFetchLease :exec
+UPDATE stats_fetches SET lease_job = $1, lease_until = $2
+WHERE collection_id = $3 AND source = $4
+`
+
+type StatsFetchLeaseParams struct {
+	JobID        pgtype.Int8
+	LeaseUntil   pgtype.Timestamptz
+	CollectionID int64
+	Source       string
+}
+
+func (q *Queries) StatsFetchLease(ctx context.Context, arg StatsFetchLeaseParams) error {
+	_, err := q.db.Exec(ctx, statsFetchLease,
+		arg.JobID,
+		arg.LeaseUntil,
+		arg.CollectionID,
+		arg.Source,
+	)
+	return err
+}
+
+const statsFetchRelease = `-- name: StatsFetchRelease :exec
+UPDATE stats_fetches SET lease_job = NULL, lease_until = NULL
+WHERE collection_id = $1 AND source = $2 AND lease_job = $3
+`
+
+type StatsFetchReleaseParams struct {
+	CollectionID int64
+	Source       string
+	JobID        pgtype.Int8
+}
+
+func (q *Queries) StatsFetchRelease(ctx context.Context, arg StatsFetchReleaseParams) error {
+	_, err := q.db.Exec(ctx, statsFetchRelease, arg.CollectionID, arg.Source, arg.JobID)
+	return err
+}
+
+const statsFetchStore = `-- name: StatsFetchStore :exec
+UPDATE stats_fetches
+SET fetched_at = CASE WHEN fetched_at IS NULL OR fetched_at <= $1::timestamptz THEN $1::timestamptz ELSE fetched_at END,
+    response = CASE WHEN fetched_at IS NULL OR fetched_at <= $1::timestamptz THEN $2::jsonb ELSE response END,
+    lease_job = CASE WHEN lease_job = $3 THEN NULL ELSE lease_job END,
+    lease_until = CASE WHEN lease_job = $3 THEN NULL ELSE lease_until END
+WHERE collection_id = $4 AND source = $5
+`
+
+type StatsFetchStoreParams struct {
+	FetchedAt    time.Time
+	Response     []byte
+	JobID        pgtype.Int8
+	CollectionID int64
+	Source       string
+}
+
+// Stores a fetched response (unless a newer one is stored) and releases the
+// job's lease.
+func (q *Queries) StatsFetchStore(ctx context.Context, arg StatsFetchStoreParams) error {
+	_, err := q.db.Exec(ctx, statsFetchStore,
+		arg.FetchedAt,
+		arg.Response,
+		arg.JobID,
+		arg.CollectionID,
+		arg.Source,
+	)
+	return err
+}
+
+const volumeHistory = `-- name: VolumeHistory :many
+SELECT collection_id, source, time_window, first_seen_at, last_seen_at, amount, currency, decimals, sales FROM volume_history
+WHERE collection_id = $1
+ORDER BY first_seen_at DESC, time_window
+LIMIT $2
+`
+
+type VolumeHistoryParams struct {
+	CollectionID int64
+	MaxRows      int32
+}
+
+func (q *Queries) VolumeHistory(ctx context.Context, arg VolumeHistoryParams) ([]VolumeHistory, error) {
+	rows, err := q.db.Query(ctx, volumeHistory, arg.CollectionID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []VolumeHistory{}
+	for rows.Next() {
+		var i VolumeHistory
+		if err := rows.Scan(
+			&i.CollectionID,
+			&i.Source,
+			&i.TimeWindow,
+			&i.FirstSeenAt,
+			&i.LastSeenAt,
+			&i.Amount,
+			&i.Currency,
+			&i.Decimals,
+			&i.Sales,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const volumeLatest = `-- name: VolumeLatest :many
-SELECT collection_id, source, time_window, as_of_bucket, amount, currency, decimals, sales, owners, fetched_at, source_as_of FROM volume_current WHERE collection_id = $1 AND source = $2 ORDER BY time_window
+SELECT collection_id, source, time_window, amount, currency, decimals, sales, owners, fetched_at, source_as_of, changed_at FROM volume_current WHERE collection_id = $1 AND source = $2 ORDER BY time_window
 `
 
 type VolumeLatestParams struct {
@@ -178,7 +314,6 @@ func (q *Queries) VolumeLatest(ctx context.Context, arg VolumeLatestParams) ([]V
 			&i.CollectionID,
 			&i.Source,
 			&i.TimeWindow,
-			&i.AsOfBucket,
 			&i.Amount,
 			&i.Currency,
 			&i.Decimals,
@@ -186,6 +321,7 @@ func (q *Queries) VolumeLatest(ctx context.Context, arg VolumeLatestParams) ([]V
 			&i.Owners,
 			&i.FetchedAt,
 			&i.SourceAsOf,
+			&i.ChangedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -197,42 +333,54 @@ func (q *Queries) VolumeLatest(ctx context.Context, arg VolumeLatestParams) ([]V
 	return items, nil
 }
 
-const volumeUpsert = `-- name: VolumeUpsert :exec
-INSERT INTO volume_snapshots (collection_id, source, time_window, as_of_bucket, amount, currency, decimals, sales, owners, fetched_at, source_as_of)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-ON CONFLICT (collection_id, source, time_window, as_of_bucket) DO UPDATE
-SET amount = EXCLUDED.amount, currency = EXCLUDED.currency, decimals = EXCLUDED.decimals,
-    sales = EXCLUDED.sales, owners = EXCLUDED.owners, fetched_at = EXCLUDED.fetched_at,
-    source_as_of = EXCLUDED.source_as_of
-WHERE volume_snapshots.fetched_at <= EXCLUDED.fetched_at
+const volumeObserve = `-- name: VolumeObserve :exec
+WITH latest AS (
+    INSERT INTO volume_latest AS l (collection_id, source, time_window, amount, currency, decimals, sales, owners,
+        changed_at, row_from, last_seen_at, source_as_of)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+        $9, $9, $9, $10)
+    ON CONFLICT (collection_id, source, time_window) DO UPDATE
+    SET changed_at = CASE WHEN (l.amount, l.currency, l.decimals, l.sales) IS NOT DISTINCT FROM (EXCLUDED.amount, EXCLUDED.currency, EXCLUDED.decimals, EXCLUDED.sales)
+                          THEN l.changed_at ELSE EXCLUDED.changed_at END,
+        row_from = CASE WHEN (l.amount, l.currency, l.decimals, l.sales) IS NOT DISTINCT FROM (EXCLUDED.amount, EXCLUDED.currency, EXCLUDED.decimals, EXCLUDED.sales)
+                             AND l.row_from >= date_trunc('day', EXCLUDED.last_seen_at, 'UTC')
+                        THEN l.row_from ELSE EXCLUDED.row_from END,
+        amount = EXCLUDED.amount, currency = EXCLUDED.currency, decimals = EXCLUDED.decimals, sales = EXCLUDED.sales,
+        owners = EXCLUDED.owners, last_seen_at = EXCLUDED.last_seen_at, source_as_of = EXCLUDED.source_as_of
+    WHERE l.last_seen_at < EXCLUDED.last_seen_at
+    RETURNING l.collection_id, l.source, l.time_window, l.row_from, l.last_seen_at, l.amount, l.currency, l.decimals, l.sales
+)
+INSERT INTO volume_history (collection_id, source, time_window, first_seen_at, last_seen_at, amount, currency, decimals, sales)
+SELECT collection_id, source, time_window, row_from, last_seen_at, amount, currency, decimals, sales FROM latest
+ON CONFLICT (collection_id, source, time_window, first_seen_at) DO UPDATE
+SET last_seen_at = greatest(volume_history.last_seen_at, EXCLUDED.last_seen_at)
 `
 
-type VolumeUpsertParams struct {
+type VolumeObserveParams struct {
 	CollectionID int64
 	Source       string
 	TimeWindow   string
-	AsOfBucket   time.Time
 	Amount       pgtype.Numeric
 	Currency     string
 	Decimals     int16
 	Sales        pgtype.Int8
 	Owners       pgtype.Int8
-	FetchedAt    time.Time
+	SeenAt       time.Time
 	SourceAsOf   pgtype.Timestamptz
 }
 
-func (q *Queries) VolumeUpsert(ctx context.Context, arg VolumeUpsertParams) error {
-	_, err := q.db.Exec(ctx, volumeUpsert,
+// Records one observation of a volume window, as FloorPriceObserve.
+func (q *Queries) VolumeObserve(ctx context.Context, arg VolumeObserveParams) error {
+	_, err := q.db.Exec(ctx, volumeObserve,
 		arg.CollectionID,
 		arg.Source,
 		arg.TimeWindow,
-		arg.AsOfBucket,
 		arg.Amount,
 		arg.Currency,
 		arg.Decimals,
 		arg.Sales,
 		arg.Owners,
-		arg.FetchedAt,
+		arg.SeenAt,
 		arg.SourceAsOf,
 	)
 	return err

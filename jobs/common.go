@@ -29,6 +29,9 @@ const (
 	QueueMetadata   = jobargs.QueueMetadata
 	QueueTokens     = jobargs.QueueTokens
 	QueueRarity     = jobargs.QueueRarity
+	// QueueMaintenance runs maintain_history (internal: nothing outside
+	// enqueues it).
+	QueueMaintenance = "maintenance"
 )
 
 // Schedule kinds as stored in collection_schedules.kind.

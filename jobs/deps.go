@@ -27,10 +27,6 @@ type Deps struct {
 	Now func() time.Time
 	// Indexers by source name ("opensea").
 	Indexers map[string]indexer.Indexer
-	// StatsReuse: a floor or volume job that finds a stats response stored
-	// this recently uses it instead of calling upstream again (floor and
-	// volume arrive in one response). 0 disables reuse.
-	StatsReuse time.Duration
 	// TokenSyncBudget bounds how long one sync_tokens run pages before it
 	// snoozes itself (resuming at once from its persisted cursor), so a big
 	// collection never holds a job past JobTimeout. 0 means 2 minutes.
@@ -60,4 +56,15 @@ func (d *Deps) tokenSyncBudget() time.Duration {
 		return d.TokenSyncBudget
 	}
 	return 2 * time.Minute
+}
+
+// statsLeaseTTL is how long a stats call in flight keeps the collection's
+// single-flight lease: past it, a crashed holder no longer blocks the other
+// kind's job.
+func (d *Deps) statsLeaseTTL() time.Duration {
+	t := d.PageTimeout
+	if t <= 0 {
+		t = 30 * time.Second
+	}
+	return t + 15*time.Second
 }

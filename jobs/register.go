@@ -16,17 +16,23 @@ type Config struct {
 	PlanInterval time.Duration
 	// PlanBatch is the most (collection, kind) pairs planned per tick.
 	PlanBatch int32
+	// History is the retention and downsampling policy of the market
+	// history; MaintainInterval is how often maintain_history runs (0 means
+	// 5 minutes).
+	History          HistoryPolicy
+	MaintainInterval time.Duration
 }
 
 // DefaultMaxWorkers are the per-process queue sizes when not configured.
 func DefaultMaxWorkers() map[string]int {
 	return map[string]int{
-		QueuePlanner:    1,
-		QueueFloorPrice: 4,
-		QueueVolume:     2,
-		QueueMetadata:   2,
-		QueueTokens:     3,
-		QueueRarity:     1,
+		QueuePlanner:     1,
+		QueueFloorPrice:  4,
+		QueueVolume:      2,
+		QueueMetadata:    2,
+		QueueTokens:      3,
+		QueueRarity:      1,
+		QueueMaintenance: 1,
 	}
 }
 
@@ -39,6 +45,7 @@ func Register(workers *river.Workers, d *Deps, cfg Config) {
 	river.AddWorker(workers, &FetchCollectionMetadataWorker{Deps: d})
 	river.AddWorker(workers, &SyncTokensWorker{Deps: d, AfterSync: enqueueRarity})
 	river.AddWorker(workers, &ComputeRarityWorker{Deps: d})
+	river.AddWorker(workers, &MaintainHistoryWorker{Deps: d, Policy: cfg.History})
 }
 
 // Queues returns River queue configuration from cfg.
@@ -54,15 +61,23 @@ func Queues(cfg Config) map[string]river.QueueConfig {
 
 // PeriodicJobs returns the periodic jobs every replica must configure (only
 // the elected leader enqueues them). plan_refresh is unique per interval so a
-// leader change cannot double a tick.
+// leader change cannot double a tick; maintain_history is unique while
+// unfinished.
 func PeriodicJobs(cfg Config) []*river.PeriodicJob {
 	every := cfg.PlanInterval
 	if every <= 0 {
 		every = 5 * time.Second
 	}
+	maintain := cfg.MaintainInterval
+	if maintain <= 0 {
+		maintain = 5 * time.Minute
+	}
 	return []*river.PeriodicJob{
 		river.NewPeriodicJob(river.PeriodicInterval(every), func() (river.JobArgs, *river.InsertOpts) {
 			return PlanRefreshArgs{}, &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: every}}
 		}, &river.PeriodicJobOpts{ID: "plan_refresh", RunOnStart: true}),
+		river.NewPeriodicJob(river.PeriodicInterval(maintain), func() (river.JobArgs, *river.InsertOpts) {
+			return MaintainHistoryArgs{}, nil
+		}, &river.PeriodicJobOpts{ID: "maintain_history", RunOnStart: true}),
 	}
 }

@@ -2,11 +2,17 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/nftsync/nftsync/db"
@@ -14,10 +20,20 @@ import (
 	"github.com/nftsync/nftsync/internal/ratelimit"
 )
 
-// refreshStats is the shared body of fetch_floor_price and fetch_volume. One
-// upstream stats call returns floor AND volume, so whichever job calls stores
-// both and counts as a refresh of both kinds. The other job, finding a stats
-// response stored within Deps.StatsReuse, completes without calling again.
+// refreshStats is the shared body of fetch_floor_price (kind floor_price)
+// and fetch_volume (kind volume). One upstream stats call returns floor AND
+// volume, and both kinds are usually due in the same planning round, so the
+// call is a single flight per collection (the stats_fetches row):
+//
+//   - a stored response fetched in this job's round (at or after the job's
+//     bucket, and no older than the kind's interval) is used without calling;
+//   - else, when another job holds the lease (it is calling now), this job
+//     snoozes briefly and looks again;
+//   - else it takes the lease, calls, and stores the response for the other
+//     kind of the round.
+//
+// Each job stores only its own kind's rows and marks only its own schedule,
+// so each kind is refreshed at its own interval, never staler.
 func refreshStats(ctx context.Context, d *Deps, job *rivertype.JobRow, args CollectionArgs, kind string) error {
 	c, err := loadCollection(ctx, d, args.CollectionID)
 	if err != nil {
@@ -26,94 +42,287 @@ func refreshStats(ctx context.Context, d *Deps, job *rivertype.JobRow, args Coll
 	if err := activeOrSkip(d, ctx, c, kind); err != nil {
 		return nil //nolint:nilerr // inactive collections complete without work
 	}
-	q := db.New(d.DB)
 	now := d.now()
-	if d.StatsReuse > 0 {
-		fresh, err := q.StatsFetchedSince(ctx, db.StatsFetchedSinceParams{CollectionID: c.ID, Source: c.Source, Since: now.Add(-d.StatsReuse)})
-		if err != nil {
-			return fmt.Errorf("check stats freshness %s: %w", c.Slug, err)
-		}
-		if fresh {
-			d.Logger.DebugContext(ctx, "stats fresh, reusing", slog.String("slug", c.Slug), slog.String("kind", kind))
-			return q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: now, CollectionID: c.ID, Kind: kind})
-		}
-	}
-	idx, err := d.indexer(c.Source)
+	freshFrom, err := statsFreshFrom(ctx, d, c, kind, bucketOf(args, job), now)
 	if err != nil {
 		return err
 	}
-	op := "fetch stats " + c.Slug
-	stats, err := idx.Stats(withClass(ctx, args, ratelimit.ClassLive), c.Slug)
+	stats, err := claimStats(ctx, d, job, c, freshFrom, now)
 	if err != nil {
-		return handleFetchError(ctx, d, job, c, op, err)
+		return err
 	}
-	rows, err := statsRows(c, stats, bucketOf(args, job), now)
+	reused := stats != nil
+	op := "fetch stats " + c.Slug
+	if !reused {
+		stats, err = fetchStats(ctx, d, job, c, args)
+		if err != nil {
+			return handleFetchError(ctx, d, job, c, op, err)
+		}
+	} else {
+		d.Logger.DebugContext(ctx, "stats fetched this round, reusing", slog.String("slug", c.Slug), slog.String("kind", kind))
+	}
+	rows, err := statsRows(ctx, d, c, stats, kind)
+	if err == nil {
+		err = storeStats(ctx, d, job, c, stats, rows, kind, !reused)
+	}
 	if err != nil {
-		// The client validates money already; this guards the database from a
-		// client that did not.
-		if qerr := recordQuality(ctx, d, job, c, "invalid_value", op, err.Error()); qerr != nil {
-			return qerr
+		if !reused {
+			releaseStats(ctx, d, job, c)
+		}
+		var qe *qualityError
+		if errors.As(err, &qe) {
+			if qerr := recordQuality(ctx, d, job, c, qe.kind, op, qe.Error()); qerr != nil {
+				return qerr
+			}
+			if qe.permanent {
+				return river.JobCancel(fmt.Errorf("%s: %w", op, err))
+			}
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	return withTx(ctx, d, func(tx pgx.Tx) error {
+	return nil
+}
+
+// statsFreshFrom is the oldest fetch time a job of kind may use: its round
+// (bucket), and never older than the kind's interval.
+func statsFreshFrom(ctx context.Context, d *Deps, c *db.Collection, kind string, bucket, now time.Time) (time.Time, error) {
+	from := bucket
+	s, err := db.New(d.DB).ScheduleGet(ctx, db.ScheduleGetParams{CollectionID: c.ID, Kind: kind})
+	switch {
+	case err == nil:
+		if oldest := now.Add(-time.Duration(s.IntervalSeconds) * time.Second); oldest.After(from) {
+			from = oldest
+		}
+	case !errors.Is(db.Interpret(err), db.ErrNotFound):
+		return time.Time{}, fmt.Errorf("load %s schedule %s: %w", kind, c.Slug, err)
+	}
+	return from, nil
+}
+
+// claimStats decides, under the collection's single-flight row lock,
+// whether to reuse a stored response (returned), to wait for a call in
+// flight (a snooze error), or to call (nil, nil: the lease is this job's).
+func claimStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, freshFrom, now time.Time) (*indexer.Stats, error) {
+	var stats *indexer.Stats
+	err := withTx(ctx, d, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		if err := q.FloorPriceUpsert(ctx, rows.floor); err != nil {
-			return fmt.Errorf("store floor %s: %w", c.Slug, err)
+		row, err := q.StatsFetchClaim(ctx, db.StatsFetchClaimParams{CollectionID: c.ID, Source: c.Source})
+		if err != nil {
+			return fmt.Errorf("claim stats %s: %w", c.Slug, err)
 		}
-		for _, v := range rows.volumes {
-			if err := q.VolumeUpsert(ctx, v); err != nil {
-				return fmt.Errorf("store volume %s %s: %w", c.Slug, v.TimeWindow, err)
+		if row.FetchedAt.Valid && !row.FetchedAt.Time.Before(freshFrom) && len(row.Response) > 0 {
+			var s indexer.Stats
+			if err := json.Unmarshal(row.Response, &s); err == nil {
+				stats = &s
+				return nil
+			}
+			// An unreadable stored response is not reused: fetch again.
+		}
+		if row.LeaseJob.Valid && row.LeaseJob.Int64 != job.ID && row.LeaseUntil.Valid && row.LeaseUntil.Time.After(now) {
+			wait := min(row.LeaseUntil.Time.Sub(now), time.Second) + time.Duration(rand.Int64N(int64(250*time.Millisecond)))
+			d.Logger.DebugContext(ctx, "stats call in flight, waiting", slog.String("slug", c.Slug), slog.Int64("holder", row.LeaseJob.Int64))
+			return river.JobSnooze(wait)
+		}
+		return q.StatsFetchLease(ctx, db.StatsFetchLeaseParams{
+			JobID: pgInt8(job.ID), LeaseUntil: pgTime(now.Add(d.statsLeaseTTL())), CollectionID: c.ID, Source: c.Source,
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return stats, nil
+}
+
+// fetchStats calls upstream under the job's rate-limit class.
+func fetchStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, args CollectionArgs) (*indexer.Stats, error) {
+	idx, err := d.indexer(c.Source)
+	if err == nil {
+		var s *indexer.Stats
+		s, err = idx.Stats(withClass(ctx, args, ratelimit.ClassLive), c.Slug)
+		if err == nil {
+			return s, nil
+		}
+	}
+	releaseStats(ctx, d, job, c)
+	return nil, err
+}
+
+// releaseStats gives the lease up so that the other kind's job calls
+// without waiting for the lease to expire. Best effort: an expired lease
+// frees itself.
+func releaseStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection) {
+	if err := db.New(d.DB).StatsFetchRelease(context.WithoutCancel(ctx), db.StatsFetchReleaseParams{
+		CollectionID: c.ID, Source: c.Source, JobID: pgInt8(job.ID),
+	}); err != nil {
+		d.Logger.WarnContext(ctx, "release stats lease", slog.String("slug", c.Slug), slog.String("error", err.Error()))
+	}
+}
+
+// storeStats records the job's kind from stats in one transaction (with the
+// response itself when this job fetched it) and marks the kind refreshed.
+// A missing history partition (the maintenance job has not run yet for that
+// day) is created and the store tried once more.
+func storeStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, stats *indexer.Stats, rows *statsRowSet, kind string, fetched bool) error {
+	store := func(tx pgx.Tx) error {
+		q := db.New(tx)
+		switch kind {
+		case KindFloorPrice:
+			if err := q.FloorPriceObserve(ctx, rows.floor); err != nil {
+				return fmt.Errorf("store floor %s: %w", c.Slug, err)
+			}
+		case KindVolume:
+			for _, v := range rows.volumes {
+				if err := q.VolumeObserve(ctx, v); err != nil {
+					return fmt.Errorf("store volume %s %s: %w", c.Slug, v.TimeWindow, err)
+				}
 			}
 		}
-		for _, k := range []string{KindFloorPrice, KindVolume} {
-			if err := q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: rows.floor.FetchedAt, CollectionID: c.ID, Kind: k}); err != nil {
-				return fmt.Errorf("mark %s refreshed %s: %w", k, c.Slug, err)
+		if fetched {
+			body, err := json.Marshal(stats)
+			if err != nil {
+				return fmt.Errorf("encode stats %s: %w", c.Slug, err)
 			}
+			if err := q.StatsFetchStore(ctx, db.StatsFetchStoreParams{
+				FetchedAt: rows.seenAt, Response: body, JobID: pgInt8(job.ID), CollectionID: c.ID, Source: c.Source,
+			}); err != nil {
+				return fmt.Errorf("store stats response %s: %w", c.Slug, err)
+			}
+		}
+		if err := q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: rows.seenAt, CollectionID: c.ID, Kind: kind}); err != nil {
+			return fmt.Errorf("mark %s refreshed %s: %w", kind, c.Slug, err)
 		}
 		return nil
-	})
+	}
+	err := withTx(ctx, d, store)
+	if isNoPartition(err) {
+		if perr := ensureHistoryPartitions(ctx, db.New(d.DB), rows.seenAt); perr != nil {
+			return errors.Join(err, perr)
+		}
+		err = withTx(ctx, d, store)
+	}
+	return err
 }
+
+// isNoPartition reports whether err is PostgreSQL's "no partition of
+// relation ... found for row".
+func isNoPartition(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23514" && strings.HasPrefix(pe.Message, "no partition of relation")
+}
+
+// qualityError is invalid data found while converting a response: recorded
+// as a data-quality event of kind; permanent ones cancel the job (a retry
+// would find the same), others are retried.
+type qualityError struct {
+	kind      string
+	permanent bool
+	err       error
+}
+
+func (e *qualityError) Error() string { return e.err.Error() }
+func (e *qualityError) Unwrap() error { return e.err }
 
 type statsRowSet struct {
-	floor   db.FloorPriceUpsertParams
-	volumes []db.VolumeUpsertParams
+	seenAt  time.Time
+	floor   db.FloorPriceObserveParams
+	volumes []db.VolumeObserveParams
 }
 
-// statsRows validates and converts stats to rows; any invalid amount rejects
-// the whole response so nothing partial is stored.
-func statsRows(c *db.Collection, s *indexer.Stats, bucket, now time.Time) (*statsRowSet, error) {
-	fetched := s.FetchedAt
-	if fetched.IsZero() {
-		fetched = now
+// statsRows validates and converts the kind's part of stats to rows; any
+// invalid amount rejects the whole response so nothing partial is stored.
+// Amounts without a currency (no floor, or a source that names none) take
+// the currency the rest of the response names, else the collection's
+// pricing currency, else its chain's native currency; with none of these
+// the rows are refused, never stored with an empty currency.
+func statsRows(ctx context.Context, d *Deps, c *db.Collection, s *indexer.Stats, kind string) (*statsRowSet, error) {
+	seen := s.FetchedAt
+	if seen.IsZero() {
+		seen = d.now()
 	}
-	out := &statsRowSet{floor: db.FloorPriceUpsertParams{
-		CollectionID: c.ID, Source: c.Source, AsOfBucket: bucket, Currency: "ETH", Decimals: 18,
-		Owners: pgInt8(s.Owners), FetchedAt: fetched, SourceAsOf: pgTime(s.SourceAsOf),
-	}}
-	if s.Floor != nil {
-		amt, err := pgNumeric(s.Floor.Amount)
-		if err != nil {
-			return nil, fmt.Errorf("floor price: %w", err)
+	seen = seen.UTC().Truncate(time.Microsecond)
+	out := &statsRowSet{seenAt: seen}
+	var fallback *indexer.Money
+	currencyOf := func(m indexer.Money) (string, int16, error) {
+		if m.Currency != "" {
+			return m.Currency, int16(m.Decimals), nil
 		}
-		out.floor.Amount, out.floor.Currency, out.floor.Decimals = amt, s.Floor.Currency, int16(s.Floor.Decimals)
+		if fallback == nil {
+			f, err := fallbackCurrency(ctx, d, c, s)
+			if err != nil {
+				return "", 0, err
+			}
+			fallback = f
+		}
+		return fallback.Currency, int16(fallback.Decimals), nil
 	}
-	for _, v := range s.Volumes {
-		if v.Amount.Amount == "" {
-			return nil, fmt.Errorf("volume %s: empty amount", v.Window)
+	switch kind {
+	case KindFloorPrice:
+		var floor indexer.Money
+		if s.Floor != nil {
+			floor = *s.Floor
 		}
-		amt, err := pgNumeric(v.Amount.Amount)
+		amt, err := pgNumeric(floor.Amount)
 		if err != nil {
-			return nil, fmt.Errorf("volume %s: %w", v.Window, err)
+			return nil, &qualityError{kind: "invalid_value", err: fmt.Errorf("floor price: %w", err)}
 		}
-		if v.Sales < 0 {
-			return nil, fmt.Errorf("volume %s: negative sales %d", v.Window, v.Sales)
+		cur, dec, err := currencyOf(floor)
+		if err != nil {
+			return nil, err
 		}
-		out.volumes = append(out.volumes, db.VolumeUpsertParams{
-			CollectionID: c.ID, Source: c.Source, TimeWindow: string(v.Window), AsOfBucket: bucket,
-			Amount: amt, Currency: v.Amount.Currency, Decimals: int16(v.Amount.Decimals),
-			Sales: pgInt8(v.Sales), Owners: pgInt8(s.Owners), FetchedAt: fetched, SourceAsOf: pgTime(s.SourceAsOf),
-		})
+		out.floor = db.FloorPriceObserveParams{
+			CollectionID: c.ID, Source: c.Source, Amount: amt, Currency: cur, Decimals: dec,
+			Owners: pgInt8(s.Owners), SeenAt: seen, SourceAsOf: pgTime(s.SourceAsOf),
+		}
+	case KindVolume:
+		for _, v := range s.Volumes {
+			if v.Amount.Amount == "" {
+				return nil, &qualityError{kind: "invalid_value", err: fmt.Errorf("volume %s: empty amount", v.Window)}
+			}
+			amt, err := pgNumeric(v.Amount.Amount)
+			if err != nil {
+				return nil, &qualityError{kind: "invalid_value", err: fmt.Errorf("volume %s: %w", v.Window, err)}
+			}
+			if v.Sales < 0 {
+				return nil, &qualityError{kind: "invalid_value", err: fmt.Errorf("volume %s: negative sales %d", v.Window, v.Sales)}
+			}
+			cur, dec, err := currencyOf(v.Amount)
+			if err != nil {
+				return nil, err
+			}
+			out.volumes = append(out.volumes, db.VolumeObserveParams{
+				CollectionID: c.ID, Source: c.Source, TimeWindow: string(v.Window),
+				Amount: amt, Currency: cur, Decimals: dec, Sales: pgInt8(v.Sales), Owners: pgInt8(s.Owners),
+				SeenAt: seen, SourceAsOf: pgTime(s.SourceAsOf),
+			})
+		}
 	}
 	return out, nil
+}
+
+// fallbackCurrency is the currency of amounts that come without one: the
+// currency another amount of the same response names, else the
+// collection's pricing currency (metadata), else the chain's native one.
+func fallbackCurrency(ctx context.Context, d *Deps, c *db.Collection, s *indexer.Stats) (*indexer.Money, error) {
+	if s.Floor != nil && s.Floor.Currency != "" {
+		return &indexer.Money{Currency: s.Floor.Currency, Decimals: s.Floor.Decimals}, nil
+	}
+	for _, v := range s.Volumes {
+		if v.Amount.Currency != "" {
+			return &indexer.Money{Currency: v.Amount.Currency, Decimals: v.Amount.Decimals}, nil
+		}
+	}
+	m, err := db.New(d.DB).MetadataGet(ctx, c.ID)
+	switch {
+	case err == nil:
+		if m.Currency != "" && m.CurrencyDecimals.Valid {
+			return &indexer.Money{Currency: m.Currency, Decimals: int32(m.CurrencyDecimals.Int16)}, nil
+		}
+	case !errors.Is(db.Interpret(err), db.ErrNotFound):
+		return nil, fmt.Errorf("load pricing currency %s: %w", c.Slug, err)
+	}
+	if sym, dec, ok := indexer.NativeCurrency(c.Chain); ok {
+		return &indexer.Money{Currency: sym, Decimals: dec}, nil
+	}
+	return nil, &qualityError{kind: "unknown_currency", permanent: true,
+		err: fmt.Errorf("the response names no currency, the collection has no pricing currency and chain %q has no known native currency", c.Chain)}
 }

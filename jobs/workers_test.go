@@ -54,7 +54,7 @@ func setupWorkers(t *testing.T, mutate func(*indexersim.Config)) *workerBundle {
 		tx:  tx,
 		sim: sim,
 		deps: &jobs.Deps{
-			DB: tx, Logger: discardLogger(), StatsReuse: 30 * time.Second,
+			DB: tx, Logger: discardLogger(),
 			Indexers: map[string]indexer.Indexer{"opensea": client},
 		},
 		coll: trackTx(t, tx, slug, time.Minute),
@@ -62,7 +62,7 @@ func setupWorkers(t *testing.T, mutate func(*indexersim.Config)) *workerBundle {
 	}
 }
 
-func work[T river.JobArgs](t *testing.T, b *workerBundle, w river.Worker[T], args T) *rivertest.WorkResult {
+func work[T river.JobArgs](t testing.TB, b *workerBundle, w river.Worker[T], args T) *rivertest.WorkResult {
 	t.Helper()
 	tw := rivertest.NewWorker(t, riverpgxv5.New(nil), &river.Config{Logger: discardLogger()}, w)
 	res, err := tw.Work(context.Background(), t, b.tx, args, nil)
@@ -74,22 +74,23 @@ func TestFetchFloorPriceWorker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
-	t.Run("StoresFloorAndVolumeIdempotently", func(t *testing.T) {
+	t.Run("StoresFloorThenVolumeFromOneCallIdempotently", func(t *testing.T) {
 		t.Parallel()
 		b := setupWorkers(t, nil)
-		bucket := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-		args := jobs.FetchFloorPriceArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID, Bucket: bucket}}
-		w := &jobs.FetchFloorPriceWorker{Deps: b.deps}
+		bucket := time.Now().UTC().Add(-time.Second)
+		args := jobs.CollectionArgs{CollectionID: b.coll.ID, Bucket: bucket}
+		fw := &jobs.FetchFloorPriceWorker{Deps: b.deps}
 
-		res := work(t, b, w, args)
+		res := work(t, b, fw, jobs.FetchFloorPriceArgs{CollectionArgs: args})
 		require.Equal(t, river.EventKindJobCompleted, res.EventKind)
 		q := db.New(b.tx)
 		floor, err := q.FloorPriceLatest(ctx, db.FloorPriceLatestParams{CollectionID: b.coll.ID, Source: "opensea"})
 		require.NoError(t, err)
 		require.True(t, floor.Amount.Valid)
-		vols, err := q.VolumeLatest(ctx, db.VolumeLatestParams{CollectionID: b.coll.ID, Source: "opensea"})
+		counts, err := q.SnapshotCounts(ctx, b.coll.ID)
 		require.NoError(t, err)
-		require.Len(t, vols, 4) // 1d, 7d, 30d, all
+		require.Equal(t, int64(1), counts.Floors)
+		require.Zero(t, counts.Volumes, "a floor job stores no volume: volume has its own interval")
 
 		// NUMERIC round trip: what is stored is exactly what the source sent.
 		stats, err := b.deps.Indexers["opensea"].Stats(ctx, b.coll.Slug)
@@ -100,24 +101,22 @@ func TestFetchFloorPriceWorker(t *testing.T) {
 		require.Equal(t, "ETH", floor.Currency)
 		require.Equal(t, int16(18), floor.Decimals)
 
-		// Running the same job again (a retry) leaves one row per key.
-		res = work(t, b, w, args)
+		// The volume job of the same round uses the stored response.
+		before := b.sim.Stats().Requests
+		res = work(t, b, &jobs.FetchVolumeWorker{Deps: b.deps}, jobs.FetchVolumeArgs{CollectionArgs: args})
 		require.Equal(t, river.EventKindJobCompleted, res.EventKind)
-		counts, err := q.SnapshotCounts(ctx, b.coll.ID)
+		require.Equal(t, before, b.sim.Stats().Requests, "no second upstream call in one round")
+		vols, err := q.VolumeLatest(ctx, db.VolumeLatestParams{CollectionID: b.coll.ID, Source: "opensea"})
+		require.NoError(t, err)
+		require.Len(t, vols, 4) // 1d, 7d, 30d, all
+
+		// Running the same jobs again (a retry) adds no rows.
+		work(t, b, fw, jobs.FetchFloorPriceArgs{CollectionArgs: args})
+		work(t, b, &jobs.FetchVolumeWorker{Deps: b.deps}, jobs.FetchVolumeArgs{CollectionArgs: args})
+		counts, err = q.SnapshotCounts(ctx, b.coll.ID)
 		require.NoError(t, err)
 		require.Equal(t, int64(1), counts.Floors)
 		require.Equal(t, int64(4), counts.Volumes)
-	})
-
-	t.Run("VolumeJobReusesFreshStats", func(t *testing.T) {
-		t.Parallel()
-		b := setupWorkers(t, nil)
-		args := jobs.CollectionArgs{CollectionID: b.coll.ID}
-		work(t, b, &jobs.FetchFloorPriceWorker{Deps: b.deps}, jobs.FetchFloorPriceArgs{CollectionArgs: args})
-		before := b.sim.Stats().Requests
-		res := work(t, b, &jobs.FetchVolumeWorker{Deps: b.deps}, jobs.FetchVolumeArgs{CollectionArgs: args})
-		require.Equal(t, river.EventKindJobCompleted, res.EventKind)
-		require.Equal(t, before, b.sim.Stats().Requests, "no second upstream call")
 	})
 
 	t.Run("UnknownCollectionCancelsAndMarksFailed", func(t *testing.T) {

@@ -36,3 +36,10 @@ UPDATE collection_schedules SET next_due_at = now() WHERE collection_id = @colle
 
 -- name: ScheduleListForCollection :many
 SELECT * FROM collection_schedules WHERE collection_id = @collection_id ORDER BY kind;
+
+-- name: ScheduleGet :one
+SELECT * FROM collection_schedules WHERE collection_id = @collection_id AND kind = @kind;
+
+-- name: ScheduleSetInterval :exec
+UPDATE collection_schedules SET interval_seconds = sqlc.arg(every_seconds)::integer
+WHERE collection_id = @collection_id AND kind = @kind;

@@ -49,8 +49,12 @@ type config struct {
 	RetryMax        time.Duration
 	RescueAfter     time.Duration
 	SoftStopTimeout time.Duration
-	StatsReuse      time.Duration
 	TokenSyncBudget time.Duration
+
+	// History is the retention and downsampling policy of the market
+	// history, applied every MaintainInterval.
+	History          jobs.HistoryPolicy
+	MaintainInterval time.Duration
 
 	// Default refresh intervals given to newly tracked collections.
 	Intervals map[string]time.Duration
@@ -142,6 +146,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_WORKERS_METADATA", "2", "Max concurrent fetch_collection_metadata jobs in this process (queue metadata)."},
 	{"NFTSYNC_WORKERS_TOKENS", "3", "Max concurrent sync_tokens jobs in this process (queue tokens)."},
 	{"NFTSYNC_WORKERS_RARITY", "1", "Max concurrent compute_rarity jobs in this process (queue rarity)."},
+	{"NFTSYNC_WORKERS_MAINTENANCE", "1", "Max concurrent maintain_history jobs in this process (queue maintenance)."},
 	{"NFTSYNC_PLAN_INTERVAL", "5s", "How often the leader plans due refreshes."},
 	{"NFTSYNC_PLAN_BATCH", "1000", "Most (collection, kind) pairs planned per tick."},
 	{"NFTSYNC_WORKER_ID", "(random)", "River client ID of this process; unique per replica."},
@@ -150,12 +155,16 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_RETRY_MAX", "5m", "Longest retry delay."},
 	{"NFTSYNC_RESCUE_AFTER", "5m", "Jobs running longer are presumed lost with their process and retried (River RescueStuckJobsAfter); must exceed every job timeout."},
 	{"NFTSYNC_SOFT_STOP_TIMEOUT", "20s", "On SIGTERM, how long running jobs may finish before they are cancelled."},
-	{"NFTSYNC_STATS_REUSE", "30s", "A floor or volume job reuses a stats response stored this recently (one upstream call serves both). 0 disables."},
 	{"NFTSYNC_TOKEN_SYNC_BUDGET", "2m", "How long one sync_tokens run pages before it yields and resumes from its cursor."},
 	{"NFTSYNC_REFRESH_FLOOR_PRICE", "1m", "Default floor price refresh interval for newly tracked collections."},
 	{"NFTSYNC_REFRESH_VOLUME", "5m", "Default volume refresh interval."},
 	{"NFTSYNC_REFRESH_METADATA", "1h", "Default collection metadata refresh interval."},
 	{"NFTSYNC_REFRESH_TOKENS", "6h", "Default full token and trait sync interval."},
+	{"NFTSYNC_HISTORY_RAW_RETENTION", "168h", "Raw floor/volume history (one row per run of an unchanged value) is kept this long, in whole UTC days (at least 24h)."},
+	{"NFTSYNC_HISTORY_HOURLY_RETENTION", "2160h", "Hourly open/low/high/close rollups are kept this long (90 days; at least 24h)."},
+	{"NFTSYNC_HISTORY_DAILY_RETENTION", "0", "Daily open/low/high/close rollups are kept this long; 0 keeps them forever."},
+	{"NFTSYNC_HISTORY_MAINTAIN_INTERVAL", "5m", "How often maintain_history creates partitions, rolls history up and applies retention."},
+	{"NFTSYNC_HISTORY_BATCH", "1000", "Most collections one rollup statement covers (maintain_history works in such batches)."},
 	{"NFTSYNC_DEV_DIR", ".nftsync", "dev: folder for the private PostgreSQL cluster (git-ignored)."},
 	{"NFTSYNC_DEV_DURATION", "0", "dev: stop after this long (0 runs until interrupted)."},
 	{"NFTSYNC_SIM_COLLECTIONS", "50", "Simulator: number of synthetic collections."},
@@ -216,8 +225,14 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		RetryMax:        p.duration("NFTSYNC_RETRY_MAX", 5*time.Minute, 10*time.Millisecond),
 		RescueAfter:     p.duration("NFTSYNC_RESCUE_AFTER", 5*time.Minute, time.Second),
 		SoftStopTimeout: p.duration("NFTSYNC_SOFT_STOP_TIMEOUT", 20*time.Second, 0),
-		StatsReuse:      p.duration("NFTSYNC_STATS_REUSE", 30*time.Second, 0),
-		TokenSyncBudget: p.duration("NFTSYNC_TOKEN_SYNC_BUDGET", 2*time.Minute, time.Second),
+		History: jobs.HistoryPolicy{
+			Raw:    p.duration("NFTSYNC_HISTORY_RAW_RETENTION", 7*24*time.Hour, 24*time.Hour),
+			Hourly: p.duration("NFTSYNC_HISTORY_HOURLY_RETENTION", 90*24*time.Hour, 24*time.Hour),
+			Daily:  p.duration("NFTSYNC_HISTORY_DAILY_RETENTION", 0, 0),
+			Batch:  int32(p.int("NFTSYNC_HISTORY_BATCH", 1000, 1, 100000)),
+		},
+		MaintainInterval: p.duration("NFTSYNC_HISTORY_MAINTAIN_INTERVAL", 5*time.Minute, time.Second),
+		TokenSyncBudget:  p.duration("NFTSYNC_TOKEN_SYNC_BUDGET", 2*time.Minute, time.Second),
 		Intervals: map[string]time.Duration{
 			jobs.KindFloorPrice: p.duration("NFTSYNC_REFRESH_FLOOR_PRICE", time.Minute, time.Second),
 			jobs.KindVolume:     p.duration("NFTSYNC_REFRESH_VOLUME", 5*time.Minute, time.Second),
@@ -272,6 +287,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		} else {
 			c.Limit.Rate, c.RateSet = r, true
 		}
+	}
+	if d := c.History.Daily; d != 0 && d < 24*time.Hour {
+		p.fail("NFTSYNC_HISTORY_DAILY_RETENTION", getenv("NFTSYNC_HISTORY_DAILY_RETENTION"), "want 0 (forever) or at least 24h")
 	}
 	if c.Limit.BulkReserve >= 1 {
 		p.fail("NFTSYNC_OPENSEA_BULK_RESERVE", getenv("NFTSYNC_OPENSEA_BULK_RESERVE"), "want a fraction from 0 to below 1")
@@ -521,5 +539,6 @@ func (l limitConfig) burst() int {
 }
 
 func (c *config) jobsConfig() jobs.Config {
-	return jobs.Config{MaxWorkers: c.MaxWorkers, PlanInterval: c.PlanInterval, PlanBatch: c.PlanBatch}
+	return jobs.Config{MaxWorkers: c.MaxWorkers, PlanInterval: c.PlanInterval, PlanBatch: c.PlanBatch,
+		History: c.History, MaintainInterval: c.MaintainInterval}
 }

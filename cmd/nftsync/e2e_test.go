@@ -166,7 +166,6 @@ func TestThreeWorkerProcesses(t *testing.T) {
 		"NFTSYNC_PLAN_INTERVAL=1s",
 		"NFTSYNC_REFRESH_FLOOR_PRICE=3s",
 		"NFTSYNC_REFRESH_VOLUME=4s",
-		"NFTSYNC_STATS_REUSE=1s",
 		"NFTSYNC_LOG_LEVEL=warn",
 	)
 	r.cli(append([]string{"collections", "add"}, sim.Server.Slugs()...)...)
@@ -201,17 +200,17 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	require.Greater(t, perKind["fetch_floor_price"], len(sim.Server.Slugs()), "several floor ticks happened")
 	require.GreaterOrEqual(t, len(workers), 2, "work was spread over replicas: %v", workers)
 
-	// Snapshots: one floor row and four volume rows per stats fetch, never
-	// more rows than upstream calls, never more calls than jobs.
+	// History: a floor row and a row per volume window at least, one new
+	// row only when a value changed (never more than the upstream calls).
 	stats := sim.Server.Stats()
 	var floors int64
 	for _, slug := range sim.Server.Slugs() {
 		counts, err := q.SnapshotCounts(context.Background(), mustCollectionID(t, pool, slug))
 		require.NoError(t, err)
 		require.Positive(t, counts.Floors)
-		require.Equal(t, counts.Floors*4, counts.Volumes, slug)
+		require.GreaterOrEqual(t, counts.Volumes, int64(4), slug)
 		floors += counts.Floors
 	}
-	require.LessOrEqual(t, floors, stats.ByEndpoint[indexersim.EndpointStats], "every snapshot row comes from its own upstream call")
+	require.LessOrEqual(t, floors, stats.ByEndpoint[indexersim.EndpointStats], "every history row comes from an upstream call")
 	require.LessOrEqual(t, stats.ByEndpoint[indexersim.EndpointStats], int64(perKind["fetch_floor_price"]+perKind["fetch_volume"]))
 }

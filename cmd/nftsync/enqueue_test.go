@@ -150,6 +150,6 @@ func TestEnqueueFromOtherServices(t *testing.T) {
 	require.Contains(t, errs, "fetch_flor_price")
 	require.Contains(t, errs, "cannot unmarshal string")
 	var floors int
-	require.NoError(t, pool.QueryRow(ctx, `SELECT count(DISTINCT collection_id) FROM floor_price_snapshots`).Scan(&floors))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(DISTINCT collection_id) FROM floor_price_latest`).Scan(&floors))
 	require.Equal(t, 3, floors)
 }

@@ -146,7 +146,7 @@ func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL 
 		return nil, err
 	}
 	deps := &jobs.Deps{
-		DB: pool, Logger: logger, Indexers: idx, StatsReuse: cfg.StatsReuse,
+		DB: pool, Logger: logger, Indexers: idx,
 		TokenSyncBudget: cfg.TokenSyncBudget, PageTimeout: cfg.HTTPTimeout,
 	}
 	return newWorkerClient(cfg, pool, deps, logger)
