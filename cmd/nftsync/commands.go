@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -36,11 +37,13 @@ func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		return err
 	}
 	defer pool.Close()
-	client, err := newWorker(ctx, cfg, pool, cfg.OpenSeaURL, cfg.Limit, logger)
+	m := metrics.New()
+	m.RegisterDatabase(pool, logger)
+	client, err := newWorker(ctx, cfg, pool, cfg.OpenSeaURL, cfg.Limit, logger, m)
 	if err != nil {
 		return err
 	}
-	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, newRegistry(), logger)
+	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, m.Registry, logger)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexersim"
+	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/internal/pgcluster"
 )
 
@@ -75,10 +76,17 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	} else if !cfg.RateSet {
 		limit.Rate = 1000
 	}
-	client, err := newWorker(ctx, cfg, pool, sim.URL, limit, logger)
+	m := metrics.New()
+	m.RegisterDatabase(pool, logger)
+	client, err := newWorker(ctx, cfg, pool, sim.URL, limit, logger, m)
 	if err != nil {
 		return err
 	}
+	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, m.Registry, logger)
+	if err != nil {
+		return err
+	}
+	defer stopHealth()
 	printHowToLook(stdout, redactURL(dbURL))
 
 	go reportProgress(ctx, pool, sim.Server, logger, 10*time.Second)

@@ -12,10 +12,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexer/opensea"
+	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs"
 	"github.com/nftsync/nftsync/migrations"
@@ -52,7 +54,7 @@ func poolSize(cfg *config) int32 {
 // keyless client) behind the cluster-wide limiter: every call takes a lease
 // from the key's bucket in PostgreSQL, and a 429/599 or an exhausted
 // X-RateLimit-Remaining pauses that key for every replica.
-func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL string, limit limitConfig, logger *slog.Logger) (map[string]indexer.Indexer, error) {
+func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL string, limit limitConfig, logger *slog.Logger, m *metrics.Metrics) (map[string]indexer.Indexer, error) {
 	// A lease must outlive the longest upstream call, or its slot would be
 	// handed out again while the call still runs.
 	lim, err := ratelimit.New(pool, ratelimit.Options{
@@ -74,6 +76,7 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 			APIKey: apiKey,
 			Logger: logger,
 			Observe: func(i opensea.ResponseInfo) {
+				m.ObserveUpstream("opensea", i.Op, i.Status)
 				lim.Observe(bucket, ratelimit.ResponseInfo{Status: i.Status, RetryAfter: i.RetryAfter, Remaining: i.Remaining, Reset: i.Reset})
 			},
 		})
@@ -96,7 +99,7 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 
 // newWorkerClient builds a River client that works every configured queue
 // and carries the periodic planner (only the elected leader enqueues it).
-func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
+func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *slog.Logger, m *metrics.Metrics) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	jc := cfg.jobsConfig()
 	jobs.Register(workers, deps, jc)
@@ -112,6 +115,7 @@ func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *s
 		MaxAttempts:          10,
 		RetryPolicy:          &jobs.RetryPolicy{Base: cfg.RetryBase, Max: cfg.RetryMax},
 		ErrorHandler:         &jobs.ErrorHandler{Logger: logger},
+		Middleware:           []rivertype.Middleware{m.Middleware()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create river client: %w", err)
@@ -140,8 +144,10 @@ func runRiver(ctx context.Context, client *river.Client[pgx.Tx], cfg *config, lo
 
 // newWorker builds everything a worker process runs: the rate-limited
 // indexers for openseaURL, the jobs' dependencies and the River client.
-func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL string, limit limitConfig, logger *slog.Logger) (*river.Client[pgx.Tx], error) {
-	idx, err := newIndexers(ctx, cfg, pool, openseaURL, limit, logger)
+//
+// m records jobs and upstream responses; the caller serves it.
+func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL string, limit limitConfig, logger *slog.Logger, m *metrics.Metrics) (*river.Client[pgx.Tx], error) {
+	idx, err := newIndexers(ctx, cfg, pool, openseaURL, limit, logger, m)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +155,7 @@ func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL 
 		DB: pool, Logger: logger, Indexers: idx,
 		TokenSyncBudget: cfg.TokenSyncBudget, PageTimeout: cfg.HTTPTimeout,
 	}
-	return newWorkerClient(cfg, pool, deps, logger)
+	return newWorkerClient(cfg, pool, deps, logger, m)
 }
 
 // trackCollection upserts a collection and its refresh schedules.

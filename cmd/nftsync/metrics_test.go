@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nftsync/nftsync/db/dbtest"
+	"github.com/nftsync/nftsync/internal/indexersim"
+)
+
+// sample returns the value of the series name whose labels include every
+// label in want (`k="v"` pairs), summed over matches, and whether any matched.
+func sample(body, name string, want ...string) (float64, bool) {
+	var sum float64
+	found := false
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		labels := line[len(name):i]
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(labels, w)
+		}
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err == nil {
+			sum += v
+			found = true
+		}
+	}
+	return sum, found
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func httpGet(url string) (int, string, error) {
+	resp, err := http.Get(url) //nolint:noctx // test
+	if err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// TestWorkerMetrics runs a worker with NFTSYNC_METRICS_ADDR against a
+// simulator that answers 429 beyond 3 requests per second (our budget is
+// set far higher), so jobs complete, get rate limited and snooze. /metrics
+// must then show real values for jobs by kind and outcome with durations,
+// upstream responses by endpoint and status, queue backlog and oldest age,
+// paused keys and data age; /healthz and /readyz answer.
+func TestWorkerMetrics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sim, err := indexersim.Start(ctx, "127.0.0.1:0", indexersim.Config{Seed: 3, Collections: 3, MinTokens: 300, MaxTokens: 600, Rate: 3, Burst: 3}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sim.Close() })
+	dbURL := dbtest.NewDatabase(t)
+	addr := freeAddr(t)
+	env := envOf(map[string]string{
+		"DATABASE_URL": dbURL, "NFTSYNC_OPENSEA_URL": sim.URL, "NFTSYNC_OPENSEA_RATE": "100/s",
+		"NFTSYNC_PLAN_INTERVAL": "1s", "NFTSYNC_LOG_LEVEL": "error", "NFTSYNC_METRICS_ADDR": addr,
+	})
+	require.NoError(t, run(ctx, append([]string{"collections", "add"}, sim.Server.Slugs()...), env, io.Discard, io.Discard))
+	pool, err := pgxpool.New(ctx, dbURL)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	// A job in a queue no worker serves: backlog with a known age.
+	_, err = pool.Exec(ctx, `INSERT INTO river_job (args, kind, max_attempts, queue, scheduled_at)
+		VALUES ('{"collection_id": 1}', 'fetch_floor_price', 10, 'unserved', now() - interval '90 seconds')`)
+	require.NoError(t, err)
+
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(wctx, []string{"worker"}, env, io.Discard, io.Discard) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	base := "http://" + addr
+	require.Eventually(t, func() bool {
+		code, _, err := httpGet(base + "/readyz")
+		return err == nil && code == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond)
+	code, _, err := httpGet(base + "/healthz")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+
+	var body string
+	require.Eventually(t, func() bool {
+		_, body, err = httpGet(base + "/metrics")
+		require.NoError(t, err)
+		floor, _ := sample(body, "nftsync_jobs_total", `kind="fetch_floor_price"`, `outcome="completed"`)
+		snoozed, _ := sample(body, "nftsync_jobs_total", `outcome="snoozed"`)
+		return floor >= 3 && snoozed >= 1
+	}, 90*time.Second, 250*time.Millisecond, "want completed floor jobs and a snooze")
+
+	v, ok := sample(body, "nftsync_job_duration_seconds_count", `kind="fetch_floor_price"`, `outcome="completed"`)
+	require.True(t, ok)
+	require.GreaterOrEqual(t, v, 3.0)
+	v, _ = sample(body, "nftsync_job_duration_seconds_sum", `kind="fetch_floor_price"`)
+	require.Positive(t, v)
+	v, _ = sample(body, "nftsync_upstream_requests_total", `source="opensea"`, `endpoint="stats"`, `status="200"`)
+	require.Positive(t, v)
+	v, _ = sample(body, "nftsync_upstream_requests_total", `status="429"`)
+	require.Positive(t, v, "the simulator's 429s are counted")
+	v, ok = sample(body, "nftsync_queue_available_jobs", `queue="unserved"`)
+	require.True(t, ok)
+	require.Equal(t, 1.0, v)
+	v, _ = sample(body, "nftsync_queue_oldest_available_seconds", `queue="unserved"`)
+	require.GreaterOrEqual(t, v, 90.0)
+	_, ok = sample(body, "nftsync_upstream_paused_keys", `source="opensea"`)
+	require.True(t, ok)
+	v, ok = sample(body, "nftsync_data_never_refreshed_collections", `kind="floor_price"`)
+	require.True(t, ok)
+	require.Zero(t, v, "every floor refreshed")
+	v, ok = sample(body, "nftsync_data_age_max_seconds", `kind="floor_price"`)
+	require.True(t, ok)
+	require.Less(t, v, 600.0)
+	_, ok = sample(body, "go_goroutines")
+	require.True(t, ok)
+}
