@@ -3,20 +3,24 @@ package db
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // NewPool connects to databaseURL with at most maxConns connections (0 keeps
-// pgx's default) and checks the connection with a ping.
+// pgx's default; a pool_max_conns in the URL wins) and checks the connection
+// with a ping.
 func NewPool(ctx context.Context, databaseURL string, maxConns int32) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		// pgx's message may contain the password; do not echo the URL.
 		return nil, fmt.Errorf("parse database url: %w", redact(err))
 	}
-	if maxConns > 0 {
+	// An explicit pool_max_conns in the URL is the operator's sizing
+	// (replicas x pool_max_conns <= max_connections) and wins.
+	if maxConns > 0 && !strings.Contains(databaseURL, "pool_max_conns") {
 		cfg.MaxConns = maxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
