@@ -41,8 +41,19 @@ type server struct {
 // newServer serves handler and counts requests.
 func newServer(t *testing.T, handler http.HandlerFunc) *server {
 	t.Helper()
+	return startServer(t, handler, httptest.NewServer)
+}
+
+// newTLSServer is newServer over https.
+func newTLSServer(t *testing.T, handler http.HandlerFunc) *server {
+	t.Helper()
+	return startServer(t, handler, httptest.NewTLSServer)
+}
+
+func startServer(t *testing.T, handler http.HandlerFunc, start func(http.Handler) *httptest.Server) *server {
+	t.Helper()
 	s := &server{hits: map[string]int{}}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Server = start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.hits[r.URL.Path]++
 		s.mu.Unlock()
@@ -66,20 +77,6 @@ func (s *server) total() int {
 		n += v
 	}
 	return n
-}
-
-// newTLSServer is newServer over https.
-func newTLSServer(t *testing.T, handler http.HandlerFunc) *server {
-	t.Helper()
-	s := &server{hits: map[string]int{}}
-	s.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.hits[r.URL.Path]++
-		s.mu.Unlock()
-		handler(w, r)
-	}))
-	t.Cleanup(s.Close)
-	return s
 }
 
 // setupTLS is setup trusting srv's certificate.
