@@ -254,7 +254,7 @@ func (s *Source) fetchAny(ctx context.Context, op string, candidates []string) (
 			return nil, err
 		}
 		errs = append(errs, err)
-		if best < 0 || hope(indexer.ClassOf(err)) > hope(indexer.ClassOf(errs[best])) {
+		if best < 0 || better(err, errs[best]) {
 			best = len(errs) - 1
 		}
 	}
@@ -266,6 +266,18 @@ func (s *Source) fetchAny(ctx context.Context, op string, candidates []string) (
 	out := &indexer.Error{Class: be.Class, Op: op, Status: be.Status, RetryAfter: be.RetryAfter,
 		Err: fmt.Errorf("all %d URLs failed: %w", len(errs), errors.Join(unwrapOps(errs)...))}
 	return nil, out
+}
+
+// better reports whether a is a more hopeful outcome than b: a class a
+// retry helps more, or between two rate limits the shorter wait.
+func better(a, b error) bool {
+	ca, cb := indexer.ClassOf(a), indexer.ClassOf(b)
+	if ca != cb {
+		return hope(ca) > hope(cb)
+	}
+	wa, _ := indexer.RetryAfter(a)
+	wb, _ := indexer.RetryAfter(b)
+	return ca == indexer.ClassRateLimited && wa > 0 && (wb == 0 || wa < wb)
 }
 
 // hope orders classes by how much a later retry could help.

@@ -330,6 +330,21 @@ func TestRateLimited(t *testing.T) {
 	require.Equal(t, 7*time.Second, wait)
 }
 
+func TestRateLimitedEverywhereTakesTheShortestWait(t *testing.T) {
+	t.Parallel()
+	limited := func(secs string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", secs)
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}
+	slow, soon := newServer(t, limited("40")), newServer(t, limited("3"))
+	src := setup(t, tokenuri.Options{IPFSGateways: []string{slow.URL + "/ipfs/", soon.URL + "/ipfs/"}})
+	_, err := fetch(t, src, "ipfs://QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG/1")
+	ie := requireClass(t, err, indexer.ClassRateLimited, "all 2 URLs failed")
+	require.Equal(t, 3*time.Second, ie.RetryAfter)
+}
+
 func TestBadURLs(t *testing.T) {
 	t.Parallel()
 	src := setup(t, tokenuri.Options{IPFSGateways: []string{}})
