@@ -10,6 +10,7 @@ package migrations
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
@@ -136,4 +138,83 @@ func Up(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (*Result, 
 		res.Ours = append(res.Ours, m.Version)
 	}
 	return res, nil
+}
+
+// Pending is what Up would apply to a database.
+type Pending struct {
+	River []int       // River migration versions not applied
+	Ours  []Migration // nftsync migrations not applied, in order
+}
+
+// Behind reports whether anything is pending.
+func (p *Pending) Behind() bool { return len(p.River) > 0 || len(p.Ours) > 0 }
+
+// String names the pending migrations, e.g. "River 5, 6; nftsync 0015_x".
+func (p *Pending) String() string {
+	var parts []string
+	if len(p.River) > 0 {
+		vs := make([]string, 0, len(p.River))
+		for _, v := range p.River {
+			vs = append(vs, strconv.Itoa(v))
+		}
+		parts = append(parts, "River "+strings.Join(vs, ", "))
+	}
+	if len(p.Ours) > 0 {
+		ms := make([]string, 0, len(p.Ours))
+		for _, m := range p.Ours {
+			ms = append(ms, fmt.Sprintf("%04d_%s", m.Version, m.Name))
+		}
+		parts = append(parts, "nftsync "+strings.Join(ms, ", "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Check returns the migrations Up would apply, changing nothing: it only
+// reads River's and nftsync's ledgers, so it works for a role without DDL
+// rights. A database never migrated has everything pending. Migrations the
+// database has but this binary does not know (a newer release migrated it)
+// are not an error.
+func Check(ctx context.Context, pool *pgxpool.Pool) (*Pending, error) {
+	all, err := All()
+	if err != nil {
+		return nil, err
+	}
+	migrator, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, fmt.Errorf("create river migrator: %w", err)
+	}
+	existing, err := migrator.ExistingVersions(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list applied river migrations: %w", err)
+	}
+	p := &Pending{}
+	haveRiver := map[int]bool{}
+	for _, v := range existing {
+		haveRiver[v.Version] = true
+	}
+	for _, v := range migrator.AllVersions() {
+		if !haveRiver[v.Version] {
+			p.River = append(p.River, v.Version)
+		}
+	}
+	applied, err := db.New(pool).MigrationListApplied(ctx)
+	if err != nil && !isUndefinedTable(err) { // 42P01: never migrated
+		return nil, fmt.Errorf("list applied migrations: %w", err)
+	}
+	done := map[int32]bool{}
+	for _, v := range applied {
+		done[v] = true
+	}
+	for _, m := range all {
+		if !done[int32(m.Version)] {
+			p.Ours = append(p.Ours, m)
+		}
+	}
+	return p, nil
+}
+
+// isUndefinedTable reports SQLSTATE 42P01 (undefined_table).
+func isUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42P01"
 }

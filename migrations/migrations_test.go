@@ -56,3 +56,26 @@ func TestUpIsIdempotentAndSafeConcurrently(t *testing.T) {
 	require.Empty(t, res.Ours)
 	require.Empty(t, res.River)
 }
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.EmptyDatabase(t))
+	require.NoError(t, err)
+	defer pool.Close()
+
+	p, err := migrations.Check(ctx, pool)
+	require.NoError(t, err)
+	require.True(t, p.Behind())
+	all, err := migrations.All()
+	require.NoError(t, err)
+	require.Len(t, p.Ours, len(all), "a database never migrated has everything pending")
+	require.NotEmpty(t, p.River)
+	require.Contains(t, p.String(), "nftsync 0001_migrations_table")
+
+	_, err = migrations.Up(ctx, pool, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	p, err = migrations.Check(ctx, pool)
+	require.NoError(t, err)
+	require.False(t, p.Behind(), "pending after Up: %s", p)
+}

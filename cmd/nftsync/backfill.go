@@ -58,7 +58,7 @@ func runBackfill(ctx context.Context, cfg *config, logger *slog.Logger, args []s
 	if err != nil {
 		return err
 	}
-	pool, err := openDB(ctx, cfg.DatabaseURL, logger, 4)
+	pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ import (
 )
 
 func runMigrate(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer) error {
-	pool, err := openDB(ctx, cfg.DatabaseURL, logger, 4)
+	pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
 	if err != nil {
 		return err
 	}
@@ -32,7 +32,7 @@ func runMigrate(ctx context.Context, cfg *config, logger *slog.Logger, stdout io
 
 // runWorker runs one worker replica until SIGINT/SIGTERM.
 func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
-	pool, err := openDB(ctx, cfg.DatabaseURL, logger, poolSize(cfg))
+	pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, poolSize(cfg))
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 		if *source != "opensea" {
 			return fmt.Errorf("collections add: -source %q: the only source is opensea", *source)
 		}
-		pool, err := openDB(ctx, cfg.DatabaseURL, logger, 4)
+		pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
 		if err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 		}
 		return nil
 	case "list":
-		pool, err := openDB(ctx, cfg.DatabaseURL, logger, 4)
+		pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
 		if err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 		if len(args) < 2 {
 			return fmt.Errorf("%w: collections %s needs at least one slug", errUsage, args[0])
 		}
-		pool, err := openDB(ctx, cfg.DatabaseURL, logger, 4)
+		pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,9 @@ import (
 // URL redacted, and API keys appear only as a digest (ratelimit.KeyFor).
 type config struct {
 	DatabaseURL string
+	// migrateOnOpen is not read from the environment: run sets it from the
+	// command table (see command.migrates) and openDB obeys it.
+	migrateOnOpen bool
 
 	LogLevel  slog.Level
 	LogFormat string // text or json

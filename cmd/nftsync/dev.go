@@ -47,7 +47,7 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 		}
 		dbURL = cluster.DSN("nftsync")
 	}
-	pool, err := openDB(ctx, dbURL, logger, poolSize(cfg))
+	pool, err := openDB(ctx, cfg, dbURL, logger, poolSize(cfg))
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 )
 
 const usage = `nftsync keeps NFT collection data fresh in PostgreSQL.
@@ -49,29 +50,51 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "version", "--version":
 		return runVersion(stdout)
 	}
+	c, ok := commands()[cmd]
+	if !ok {
+		_, _ = io.WriteString(stderr, usage)
+		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, stderr)
-	switch cmd {
-	case "dev":
-		err = runDev(ctx, cfg, logger, stdout)
-	case "worker":
-		err = runWorker(ctx, cfg, logger)
-	case "migrate":
-		err = runMigrate(ctx, cfg, logger, stdout)
-	case "sim":
-		err = runSim(ctx, cfg, logger, stdout)
-	case "collections":
-		err = runCollections(ctx, cfg, logger, rest, stdout)
-	case "backfill":
-		err = runBackfill(ctx, cfg, logger, rest, stdout)
-	default:
-		err = fmt.Errorf("%w: unknown command %q", errUsage, cmd)
-	}
+	cfg.migrateOnOpen = c.migrates
+	err = c.run(ctx, cfg, newLogger(cfg, stderr), rest, stdout)
 	if errors.Is(err, errUsage) {
 		_, _ = io.WriteString(stderr, usage)
 	}
 	return err
+}
+
+// command is a subcommand that reads the configuration from the environment.
+type command struct {
+	run func(ctx context.Context, cfg *config, logger *slog.Logger, args []string, stdout io.Writer) error
+	// migrates says that the command applies outstanding migrations when it
+	// opens the database: the services that own the schema (dev, worker,
+	// api) and migrate itself. Every other command only checks that the
+	// schema is current and, when it is behind, stops and says to run
+	// `nftsync migrate`; it then works with a role without DDL rights.
+	migrates bool
+}
+
+// commands is the command table (rarity, version and help need no
+// configuration and are handled before it).
+func commands() map[string]command {
+	return map[string]command{
+		"dev": {migrates: true, run: func(ctx context.Context, cfg *config, logger *slog.Logger, _ []string, stdout io.Writer) error {
+			return runDev(ctx, cfg, logger, stdout)
+		}},
+		"worker": {migrates: true, run: func(ctx context.Context, cfg *config, logger *slog.Logger, _ []string, _ io.Writer) error {
+			return runWorker(ctx, cfg, logger)
+		}},
+		"migrate": {migrates: true, run: func(ctx context.Context, cfg *config, logger *slog.Logger, _ []string, stdout io.Writer) error {
+			return runMigrate(ctx, cfg, logger, stdout)
+		}},
+		"sim": {run: func(ctx context.Context, cfg *config, logger *slog.Logger, _ []string, stdout io.Writer) error {
+			return runSim(ctx, cfg, logger, stdout)
+		}},
+		"collections": {run: runCollections},
+		"backfill":    {run: runBackfill},
+	}
 }

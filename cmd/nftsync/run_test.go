@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -75,4 +76,40 @@ func TestCollectionsCommands(t *testing.T) {
 
 	_, err = cli("collections", "add", "-priority", "9", "x")
 	require.ErrorContains(t, err, "-priority 9")
+}
+
+// Only migrate, worker, dev (and api) apply migrations; the other commands
+// check the schema version, change nothing, and say what to run.
+func TestSchemaCheckedNotMigrated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.EmptyDatabase(t)
+	env := envOf(map[string]string{"DATABASE_URL": url, "NFTSYNC_LOG_LEVEL": "error"})
+	cli := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, args, env, &out, io.Discard)
+		return out.String(), err
+	}
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	tables := func() int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&n))
+		return n
+	}
+
+	for _, args := range [][]string{{"collections", "list"}, {"collections", "add", "alpha"}, {"collections", "refresh", "alpha"}} {
+		_, err := cli(args...)
+		require.ErrorContains(t, err, "run `nftsync migrate` first", "%v", args)
+		require.ErrorContains(t, err, "0002_core", "%v names what is missing", args)
+	}
+	require.Zero(t, tables(), "a read-only command created tables")
+
+	out, err := cli("migrate")
+	require.NoError(t, err)
+	require.Contains(t, out, "migrations are up to date")
+	out, err = cli("collections", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "SLUG")
 }

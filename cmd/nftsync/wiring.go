@@ -23,9 +23,12 @@ import (
 	"github.com/nftsync/nftsync/migrations"
 )
 
-// openDB connects to url and applies migrations (safe when replicas start
-// together: migrations run under an advisory lock).
-func openDB(ctx context.Context, url string, logger *slog.Logger, maxConns int32) (*pgxpool.Pool, error) {
+// openDB connects to url and makes sure the schema is current: a command
+// that migrates (cfg.migrateOnOpen, from the command table) applies
+// outstanding migrations (safe when replicas start together: they run under
+// an advisory lock); any other only checks, and fails with a message to run
+// `nftsync migrate` when the schema is behind, changing nothing.
+func openDB(ctx context.Context, cfg *config, url string, logger *slog.Logger, maxConns int32) (*pgxpool.Pool, error) {
 	if url == "" {
 		return nil, errors.New("DATABASE_URL is not set (only `nftsync dev` starts a local PostgreSQL by itself)")
 	}
@@ -33,11 +36,29 @@ func openDB(ctx context.Context, url string, logger *slog.Logger, maxConns int32
 	if err != nil {
 		return nil, err
 	}
-	if _, err := migrations.Up(ctx, pool, logger); err != nil {
+	if err := ensureSchema(ctx, pool, cfg.migrateOnOpen, logger); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("migrate: %w", err)
+		return nil, err
 	}
 	return pool, nil
+}
+
+// ensureSchema migrates, or checks that nothing is pending.
+func ensureSchema(ctx context.Context, pool *pgxpool.Pool, migrate bool, logger *slog.Logger) error {
+	if migrate {
+		if _, err := migrations.Up(ctx, pool, logger); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		return nil
+	}
+	pending, err := migrations.Check(ctx, pool)
+	if err != nil {
+		return fmt.Errorf("check schema version: %w", err)
+	}
+	if pending.Behind() {
+		return fmt.Errorf("the database schema is behind this nftsync (not applied: %s): run `nftsync migrate` first", pending)
+	}
+	return nil
 }
 
 // poolSize leaves room for every worker slot, River's own connections
