@@ -2,7 +2,14 @@
 // only from _test.go files.
 //
 // The server comes from TEST_DATABASE_URL (`make test` starts a throwaway
-// cluster and sets it). The first caller in a test process migrates a
+// cluster and sets it). When it is unset, the first test that needs a
+// database starts a throwaway cluster for the whole test process with
+// internal/pgcluster (the PostgreSQL server binaries must be installed;
+// as root the server runs as the postgres user): loopback only, trust
+// authentication, no durability, in a temporary folder. A small reaper
+// process stops it and removes the folder when the test process exits,
+// also when it crashes or is killed, so plain `go test ./...` needs no
+// setup. The first caller in a test process migrates a
 // template database once (under an advisory lock, so parallel test binaries
 // share it); after that:
 //   - DB(t) clones the template into a fresh database for the test (about
@@ -26,7 +33,6 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"runtime/debug"
 	"sync"
 	"testing"
@@ -48,16 +54,6 @@ var (
 	sharedPool *pgxpool.Pool
 	sharedErr  error
 )
-
-// ServerURL returns TEST_DATABASE_URL or fails the test with how to set it.
-func ServerURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("TEST_DATABASE_URL")
-	if u == "" {
-		tb.Fatal("TEST_DATABASE_URL is not set: run the tests with `make test`, which starts a throwaway PostgreSQL, or point TEST_DATABASE_URL at a server where this user may create databases")
-	}
-	return u
-}
 
 // URLFor returns the server URL with the database name replaced.
 func URLFor(tb testing.TB, dbname string) string {

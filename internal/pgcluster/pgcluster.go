@@ -112,6 +112,10 @@ type Options struct {
 	// then corrupt the cluster: for tests only, never the dev default.
 	Fast bool
 
+	// MaxConnections is the server's max_connections; 0 means 200. It
+	// applies when Start starts the server (not to a running one it reuses).
+	MaxConnections int
+
 	// LookPath replaces exec.LookPath when searching PATH for pg_ctl,
 	// initdb and pg_config. Tests use it to simulate an empty PATH without
 	// touching the process environment.
@@ -423,7 +427,7 @@ func (c *Cluster) configure(opts Options) error {
 		}
 	}
 	c.port = port
-	if err := c.writeConfig(opts.Fast); err != nil {
+	if err := c.writeConfig(opts.Fast, opts.MaxConnections); err != nil {
 		return err
 	}
 	return nil
