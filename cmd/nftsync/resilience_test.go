@@ -135,6 +135,7 @@ func TestPostgresRestart(t *testing.T) {
 	require.NoError(t, err)
 	defer sim.Close()
 	r := newReplicas(t, append(fastRecovery(), "DATABASE_URL="+dbURL, "NFTSYNC_OPENSEA_URL="+sim.URL, "NFTSYNC_LOG_LEVEL=error")...)
+	r.cli("migrate") // a fresh database: collections add only checks the schema
 	r.cli(append([]string{"collections", "add"}, sim.Server.Slugs()...)...)
 	r.start("w1")
 	r.start("w2")
