@@ -102,7 +102,7 @@ type MaintenanceResult struct {
 
 // rollupLag is how long after an hour ends it is rolled up, so that fetches
 // in flight at the turn of the hour are stored first.
-const rollupLag = 2 * time.Minute
+const rollupLag = 5 * time.Minute
 
 // rollupTarget is one rollup table: its step, what it is rolled up from,
 // and the statement that rolls one bucket up for a batch of collections.
