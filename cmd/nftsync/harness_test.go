@@ -18,14 +18,16 @@ import (
 )
 
 // replicas runs real `nftsync` processes for a test and stops them at
-// cleanup. Each worker's output is kept and printed when the test fails.
+// cleanup. Each worker's output is kept and printed when the test fails;
+// the buffers are locked because a process killed on a timeout may still be
+// writing while the failure is reported.
 type replicas struct {
 	t    testing.TB
 	bin  string
 	env  []string
 	mu   sync.Mutex
 	cmds map[string]*exec.Cmd
-	logs map[string]*bytes.Buffer
+	logs map[string]*syncBuffer
 	done map[string]chan error
 }
 
@@ -33,7 +35,7 @@ func newReplicas(t testing.TB, env ...string) *replicas {
 	t.Helper()
 	r := &replicas{
 		t: t, bin: buildBinary(t), env: append(os.Environ(), env...),
-		cmds: map[string]*exec.Cmd{}, logs: map[string]*bytes.Buffer{}, done: map[string]chan error{},
+		cmds: map[string]*exec.Cmd{}, logs: map[string]*syncBuffer{}, done: map[string]chan error{},
 	}
 	t.Cleanup(func() {
 		r.stopAll()
@@ -44,6 +46,24 @@ func newReplicas(t testing.TB, env ...string) *replicas {
 		}
 	})
 	return r
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func tail(s string, n int) string {
@@ -68,7 +88,7 @@ func (r *replicas) start(id string, env ...string) {
 	r.t.Helper()
 	cmd := exec.Command(r.bin, "worker")
 	cmd.Env = append(append(append([]string{}, r.env...), "NFTSYNC_WORKER_ID="+id), env...)
-	buf := &bytes.Buffer{}
+	buf := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
 	require.NoError(r.t, cmd.Start())
 	done := make(chan error, 1)
@@ -85,7 +105,7 @@ func (r *replicas) startSim(env ...string) string {
 	cmd.Env = append(append(append([]string{}, r.env...), "NFTSYNC_SIM_ADDR=127.0.0.1:0"), env...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(r.t, err)
-	logs := &bytes.Buffer{}
+	logs := &syncBuffer{}
 	cmd.Stderr = logs
 	require.NoError(r.t, cmd.Start())
 	done := make(chan error, 1)
