@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -90,7 +91,13 @@ func TestStatsSingleFlightAcrossReplicas(t *testing.T) {
 			both++
 		}
 	}
-	calls := sim.Stats().ByEndpoint[indexersim.EndpointStats]
+	// Counted from outside, as an operator would: GET /_sim/stats.
+	resp, err := http.Get(srv.URL + "/_sim/stats") //nolint:noctx // loopback test server
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var st indexersim.Stats
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	calls := st.ByEndpoint[indexersim.EndpointStats]
 	t.Logf("%d rounds (%d with floor and volume), %d stats calls: %.2f calls per round", len(rounds), both, calls, float64(calls)/float64(len(rounds)))
 	require.GreaterOrEqual(t, both, len(sim.Slugs()), "floor and volume were due together in several rounds")
 	require.Equal(t, int64(len(rounds)), calls, "exactly one upstream stats call per collection and round")
