@@ -27,7 +27,7 @@ func (q *Queries) CollectionContractUpsert(ctx context.Context, arg CollectionCo
 }
 
 const collectionGetByID = `-- name: CollectionGetByID :one
-SELECT id, source, slug, chain, priority, status, status_reason, created_at, updated_at FROM collections WHERE id = $1
+SELECT id, source, slug, chain, priority, status, status_reason, created_at, updated_at, traits_source FROM collections WHERE id = $1
 `
 
 func (q *Queries) CollectionGetByID(ctx context.Context, id int64) (Collection, error) {
@@ -43,12 +43,13 @@ func (q *Queries) CollectionGetByID(ctx context.Context, id int64) (Collection, 
 		&i.StatusReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.TraitsSource,
 	)
 	return i, err
 }
 
 const collectionGetBySlug = `-- name: CollectionGetBySlug :one
-SELECT id, source, slug, chain, priority, status, status_reason, created_at, updated_at FROM collections WHERE source = $1 AND slug = $2
+SELECT id, source, slug, chain, priority, status, status_reason, created_at, updated_at, traits_source FROM collections WHERE source = $1 AND slug = $2
 `
 
 type CollectionGetBySlugParams struct {
@@ -69,12 +70,13 @@ func (q *Queries) CollectionGetBySlug(ctx context.Context, arg CollectionGetBySl
 		&i.StatusReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.TraitsSource,
 	)
 	return i, err
 }
 
 const collectionList = `-- name: CollectionList :many
-SELECT id, source, slug, chain, priority, status, status_reason, created_at, updated_at FROM collections ORDER BY id
+SELECT id, source, slug, chain, priority, status, status_reason, created_at, updated_at, traits_source FROM collections ORDER BY id
 `
 
 func (q *Queries) CollectionList(ctx context.Context) ([]Collection, error) {
@@ -96,6 +98,7 @@ func (q *Queries) CollectionList(ctx context.Context) ([]Collection, error) {
 			&i.StatusReason,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.TraitsSource,
 		); err != nil {
 			return nil, err
 		}
@@ -113,20 +116,32 @@ SELECT c.id, c.slug, c.status,
        EXISTS (SELECT 1 FROM volume_latest v WHERE v.collection_id = c.id) AS has_volume,
        EXISTS (SELECT 1 FROM collection_metadata m WHERE m.collection_id = c.id) AS has_metadata,
        (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id)::bigint AS tokens,
-       COALESCE((SELECT s.completed_at IS NOT NULL FROM token_sync_state s WHERE s.collection_id = c.id), false)::boolean AS tokens_complete
+       COALESCE((SELECT s.completed_at IS NOT NULL FROM token_sync_state s WHERE s.collection_id = c.id), false)::boolean AS tokens_complete,
+       c.traits_source,
+       (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id AND t.traits_known)::bigint AS tokens_with_traits,
+       (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id
+            AND (t.traits_checked_at IS NULL OR t.traits_as_of IS DISTINCT FROM t.source_updated_at))::bigint AS traits_due,
+       COALESCE((SELECT r.traits_completed_at IS NOT NULL FROM token_sync_runs r WHERE r.collection_id = c.id
+            ORDER BY r.run DESC LIMIT 1), false)::boolean AS traits_complete,
+       COALESCE((SELECT r.token_count FROM rarity_runs r WHERE r.collection_id = c.id AND r.method = 'openrarity'), 0)::bigint AS rarity_tokens
 FROM collections c
 ORDER BY c.id
 `
 
 type CollectionProgressRow struct {
-	ID             int64
-	Slug           string
-	Status         string
-	HasFloor       bool
-	HasVolume      bool
-	HasMetadata    bool
-	Tokens         int64
-	TokensComplete bool
+	ID               int64
+	Slug             string
+	Status           string
+	HasFloor         bool
+	HasVolume        bool
+	HasMetadata      bool
+	Tokens           int64
+	TokensComplete   bool
+	TraitsSource     string
+	TokensWithTraits int64
+	TraitsDue        int64
+	TraitsComplete   bool
+	RarityTokens     int64
 }
 
 // Per collection: what has been stored so far. Used by dev progress logs and
@@ -149,6 +164,11 @@ func (q *Queries) CollectionProgress(ctx context.Context) ([]CollectionProgressR
 			&i.HasMetadata,
 			&i.Tokens,
 			&i.TokensComplete,
+			&i.TraitsSource,
+			&i.TokensWithTraits,
+			&i.TraitsDue,
+			&i.TraitsComplete,
+			&i.RarityTokens,
 		); err != nil {
 			return nil, err
 		}
@@ -177,27 +197,33 @@ func (q *Queries) CollectionSetStatus(ctx context.Context, arg CollectionSetStat
 }
 
 const collectionUpsert = `-- name: CollectionUpsert :one
-INSERT INTO collections (source, slug, chain, priority)
-VALUES ($1, $2, $3, $4)
+INSERT INTO collections (source, slug, chain, priority, traits_source)
+VALUES ($1, $2, $3, $4, COALESCE(NULLIF($5::text, ''), 'opensea'))
 ON CONFLICT (source, slug) DO UPDATE
-SET chain = EXCLUDED.chain, priority = EXCLUDED.priority, updated_at = now()
-RETURNING id, source, slug, chain, priority, status, status_reason, created_at, updated_at
+SET chain = EXCLUDED.chain, priority = EXCLUDED.priority,
+    traits_source = CASE WHEN $5::text = '' THEN collections.traits_source ELSE EXCLUDED.traits_source END,
+    updated_at = now()
+RETURNING id, source, slug, chain, priority, status, status_reason, created_at, updated_at, traits_source
 `
 
 type CollectionUpsertParams struct {
-	Source   string
-	Slug     string
-	Chain    string
-	Priority int16
+	Source       string
+	Slug         string
+	Chain        string
+	Priority     int16
+	TraitsSource string
 }
 
 // Tracks a collection (or updates its chain and priority) and returns it.
+// An empty traits_source means opensea for a new collection and "keep" for
+// a tracked one.
 func (q *Queries) CollectionUpsert(ctx context.Context, arg CollectionUpsertParams) (Collection, error) {
 	row := q.db.QueryRow(ctx, collectionUpsert,
 		arg.Source,
 		arg.Slug,
 		arg.Chain,
 		arg.Priority,
+		arg.TraitsSource,
 	)
 	var i Collection
 	err := row.Scan(
@@ -210,6 +236,7 @@ func (q *Queries) CollectionUpsert(ctx context.Context, arg CollectionUpsertPara
 		&i.StatusReason,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.TraitsSource,
 	)
 	return i, err
 }

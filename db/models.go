@@ -70,6 +70,7 @@ type Collection struct {
 	StatusReason string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	TraitsSource string
 }
 
 type CollectionContract struct {
@@ -298,6 +299,9 @@ type Token struct {
 	FetchedAt       time.Time
 	SyncRun         int64
 	Raw             []byte
+	TraitsCheckedAt pgtype.Timestamptz
+	TraitsAsOf      pgtype.Timestamptz
+	TraitsError     string
 }
 
 type TokenRarity struct {
@@ -321,6 +325,24 @@ type TokenRarityCurrent struct {
 	UniqueCount  int32
 	TraitCount   int32
 	ComputedAt   time.Time
+}
+
+type TokenSyncRun struct {
+	CollectionID      int64
+	Run               int64
+	StartedAt         time.Time
+	ListedAt          pgtype.Timestamptz
+	ListPages         int32
+	TokensListed      int64
+	TraitsSource      string
+	TraitsStartedAt   pgtype.Timestamptz
+	TraitsDue         int64
+	TraitsFetched     int64
+	TraitsFailed      int64
+	TraitCalls        int64
+	TraitsCompletedAt pgtype.Timestamptz
+	RarityCoverage    pgtype.Float8
+	UpdatedAt         time.Time
 }
 
 type TokenSyncState struct {

@@ -312,9 +312,11 @@ func (q *Queries) TokenTraitsInsertBatch(ctx context.Context, arg TokenTraitsIns
 
 const tokenUpsertBatch = `-- name: TokenUpsertBatch :exec
 INSERT INTO tokens (collection_id, contract, token_id, token_standard, name, image_url, metadata_url,
-    traits_known, source_updated_at, fetched_at, sync_run, raw)
+    traits_known, source_updated_at, fetched_at, sync_run, raw, traits_checked_at, traits_as_of)
 SELECT $1::bigint, u.contract, u.token_id, u.token_standard, u.name, u.image_url, u.metadata_url,
-    u.traits_known, NULLIF(u.source_updated_at, '0001-01-01 00:00:00+00'::timestamptz), $2::timestamptz, $3::bigint, u.raw
+    u.traits_known, NULLIF(u.source_updated_at, '0001-01-01 00:00:00+00'::timestamptz), $2::timestamptz, $3::bigint, u.raw,
+    CASE WHEN u.traits_known THEN $2::timestamptz END,
+    CASE WHEN u.traits_known THEN NULLIF(u.source_updated_at, '0001-01-01 00:00:00+00'::timestamptz) END
 FROM (SELECT unnest($4::text[]) AS contract, unnest($5::text[]) AS token_id,
     unnest($6::text[]) AS token_standard, unnest($7::text[]) AS name,
     unnest($8::text[]) AS image_url, unnest($9::text[]) AS metadata_url,
@@ -325,6 +327,10 @@ SET token_standard = EXCLUDED.token_standard, name = EXCLUDED.name, image_url = 
     -- Traits once known stay known: a later answer without traits (null) keeps
     -- the stored ones rather than erasing them.
     metadata_url = EXCLUDED.metadata_url, traits_known = tokens.traits_known OR EXCLUDED.traits_known,
+    -- A list answer that carries traits counts as a fetch: no extra call.
+    traits_checked_at = CASE WHEN EXCLUDED.traits_known THEN EXCLUDED.fetched_at ELSE tokens.traits_checked_at END,
+    traits_as_of = CASE WHEN EXCLUDED.traits_known THEN EXCLUDED.source_updated_at ELSE tokens.traits_as_of END,
+    traits_error = CASE WHEN EXCLUDED.traits_known THEN '' ELSE tokens.traits_error END,
     source_updated_at = EXCLUDED.source_updated_at, fetched_at = EXCLUDED.fetched_at,
     sync_run = EXCLUDED.sync_run, raw = EXCLUDED.raw
 `

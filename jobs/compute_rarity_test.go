@@ -27,14 +27,20 @@ func TestComputeRarityWorker(t *testing.T) {
 		return b, &jobs.ComputeRarityWorker{Deps: b.deps}
 	}
 
-	t.Run("SyncCompletionEnqueuesRarityInSameTransaction", func(t *testing.T) {
+	t.Run("SyncCompletionEnqueuesTraitsThenRarityInSameTransactions", func(t *testing.T) {
 		t.Parallel()
 		b := setupWorkers(t, nil)
 		w := &jobs.SyncTokensWorker{Deps: b.deps}
 		jobs.SetAfterSyncForTest(w)
 		work(t, b, w, jobs.SyncTokensArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID}})
+		ft := rivertest.RequireInsertedTx[*riverpgxv5.Driver](ctx, t, b.tx, &jobs.FetchTraitsArgs{}, nil)
+		require.Equal(t, b.coll.ID, ft.Args.CollectionID)
+		tw := &jobs.FetchTraitsWorker{Deps: b.deps}
+		jobs.SetAfterTraitsForTest(tw)
+		work(t, b, tw, *ft.Args)
 		job := rivertest.RequireInsertedTx[*riverpgxv5.Driver](ctx, t, b.tx, &jobs.ComputeRarityArgs{}, nil)
 		require.Equal(t, b.coll.ID, job.Args.CollectionID)
+		require.Equal(t, ft.Args.SyncRun, job.Args.SyncRun)
 	})
 
 	t.Run("ScoresEveryTokenThenNoOpThenRecomputesOnChange", func(t *testing.T) {

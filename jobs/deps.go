@@ -34,6 +34,67 @@ type Deps struct {
 	// PageTimeout is the upstream request timeout (0 means 30s); it sizes the
 	// sync_tokens job timeout.
 	PageTimeout time.Duration
+
+	// TraitSources fetch one token's traits, by a collection's
+	// traits_source ("opensea", "token_uri").
+	TraitSources map[string]indexer.TraitSource
+	// Traits configures the fetch_traits job and the trait checks of
+	// sync_tokens.
+	Traits TraitsConfig
+}
+
+// TraitsConfig configures per-token trait fetching. Zero fields take the
+// defaults named below.
+type TraitsConfig struct {
+	// Batch is how many tokens one fetch_traits step fetches before it
+	// stores them in one transaction (a crash refetches at most this
+	// many). 0 means 50.
+	Batch int
+	// Concurrency is how many of a batch's calls one job has in flight (each
+	// still takes its own lease from the shared limiter). 0 means 4.
+	Concurrency int
+	// MinCoverage is the share of a collection's tokens whose traits must be
+	// known before rarity is computed (1 = every token). 0 means 1.
+	MinCoverage float64
+	// MaxPerToken caps the traits stored per token; the excess is dropped
+	// and recorded as a data-quality event. 0 means 1000; at most 32767.
+	MaxPerToken int
+	// CheckTolerance is the largest relative difference between our count of
+	// a trait value and the source's own count that the cross-check after a
+	// full fetch accepts. 0 means 0.01 (1%).
+	CheckTolerance float64
+	// ListPageSize is the page size of token lists, used to bound the pages
+	// a token sync may take (supply / page size, plus a margin). 0 means 200.
+	ListPageSize int
+}
+
+func (c TraitsConfig) batch() int { return cmpPositive(c.Batch, 50) }
+
+func (c TraitsConfig) concurrency() int { return cmpPositive(c.Concurrency, 4) }
+
+func (c TraitsConfig) maxPerToken() int { return min(cmpPositive(c.MaxPerToken, 1000), 32767) }
+
+func (c TraitsConfig) listPageSize() int { return cmpPositive(c.ListPageSize, 200) }
+
+func (c TraitsConfig) minCoverage() float64 {
+	if c.MinCoverage <= 0 {
+		return 1
+	}
+	return min(c.MinCoverage, 1)
+}
+
+func (c TraitsConfig) checkTolerance() float64 {
+	if c.CheckTolerance <= 0 {
+		return 0.01
+	}
+	return c.CheckTolerance
+}
+
+func cmpPositive(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 func (d *Deps) now() time.Time {

@@ -33,17 +33,21 @@ func DefaultMaxWorkers() map[string]int {
 		QueueTokens:      3,
 		QueueRarity:      1,
 		QueueMaintenance: 1,
+		QueueTraits:      2,
 	}
 }
 
 // Register adds every worker to workers. The token sync worker enqueues
-// compute_rarity in the transaction that completes a sync.
+// fetch_traits in the transaction that completes a listing, and
+// fetch_traits enqueues compute_rarity in the one that completes the
+// collection's traits.
 func Register(workers *river.Workers, d *Deps, cfg Config) {
 	river.AddWorker(workers, &PlanRefreshWorker{Deps: d, Batch: cfg.PlanBatch})
 	river.AddWorker(workers, &FetchFloorPriceWorker{Deps: d})
 	river.AddWorker(workers, &FetchVolumeWorker{Deps: d})
 	river.AddWorker(workers, &FetchCollectionMetadataWorker{Deps: d})
-	river.AddWorker(workers, &SyncTokensWorker{Deps: d, AfterSync: enqueueRarity})
+	river.AddWorker(workers, &SyncTokensWorker{Deps: d, AfterSync: enqueueFetchTraits})
+	river.AddWorker(workers, &FetchTraitsWorker{Deps: d, AfterTraits: enqueueRarity})
 	river.AddWorker(workers, &ComputeRarityWorker{Deps: d})
 	river.AddWorker(workers, &MaintainHistoryWorker{Deps: d, Policy: cfg.History})
 }

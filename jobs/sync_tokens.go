@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -77,6 +76,8 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 	deadline := d.now().Add(d.tokenSyncBudget())
 	priorityFirst := manualFirstPage(job.JobRow, job.Args.CollectionArgs, state.Pages)
 	cursor, seen := state.Cursor, state.TokensSeen
+	supply := w.supply(ctx, c)
+	visited := map[string]bool{cursor: true}
 	for page := 1; ; page++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -102,7 +103,22 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 			return handleFetchError(ctx, d, job.JobRow, c, op, err)
 		}
 		done := tp.Next == ""
-		tokens, traits, err := pageRows(c.ID, tp)
+		if !done && visited[tp.Next] {
+			return w.failLoop(ctx, job, c, op, fmt.Sprintf("the cursor after page %d was already followed in this run (a cursor cycle)", state.Pages+int32(page)))
+		}
+		visited[tp.Next] = true
+		if !done {
+			stored, err := db.New(d.DB).TokenCount(ctx, c.ID)
+			if err != nil {
+				return fmt.Errorf("count tokens %s: %w", c.Slug, err)
+			}
+			known := max(supply, stored+int64(len(tp.Tokens)))
+			if limit := maxListPages(known, d.Traits.listPageSize()); int64(state.Pages)+int64(page) >= limit {
+				return w.failLoop(ctx, job, c, op, fmt.Sprintf("%d pages and the list goes on, but %d tokens (supply %d, %d stored) need at most %d pages",
+					state.Pages+int32(page), known, supply, stored, limit))
+			}
+		}
+		tokens, traits, capped, err := pageRows(c.ID, tp, d.Traits.maxPerToken())
 		if err != nil {
 			// A token we cannot key would be lost from this page: reject the
 			// page like any malformed payload and fetch it again later.
@@ -110,6 +126,13 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 		}
 		if err := w.storePage(ctx, c, state.Run, seen, cursor, tp.Next, tokens, traits, done); err != nil {
 			return err
+		}
+		if len(capped) > 0 {
+			msg := fmt.Sprintf("more than %d traits per token; the excess was dropped: %s", d.Traits.maxPerToken(), strings.Join(capped, ", "))
+			d.Logger.WarnContext(ctx, "traits capped", slog.String("slug", c.Slug), slog.String("detail", clip.Text(msg, 300)))
+			if err := recordQuality(ctx, d, job.JobRow, c, "traits_capped", op, msg); err != nil {
+				return err
+			}
 		}
 		seen += int64(len(tokens.TokenIds))
 		cursor = tp.Next
@@ -151,6 +174,39 @@ func snoozes(job *rivertype.JobRow) int {
 	return md.Snoozes
 }
 
+// supply is the collection's size as its metadata says (0 when unknown).
+func (w *SyncTokensWorker) supply(ctx context.Context, c *db.Collection) int64 {
+	m, err := db.New(w.Deps.DB).MetadataGet(ctx, c.ID)
+	if err != nil || !m.TotalSupply.Valid {
+		return 0
+	}
+	return m.TotalSupply.Int64
+}
+
+// maxListPages bounds the pages one listing of n tokens may take (n is the
+// larger of the collection's supply and the distinct tokens stored so far
+// plus the page in hand): n plus 10%, in pages, plus 10 pages of margin.
+// Endless pages, empty or repeating ones, add no new tokens and cross it.
+func maxListPages(n int64, pageSize int) int64 {
+	return (n+n/10+int64(pageSize)-1)/int64(pageSize) + 10
+}
+
+// failLoop fails a listing that does not end: the run restarts from the
+// first page next time, a data-quality event and an error log say why, and
+// the job is cancelled instead of snoozing forever.
+func (w *SyncTokensWorker) failLoop(ctx context.Context, job *river.Job[SyncTokensArgs], c *db.Collection, op, why string) error {
+	d := w.Deps
+	msg := "token listing does not end: " + why + "; the sync run is abandoned and restarts from the first page on the next schedule"
+	d.Logger.ErrorContext(ctx, "token listing loops; sync run failed", slog.String("slug", c.Slug), slog.String("op", op), slog.String("reason", why))
+	if err := db.New(d.DB).TokenSyncStateRestart(ctx, db.TokenSyncStateRestartParams{Now: d.now(), CollectionID: c.ID}); err != nil {
+		return fmt.Errorf("restart token sync %s: %w", c.Slug, err)
+	}
+	if err := recordQuality(ctx, d, job.JobRow, c, "cursor_loop", op, msg); err != nil {
+		return err
+	}
+	return river.JobCancel(fmt.Errorf("%s: %s", op, msg))
+}
+
 // storePage writes one page's tokens and traits and advances the cursor from
 // cursor to next, in one transaction.
 func (w *SyncTokensWorker) storePage(ctx context.Context, c *db.Collection, run, seen int64, cursor, next string, tokens *db.TokenUpsertBatchParams, traits *db.TokenTraitsInsertBatchParams, done bool) error {
@@ -180,6 +236,11 @@ func (w *SyncTokensWorker) storePage(ctx context.Context, c *db.Collection, run,
 					return fmt.Errorf("store traits %s: %w", c.Slug, err)
 				}
 			}
+		}
+		if err := q.SyncRunListedPage(ctx, db.SyncRunListedPageParams{
+			CollectionID: c.ID, Run: run, Now: now, Tokens: int64(len(tokens.TokenIds)), Done: done,
+		}); err != nil {
+			return fmt.Errorf("count list page %s: %w", c.Slug, err)
 		}
 		n, err := q.TokenSyncStateAdvance(ctx, db.TokenSyncStateAdvanceParams{
 			NextCursor: next, PageTokens: int64(len(tokens.TokenIds)), Now: now, Done: done,
@@ -235,9 +296,10 @@ func (w *SyncTokensWorker) removeVanished(ctx context.Context, q *db.Queries, c 
 // pageRows converts a page into batch parameters; duplicate tokens in one
 // page keep the last occurrence. A token whose identifier is not a decimal
 // number fails the whole page (storing the rest would silently lose it).
-func pageRows(collectionID int64, tp *indexer.TokenPage) (*db.TokenUpsertBatchParams, *db.TokenTraitsInsertBatchParams, error) {
-	t := &db.TokenUpsertBatchParams{CollectionID: collectionID}
-	tr := &db.TokenTraitsInsertBatchParams{CollectionID: collectionID}
+// Traits beyond maxTraits per token are dropped; capped lists those tokens.
+func pageRows(collectionID int64, tp *indexer.TokenPage, maxTraits int) (t *db.TokenUpsertBatchParams, tr *db.TokenTraitsInsertBatchParams, capped []string, err error) {
+	t = &db.TokenUpsertBatchParams{CollectionID: collectionID}
+	tr = &db.TokenTraitsInsertBatchParams{CollectionID: collectionID}
 	seen := map[string]bool{}
 	for i := len(tp.Tokens) - 1; i >= 0; i-- { // last occurrence wins
 		tok := tp.Tokens[i]
@@ -248,7 +310,7 @@ func pageRows(collectionID int64, tp *indexer.TokenPage) (*db.TokenUpsertBatchPa
 		}
 		seen[key] = true
 		if !tokenIDPattern.MatchString(tok.TokenID) {
-			return nil, nil, fmt.Errorf("token identifier %q is not a decimal number", clip.Text(tok.TokenID, 80))
+			return nil, nil, nil, fmt.Errorf("token identifier %q is not a decimal number", clip.Text(tok.TokenID, 80))
 		}
 		raw := tok.Raw
 		if len(raw) == 0 || !json.Valid(raw) {
@@ -263,34 +325,11 @@ func pageRows(collectionID int64, tp *indexer.TokenPage) (*db.TokenUpsertBatchPa
 		t.TraitsKnown = append(t.TraitsKnown, tok.Traits != nil)
 		t.SourceUpdatedAts = append(t.SourceUpdatedAts, tok.UpdatedAt)
 		t.Raws = append(t.Raws, raw)
-		for j, a := range tok.Traits {
-			num := pgtype.Numeric{}
-			if a.ValueNumeric != nil {
-				if n, err := pgNumeric(*a.ValueNumeric); err == nil {
-					num = n
-				} else if err := num.Scan(*a.ValueNumeric); err != nil {
-					num = pgtype.Numeric{} // not a number after all: keep text only
-				}
-			}
-			traw := a.Raw
-			if len(traw) == 0 || !json.Valid(traw) {
-				traw = json.RawMessage("{}")
-			}
-			tr.Contracts = append(tr.Contracts, contract)
-			tr.TokenIds = append(tr.TokenIds, tok.TokenID)
-			tr.Ordinals = append(tr.Ordinals, int16(j))
-			tr.TraitTypes = append(tr.TraitTypes, a.Type)
-			tr.ValueTexts = append(tr.ValueTexts, a.ValueText)
-			kind := a.ValueKind
-			if kind == "" {
-				kind = indexer.ValueString
-			}
-			tr.ValueKinds = append(tr.ValueKinds, string(kind))
-			tr.ValueNumerics = append(tr.ValueNumerics, num)
-			tr.DisplayTypes = append(tr.DisplayTypes, a.DisplayType)
-			tr.MaxValues = append(tr.MaxValues, a.MaxValue)
-			tr.Raws = append(tr.Raws, traw)
+		kept, dropped := capTraits(tok.Traits, maxTraits)
+		if dropped > 0 {
+			capped = append(capped, fmt.Sprintf("%s (%d of %d kept)", tok.TokenID, len(kept), len(tok.Traits)))
 		}
+		appendTraitRows(tr, contract, tok.TokenID, kept)
 	}
-	return t, tr, nil
+	return t, tr, capped, nil
 }

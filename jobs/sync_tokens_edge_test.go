@@ -145,3 +145,97 @@ func TestSyncTokensEdgeCases(t *testing.T) {
 		require.Equal(t, int64(3), n)
 	})
 }
+
+// endlessSource answers every cursor with an empty page and a new cursor.
+type endlessSource struct{ pagedSource }
+
+func (s *endlessSource) Tokens(_ context.Context, _ string, cursor string) (*indexer.TokenPage, error) {
+	if cursor == "" {
+		return &indexer.TokenPage{Tokens: []indexer.Token{token("1")}, Next: "e"}, nil
+	}
+	return &indexer.TokenPage{Tokens: []indexer.Token{}, Next: cursor + "e"}, nil
+}
+
+// Issue 12: a listing that never ends must fail the run loudly instead of
+// snoozing forever without spending an attempt.
+func TestSyncTokensListingThatNeverEnds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	run := func(t *testing.T, src indexer.Indexer) (*workerBundle, *rivertest.WorkResult, error) {
+		t.Helper()
+		tx := dbtest.Tx(t)
+		b := &workerBundle{tx: tx, deps: &jobs.Deps{DB: tx, Logger: discardLogger(), Indexers: map[string]indexer.Indexer{"opensea": src},
+			TokenSyncBudget: 2 * time.Second}}
+		b.coll = trackTx(t, tx, "looping", time.Minute)
+		tw := rivertest.NewWorker(t, riverpgxv5.New(nil), &river.Config{Logger: discardLogger()}, &jobs.SyncTokensWorker{Deps: b.deps})
+		res, err := tw.Work(ctx, t, tx, jobs.SyncTokensArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID}}, nil)
+		return b, res, err
+	}
+	requireFailedLoudly := func(t *testing.T, b *workerBundle, res *rivertest.WorkResult, why string) {
+		t.Helper()
+		require.Equal(t, river.EventKindJobCancelled, res.EventKind, "the run fails instead of snoozing")
+		q := db.New(b.tx)
+		events, err := q.DataQualityEventList(ctx, pgtypeInt8(b.coll.ID))
+		require.NoError(t, err)
+		require.Len(t, events, 1)
+		require.Equal(t, "cursor_loop", events[0].Kind)
+		require.Contains(t, events[0].Message, why)
+		st, err := q.TokenSyncStateGet(ctx, b.coll.ID)
+		require.NoError(t, err)
+		require.Empty(t, st.Cursor, "the next sync starts from the first page")
+		require.False(t, st.CompletedAt.Valid)
+	}
+
+	t.Run("CursorCycle", func(t *testing.T) {
+		t.Parallel()
+		// A -> B -> A: "" -> p1 -> p2 -> p1 -> ...
+		src := &pagedSource{pages: []indexer.TokenPage{
+			{Tokens: []indexer.Token{token("1")}, Next: "p1"},
+			{Tokens: []indexer.Token{token("2")}, Next: "p2"},
+			{Tokens: []indexer.Token{token("3")}, Next: "p1"},
+		}}
+		b, res, err := run(t, src)
+		require.NoError(t, err)
+		requireFailedLoudly(t, b, res, "cursor cycle")
+	})
+
+	t.Run("EndlessEmptyPages", func(t *testing.T) {
+		t.Parallel()
+		b, res, err := run(t, &endlessSource{})
+		require.NoError(t, err)
+		requireFailedLoudly(t, b, res, "the list goes on")
+	})
+
+	t.Run("PageBoundFollowsSupply", func(t *testing.T) {
+		t.Parallel()
+		require.Equal(t, int64(10), jobs.MaxListPages(0, 200))
+		require.Equal(t, int64(55+10), jobs.MaxListPages(10000, 200), "10k tokens: 50 pages needed, 65 allowed")
+	})
+}
+
+// Issue 12: ordinals are smallint; a token with more traits than the cap
+// keeps the first MaxPerToken and the excess is a data-quality event.
+func TestSyncTokensCapsTraitsPerToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	many := make([]indexer.Trait, 40000) // more than a smallint ordinal holds
+	for i := range many {
+		many[i] = trait("t"+itoa(i), "v")
+	}
+	src := &pagedSource{pages: []indexer.TokenPage{{Tokens: []indexer.Token{token("1", many...), token("2", trait("hat", "red"))}}}}
+	tx := dbtest.Tx(t)
+	b := &workerBundle{tx: tx, deps: &jobs.Deps{DB: tx, Logger: discardLogger(), Indexers: map[string]indexer.Indexer{"opensea": src}}}
+	b.coll = trackTx(t, tx, "many-traits", time.Minute)
+	tw := rivertest.NewWorker(t, riverpgxv5.New(nil), &river.Config{Logger: discardLogger()}, &jobs.SyncTokensWorker{Deps: b.deps})
+	_, err := tw.Work(ctx, t, tx, jobs.SyncTokensArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID}}, nil)
+	require.NoError(t, err)
+	q := db.New(tx)
+	n, err := q.TokenTraitCount(ctx, b.coll.ID)
+	require.NoError(t, err)
+	require.Equal(t, int64(1000+1), n, "the default cap is 1000 per token")
+	events, err := q.DataQualityEventList(ctx, pgtypeInt8(b.coll.ID))
+	require.NoError(t, err)
+	require.Len(t, events, 1)
+	require.Equal(t, "traits_capped", events[0].Kind)
+	require.Contains(t, events[0].Message, "1 (1000 of 40000 kept)")
+}

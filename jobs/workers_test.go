@@ -55,7 +55,8 @@ func setupWorkers(t *testing.T, mutate func(*indexersim.Config)) *workerBundle {
 		sim: sim,
 		deps: &jobs.Deps{
 			DB: tx, Logger: discardLogger(),
-			Indexers: map[string]indexer.Indexer{"opensea": client},
+			Indexers:     map[string]indexer.Indexer{"opensea": client},
+			TraitSources: map[string]indexer.TraitSource{"opensea": client},
 		},
 		coll: trackTx(t, tx, slug, time.Minute),
 		info: info,

@@ -1,9 +1,13 @@
 -- name: CollectionUpsert :one
 -- Tracks a collection (or updates its chain and priority) and returns it.
-INSERT INTO collections (source, slug, chain, priority)
-VALUES (@source, @slug, @chain, @priority)
+-- An empty traits_source means opensea for a new collection and "keep" for
+-- a tracked one.
+INSERT INTO collections (source, slug, chain, priority, traits_source)
+VALUES (@source, @slug, @chain, @priority, COALESCE(NULLIF(@traits_source::text, ''), 'opensea'))
 ON CONFLICT (source, slug) DO UPDATE
-SET chain = EXCLUDED.chain, priority = EXCLUDED.priority, updated_at = now()
+SET chain = EXCLUDED.chain, priority = EXCLUDED.priority,
+    traits_source = CASE WHEN @traits_source::text = '' THEN collections.traits_source ELSE EXCLUDED.traits_source END,
+    updated_at = now()
 RETURNING *;
 
 -- name: CollectionGetByID :one
@@ -32,6 +36,13 @@ SELECT c.id, c.slug, c.status,
        EXISTS (SELECT 1 FROM volume_latest v WHERE v.collection_id = c.id) AS has_volume,
        EXISTS (SELECT 1 FROM collection_metadata m WHERE m.collection_id = c.id) AS has_metadata,
        (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id)::bigint AS tokens,
-       COALESCE((SELECT s.completed_at IS NOT NULL FROM token_sync_state s WHERE s.collection_id = c.id), false)::boolean AS tokens_complete
+       COALESCE((SELECT s.completed_at IS NOT NULL FROM token_sync_state s WHERE s.collection_id = c.id), false)::boolean AS tokens_complete,
+       c.traits_source,
+       (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id AND t.traits_known)::bigint AS tokens_with_traits,
+       (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id
+            AND (t.traits_checked_at IS NULL OR t.traits_as_of IS DISTINCT FROM t.source_updated_at))::bigint AS traits_due,
+       COALESCE((SELECT r.traits_completed_at IS NOT NULL FROM token_sync_runs r WHERE r.collection_id = c.id
+            ORDER BY r.run DESC LIMIT 1), false)::boolean AS traits_complete,
+       COALESCE((SELECT r.token_count FROM rarity_runs r WHERE r.collection_id = c.id AND r.method = 'openrarity'), 0)::bigint AS rarity_tokens
 FROM collections c
 ORDER BY c.id;

@@ -200,7 +200,7 @@ func enqueueBackfill(ctx context.Context, pool *pgxpool.Pool, cfg *config, slugs
 		if !known {
 			// New collections are tracked at bulk priority; ones already
 			// tracked keep theirs.
-			c, err := trackCollection(ctx, pool, cfg, "opensea", slug, "ethereum", jobs.PriorityBulk)
+			c, err := trackCollection(ctx, pool, cfg, "opensea", slug, "ethereum", jobs.PriorityBulk, "")
 			if err != nil {
 				return out, err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/jobs"
 )
@@ -63,6 +64,7 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 		source := fs.String("source", "opensea", "indexer the collection is fetched from")
 		chain := fs.String("chain", "ethereum", "chain of the collection")
 		priority := fs.Int("priority", 2, "1 (most urgent) to 4")
+		traitsSource := fs.String("traits-source", "", "where per-token traits come from: opensea (single-NFT endpoint, the default) or token_uri (the token's metadata_url); empty keeps a tracked collection's setting")
 		if err := fs.Parse(args[1:]); err != nil {
 			return fmt.Errorf("%w: collections add: %v", errUsage, err)
 		}
@@ -71,6 +73,9 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 		}
 		if *priority < 1 || *priority > 4 {
 			return fmt.Errorf("collections add: -priority %d: want 1 to 4", *priority)
+		}
+		if ts := *traitsSource; ts != "" && ts != indexer.TraitSourceOpenSea && ts != indexer.TraitSourceTokenURI {
+			return fmt.Errorf("collections add: -traits-source %q: want opensea or token_uri", ts)
 		}
 		if *source != "opensea" {
 			return fmt.Errorf("collections add: -source %q: the only source is opensea", *source)
@@ -81,11 +86,11 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 		}
 		defer pool.Close()
 		for _, slug := range fs.Args() {
-			c, err := trackCollection(ctx, pool, cfg, *source, slug, *chain, int16(*priority))
+			c, err := trackCollection(ctx, pool, cfg, *source, slug, *chain, int16(*priority), *traitsSource)
 			if err != nil {
 				return err
 			}
-			_, _ = fmt.Fprintf(stdout, "tracking %s (id %d); first refresh on the next planning tick\n", c.Slug, c.ID)
+			_, _ = fmt.Fprintf(stdout, "tracking %s (id %d, traits from %s); first refresh on the next planning tick\n", c.Slug, c.ID, c.TraitsSource)
 		}
 		return nil
 	case "list":
@@ -99,9 +104,10 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 			return fmt.Errorf("list collections: %w", err)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		_, _ = fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tFLOOR\tVOLUME\tMETADATA\tTOKENS\tTOKENS_COMPLETE")
+		_, _ = fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tFLOOR\tVOLUME\tMETADATA\tTOKENS\tTOKENS_COMPLETE\tTRAITS_SOURCE\tWITH_TRAITS\tTRAIT_FETCH\tRARITY_TOKENS")
 		for _, r := range rows {
-			_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%t\t%t\t%t\t%d\t%t\n", r.ID, r.Slug, r.Status, r.HasFloor, r.HasVolume, r.HasMetadata, r.Tokens, r.TokensComplete)
+			_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%t\t%t\t%t\t%d\t%t\t%s\t%d\t%s\t%d\n", r.ID, r.Slug, r.Status, r.HasFloor, r.HasVolume,
+				r.HasMetadata, r.Tokens, r.TokensComplete, r.TraitsSource, r.TokensWithTraits, traitFetchProgress(r), r.RarityTokens)
 		}
 		return tw.Flush()
 	case "refresh", "resume":
@@ -119,6 +125,20 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 		return refreshCollections(ctx, pool, args[1:], stdout)
 	}
 	return fmt.Errorf("%w: unknown collections command %q", errUsage, args[0])
+}
+
+// traitFetchProgress says how far the trait fetch is: "complete", "n due"
+// while tokens wait for theirs, or "-" before the first listing.
+func traitFetchProgress(r db.CollectionProgressRow) string {
+	switch {
+	case r.Tokens == 0:
+		return "-"
+	case r.TraitsDue > 0:
+		return fmt.Sprintf("%d due (%.0f%% done)", r.TraitsDue, 100*float64(r.Tokens-r.TraitsDue)/float64(r.Tokens))
+	case r.TraitsComplete:
+		return "complete"
+	}
+	return "checking"
 }
 
 func lookupCollection(ctx context.Context, q *db.Queries, slug string) (db.Collection, error) {

@@ -71,6 +71,7 @@ type config struct {
 	SimMinTokens   int
 	SimMaxTokens   int
 	SimListTraits  bool
+	Traits         jobs.TraitsConfig
 	SimAddr        string
 	SimFaults      simFaults
 	HTTPTimeout    time.Duration
@@ -177,6 +178,12 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_BURST", "(rate)", "Simulator: requests it accepts back to back before its rate applies."},
 	{"NFTSYNC_SIM_MIN_TOKENS", "1000", "Simulator: fewest tokens in a collection."},
 	{"NFTSYNC_SIM_MAX_TOKENS", "10000", "Simulator: most tokens in a collection (sizes are log-uniform in between)."},
+	{"NFTSYNC_WORKERS_TRAITS", "2", "Max concurrent fetch_traits jobs in this process (queue traits)."},
+	{"NFTSYNC_TRAITS_BATCH", "50", "Tokens per trait-fetch batch, stored in one transaction (a crash refetches at most one batch)."},
+	{"NFTSYNC_TRAITS_CONCURRENCY", "4", "Per-token trait calls one fetch_traits job has in flight (each takes its own rate-limit lease)."},
+	{"NFTSYNC_RARITY_MIN_COVERAGE", "1", "Share of a collection's tokens whose traits must be known before rarity is computed (the run records its coverage)."},
+	{"NFTSYNC_MAX_TRAITS_PER_TOKEN", "1000", "Traits stored per token; the excess is dropped and recorded as a data-quality event (at most 32767)."},
+	{"NFTSYNC_TRAITS_CHECK_TOLERANCE", "0.01", "Relative difference between our and the source's count of a trait value that the cross-check after a full fetch accepts."},
 	{"NFTSYNC_SIM_LIST_TRAITS", "false", "Simulator: send traits in the NFT list answers (the live API does not: opensea-sdk issue #1889)."},
 	{"NFTSYNC_SIM_PER_KEY_RATE", "0", "Simulator: allowed requests per second per API key (0 = no per-key limit)."},
 	{"NFTSYNC_SIM_API_KEYS", "(unset)", "Simulator: comma-separated accepted API keys; others get 401 (unset = no auth)."},
@@ -252,6 +259,13 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		SimMinTokens:   p.int("NFTSYNC_SIM_MIN_TOKENS", 1000, 1, 10000000),
 		SimMaxTokens:   p.int("NFTSYNC_SIM_MAX_TOKENS", 10000, 1, 10000000),
 		SimListTraits:  p.bool("NFTSYNC_SIM_LIST_TRAITS", false),
+		Traits: jobs.TraitsConfig{
+			Batch:          p.int("NFTSYNC_TRAITS_BATCH", 50, 1, 10000),
+			Concurrency:    p.int("NFTSYNC_TRAITS_CONCURRENCY", 4, 1, 1000),
+			MinCoverage:    p.float("NFTSYNC_RARITY_MIN_COVERAGE", 1, 0.000001),
+			MaxPerToken:    p.int("NFTSYNC_MAX_TRAITS_PER_TOKEN", 1000, 1, 32767),
+			CheckTolerance: p.float("NFTSYNC_TRAITS_CHECK_TOLERANCE", 0.01, 0.000001),
+		},
 		SimFaults: simFaults{
 			Latency:       p.duration("NFTSYNC_SIM_LATENCY", 0, 0),
 			ErrorRate:     p.fraction("NFTSYNC_SIM_ERROR_RATE"),
@@ -306,6 +320,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		}
 	}
 	c.TokenURI = p.tokenURI()
+	if c.Traits.MinCoverage > 1 {
+		p.fail("NFTSYNC_RARITY_MIN_COVERAGE", getenv("NFTSYNC_RARITY_MIN_COVERAGE"), "want a share above 0 and at most 1")
+	}
 	for queue, def := range jobs.DefaultMaxWorkers() {
 		c.MaxWorkers[queue] = p.int("NFTSYNC_WORKERS_"+strings.ToUpper(queue), def, 0, 10000)
 	}

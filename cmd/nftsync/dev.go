@@ -62,7 +62,7 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 
 	slugs := sim.Server.Slugs()
 	for _, slug := range slugs {
-		if _, err := trackCollection(ctx, pool, cfg, "opensea", slug, "ethereum", 2); err != nil {
+		if _, err := trackCollection(ctx, pool, cfg, "opensea", slug, "ethereum", 2, ""); err != nil {
 			return err
 		}
 	}
@@ -169,15 +169,25 @@ func logProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server
 	if err != nil {
 		return fmt.Errorf("collection progress: %w", err)
 	}
-	complete, tokens := 0, int64(0)
+	complete, tokens, withTraits, ranked := 0, int64(0), int64(0), int64(0)
 	for _, r := range rows {
 		tokens += r.Tokens
+		withTraits += r.TokensWithTraits
+		ranked += r.RarityTokens
 		info, ok := sim.Collection(r.Slug)
-		if ok && r.HasFloor && r.HasVolume && r.HasMetadata && r.TokensComplete && r.Tokens == int64(info.TokenCount) {
+		if ok && collectionComplete(r, int64(info.TokenCount)) {
 			complete++
 		}
 	}
 	logger.Info("progress", slog.Int("collections_complete", complete), slog.Int("collections", len(rows)),
-		slog.Int64("tokens", tokens), slog.String("jobs", strings.Join(parts, " ")))
+		slog.Int64("tokens", tokens), slog.Int64("tokens_with_traits", withTraits), slog.Int64("tokens_ranked", ranked),
+		slog.String("jobs", strings.Join(parts, " ")))
 	return nil
+}
+
+// collectionComplete: floor, volume, metadata, all n tokens listed, every
+// token's traits known and a rarity run over all of them.
+func collectionComplete(r db.CollectionProgressRow, n int64) bool {
+	return r.HasFloor && r.HasVolume && r.HasMetadata && r.TokensComplete && r.Tokens == n &&
+		r.TokensWithTraits == n && r.TraitsDue == 0 && r.TraitsComplete && r.RarityTokens == n
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/internal/indexersim"
+	"github.com/nftsync/nftsync/internal/rarity"
 )
 
 // waitComplete polls until every collection has a floor, a volume, metadata
@@ -34,7 +36,7 @@ func waitComplete(t testing.TB, pool *pgxpool.Pool, sim *indexersim.Server, want
 		for _, r := range rows {
 			info, ok := sim.Collection(r.Slug)
 			require.True(t, ok, r.Slug)
-			if r.HasFloor && r.HasVolume && r.HasMetadata && r.TokensComplete && r.Tokens == int64(info.TokenCount) {
+			if collectionComplete(r, int64(info.TokenCount)) {
 				complete++
 			}
 		}
@@ -47,8 +49,11 @@ func waitComplete(t testing.TB, pool *pgxpool.Pool, sim *indexersim.Server, want
 }
 
 // TestDevEndToEnd runs `nftsync dev` in-process against a fresh database:
-// simulator, migrations and a started River client. Every simulated
-// collection must get floor, volume, metadata and all tokens with traits.
+// simulator (with its defaults: no traits in list answers), migrations and a
+// started River client. Every simulated collection must get floor, volume,
+// metadata, all tokens, every token's traits (one single-NFT call each) and
+// a rarity run whose ranks equal those computed from the simulator's own
+// ground truth.
 func TestDevEndToEnd(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.NewDatabase(t)
@@ -56,7 +61,9 @@ func TestDevEndToEnd(t *testing.T) {
 		"DATABASE_URL":            dbURL,
 		"NFTSYNC_SIM_COLLECTIONS": "4",
 		"NFTSYNC_SIM_SEED":        "11",
-		"NFTSYNC_SIM_LIST_TRAITS": "true",
+		"NFTSYNC_SIM_MIN_TOKENS":  "150",
+		"NFTSYNC_SIM_MAX_TOKENS":  "600",
+		"NFTSYNC_SIM_RATE":        "400",
 		"NFTSYNC_PLAN_INTERVAL":   "1s",
 		"NFTSYNC_LOG_LEVEL":       "info",
 	}
@@ -67,13 +74,13 @@ func TestDevEndToEnd(t *testing.T) {
 	go func() { done <- run(ctx, []string{"dev"}, envOf(env), &out, &logs) }()
 
 	// The same seed gives the same collections: the truth to compare with.
-	truth, err := indexersim.New(indexersim.Config{Seed: 11, Collections: 4}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	truth, err := indexersim.New(indexersim.Config{Seed: 11, Collections: 4, MinTokens: 150, MaxTokens: 600}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
 	pool, err := pgxpool.New(context.Background(), dbURL)
 	require.NoError(t, err)
 	defer pool.Close()
 	waitForMigrations(t, pool)
-	waitComplete(t, pool, truth, 4, 3*time.Minute)
+	waitComplete(t, pool, truth, 4, 4*time.Minute)
 
 	cancel()
 	select {
@@ -87,9 +94,9 @@ func TestDevEndToEnd(t *testing.T) {
 	require.Contains(t, logs.String(), "msg=progress")
 	require.NotContains(t, logs.String(), "Producer job counts")
 
-	traits, err := db.New(pool).TokenTraitCount(context.Background(), mustCollectionID(t, pool, truth.Slugs()[0]))
-	require.NoError(t, err)
-	require.Positive(t, traits)
+	for _, slug := range truth.Slugs() {
+		requireTraitsAndRanksMatchTruth(t, pool, truth, slug)
+	}
 	jobs, err := db.New(pool).JobCountsByKindState(context.Background())
 	require.NoError(t, err)
 	completed := map[string]int64{}
@@ -99,8 +106,55 @@ func TestDevEndToEnd(t *testing.T) {
 			completed[j.Kind] += j.Jobs
 		}
 	}
-	for _, kind := range []string{"plan_refresh", "fetch_floor_price", "fetch_volume", "fetch_collection_metadata", "sync_tokens"} {
+	for _, kind := range []string{"plan_refresh", "fetch_floor_price", "fetch_volume", "fetch_collection_metadata", "sync_tokens", "fetch_traits", "compute_rarity"} {
 		require.Positive(t, completed[kind], kind)
+	}
+}
+
+// requireTraitsAndRanksMatchTruth checks a collection's stored traits
+// against the simulator's and its OpenRarity ranks against those computed
+// from the simulator's traits.
+func requireTraitsAndRanksMatchTruth(t testing.TB, pool *pgxpool.Pool, truth *indexersim.Server, slug string) {
+	t.Helper()
+	ctx := context.Background()
+	info, _ := truth.Collection(slug)
+	id := mustCollectionID(t, pool, slug)
+	stored := map[string][]string{}
+	rows, err := pool.Query(ctx, "SELECT token_id, trait_type, value_text FROM token_traits WHERE collection_id = $1 ORDER BY token_id, ordinal", id)
+	require.NoError(t, err)
+	for rows.Next() {
+		var tok, name, value string
+		require.NoError(t, rows.Scan(&tok, &name, &value))
+		stored[tok] = append(stored[tok], name+"="+value)
+	}
+	rows.Close()
+	require.NoError(t, rows.Err())
+
+	input := make([]rarity.Token, 0, info.TokenCount)
+	for i := range info.TokenCount {
+		tokenID := strconv.Itoa(info.FirstTokenID + i)
+		traits, ok := truth.Token(slug, tokenID)
+		require.True(t, ok)
+		var want []string
+		tok := rarity.Token{ID: tokenID, Standard: "erc721"}
+		for _, tr := range traits {
+			want = append(want, tr.Type+"="+tr.Value)
+			tok.Attributes = append(tok.Attributes, rarity.Attribute{Name: tr.Type, Value: tr.Value, DisplayType: tr.DisplayType, Numeric: tr.Numeric})
+		}
+		require.Equal(t, want, stored[tokenID], "%s token %s", slug, tokenID)
+		input = append(input, tok)
+	}
+	res, err := rarity.Compute(input, rarity.Options{Method: rarity.OpenRarity})
+	require.NoError(t, err)
+	got, err := db.New(pool).TokenRarityList(ctx, db.TokenRarityListParams{CollectionID: id, Method: string(rarity.OpenRarity)})
+	require.NoError(t, err)
+	require.Len(t, got, info.TokenCount, slug)
+	ranks := make(map[string]int32, len(got))
+	for _, r := range got {
+		ranks[r.TokenID] = r.Rank
+	}
+	for _, r := range res.Tokens {
+		require.Equal(t, int32(r.Rank), ranks[r.ID], "%s token %s rank", slug, r.ID)
 	}
 }
 

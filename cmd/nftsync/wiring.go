@@ -163,6 +163,16 @@ func runRiver(ctx context.Context, client *river.Client[pgx.Tx], cfg *config, lo
 	return nil
 }
 
+// traitSources are the per-token trait sources by collection traits_source:
+// "opensea" is the rate-limited OpenSea indexer's single-NFT endpoint.
+func traitSources(idx map[string]indexer.Indexer) map[string]indexer.TraitSource {
+	out := map[string]indexer.TraitSource{}
+	if ts, ok := idx["opensea"].(indexer.TraitSource); ok {
+		out[indexer.TraitSourceOpenSea] = ts
+	}
+	return out
+}
+
 // newWorker builds everything a worker process runs: the rate-limited
 // indexers for openseaURL, the jobs' dependencies and the River client.
 //
@@ -175,17 +185,20 @@ func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL 
 	deps := &jobs.Deps{
 		DB: pool, Logger: logger, Indexers: idx,
 		TokenSyncBudget: cfg.TokenSyncBudget, PageTimeout: cfg.HTTPTimeout,
+		TraitSources: traitSources(idx), Traits: cfg.Traits,
 	}
 	return newWorkerClient(cfg, pool, deps, logger, m)
 }
 
 // trackCollection upserts a collection and its refresh schedules.
-func trackCollection(ctx context.Context, pool *pgxpool.Pool, cfg *config, source, slug, chain string, priority int16) (db.Collection, error) {
+// traitsSource "" keeps a tracked collection's trait source (opensea for a
+// new one).
+func trackCollection(ctx context.Context, pool *pgxpool.Pool, cfg *config, source, slug, chain string, priority int16, traitsSource string) (db.Collection, error) {
 	var c db.Collection
 	err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		var err error
-		c, err = q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: source, Slug: slug, Chain: chain, Priority: priority})
+		c, err = q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: source, Slug: slug, Chain: chain, Priority: priority, TraitsSource: traitsSource})
 		if err != nil {
 			return fmt.Errorf("track %s: %w", slug, err)
 		}

@@ -1,0 +1,458 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/riverqueue/river"
+
+	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/clip"
+	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/ratelimit"
+	"github.com/nftsync/nftsync/internal/rarity"
+)
+
+// QueueTraits is the queue of fetch_traits, with its own MaxWorkers.
+const QueueTraits = "traits"
+
+// FetchTraitsArgs fetches the traits of a collection's tokens that need them
+// (new, updated upstream, or never fetched), one call per token through the
+// collection's trait source. SyncRun is the token sync run whose listing it
+// follows; cost and progress are recorded on that run.
+type FetchTraitsArgs struct {
+	CollectionID int64 `json:"collection_id" river:"unique"`
+	SyncRun      int64 `json:"sync_run"`
+}
+
+// Kind is stable; never rename it.
+func (FetchTraitsArgs) Kind() string { return "fetch_traits" }
+
+// InsertOpts: traits queue, one unfinished job per collection. Budget spent
+// and rate limits snooze it, so it needs few attempts for real failures.
+func (FetchTraitsArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueTraits, MaxAttempts: 10, UniqueOpts: uniquePending()}
+}
+
+// enqueueFetchTraits is the token sync's AfterSync hook: fetch_traits is
+// inserted in the transaction that completes the listing.
+func enqueueFetchTraits(ctx context.Context, tx pgx.Tx, collectionID, syncRun int64) error {
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return fmt.Errorf("enqueue fetch_traits: %w", err)
+	}
+	if _, err := client.InsertTx(ctx, tx, FetchTraitsArgs{CollectionID: collectionID, SyncRun: syncRun}, nil); err != nil {
+		return fmt.Errorf("enqueue fetch_traits for collection %d: %w", collectionID, err)
+	}
+	return nil
+}
+
+// FetchTraitsWorker works FetchTraitsArgs.
+type FetchTraitsWorker struct {
+	river.WorkerDefaults[FetchTraitsArgs]
+	Deps *Deps
+	// AfterTraits, when set, is called inside the transaction that completes
+	// the fetch when enough traits are known, to enqueue compute_rarity
+	// atomically with it.
+	AfterTraits func(ctx context.Context, tx pgx.Tx, collectionID, syncRun int64) error
+}
+
+// Timeout leaves room for the budget plus one slow batch.
+func (w *FetchTraitsWorker) Timeout(*river.Job[FetchTraitsArgs]) time.Duration {
+	return SyncTokensTimeout(w.Deps.tokenSyncBudget(), w.Deps.PageTimeout)
+}
+
+// tokenOutcome is what one token's fetch gave.
+type tokenOutcome struct {
+	row  db.TokenTraitsDueRow
+	md   *indexer.TokenMetadata
+	fail string // permanent or malformed: the reason, for this token only
+	err  error  // rate limited, transient or cancelled: stop the batch
+}
+
+// Work fetches due tokens batch by batch. Every batch's traits, the tokens'
+// fetch marks and the run's counters commit together, so a crash refetches
+// at most the batch in flight and never a stored token (the job is
+// resumable and idempotent: it always works on what is still due). A token
+// the source refuses for good (unknown, bad document) is recorded as a
+// data-quality event and not fetched again until its updated_at moves. When
+// nothing is due the fetch completes: after a full fetch the collection's
+// trait counts are cross-checked with the source's, and compute_rarity is
+// enqueued when the known share reaches Traits.MinCoverage.
+func (w *FetchTraitsWorker) Work(ctx context.Context, job *river.Job[FetchTraitsArgs]) error {
+	d := w.Deps
+	c, err := loadCollection(ctx, d, job.Args.CollectionID)
+	if err != nil {
+		return err
+	}
+	if err := activeOrSkip(d, ctx, c, "traits"); err != nil {
+		return nil //nolint:nilerr // inactive collections complete without work
+	}
+	src, ok := d.TraitSources[c.TraitsSource]
+	if !ok {
+		msg := fmt.Sprintf("trait source %q is not available in this worker (collection %s); set the collection's traits source to one that is, e.g. `collections add -traits-source opensea %s`", c.TraitsSource, c.Slug, c.Slug)
+		if qerr := recordQuality(ctx, d, job.JobRow, c, "traits_source_unavailable", "fetch traits "+c.Slug, msg); qerr != nil {
+			return qerr
+		}
+		d.Logger.ErrorContext(ctx, "cannot fetch traits", slog.String("slug", c.Slug), slog.String("reason", msg))
+		return river.JobCancel(errors.New(msg))
+	}
+	q := db.New(d.DB)
+	due, err := q.TokenTraitsDueCount(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("count tokens due for traits %s: %w", c.Slug, err)
+	}
+	run, err := q.SyncRunTraitsStart(ctx, db.SyncRunTraitsStartParams{
+		CollectionID: c.ID, Run: job.Args.SyncRun, Now: d.now(), TraitsSource: c.TraitsSource, Due: due,
+	})
+	if err != nil {
+		return fmt.Errorf("start trait fetch %s: %w", c.Slug, err)
+	}
+	ctx = ratelimit.WithClass(ctx, ratelimit.ClassBulk)
+	deadline := d.now().Add(d.tokenSyncBudget())
+	lastLog := time.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rows, err := q.TokenTraitsDue(ctx, db.TokenTraitsDueParams{CollectionID: c.ID, MaxTokens: int32(d.Traits.batch())})
+		if err != nil {
+			return fmt.Errorf("select tokens due for traits %s: %w", c.Slug, err)
+		}
+		if len(rows) == 0 {
+			return w.complete(ctx, job, c, src, run)
+		}
+		outcomes := fetchBatch(ctx, src, c, rows, d.Traits.concurrency())
+		if err := w.storeBatch(ctx, job, c, run.Run, outcomes); err != nil {
+			return err
+		}
+		for _, o := range outcomes {
+			if o.err != nil {
+				return handleTraitError(ctx, d, c, o)
+			}
+		}
+		run.TraitsFetched += int64(len(outcomes))
+		if time.Since(lastLog) > 10*time.Second {
+			lastLog = time.Now()
+			d.Logger.InfoContext(ctx, "trait fetch progress", slog.String("slug", c.Slug), slog.Int64("run", run.Run),
+				slog.Int64("done_this_job", run.TraitsFetched), slog.Int64("due_at_start", run.TraitsDue))
+		}
+		if d.now().After(deadline) {
+			return river.JobSnooze(0)
+		}
+	}
+}
+
+// handleTraitError turns the first call that stopped a batch into the
+// job's outcome: snooze on rate limits, retry otherwise.
+func handleTraitError(ctx context.Context, d *Deps, c *db.Collection, o tokenOutcome) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if wait, limited := indexer.RetryAfter(o.err); limited {
+		if wait <= 0 {
+			wait = 2 * time.Second
+		}
+		d.Logger.DebugContext(ctx, "trait fetch rate limited, snoozing", slog.String("slug", c.Slug), slog.Duration("wait", wait))
+		return river.JobSnooze(wait)
+	}
+	return fmt.Errorf("fetch traits %s token %s: %w", c.Slug, o.row.TokenID, o.err)
+}
+
+// fetchBatch fetches rows with up to n calls in flight. After the first
+// call that must stop the batch (rate limit, transient error), the calls
+// not yet started are skipped.
+func fetchBatch(ctx context.Context, src indexer.TraitSource, c *db.Collection, rows []db.TokenTraitsDueRow, n int) []tokenOutcome {
+	out := make([]tokenOutcome, len(rows))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		stopped bool
+	)
+	sem := make(chan struct{}, n)
+	for i, r := range rows {
+		out[i].row = r
+		sem <- struct{}{}
+		mu.Lock()
+		stop := stopped
+		mu.Unlock()
+		if stop {
+			<-sem
+			out[i].err = errSkip
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			md, err := src.TokenTraits(ctx, indexer.TokenRef{Chain: c.Chain, Contract: r.Contract, TokenID: r.TokenID, MetadataURL: r.MetadataUrl})
+			switch {
+			case err == nil && md.Traits == nil:
+				out[i].fail = "the answer has no traits (null or absent)"
+			case err == nil:
+				out[i].md = md
+			case indexer.ClassOf(err) == indexer.ClassPermanent || indexer.ClassOf(err) == indexer.ClassMalformed:
+				out[i].fail = err.Error()
+			default:
+				out[i].err = err
+				mu.Lock()
+				stopped = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// storeBatch stores what a batch got in one transaction: the traits of
+// fetched tokens (replacing stored ones, capped per token), the marks of
+// fetched and failed tokens, their data-quality events and the run's
+// counters. Tokens whose call was stopped stay due.
+func (w *FetchTraitsWorker) storeBatch(ctx context.Context, job *river.Job[FetchTraitsArgs], c *db.Collection, run int64, outcomes []tokenOutcome) error {
+	d := w.Deps
+	now := d.now()
+	fetched := db.TokenTraitsMarkFetchedParams{CollectionID: c.ID, Now: now}
+	failed := db.TokenTraitsMarkFailedParams{CollectionID: c.ID, Now: now}
+	clear := db.TokenTraitsDeleteBatchParams{CollectionID: c.ID}
+	traits := &db.TokenTraitsInsertBatchParams{CollectionID: c.ID}
+	var capped []string
+	for _, o := range outcomes {
+		var asOf time.Time // zero: the source gave no updated_at
+		if o.row.SourceUpdatedAt.Valid {
+			asOf = o.row.SourceUpdatedAt.Time
+		}
+		switch {
+		case o.md != nil:
+			fetched.Ids = append(fetched.Ids, o.row.ID)
+			fetched.AsOfs = append(fetched.AsOfs, asOf)
+			clear.Contracts = append(clear.Contracts, o.row.Contract)
+			clear.TokenIds = append(clear.TokenIds, o.row.TokenID)
+			kept, dropped := capTraits(o.md.Traits, d.Traits.maxPerToken())
+			if dropped > 0 {
+				capped = append(capped, fmt.Sprintf("%s (%d of %d kept)", o.row.TokenID, len(kept), len(o.md.Traits)))
+			}
+			appendTraitRows(traits, o.row.Contract, o.row.TokenID, kept)
+		case o.fail != "":
+			failed.Ids = append(failed.Ids, o.row.ID)
+			failed.AsOfs = append(failed.AsOfs, asOf)
+			failed.Errors = append(failed.Errors, clip.Text(o.fail, 500))
+		}
+	}
+	if len(fetched.Ids)+len(failed.Ids) == 0 {
+		return nil
+	}
+	op := "fetch traits " + c.Slug
+	return withTx(ctx, d, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		if len(fetched.Ids) > 0 {
+			if err := q.TokenTraitsDeleteBatch(ctx, clear); err != nil {
+				return fmt.Errorf("clear traits %s: %w", c.Slug, err)
+			}
+			if len(traits.TokenIds) > 0 {
+				if err := q.TokenTraitsInsertBatch(ctx, *traits); err != nil {
+					return fmt.Errorf("store traits %s: %w", c.Slug, err)
+				}
+			}
+			if err := q.TokenTraitsMarkFetched(ctx, fetched); err != nil {
+				return fmt.Errorf("mark traits fetched %s: %w", c.Slug, err)
+			}
+		}
+		if len(failed.Ids) > 0 {
+			if err := q.TokenTraitsMarkFailed(ctx, failed); err != nil {
+				return fmt.Errorf("mark trait fetch failed %s: %w", c.Slug, err)
+			}
+		}
+		for i, id := range failed.Ids {
+			tokenID := ""
+			for _, o := range outcomes {
+				if o.row.ID == id {
+					tokenID = o.row.TokenID
+				}
+			}
+			if err := insertQuality(ctx, q, job.ID, c, "token_traits_failed", op+" token "+tokenID, failed.Errors[i]); err != nil {
+				return err
+			}
+		}
+		if len(capped) > 0 {
+			msg := fmt.Sprintf("more than %d traits per token; the excess was dropped: %s", d.Traits.maxPerToken(), strings.Join(capped, ", "))
+			d.Logger.WarnContext(ctx, "traits capped", slog.String("slug", c.Slug), slog.String("detail", clip.Text(msg, 300)))
+			if err := insertQuality(ctx, q, job.ID, c, "traits_capped", op, msg); err != nil {
+				return err
+			}
+		}
+		calls := int64(len(fetched.Ids) + len(failed.Ids))
+		return q.SyncRunTraitsProgress(ctx, db.SyncRunTraitsProgressParams{
+			Fetched: int64(len(fetched.Ids)), Failed: int64(len(failed.Ids)), Calls: calls, Now: now,
+			CollectionID: c.ID, Run: run,
+		})
+	})
+}
+
+// insertQuality records a data-quality event inside tx.
+func insertQuality(ctx context.Context, q *db.Queries, jobID int64, c *db.Collection, kind, op, msg string) error {
+	if err := q.DataQualityEventInsert(ctx, db.DataQualityEventInsertParams{
+		CollectionID: pgInt8(c.ID), Source: c.Source, Kind: kind, Operation: clip.Text(op, 200),
+		Message: clip.Text(msg, 2000), JobID: pgInt8(jobID),
+	}); err != nil {
+		return fmt.Errorf("record data-quality event for %s: %w", c.Slug, err)
+	}
+	return nil
+}
+
+// complete finishes the run's trait fetch: cross-check after a full fetch,
+// then, when the known share reaches the minimum, compute_rarity in the
+// transaction that marks the fetch complete.
+func (w *FetchTraitsWorker) complete(ctx context.Context, job *river.Job[FetchTraitsArgs], c *db.Collection, src indexer.TraitSource, run db.TokenSyncRun) error {
+	d := w.Deps
+	q := db.New(d.DB)
+	cov, err := q.TokenTraitsCoverage(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("trait coverage %s: %w", c.Slug, err)
+	}
+	full := run.TraitsDue > 0 && run.TraitsDue >= cov.Tokens
+	if counter, ok := src.(indexer.TraitCounter); ok && full && !run.TraitsCompletedAt.Valid {
+		if err := w.crossCheck(ctx, job, c, counter); err != nil {
+			return err
+		}
+	}
+	share := 1.0
+	if cov.Tokens > 0 {
+		share = float64(cov.WithTraits) / float64(cov.Tokens)
+	}
+	enough := cov.Tokens > 0 && share >= d.Traits.minCoverage()
+	return withTx(ctx, d, func(tx pgx.Tx) error {
+		tq := db.New(tx)
+		params := db.SyncRunTraitsCompleteParams{Now: d.now(), CollectionID: c.ID, Run: run.Run}
+		if enough {
+			params.RarityCoverage = pgtype.Float8{Float64: share, Valid: true}
+		}
+		done, err := tq.SyncRunTraitsComplete(ctx, params)
+		if err != nil {
+			return fmt.Errorf("complete trait fetch %s: %w", c.Slug, err)
+		}
+		d.Logger.InfoContext(ctx, "trait fetch complete", slog.String("slug", c.Slug), slog.Int64("run", run.Run),
+			slog.String("source", c.TraitsSource), slog.Int64("tokens", cov.Tokens), slog.Int64("with_traits", cov.WithTraits),
+			slog.Int("list_pages", int(done.ListPages)), slog.Int64("trait_calls", done.TraitCalls), slog.Int64("trait_failures", done.TraitsFailed))
+		if !enough {
+			msg := fmt.Sprintf("traits known for %d of %d tokens (%.1f%%), below the %.1f%% rarity needs; rarity not computed",
+				cov.WithTraits, cov.Tokens, 100*share, 100*d.Traits.minCoverage())
+			d.Logger.WarnContext(ctx, "rarity postponed", slog.String("slug", c.Slug), slog.String("reason", msg))
+			if cov.Tokens == 0 {
+				return nil
+			}
+			return insertQuality(ctx, tq, job.ID, c, "traits_incomplete", "fetch traits "+c.Slug, msg)
+		}
+		if w.AfterTraits != nil {
+			return w.AfterTraits(ctx, tx, c.ID, run.Run)
+		}
+		return nil
+	})
+}
+
+// crossCheck compares our per-(type, value) token counts with the source's
+// own counts, both normalized as rarity normalizes names and values. Values
+// whose counts differ by more than Traits.CheckTolerance (relative), or
+// that only one side has, become ONE data-quality event listing them. A
+// failed upstream call is logged and skipped (the check is advisory), except
+// a rate limit, which snoozes.
+func (w *FetchTraitsWorker) crossCheck(ctx context.Context, job *river.Job[FetchTraitsArgs], c *db.Collection, counter indexer.TraitCounter) error {
+	d := w.Deps
+	theirs, err := counter.CollectionTraits(ctx, c.Slug)
+	if err != nil {
+		if wait, limited := indexer.RetryAfter(err); limited {
+			return river.JobSnooze(max(wait, time.Second))
+		}
+		d.Logger.WarnContext(ctx, "trait cross-check skipped", slog.String("slug", c.Slug), slog.Any("error", err))
+		return nil
+	}
+	rows, err := db.New(d.DB).TokenTraitCountsForCheck(ctx, c.ID)
+	if err != nil {
+		return fmt.Errorf("count traits %s: %w", c.Slug, err)
+	}
+	type key struct{ name, value string }
+	ours := map[key]int64{}
+	for _, r := range rows {
+		ours[key{rarity.Normalize(r.TraitType), rarity.Normalize(r.ValueText)}] += r.Tokens
+	}
+	upstream := map[key]int64{}
+	for name, values := range theirs.Values {
+		for v, n := range values {
+			upstream[key{rarity.Normalize(name), rarity.Normalize(v)}] += n
+		}
+	}
+	tol := d.Traits.checkTolerance()
+	var diffs []string
+	for k, want := range upstream {
+		got := ours[k]
+		if math.Abs(float64(got-want)) > tol*float64(max(want, got)) {
+			diffs = append(diffs, fmt.Sprintf("%s=%s: ours %d, source %d", k.name, k.value, got, want))
+		}
+	}
+	for k, got := range ours {
+		if _, ok := upstream[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s=%s: ours %d, source none", k.name, k.value, got))
+		}
+	}
+	if len(diffs) == 0 {
+		d.Logger.InfoContext(ctx, "trait counts agree with the source", slog.String("slug", c.Slug), slog.Int("values", len(upstream)))
+		return nil
+	}
+	sort.Strings(diffs)
+	msg := fmt.Sprintf("%d trait values differ from the source's counts by more than %.2g%%: %s", len(diffs), 100*tol, strings.Join(diffs, "; "))
+	d.Logger.WarnContext(ctx, "trait counts differ from the source", slog.String("slug", c.Slug), slog.Int("values", len(diffs)))
+	return recordQuality(ctx, d, job.JobRow, c, "trait_counts_mismatch", "cross-check traits "+c.Slug, msg)
+}
+
+// capTraits keeps the first max traits; it returns them and how many were
+// dropped.
+func capTraits(traits []indexer.Trait, maxTraits int) ([]indexer.Trait, int) {
+	if len(traits) <= maxTraits {
+		return traits, 0
+	}
+	return traits[:maxTraits], len(traits) - maxTraits
+}
+
+// appendTraitRows adds one token's traits to a batch insert, in order.
+func appendTraitRows(tr *db.TokenTraitsInsertBatchParams, contract, tokenID string, traits []indexer.Trait) {
+	for j, a := range traits {
+		num := pgtype.Numeric{}
+		if a.ValueNumeric != nil {
+			if n, err := pgNumeric(*a.ValueNumeric); err == nil {
+				num = n
+			} else if err := num.Scan(*a.ValueNumeric); err != nil {
+				num = pgtype.Numeric{} // not a number after all: keep text only
+			}
+		}
+		traw := a.Raw
+		if len(traw) == 0 || !json.Valid(traw) {
+			traw = []byte("{}")
+		}
+		kind := a.ValueKind
+		if kind == "" {
+			kind = indexer.ValueString
+		}
+		tr.Contracts = append(tr.Contracts, contract)
+		tr.TokenIds = append(tr.TokenIds, tokenID)
+		tr.Ordinals = append(tr.Ordinals, int16(j)) // j < maxPerToken <= 32767
+		tr.TraitTypes = append(tr.TraitTypes, a.Type)
+		tr.ValueTexts = append(tr.ValueTexts, a.ValueText)
+		tr.ValueKinds = append(tr.ValueKinds, string(kind))
+		tr.ValueNumerics = append(tr.ValueNumerics, num)
+		tr.DisplayTypes = append(tr.DisplayTypes, a.DisplayType)
+		tr.MaxValues = append(tr.MaxValues, a.MaxValue)
+		tr.Raws = append(tr.Raws, traw)
+	}
+}
