@@ -19,8 +19,8 @@ import (
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
-	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/internal/rarity"
+	"github.com/nftsync/nftsync/internal/ratelimit"
 )
 
 // QueueTraits is the queue of fetch_traits, with its own MaxWorkers.

@@ -300,4 +300,3 @@ func (f *flakySource) TokenTraits(ctx context.Context, ref indexer.TokenRef) (*i
 func (f *flakySource) CollectionTraits(ctx context.Context, slug string) (*indexer.TraitCounts, error) {
 	return f.TraitSource.(indexer.TraitCounter).CollectionTraits(ctx, slug)
 }
-
