@@ -111,8 +111,11 @@ func TestWorkerMetrics(t *testing.T) {
 		require.NoError(t, err)
 		floor, _ := sample(body, "nftsync_jobs_total", `kind="fetch_floor_price"`, `outcome="completed"`)
 		snoozed, _ := sample(body, "nftsync_jobs_total", `outcome="snoozed"`)
-		return floor >= 3 && snoozed >= 1
-	}, 90*time.Second, 250*time.Millisecond, "want completed floor jobs and a snooze")
+		// Jobs also snooze while the other stats kind's call is in flight,
+		// so wait for a 429 itself too.
+		limited, _ := sample(body, "nftsync_upstream_requests_total", `status="429"`)
+		return floor >= 3 && snoozed >= 1 && limited >= 1
+	}, 90*time.Second, 250*time.Millisecond, "want completed floor jobs, a 429 and a snooze")
 
 	v, ok := sample(body, "nftsync_job_duration_seconds_count", `kind="fetch_floor_price"`, `outcome="completed"`)
 	require.True(t, ok)
