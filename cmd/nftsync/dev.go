@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexersim"
 	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/internal/pgcluster"
@@ -60,9 +61,17 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	defer sim.Close()
 	logger.Info("indexer simulator listening", slog.String("url", sim.URL), slog.Int("collections", cfg.SimCollections))
 
+	// Every third collection takes its traits from its tokens' own metadata
+	// URLs (the simulator serves them over http, its IPFS gateway and data:
+	// URLs); the others from the single-NFT endpoint.
+	cfg.TokenURI.useSimulator(sim.URL)
 	slugs := sim.Server.Slugs()
-	for _, slug := range slugs {
-		if _, err := trackCollection(ctx, pool, cfg, "opensea", slug, "ethereum", 2, ""); err != nil {
+	for i, slug := range slugs {
+		traitsSource := indexer.TraitSourceOpenSea
+		if i%3 == 2 {
+			traitsSource = indexer.TraitSourceTokenURI
+		}
+		if _, err := trackCollection(ctx, pool, cfg, "opensea", slug, "ethereum", 2, traitsSource); err != nil {
 			return err
 		}
 	}

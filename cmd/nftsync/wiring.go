@@ -164,7 +164,8 @@ func runRiver(ctx context.Context, client *river.Client[pgx.Tx], cfg *config, lo
 }
 
 // traitSources are the per-token trait sources by collection traits_source:
-// "opensea" is the rate-limited OpenSea indexer's single-NFT endpoint.
+// "opensea" is the rate-limited OpenSea indexer's single-NFT endpoint
+// (newWorker adds "token_uri", the tokens' own metadata URLs).
 func traitSources(idx map[string]indexer.Indexer) map[string]indexer.TraitSource {
 	out := map[string]indexer.TraitSource{}
 	if ts, ok := idx["opensea"].(indexer.TraitSource); ok {
@@ -182,10 +183,16 @@ func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL 
 	if err != nil {
 		return nil, err
 	}
+	ts := traitSources(idx)
+	tokenURI, err := newTokenURISource(cfg, pool, logger)
+	if err != nil {
+		return nil, err
+	}
+	ts[indexer.TraitSourceTokenURI] = tokenURI
 	deps := &jobs.Deps{
 		DB: pool, Logger: logger, Indexers: idx,
 		TokenSyncBudget: cfg.TokenSyncBudget, PageTimeout: cfg.HTTPTimeout,
-		TraitSources: traitSources(idx), Traits: cfg.Traits,
+		TraitSources: ts, Traits: cfg.Traits,
 	}
 	return newWorkerClient(cfg, pool, deps, logger, m)
 }
