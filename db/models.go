@@ -200,6 +200,8 @@ type RarityRun struct {
 	ExcludedTraits []byte
 	Notes          []byte
 	ComputedAt     time.Time
+	SyncRun        int64
+	SnapshotXmax   int64
 }
 
 type RateLimitBucket struct {

@@ -21,8 +21,20 @@ func (q *Queries) RarityLock(ctx context.Context, collectionID int32) error {
 	return err
 }
 
+const rarityReadSettings = `-- name: RarityReadSettings :exec
+SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true)
+`
+
+// Transaction-local planner settings of the rarity job's read: its queries
+// stream whole collections in index order, where parallel workers and JIT
+// only add start-up and gather costs.
+func (q *Queries) RarityReadSettings(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, rarityReadSettings)
+	return err
+}
+
 const rarityRunGet = `-- name: RarityRunGet :one
-SELECT collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at FROM rarity_runs WHERE collection_id = $1 AND method = $2
+SELECT collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at, sync_run, snapshot_xmax FROM rarity_runs WHERE collection_id = $1 AND method = $2
 `
 
 type RarityRunGetParams struct {
@@ -44,6 +56,8 @@ func (q *Queries) RarityRunGet(ctx context.Context, arg RarityRunGetParams) (Rar
 		&i.ExcludedTraits,
 		&i.Notes,
 		&i.ComputedAt,
+		&i.SyncRun,
+		&i.SnapshotXmax,
 	)
 	return i, err
 }
@@ -59,13 +73,41 @@ func (q *Queries) RarityRunNextID(ctx context.Context) (int64, error) {
 	return column_1, err
 }
 
-const rarityRunUpsert = `-- name: RarityRunUpsert :exec
-INSERT INTO rarity_runs (collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+const rarityRunTouch = `-- name: RarityRunTouch :exec
+UPDATE rarity_runs SET sync_run = $1, snapshot_xmax = $2
+WHERE collection_id = $3 AND method = $4
+  AND (sync_run, snapshot_xmax) < ($1::bigint, $2::bigint)
+`
+
+type RarityRunTouchParams struct {
+	SyncRun      int64
+	SnapshotXmax int64
+	CollectionID int64
+	Method       string
+}
+
+// Records that the stored run also holds for newer data whose input hash
+// is the same (nothing else to write).
+func (q *Queries) RarityRunTouch(ctx context.Context, arg RarityRunTouchParams) error {
+	_, err := q.db.Exec(ctx, rarityRunTouch,
+		arg.SyncRun,
+		arg.SnapshotXmax,
+		arg.CollectionID,
+		arg.Method,
+	)
+	return err
+}
+
+const rarityRunUpsert = `-- name: RarityRunUpsert :execrows
+INSERT INTO rarity_runs (collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes,
+    computed_at, sync_run, snapshot_xmax)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+    $10, $11, $12)
 ON CONFLICT (collection_id, method) DO UPDATE
 SET run_id = EXCLUDED.run_id, version = EXCLUDED.version, input_hash = EXCLUDED.input_hash, entropy = EXCLUDED.entropy,
     token_count = EXCLUDED.token_count, excluded_traits = EXCLUDED.excluded_traits, notes = EXCLUDED.notes,
-    computed_at = EXCLUDED.computed_at
+    computed_at = EXCLUDED.computed_at, sync_run = EXCLUDED.sync_run, snapshot_xmax = EXCLUDED.snapshot_xmax
+WHERE (rarity_runs.sync_run, rarity_runs.snapshot_xmax) <= (EXCLUDED.sync_run, EXCLUDED.snapshot_xmax)
 `
 
 type RarityRunUpsertParams struct {
@@ -79,10 +121,15 @@ type RarityRunUpsertParams struct {
 	ExcludedTraits []byte
 	Notes          []byte
 	ComputedAt     time.Time
+	SyncRun        int64
+	SnapshotXmax   int64
 }
 
-func (q *Queries) RarityRunUpsert(ctx context.Context, arg RarityRunUpsertParams) error {
-	_, err := q.db.Exec(ctx, rarityRunUpsert,
+// Stores a run unless the stored one was computed from newer data (a later
+// token sync run, or a later snapshot of the same run): then nothing
+// changes and no row is reported.
+func (q *Queries) RarityRunUpsert(ctx context.Context, arg RarityRunUpsertParams) (int64, error) {
+	result, err := q.db.Exec(ctx, rarityRunUpsert,
 		arg.CollectionID,
 		arg.Method,
 		arg.RunID,
@@ -93,8 +140,37 @@ func (q *Queries) RarityRunUpsert(ctx context.Context, arg RarityRunUpsertParams
 		arg.ExcludedTraits,
 		arg.Notes,
 		arg.ComputedAt,
+		arg.SyncRun,
+		arg.SnapshotXmax,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const raritySnapshot = `-- name: RaritySnapshot :one
+SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS snapshot_xmax,
+    COALESCE((SELECT CASE WHEN s.completed_at IS NULL THEN s.run - 1 ELSE s.run END
+              FROM token_sync_state s WHERE s.collection_id = $1), 0)::bigint AS sync_run,
+    COALESCE((SELECT min(contract) <> max(contract) FROM tokens WHERE collection_id = $1), false)::boolean AS multi_contract
+`
+
+type RaritySnapshotRow struct {
+	SnapshotXmax  int64
+	SyncRun       int64
+	MultiContract bool
+}
+
+// The first statement of the rarity job's REPEATABLE READ read: it fixes the
+// snapshot and reports its xmax, the last completed token sync run it sees
+// (an unfinished run's tokens are partly there, but its number is not
+// claimed) and whether the collection spans several contracts.
+func (q *Queries) RaritySnapshot(ctx context.Context, collectionID int64) (RaritySnapshotRow, error) {
+	row := q.db.QueryRow(ctx, raritySnapshot, collectionID)
+	var i RaritySnapshotRow
+	err := row.Scan(&i.SnapshotXmax, &i.SyncRun, &i.MultiContract)
+	return i, err
 }
 
 const tokenRarityDeleteRun = `-- name: TokenRarityDeleteRun :exec

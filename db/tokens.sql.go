@@ -12,6 +12,98 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+const rarityTokens = `-- name: RarityTokens :many
+SELECT id, contract, token_id, token_standard, traits_known
+FROM tokens
+WHERE collection_id = $1
+ORDER BY collection_id, contract, token_id
+`
+
+type RarityTokensRow struct {
+	ID            int64
+	Contract      string
+	TokenID       string
+	TokenStandard string
+	TraitsKnown   bool
+}
+
+// Every token of a collection in primary key order, which is also the
+// order of RarityTraits: the rarity job reads both in one snapshot and
+// merges them, streaming (see db.Queries.RarityTokensEach). Both are plain
+// index scans; a join would have to sort or hash the whole collection.
+func (q *Queries) RarityTokens(ctx context.Context, collectionID int64) ([]RarityTokensRow, error) {
+	rows, err := q.db.Query(ctx, rarityTokens, collectionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RarityTokensRow{}
+	for rows.Next() {
+		var i RarityTokensRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Contract,
+			&i.TokenID,
+			&i.TokenStandard,
+			&i.TraitsKnown,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const rarityTraits = `-- name: RarityTraits :many
+SELECT contract, token_id, trait_type, value_text, display_type,
+    -- Numeric in OpenRarity's sense: the source sent a JSON number or boolean.
+    (value_kind <> 'string')::boolean AS is_numeric
+FROM token_traits
+WHERE collection_id = $1
+ORDER BY collection_id, contract, token_id, ordinal
+`
+
+type RarityTraitsRow struct {
+	Contract    string
+	TokenID     string
+	TraitType   string
+	ValueText   string
+	DisplayType string
+	IsNumeric   bool
+}
+
+// Every trait of a collection in primary key order (tokens as RarityTokens,
+// each token's traits by ordinal).
+func (q *Queries) RarityTraits(ctx context.Context, collectionID int64) ([]RarityTraitsRow, error) {
+	rows, err := q.db.Query(ctx, rarityTraits, collectionID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RarityTraitsRow{}
+	for rows.Next() {
+		var i RarityTraitsRow
+		if err := rows.Scan(
+			&i.Contract,
+			&i.TokenID,
+			&i.TraitType,
+			&i.ValueText,
+			&i.DisplayType,
+			&i.IsNumeric,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const tokenCount = `-- name: TokenCount :one
 SELECT count(*) FROM tokens WHERE collection_id = $1
 `
@@ -52,8 +144,8 @@ type TokenListForRarityRow struct {
 	TokenStandard string
 }
 
-// Every token of a collection whose traits are known (the rarity job's token
-// list); tokens the source returned without traits are left out.
+// Every token of a collection whose traits are known (what the rarity job
+// scores); tokens the source returned without traits are left out.
 func (q *Queries) TokenListForRarity(ctx context.Context, collectionID int64) ([]TokenListForRarityRow, error) {
 	rows, err := q.db.Query(ctx, tokenListForRarity, collectionID)
 	if err != nil {
@@ -216,54 +308,6 @@ type TokenTraitsDeleteBatchParams struct {
 func (q *Queries) TokenTraitsDeleteBatch(ctx context.Context, arg TokenTraitsDeleteBatchParams) error {
 	_, err := q.db.Exec(ctx, tokenTraitsDeleteBatch, arg.Contracts, arg.TokenIds, arg.CollectionID)
 	return err
-}
-
-const tokenTraitsForRarity = `-- name: TokenTraitsForRarity :many
-SELECT contract, token_id, ordinal, trait_type, value_text, display_type,
-    -- Numeric in OpenRarity's sense: the source sent a JSON number or boolean.
-    (value_kind <> 'string')::boolean AS is_numeric
-FROM token_traits
-WHERE collection_id = $1
-`
-
-type TokenTraitsForRarityRow struct {
-	Contract    string
-	TokenID     string
-	Ordinal     int16
-	TraitType   string
-	ValueText   string
-	DisplayType string
-	IsNumeric   bool
-}
-
-// Every trait of a collection, unordered (the rarity job groups them by
-// token; sorting 10^6 rows here would cost more than the whole computation).
-func (q *Queries) TokenTraitsForRarity(ctx context.Context, collectionID int64) ([]TokenTraitsForRarityRow, error) {
-	rows, err := q.db.Query(ctx, tokenTraitsForRarity, collectionID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []TokenTraitsForRarityRow{}
-	for rows.Next() {
-		var i TokenTraitsForRarityRow
-		if err := rows.Scan(
-			&i.Contract,
-			&i.TokenID,
-			&i.Ordinal,
-			&i.TraitType,
-			&i.ValueText,
-			&i.DisplayType,
-			&i.IsNumeric,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const tokenTraitsInsertBatch = `-- name: TokenTraitsInsertBatch :exec

@@ -45,7 +45,7 @@ func BenchmarkComputeRarityDB(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/collection")
 }
 
-func seedTokens(b *testing.B, q *db.Queries, collectionID int64, n int) {
+func seedTokens(b testing.TB, q *db.Queries, collectionID int64, n int) {
 	b.Helper()
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(42, 7))

@@ -98,6 +98,21 @@ func TestComputeRarityWorker(t *testing.T) {
 		}
 	})
 
+	t.Run("ERC1155Refused", func(t *testing.T) {
+		t.Parallel()
+		b, w := setup(t)
+		_, err := b.tx.Exec(ctx, "UPDATE tokens SET token_standard = 'erc1155' WHERE collection_id = $1 AND token_id = $2",
+			b.coll.ID, fmt.Sprint(b.info.FirstTokenID))
+		require.NoError(t, err)
+		res := work(t, b, w, jobs.ComputeRarityArgs{CollectionID: b.coll.ID})
+		require.Equal(t, river.EventKindJobCancelled, res.EventKind)
+		var events int
+		require.NoError(t, b.tx.QueryRow(ctx, "SELECT count(*) FROM data_quality_events WHERE collection_id = $1 AND kind = 'rarity_refused'", b.coll.ID).Scan(&events))
+		require.Equal(t, 1, events)
+		_, err = db.New(b.tx).RarityRunGet(ctx, db.RarityRunGetParams{CollectionID: b.coll.ID, Method: "openrarity"})
+		require.ErrorIs(t, db.Interpret(err), db.ErrNotFound)
+	})
+
 	t.Run("UnknownMethodCancels", func(t *testing.T) {
 		t.Parallel()
 		b, w := setup(t)

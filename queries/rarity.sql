@@ -4,13 +4,42 @@ SELECT * FROM rarity_runs WHERE collection_id = @collection_id AND method = @met
 -- name: RarityRunNextID :one
 SELECT nextval('rarity_run_seq')::bigint;
 
--- name: RarityRunUpsert :exec
-INSERT INTO rarity_runs (collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at)
-VALUES (@collection_id, @method, @run_id, @version, @input_hash, @entropy, @token_count, @excluded_traits, @notes, @computed_at)
+-- name: RarityRunUpsert :execrows
+-- Stores a run unless the stored one was computed from newer data (a later
+-- token sync run, or a later snapshot of the same run): then nothing
+-- changes and no row is reported.
+INSERT INTO rarity_runs (collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes,
+    computed_at, sync_run, snapshot_xmax)
+VALUES (@collection_id, @method, @run_id, @version, @input_hash, @entropy, @token_count, @excluded_traits, @notes,
+    @computed_at, @sync_run, @snapshot_xmax)
 ON CONFLICT (collection_id, method) DO UPDATE
 SET run_id = EXCLUDED.run_id, version = EXCLUDED.version, input_hash = EXCLUDED.input_hash, entropy = EXCLUDED.entropy,
     token_count = EXCLUDED.token_count, excluded_traits = EXCLUDED.excluded_traits, notes = EXCLUDED.notes,
-    computed_at = EXCLUDED.computed_at;
+    computed_at = EXCLUDED.computed_at, sync_run = EXCLUDED.sync_run, snapshot_xmax = EXCLUDED.snapshot_xmax
+WHERE (rarity_runs.sync_run, rarity_runs.snapshot_xmax) <= (EXCLUDED.sync_run, EXCLUDED.snapshot_xmax);
+
+-- name: RarityRunTouch :exec
+-- Records that the stored run also holds for newer data whose input hash
+-- is the same (nothing else to write).
+UPDATE rarity_runs SET sync_run = @sync_run, snapshot_xmax = @snapshot_xmax
+WHERE collection_id = @collection_id AND method = @method
+  AND (sync_run, snapshot_xmax) < (@sync_run::bigint, @snapshot_xmax::bigint);
+
+-- name: RarityReadSettings :exec
+-- Transaction-local planner settings of the rarity job's read: its queries
+-- stream whole collections in index order, where parallel workers and JIT
+-- only add start-up and gather costs.
+SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('jit', 'off', true);
+
+-- name: RaritySnapshot :one
+-- The first statement of the rarity job's REPEATABLE READ read: it fixes the
+-- snapshot and reports its xmax, the last completed token sync run it sees
+-- (an unfinished run's tokens are partly there, but its number is not
+-- claimed) and whether the collection spans several contracts.
+SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS snapshot_xmax,
+    COALESCE((SELECT CASE WHEN s.completed_at IS NULL THEN s.run - 1 ELSE s.run END
+              FROM token_sync_state s WHERE s.collection_id = @collection_id), 0)::bigint AS sync_run,
+    COALESCE((SELECT min(contract) <> max(contract) FROM tokens WHERE collection_id = @collection_id), false)::boolean AS multi_contract;
 
 -- name: TokenRarityDeleteRun :exec
 DELETE FROM token_rarity WHERE run_id = @run_id;

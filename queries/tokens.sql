@@ -61,18 +61,29 @@ SELECT count(*) FROM tokens WHERE collection_id = @collection_id;
 SELECT count(*) FROM token_traits WHERE collection_id = @collection_id;
 
 -- name: TokenListForRarity :many
--- Every token of a collection whose traits are known (the rarity job's token
--- list); tokens the source returned without traits are left out.
+-- Every token of a collection whose traits are known (what the rarity job
+-- scores); tokens the source returned without traits are left out.
 SELECT id, contract, token_id, token_standard FROM tokens WHERE collection_id = @collection_id AND traits_known;
 
--- name: TokenTraitsForRarity :many
--- Every trait of a collection, unordered (the rarity job groups them by
--- token; sorting 10^6 rows here would cost more than the whole computation).
-SELECT contract, token_id, ordinal, trait_type, value_text, display_type,
+-- name: RarityTokens :many
+-- Every token of a collection in primary key order, which is also the
+-- order of RarityTraits: the rarity job reads both in one snapshot and
+-- merges them, streaming (see db.Queries.RarityTokensEach). Both are plain
+-- index scans; a join would have to sort or hash the whole collection.
+SELECT id, contract, token_id, token_standard, traits_known
+FROM tokens
+WHERE collection_id = @collection_id
+ORDER BY collection_id, contract, token_id;
+
+-- name: RarityTraits :many
+-- Every trait of a collection in primary key order (tokens as RarityTokens,
+-- each token's traits by ordinal).
+SELECT contract, token_id, trait_type, value_text, display_type,
     -- Numeric in OpenRarity's sense: the source sent a JSON number or boolean.
     (value_kind <> 'string')::boolean AS is_numeric
 FROM token_traits
-WHERE collection_id = @collection_id;
+WHERE collection_id = @collection_id
+ORDER BY collection_id, contract, token_id, ordinal;
 
 -- name: TokenSyncStateGet :one
 SELECT * FROM token_sync_state WHERE collection_id = @collection_id;

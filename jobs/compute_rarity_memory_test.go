@@ -1,0 +1,154 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/db/dbtest"
+	"github.com/nftsync/nftsync/jobs"
+)
+
+// Peak resident set size of a whole `nftsync worker` process whose only
+// work is one compute_rarity job for a 100k-token collection (8 trait
+// types): the README promises less than this.
+const rarityWorker100kRSS = 150 << 20
+
+// TestComputeRarityWorkerMemory runs a real worker process (built without
+// the race detector) on a 100k-token collection and bounds its peak RSS,
+// read from the kernel's accounting of the exited child (getrusage).
+func TestComputeRarityWorkerMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds a 100k-token collection")
+	}
+	t.Parallel()
+	peak, took := workerPeakRSS(t, 100_000)
+	t.Logf("100k tokens: worker peak RSS %.1f MB, job %v", float64(peak)/1e6, took)
+	require.Less(t, peak, int64(rarityWorker100kRSS), "peak RSS of the worker process")
+}
+
+// BenchmarkComputeRarityWorkerRSS reports the peak RSS (peak-RSS-MB) of a
+// whole `nftsync worker` process that computes and stores the rarity of one
+// collection of 100k or 1M tokens with 8 trait types, and how long the job
+// took (job-s). Seeding the 1M collection takes a few minutes:
+//
+//	.ci/with-postgres.sh go test -run '^$' -bench ComputeRarityWorkerRSS -benchtime 1x -timeout 30m ./jobs
+func BenchmarkComputeRarityWorkerRSS(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		n    int
+	}{{"100k", 100_000}, {"1M", 1_000_000}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var peak int64
+			var took time.Duration
+			for b.Loop() {
+				peak, took = workerPeakRSS(b, tc.n)
+			}
+			b.ReportMetric(float64(peak)/1e6, "peak-RSS-MB")
+			b.ReportMetric(took.Seconds(), "job-s")
+		})
+	}
+}
+
+var (
+	workerBinOnce sync.Once
+	workerBin     string
+	workerBinErr  error
+)
+
+// buildWorker builds the nftsync binary once per test process.
+func buildWorker(tb testing.TB) string {
+	tb.Helper()
+	workerBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nftsync-rss-")
+		if err != nil {
+			workerBinErr = err
+			return
+		}
+		workerBin = filepath.Join(dir, "nftsync")
+		cmd := exec.Command("go", "build", "-o", workerBin, "github.com/nftsync/nftsync/cmd/nftsync")
+		cmd.Stderr = os.Stderr
+		workerBinErr = cmd.Run()
+	})
+	require.NoError(tb, workerBinErr, "build nftsync")
+	return workerBin
+}
+
+// workerPeakRSS seeds a collection of n tokens in a fresh database, starts
+// `nftsync worker` on it, enqueues compute_rarity, waits for the job to
+// complete, stops the worker with SIGTERM and returns the process's peak
+// RSS and the job's run time.
+func workerPeakRSS(tb testing.TB, n int) (int64, time.Duration) {
+	tb.Helper()
+	ctx := context.Background()
+	bin := buildWorker(tb)
+	url := dbtest.NewDatabase(tb)
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(tb, err)
+	tb.Cleanup(pool.Close)
+	q := db.New(pool)
+	c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: "rss", Chain: "ethereum", Priority: 2})
+	require.NoError(tb, err)
+	seedTokens(tb, q, c.ID, n)
+
+	var out bytes.Buffer
+	cmd := exec.Command(bin, "worker")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "NFTSYNC_WORKER_ID=rss", "NFTSYNC_LOG_LEVEL=warn",
+		"NFTSYNC_OPENSEA_URL=http://127.0.0.1:9", "NFTSYNC_JOB_TIMEOUT=10m", "NFTSYNC_RESCUE_AFTER=15m")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(tb, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	require.NoError(tb, err)
+	res, err := client.Insert(ctx, jobs.ComputeRarityArgs{CollectionID: c.ID}, nil)
+	require.NoError(tb, err)
+	deadline := time.Now().Add(10 * time.Minute)
+	var job *rivertype.JobRow
+	for {
+		job, err = client.JobGet(ctx, res.Job.ID)
+		require.NoError(tb, err)
+		if job.State == rivertype.JobStateCompleted {
+			break
+		}
+		require.NotContains(tb, []rivertype.JobState{rivertype.JobStateCancelled, rivertype.JobStateDiscarded, rivertype.JobStateRetryable},
+			job.State, "compute_rarity: %v\nworker output:\n%s", job.Errors, out.String())
+		require.True(tb, time.Now().Before(deadline), "compute_rarity did not finish; worker output:\n%s", out.String())
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.NoError(tb, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err = <-exited:
+		stopped = true
+	case <-time.After(time.Minute):
+		tb.Fatalf("worker did not stop; output:\n%s", out.String())
+	}
+	require.NoError(tb, err, "worker exit; output:\n%s", out.String())
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	require.True(tb, ok, "no rusage on this platform")
+	ranks, err := q.TokenRarityList(ctx, db.TokenRarityListParams{CollectionID: c.ID, Method: "openrarity"})
+	require.NoError(tb, err)
+	require.Len(tb, ranks, n)
+	return ru.Maxrss * 1024, job.FinalizedAt.Sub(*job.AttemptedAt)
+}
