@@ -33,8 +33,9 @@ type Builder struct {
 
 	cur []pending // the attributes of the current token
 	// Marks of the collapse, per raw name (and kind) and per trait (and
-	// kind): token number << 32 | index into cur + 1.
+	// kind): pass << 32 | index into cur + 1.
 	rawMark, normMark []uint64
+	pass              uint64
 }
 
 // pending is one attribute of the token being built.
@@ -234,36 +235,56 @@ func (b *Builder) End() {
 // collapse marks the attributes the reference's mappings drop, and records
 // each collapsed name in the duplicates report.
 func (b *Builder) collapse(cur []pending) {
-	tok := uint64(len(b.c.ids)) << 32
+	// Common case first: no normalised name repeats (then no raw name
+	// does either), one pass.
+	pass := b.nextPass()
 	dup := false
+	for i := range cur {
+		k := int(cur[i].nid)*3 + int(cur[i].kind)
+		b.normMark = growMarks(b.normMark, k)
+		if b.normMark[k]&^(1<<32-1) == pass {
+			dup = true
+			break
+		}
+		b.normMark[k] = pass | 1
+	}
+	if !dup {
+		return
+	}
 	// By raw name: the first keeps its position and takes the last value.
+	pass = b.nextPass()
 	for i := range cur {
 		k := int(cur[i].raw)*3 + int(cur[i].kind)
 		b.rawMark = growMarks(b.rawMark, k)
-		if m := b.rawMark[k]; m&^(1<<32-1) == tok {
+		if m := b.rawMark[k]; m&^(1<<32-1) == pass {
 			first := int(uint32(m)) - 1
 			cur[first].sid = cur[i].sid
-			cur[i].drop, dup = true, true
+			cur[i].drop = true
 			continue
 		}
-		b.rawMark[k] = tok | uint64(i+1)
+		b.rawMark[k] = pass | uint64(i+1)
 	}
 	// By normalised name: the later position replaces the earlier.
+	pass = b.nextPass()
 	for i := len(cur) - 1; i >= 0; i-- {
 		if cur[i].drop {
 			continue
 		}
 		k := int(cur[i].nid)*3 + int(cur[i].kind)
 		b.normMark = growMarks(b.normMark, k)
-		if b.normMark[k]&^(1<<32-1) == tok {
-			cur[i].drop, dup = true, true
+		if b.normMark[k]&^(1<<32-1) == pass {
+			cur[i].drop = true
 			continue
 		}
-		b.normMark[k] = tok | 1
+		b.normMark[k] = pass | 1
 	}
-	if dup {
-		b.reportCollapsed(cur)
-	}
+	b.reportCollapsed(cur)
+}
+
+// nextPass returns a new mark stamp (in the high 32 bits).
+func (b *Builder) nextPass() uint64 {
+	b.pass++
+	return b.pass << 32
 }
 
 // growMarks returns m extended so that m[k] exists.

@@ -41,7 +41,7 @@ func orderIDs(ids []string) ([]int32, error) {
 		return perm, nil
 	}
 	dup := func(a, b int32) error {
-		return fmt.Errorf("duplicate token id %q (also %q)", ids[b], ids[a])
+		return &DuplicateIDError{ID: ids[b], Other: ids[a], First: int(a), Second: int(b)}
 	}
 	if small {
 		type kv struct {
@@ -89,6 +89,17 @@ func orderIDs(ids []string) ([]int32, error) {
 		}
 	}
 	return perm, nil
+}
+
+// DuplicateIDError reports two tokens with the same id ("7" and "007" are
+// the same); First < Second are their input indexes.
+type DuplicateIDError struct {
+	ID, Other     string // the ids as given, at Second and at First
+	First, Second int
+}
+
+func (e *DuplicateIDError) Error() string {
+	return fmt.Sprintf("duplicate token id %q (also %q)", e.ID, e.Other)
 }
 
 // isDecimal reports whether id is made of ASCII digits only.

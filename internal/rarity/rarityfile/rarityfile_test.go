@@ -167,6 +167,8 @@ func TestRunErrorsWriteNothing(t *testing.T) {
 	require.NoError(t, os.WriteFile(erc, []byte(`{"token_id":1,"standard":"erc1155","attributes":{}}`), 0o600))
 	notgz := filepath.Join(dir, "plain.jsonl.gz")
 	require.NoError(t, os.WriteFile(notgz, []byte(`{"token_id":1,"attributes":{}}`), 0o600))
+	dup := filepath.Join(dir, "dup.jsonl")
+	require.NoError(t, os.WriteFile(dup, []byte("{\"token_id\":7,\"attributes\":{}}\n{\"token_id\":8,\"attributes\":{}}\n{\"token_id\":\"007\",\"attributes\":{}}\n"), 0o600))
 	tiny := filepath.Join(vectorDir, "inputs", "tiny_ties.jsonl")
 	for _, tc := range []struct {
 		args []string
@@ -174,6 +176,7 @@ func TestRunErrorsWriteNothing(t *testing.T) {
 	}{
 		{[]string{"--input", bad}, "parse line 2: attribute \"a\""},
 		{[]string{"--input", erc}, "erc1155"},
+		{[]string{"--input", dup}, `parse line 3: duplicate token_id "007" (first on line 1)`},
 		{[]string{"--input", notgz}, "gzip"},
 		{[]string{"--input", filepath.Join(dir, "missing.jsonl")}, "no such file"},
 		{[]string{}, "--input is required"},

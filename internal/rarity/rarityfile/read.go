@@ -23,7 +23,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,62 +35,232 @@ import (
 // ReadFile reads the tokens of a JSON Lines file. The file is gunzipped
 // when its name ends in ".gz" or it starts with the gzip magic bytes.
 func ReadFile(path string) ([]rarity.Token, error) {
+	c := newCollector()
+	err := eachFileToken(path, c.add)
+	return c.toks, err
+}
+
+// Read reads the tokens of a JSON Lines stream, gunzipping it when it
+// starts with the gzip magic bytes. Errors name the line (counted from 1).
+func Read(r io.Reader) ([]rarity.Token, error) {
+	c := newCollector()
+	err := eachToken(r, c.add)
+	return c.toks, err
+}
+
+// collector gathers parsed lines into tokens and refuses repeated ids.
+type collector struct {
+	toks []rarity.Token
+	seen map[string]int // canonical id -> line
+}
+
+func newCollector() *collector { return &collector{seen: map[string]int{}} }
+
+func (c *collector) add(line int, p *lineParser) error {
+	t := rarity.Token{ID: p.str(p.id), Standard: p.str(p.standard), Attributes: make([]rarity.Attribute, len(p.attrs))}
+	for i, a := range p.attrs {
+		t.Attributes[i] = rarity.Attribute{Name: p.str(a.name), Value: p.str(a.value), DisplayType: p.str(a.displayType), Numeric: a.numeric}
+	}
+	k := canonical(t.ID)
+	if first, dup := c.seen[k]; dup {
+		return fmt.Errorf("parse line %d: duplicate token_id %q (first on line %d)", line, t.ID, first)
+	}
+	c.seen[k] = line
+	c.toks = append(c.toks, t)
+	return nil
+}
+
+// ReadInto streams the tokens of a JSON Lines file into b, without holding
+// them: names and values not seen before are copied once, everything else
+// is parsed in place. It returns the line of each token added (by input
+// index), to name lines in errors Compute reports later (see LineError).
+//
+// Reading and parsing run on their own goroutine, a batch of lines ahead
+// of the Builder, so that on two cores parsing overlaps interning.
+func ReadInto(path string, b *rarity.Builder) ([]int32, error) {
+	batches, free := make(chan *batch, 4), make(chan *batch, 6)
+	for range 6 {
+		free <- &batch{}
+	}
+	done := make(chan struct{})
+	defer close(done)
+	readErr := make(chan error, 1)
+	go func() {
+		bt := <-free
+		bt.reset()
+		send := func() bool {
+			select {
+			case batches <- bt:
+			case <-done:
+				return false
+			}
+			select {
+			case bt = <-free:
+			case <-done:
+				return false
+			}
+			bt.reset()
+			return true
+		}
+		err := eachFileToken(path, func(line int, p *lineParser) error {
+			bt.add(line, p)
+			if len(bt.toks) == cap(bt.toks) && !send() {
+				return errStopped
+			}
+			return nil
+		})
+		if err == nil && len(bt.toks) > 0 && !send() {
+			err = errStopped
+		}
+		readErr <- err
+		close(batches)
+	}()
+	var lines []int32
+	for bt := range batches {
+		for _, t := range bt.toks {
+			if err := b.Begin(bt.str(t.id), bt.str(t.standard)); err != nil {
+				return nil, fmt.Errorf("%s: parse line %d: %w", path, t.line, err)
+			}
+			for _, a := range bt.attrs[t.a0:t.a1] {
+				b.AttrBytes(bt.bytes(a.name), bt.bytes(a.value), bt.bytes(a.displayType), a.numeric)
+			}
+			b.End()
+			lines = append(lines, t.line)
+		}
+		free <- bt
+	}
+	if err := <-readErr; err != nil {
+		return nil, err
+	}
+	return lines, nil
+}
+
+// errStopped ends the reading goroutine when the consumer has given up.
+var errStopped = errors.New("stopped")
+
+// batch is a run of parsed tokens handed from the reading goroutine to the
+// Builder: their strings copied into buf, spans relative to it.
+type batch struct {
+	buf   []byte
+	toks  []batchToken
+	attrs []rawAttr
+}
+
+type batchToken struct {
+	line         int32
+	id, standard span
+	a0, a1       int32 // attrs[a0:a1]
+}
+
+func (bt *batch) reset() {
+	if bt.toks == nil {
+		bt.toks = make([]batchToken, 0, 1024)
+	}
+	bt.buf, bt.toks, bt.attrs = bt.buf[:0], bt.toks[:0], bt.attrs[:0]
+}
+
+// add copies a parsed line into the batch.
+func (bt *batch) add(line int, p *lineParser) {
+	lineBase, arenaBase := int32(len(bt.buf)), int32(len(bt.buf)+len(p.line))
+	bt.buf = append(append(bt.buf, p.line...), p.arena...)
+	rebase := func(s span) span {
+		base := lineBase
+		if s.arena {
+			base = arenaBase
+		}
+		return span{lo: base + s.lo, hi: base + s.hi}
+	}
+	t := batchToken{line: int32(line), id: rebase(p.id), standard: rebase(p.standard), a0: int32(len(bt.attrs))}
+	for _, a := range p.attrs {
+		bt.attrs = append(bt.attrs, rawAttr{
+			name: rebase(a.name), value: rebase(a.value), displayType: rebase(a.displayType), numeric: a.numeric,
+		})
+	}
+	t.a1 = int32(len(bt.attrs))
+	bt.toks = append(bt.toks, t)
+}
+
+func (bt *batch) bytes(s span) []byte { return bt.buf[s.lo:s.hi] }
+func (bt *batch) str(s span) string   { return string(bt.buf[s.lo:s.hi]) }
+
+// LineError turns an error of Compute on tokens read by ReadInto into one
+// naming lines (a duplicate token id); other errors come back unchanged.
+func LineError(err error, lines []int32) error {
+	var dup *rarity.DuplicateIDError
+	if errors.As(err, &dup) && dup.Second < len(lines) {
+		return fmt.Errorf("parse line %d: duplicate token_id %q (first on line %d)", lines[dup.Second], dup.ID, lines[dup.First])
+	}
+	return err
+}
+
+// eachFileToken opens path (gunzipping it when named .gz) and calls fn for
+// every token; errors name the file.
+func eachFileToken(path string, fn func(line int, p *lineParser) error) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read tokens: %w", err)
+		return fmt.Errorf("read tokens: %w", err)
 	}
 	defer f.Close()
 	var r io.Reader = f
 	if strings.HasSuffix(path, ".gz") {
 		z, err := gzip.NewReader(f)
 		if err != nil {
-			return nil, fmt.Errorf("read tokens: %s: %w", path, err)
+			return fmt.Errorf("read tokens: %s: %w", path, err)
 		}
 		defer z.Close()
 		r = z
 	}
-	toks, err := Read(r)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if err := eachToken(r, fn); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	return toks, nil
+	return nil
 }
 
-// Read reads the tokens of a JSON Lines stream, gunzipping it when it
-// starts with the gzip magic bytes. Errors name the line (counted from 1).
-func Read(r io.Reader) ([]rarity.Token, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
+// eachToken parses every non-blank line of a JSON Lines stream (gunzipped
+// when it starts with the gzip magic bytes) and calls fn with the parsed
+// line, which is valid only during the call.
+func eachToken(r io.Reader, fn func(line int, p *lineParser) error) error {
+	br := bufio.NewReaderSize(r, 1<<20)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		z, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, fmt.Errorf("read tokens: %w", err)
+			return fmt.Errorf("read tokens: %w", err)
 		}
 		defer z.Close()
-		br = bufio.NewReaderSize(z, 1<<16)
+		br = bufio.NewReaderSize(z, 1<<20)
 	}
-	var toks []rarity.Token
-	seen := map[string]int{} // canonical id -> line
+	var p lineParser
+	var long []byte // a line longer than the buffer
 	for line := 1; ; line++ {
-		b, err := br.ReadBytes('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("read line %d: %w", line, err)
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long[:0], b...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				b, err = br.ReadSlice('\n')
+				long = append(long, b...)
+			}
+			b = long
 		}
-		if len(bytes.TrimSpace(b)) > 0 {
-			t, perr := parseLine(b)
-			if perr != nil {
-				return nil, fmt.Errorf("parse line %d: %w", line, perr)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read line %d: %w", line, err)
+		}
+		if !blank(b) {
+			if perr := p.parse(b); perr != nil {
+				return fmt.Errorf("parse line %d: %w", line, perr)
 			}
-			k := canonical(t.ID)
-			if first, dup := seen[k]; dup {
-				return nil, fmt.Errorf("parse line %d: duplicate token_id %q (first on line %d)", line, t.ID, first)
+			if ferr := fn(line, &p); ferr != nil {
+				return ferr
 			}
-			seen[k] = line
-			toks = append(toks, t)
 		}
 		if err != nil { // io.EOF
-			return toks, nil
+			return nil
 		}
 	}
+}
+
+// blank reports whether b holds only white space.
+func blank(b []byte) bool {
+	return len(bytes.TrimSpace(b)) == 0
 }
 
 // canonical mirrors rarity's id identity: decimal ids without leading zeros.
@@ -106,245 +275,4 @@ func canonical(id string) string {
 		s = "0"
 	}
 	return "d:" + s
-}
-
-func parseLine(b []byte) (rarity.Token, error) {
-	var t rarity.Token
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	if err := expectDelim(d, '{', "line"); err != nil {
-		return t, err
-	}
-	var hasID, hasAttrs bool
-	for d.More() {
-		key, err := objectKey(d)
-		if err != nil {
-			return t, err
-		}
-		switch key {
-		case "token_id":
-			if hasID {
-				return t, errors.New("token_id given twice")
-			}
-			hasID = true
-			if t.ID, err = tokenID(d); err != nil {
-				return t, err
-			}
-		case "attributes":
-			if hasAttrs {
-				return t, errors.New("attributes given twice")
-			}
-			hasAttrs = true
-			if t.Attributes, err = attributes(d); err != nil {
-				return t, err
-			}
-		case "standard":
-			v, err := d.Token()
-			if err != nil {
-				return t, fmt.Errorf("standard: %w", err)
-			}
-			s, ok := v.(string)
-			if !ok {
-				return t, fmt.Errorf("standard: want a string, got %s", describe(v))
-			}
-			t.Standard = s
-		default:
-			return t, fmt.Errorf("unknown field %q", key)
-		}
-	}
-	if _, err := d.Token(); err != nil { // closing '}'
-		return t, err
-	}
-	if _, err := d.Token(); !errors.Is(err, io.EOF) {
-		return t, errors.New("unexpected data after the JSON object")
-	}
-	if !hasID {
-		return t, errors.New("missing token_id")
-	}
-	if !hasAttrs {
-		return t, errors.New("missing attributes")
-	}
-	return t, nil
-}
-
-func tokenID(d *json.Decoder) (string, error) {
-	v, err := d.Token()
-	if err != nil {
-		return "", fmt.Errorf("token_id: %w", err)
-	}
-	switch x := v.(type) {
-	case json.Number:
-		s := x.String()
-		for i := 0; i < len(s); i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return "", fmt.Errorf("token_id: want a non-negative integer, got %s", s)
-			}
-		}
-		return s, nil
-	case string:
-		if x == "" {
-			return "", errors.New("token_id: empty string")
-		}
-		return x, nil
-	}
-	return "", fmt.Errorf("token_id: want an integer or a string, got %s", describe(v))
-}
-
-func attributes(d *json.Decoder) ([]rarity.Attribute, error) {
-	v, err := d.Token()
-	if err != nil {
-		return nil, fmt.Errorf("attributes: %w", err)
-	}
-	switch v {
-	case json.Delim('{'):
-		attrs := []rarity.Attribute{}
-		for d.More() {
-			name, err := objectKey(d)
-			if err != nil {
-				return nil, fmt.Errorf("attributes: %w", err)
-			}
-			a, err := attrValue(d, name)
-			if err != nil {
-				return nil, err
-			}
-			attrs = append(attrs, a)
-		}
-		_, err := d.Token()
-		return attrs, err
-	case json.Delim('['):
-		attrs := []rarity.Attribute{}
-		for i := 0; d.More(); i++ {
-			a, err := attrObject(d)
-			if err != nil {
-				return nil, fmt.Errorf("attributes[%d]: %w", i, err)
-			}
-			attrs = append(attrs, a)
-		}
-		_, err := d.Token()
-		return attrs, err
-	}
-	return nil, fmt.Errorf("attributes: want an object or an array, got %s", describe(v))
-}
-
-// attrObject reads {"trait_type": name, "value": v, "display_type": dt}.
-func attrObject(d *json.Decoder) (rarity.Attribute, error) {
-	var a rarity.Attribute
-	if err := expectDelim(d, '{', "attribute"); err != nil {
-		return a, err
-	}
-	var hasName, hasValue bool
-	for d.More() {
-		key, err := objectKey(d)
-		if err != nil {
-			return a, err
-		}
-		switch key {
-		case "trait_type":
-			v, err := d.Token()
-			if err != nil {
-				return a, err
-			}
-			s, ok := v.(string)
-			if !ok {
-				return a, fmt.Errorf("trait_type: want a string, got %s", describe(v))
-			}
-			a.Name, hasName = s, true
-		case "value":
-			b, err := attrValue(d, "")
-			if err != nil {
-				return a, err
-			}
-			a.Value, a.Numeric, hasValue = b.Value, b.Numeric, true
-		case "display_type":
-			v, err := d.Token()
-			if err != nil {
-				return a, err
-			}
-			switch s := v.(type) {
-			case string:
-				a.DisplayType = s
-			case nil:
-			default:
-				return a, fmt.Errorf("display_type: want a string or null, got %s", describe(v))
-			}
-		default:
-			return a, fmt.Errorf("unknown field %q", key)
-		}
-	}
-	if _, err := d.Token(); err != nil {
-		return a, err
-	}
-	if !hasName {
-		return a, errors.New("missing trait_type")
-	}
-	if !hasValue {
-		return a, fmt.Errorf("trait %q: missing value", a.Name)
-	}
-	return a, nil
-}
-
-// attrValue reads one attribute value: a string, or a number or boolean
-// (marked Numeric).
-func attrValue(d *json.Decoder, name string) (rarity.Attribute, error) {
-	a := rarity.Attribute{Name: name}
-	v, err := d.Token()
-	if err != nil {
-		return a, fmt.Errorf("attribute %q: %w", name, err)
-	}
-	switch x := v.(type) {
-	case string:
-		a.Value = x
-	case json.Number:
-		a.Value, a.Numeric = x.String(), true
-	case bool:
-		a.Value, a.Numeric = fmt.Sprint(x), true
-	default:
-		return a, fmt.Errorf("attribute %q: want a string, number or boolean, got %s", name, describe(v))
-	}
-	return a, nil
-}
-
-func objectKey(d *json.Decoder) (string, error) {
-	k, err := d.Token()
-	if err != nil {
-		return "", err
-	}
-	s, ok := k.(string)
-	if !ok {
-		return "", fmt.Errorf("want an object key, got %s", describe(k))
-	}
-	return s, nil
-}
-
-func expectDelim(d *json.Decoder, want json.Delim, what string) error {
-	v, err := d.Token()
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if v != want {
-		return fmt.Errorf("%s: want a JSON object, got %s", what, describe(v))
-	}
-	return nil
-}
-
-func describe(v json.Token) string {
-	switch x := v.(type) {
-	case nil:
-		return "null"
-	case json.Delim:
-		if x == '{' {
-			return "an object"
-		}
-		if x == '[' {
-			return "an array"
-		}
-		return string(x)
-	case string:
-		return fmt.Sprintf("string %q", x)
-	case json.Number:
-		return "number " + x.String()
-	case bool:
-		return fmt.Sprint(x)
-	}
-	return fmt.Sprintf("%v", v)
 }

@@ -62,13 +62,17 @@ func Run(args []string, stdout io.Writer) error {
 	default:
 		return fmt.Errorf("rarity: unknown output format %q (want csv or json)", *output)
 	}
-	toks, err := ReadFile(*input)
+	b, err := rarity.NewBuilder(rarity.Options{Method: m, TraitCount: *traitCount, ScoreNumeric: *scoreNumeric, AllValues: *allValues})
 	if err != nil {
 		return fmt.Errorf("rarity: %w", err)
 	}
-	res, err := rarity.Compute(toks, rarity.Options{Method: m, TraitCount: *traitCount, ScoreNumeric: *scoreNumeric, AllValues: *allValues})
+	lines, err := ReadInto(*input, b)
 	if err != nil {
 		return fmt.Errorf("rarity: %w", err)
+	}
+	res, err := b.Compute()
+	if err != nil {
+		return fmt.Errorf("rarity: %s: %w", *input, LineError(err, lines))
 	}
 	var buf bytes.Buffer
 	if err := write(&buf, res); err != nil {

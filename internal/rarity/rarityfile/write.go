@@ -2,13 +2,13 @@ package rarityfile
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
-	"strings"
 
 	"github.com/nftsync/nftsync/internal/rarity"
 )
@@ -19,87 +19,120 @@ import (
 // otherwise in exponent notation with a signed, at least two-digit
 // exponent ("1e-05", "1.5e+16"). NaN and infinities give "nan", "inf" and
 // "-inf"; negative zero gives "-0.0".
-func FormatFloat(x float64) string {
+func FormatFloat(x float64) string { return string(appendRepr(nil, x)) }
+
+// appendRepr appends FormatFloat(x) to dst.
+func appendRepr(dst []byte, x float64) []byte {
 	switch {
 	case math.IsNaN(x):
-		return "nan"
+		return append(dst, "nan"...)
 	case math.IsInf(x, 1):
-		return "inf"
+		return append(dst, "inf"...)
 	case math.IsInf(x, -1):
-		return "-inf"
+		return append(dst, "-inf"...)
 	case x == 0:
 		if math.Signbit(x) {
-			return "-0.0"
+			return append(dst, "-0.0"...)
 		}
-		return "0.0"
+		return append(dst, "0.0"...)
 	}
-	e := strconv.FormatFloat(x, 'e', -1, 64) // [-]d[.ddd]e±XX
-	sign := ""
+	var scratch [32]byte
+	e := strconv.AppendFloat(scratch[:0], x, 'e', -1, 64) // [-]d[.ddd]e±XX
 	if e[0] == '-' {
-		sign, e = "-", e[1:]
+		dst = append(dst, '-')
+		e = e[1:]
 	}
-	ei := strings.IndexByte(e, 'e')
-	digits := strings.Replace(e[:ei], ".", "", 1)
-	exp, _ := strconv.Atoi(e[ei+1:])
+	ei := bytes.IndexByte(e, 'e')
+	var dbuf [24]byte
+	digits := append(dbuf[:0], e[0])
+	if ei > 1 {
+		digits = append(digits, e[2:ei]...) // skip the '.'
+	}
+	exp, _ := strconv.Atoi(string(e[ei+1:]))
 	decpt := exp + 1 // x = 0.digits * 10^decpt
-	var b strings.Builder
-	b.WriteString(sign)
 	switch {
 	case decpt <= -4 || decpt > 16:
-		b.WriteByte(digits[0])
+		dst = append(dst, digits[0])
 		if len(digits) > 1 {
-			b.WriteByte('.')
-			b.WriteString(digits[1:])
+			dst = append(dst, '.')
+			dst = append(dst, digits[1:]...)
 		}
-		b.WriteByte('e')
+		dst = append(dst, 'e')
 		if exp < 0 {
-			b.WriteByte('-')
+			dst = append(dst, '-')
 			exp = -exp
 		} else {
-			b.WriteByte('+')
+			dst = append(dst, '+')
 		}
 		if exp < 10 {
-			b.WriteByte('0')
+			dst = append(dst, '0')
 		}
-		b.WriteString(strconv.Itoa(exp))
+		dst = strconv.AppendInt(dst, int64(exp), 10)
 	case decpt <= 0:
-		b.WriteString("0.")
-		b.WriteString(strings.Repeat("0", -decpt))
-		b.WriteString(digits)
+		dst = append(dst, "0."...)
+		for range -decpt {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, digits...)
 	case decpt >= len(digits):
-		b.WriteString(digits)
-		b.WriteString(strings.Repeat("0", decpt-len(digits)))
-		b.WriteString(".0")
+		dst = append(dst, digits...)
+		for range decpt - len(digits) {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, ".0"...)
 	default:
-		b.WriteString(digits[:decpt])
-		b.WriteByte('.')
-		b.WriteString(digits[decpt:])
+		dst = append(dst, digits[:decpt]...)
+		dst = append(dst, '.')
+		dst = append(dst, digits[decpt:]...)
 	}
-	return b.String()
+	return dst
 }
 
 // WriteCSV writes "token_id,score,rank" and one row per token in ascending
 // token id order (the order of res.Tokens), scores formatted by
-// FormatFloat: the format of the reference vectors' <name>.csv files.
+// FormatFloat: the format of the reference vectors' <name>.csv files. Ids
+// are quoted as encoding/csv does.
 func WriteCSV(w io.Writer, res *rarity.Result) error {
-	bw := bufio.NewWriter(w)
-	cw := csv.NewWriter(bw)
-	if err := cw.Write([]string{"token_id", "score", "rank"}); err != nil {
-		return fmt.Errorf("write csv: %w", err)
-	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	line := make([]byte, 0, 128)
+	var quoted bytes.Buffer
+	qw := csv.NewWriter(&quoted)
+	bw.WriteString("token_id,score,rank\n")
 	for _, t := range res.Tokens {
-		if err := cw.Write([]string{t.ID, FormatFloat(t.Score), strconv.Itoa(t.Rank)}); err != nil {
+		line = line[:0]
+		if isDecimalID(t.ID) {
+			line = append(line, t.ID...)
+		} else { // let encoding/csv decide on quoting
+			quoted.Reset()
+			if err := qw.Write([]string{t.ID}); err != nil {
+				return fmt.Errorf("write csv: %w", err)
+			}
+			qw.Flush()
+			line = append(line, bytes.TrimSuffix(quoted.Bytes(), []byte("\n"))...)
+		}
+		line = append(line, ',')
+		line = appendRepr(line, t.Score)
+		line = append(line, ',')
+		line = strconv.AppendInt(line, int64(t.Rank), 10)
+		line = append(line, '\n')
+		if _, err := bw.Write(line); err != nil {
 			return fmt.Errorf("write csv: %w", err)
 		}
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("write csv: %w", err)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("write csv: %w", err)
 	}
 	return nil
+}
+
+// isDecimalID reports whether id is made of ASCII digits (never quoted).
+func isDecimalID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if id[i] < '0' || id[i] > '9' {
+			return false
+		}
+	}
+	return id != ""
 }
 
 // jsonResult is the JSON document WriteJSON produces.

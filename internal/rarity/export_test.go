@@ -1,0 +1,8 @@
+package rarity
+
+import "io"
+
+// WriteSyntheticJSONL writes the synthetic collection of n tokens
+// (gen_collections.py's synthetic(n, seed=42)) as JSON Lines, for the
+// external benchmarks.
+func WriteSyntheticJSONL(w io.Writer, n int) error { return writeJSONL(w, synthetic(n)) }
