@@ -17,7 +17,6 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
-	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -38,13 +37,16 @@ func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
 		return err
 	}
 	defer pool.Close()
-	m := metrics.New()
-	m.RegisterDatabase(pool, logger)
-	client, err := newWorker(ctx, cfg, pool, cfg.OpenSeaURL, cfg.Limit, logger, m)
+	obs, err := newObservers(ctx, cfg, pool, logger)
 	if err != nil {
 		return err
 	}
-	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, m.Registry, logger)
+	defer obs.shutdown(logger)
+	client, err := newWorker(ctx, cfg, pool, cfg.OpenSeaURL, cfg.Limit, logger, obs)
+	if err != nil {
+		return err
+	}
+	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, obs.metrics.Registry, logger)
 	if err != nil {
 		return err
 	}

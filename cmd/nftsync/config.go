@@ -79,6 +79,8 @@ type config struct {
 	// MetricsAddr is where a worker serves /metrics, /healthz and /readyz
 	// (empty: not served).
 	MetricsAddr string
+	// OTLPEndpoint receives traces over OTLP/HTTP (empty: no tracing).
+	OTLPEndpoint string
 
 	// TokenURI configures the token_uri trait source.
 	TokenURI tokenURIConfig
@@ -214,6 +216,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_TOKENURI_MAX_BODY", "2097152", "token_uri: largest metadata document in bytes (after decompression or data: decoding)."},
 	{"NFTSYNC_TOKENURI_TIMEOUT", "10s", "token_uri: timeout of one attempt at one URL (connect, redirects, headers and body)."},
 	{"NFTSYNC_TOKENURI_MAX_REDIRECTS", "5", "token_uri: redirects one attempt follows (0 = none)."},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "(unset)", "Worker: OTLP/HTTP collector URL (e.g. http://otel-collector:4318); when set, every job is traced (otelriver spans, linked to the inserting span)."},
 	{"NFTSYNC_METRICS_ADDR", "(unset)", "Worker: listen address of /metrics (Prometheus), /healthz and /readyz, e.g. :9090 (unset = not served)."},
 }
 
@@ -228,6 +231,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		OpenSeaAPIKey:   getenv("NFTSYNC_OPENSEA_API_KEY"),
 		WorkerID:        getenv("NFTSYNC_WORKER_ID"),
 		MetricsAddr:     getenv("NFTSYNC_METRICS_ADDR"),
+		OTLPEndpoint:    getenv("OTEL_EXPORTER_OTLP_ENDPOINT"),
 		PlanInterval:    p.duration("NFTSYNC_PLAN_INTERVAL", 5*time.Second, time.Second),
 		PlanBatch:       int32(p.int("NFTSYNC_PLAN_BATCH", 1000, 1, 100000)),
 		JobTimeout:      p.duration("NFTSYNC_JOB_TIMEOUT", 2*time.Minute, time.Second),

@@ -16,7 +16,6 @@ import (
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexersim"
-	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/internal/pgcluster"
 )
 
@@ -85,13 +84,16 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	} else if !cfg.RateSet {
 		limit.Rate = 1000
 	}
-	m := metrics.New()
-	m.RegisterDatabase(pool, logger)
-	client, err := newWorker(ctx, cfg, pool, sim.URL, limit, logger, m)
+	obs, err := newObservers(ctx, cfg, pool, logger)
 	if err != nil {
 		return err
 	}
-	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, m.Registry, logger)
+	defer obs.shutdown(logger)
+	client, err := newWorker(ctx, cfg, pool, sim.URL, limit, logger, obs)
+	if err != nil {
+		return err
+	}
+	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, obs.metrics.Registry, logger)
 	if err != nil {
 		return err
 	}

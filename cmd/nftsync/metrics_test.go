@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -141,4 +144,50 @@ func TestWorkerMetrics(t *testing.T) {
 	require.Less(t, v, 600.0)
 	_, ok = sample(body, "go_goroutines")
 	require.True(t, ok)
+}
+
+// TestWorkerTraces points OTEL_EXPORTER_OTLP_ENDPOINT at a recording
+// OTLP/HTTP endpoint: the worker's jobs arrive there as otelriver spans
+// (flushed at the latest when the worker stops).
+func TestWorkerTraces(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var bodies [][]byte
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/v1/traces" {
+			mu.Lock()
+			bodies = append(bodies, b)
+			mu.Unlock()
+		}
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	t.Cleanup(collector.Close)
+	sim, err := indexersim.Start(ctx, "127.0.0.1:0", indexersim.Config{Seed: 4, Collections: 1, MinTokens: 10, MaxTokens: 20}, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sim.Close() })
+	env := envOf(map[string]string{
+		"DATABASE_URL": dbtest.NewDatabase(t), "NFTSYNC_OPENSEA_URL": sim.URL, "NFTSYNC_OPENSEA_RATE": "100/s",
+		"NFTSYNC_PLAN_INTERVAL": "1s", "NFTSYNC_LOG_LEVEL": "error", "OTEL_EXPORTER_OTLP_ENDPOINT": collector.URL,
+	})
+	require.NoError(t, run(ctx, append([]string{"collections", "add"}, sim.Server.Slugs()...), env, io.Discard, io.Discard))
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(wctx, []string{"worker"}, env, io.Discard, io.Discard) }()
+	pool, err := pgxpool.New(ctx, env("DATABASE_URL"))
+	require.NoError(t, err)
+	defer pool.Close()
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'fetch_floor_price' AND state = 'completed'`).Scan(&n))
+		return n > 0
+	}, time.Minute, 100*time.Millisecond)
+	stop()
+	require.NoError(t, <-done)
+	mu.Lock()
+	defer mu.Unlock()
+	all := bytes.Join(bodies, nil)
+	require.Contains(t, string(all), "river.work/fetch_floor_price", "a span per job, named by kind")
+	require.Contains(t, string(all), "nftsync", "service.name")
 }

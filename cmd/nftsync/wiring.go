@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
@@ -120,7 +119,7 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 
 // newWorkerClient builds a River client that works every configured queue
 // and carries the periodic planner (only the elected leader enqueues it).
-func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *slog.Logger, m *metrics.Metrics) (*river.Client[pgx.Tx], error) {
+func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *slog.Logger, obs *observers) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	jc := cfg.jobsConfig()
 	jobs.Register(workers, deps, jc)
@@ -136,7 +135,7 @@ func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *s
 		MaxAttempts:          10,
 		RetryPolicy:          &jobs.RetryPolicy{Base: cfg.RetryBase, Max: cfg.RetryMax},
 		ErrorHandler:         &jobs.ErrorHandler{Logger: logger},
-		Middleware:           []rivertype.Middleware{m.Middleware()},
+		Middleware:           obs.middleware(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create river client: %w", err)
@@ -177,9 +176,10 @@ func traitSources(idx map[string]indexer.Indexer) map[string]indexer.TraitSource
 // newWorker builds everything a worker process runs: the rate-limited
 // indexers for openseaURL, the jobs' dependencies and the River client.
 //
-// m records jobs and upstream responses; the caller serves it.
-func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL string, limit limitConfig, logger *slog.Logger, m *metrics.Metrics) (*river.Client[pgx.Tx], error) {
-	idx, err := newIndexers(ctx, cfg, pool, openseaURL, limit, logger, m)
+// obs records jobs and upstream responses (metrics, traces); the caller
+// serves and shuts it down.
+func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL string, limit limitConfig, logger *slog.Logger, obs *observers) (*river.Client[pgx.Tx], error) {
+	idx, err := newIndexers(ctx, cfg, pool, openseaURL, limit, logger, obs.metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL 
 		TokenSyncBudget: cfg.TokenSyncBudget, PageTimeout: cfg.HTTPTimeout,
 		TraitSources: ts, Traits: cfg.Traits,
 	}
-	return newWorkerClient(cfg, pool, deps, logger, m)
+	return newWorkerClient(cfg, pool, deps, logger, obs)
 }
 
 // trackCollection upserts a collection and its refresh schedules.
