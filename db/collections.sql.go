@@ -111,7 +111,7 @@ func (q *Queries) CollectionList(ctx context.Context) ([]Collection, error) {
 }
 
 const collectionProgress = `-- name: CollectionProgress :many
-SELECT c.id, c.slug, c.status,
+SELECT c.id, c.slug, c.status, c.source,
        EXISTS (SELECT 1 FROM floor_price_latest f WHERE f.collection_id = c.id) AS has_floor,
        EXISTS (SELECT 1 FROM volume_latest v WHERE v.collection_id = c.id) AS has_volume,
        EXISTS (SELECT 1 FROM collection_metadata m WHERE m.collection_id = c.id) AS has_metadata,
@@ -132,6 +132,7 @@ type CollectionProgressRow struct {
 	ID               int64
 	Slug             string
 	Status           string
+	Source           string
 	HasFloor         bool
 	HasVolume        bool
 	HasMetadata      bool
@@ -159,6 +160,7 @@ func (q *Queries) CollectionProgress(ctx context.Context) ([]CollectionProgressR
 			&i.ID,
 			&i.Slug,
 			&i.Status,
+			&i.Source,
 			&i.HasFloor,
 			&i.HasVolume,
 			&i.HasMetadata,

@@ -217,6 +217,7 @@ type RateLimitBucket struct {
 	PriorityHoldUntil pgtype.Timestamptz
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	KeyRejectedUntil  pgtype.Timestamptz
 }
 
 type RateLimitSlot struct {

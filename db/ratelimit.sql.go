@@ -317,6 +317,30 @@ func (q *Queries) RateLimitBucketUpsert(ctx context.Context, arg RateLimitBucket
 	return result.RowsAffected(), nil
 }
 
+const rateLimitKeyHealth = `-- name: RateLimitKeyHealth :one
+SELECT count(*)::integer AS keys,
+       count(*) FILTER (WHERE key_rejected_until > clock_timestamp())::integer AS rejected,
+       coalesce(extract(epoch FROM min(key_rejected_until) FILTER (WHERE key_rejected_until > clock_timestamp()) - clock_timestamp()), 0)::float8 AS back_in_seconds
+FROM rate_limit_buckets
+WHERE source = $1::text
+`
+
+type RateLimitKeyHealthRow struct {
+	Keys          int32
+	Rejected      int32
+	BackInSeconds float64
+}
+
+// How many keys a source has, how many upstream rejected (still out of the
+// pool), and in how many seconds the first rejected key comes back (0 when
+// none is rejected).
+func (q *Queries) RateLimitKeyHealth(ctx context.Context, source string) (RateLimitKeyHealthRow, error) {
+	row := q.db.QueryRow(ctx, rateLimitKeyHealth, source)
+	var i RateLimitKeyHealthRow
+	err := row.Scan(&i.Keys, &i.Rejected, &i.BackInSeconds)
+	return i, err
+}
+
 const rateLimitPause = `-- name: RateLimitPause :one
 UPDATE rate_limit_buckets k
 SET paused_until = greatest(k.paused_until, p.until),
@@ -342,6 +366,41 @@ func (q *Queries) RateLimitPause(ctx context.Context, arg RateLimitPauseParams) 
 	var paused_until time.Time
 	err := row.Scan(&paused_until)
 	return paused_until, err
+}
+
+const rateLimitRejectKey = `-- name: RateLimitRejectKey :one
+UPDATE rate_limit_buckets k
+SET paused_until       = greatest(k.paused_until, p.until),
+    key_rejected_until = greatest(k.key_rejected_until, p.until),
+    tokens             = 0,
+    refilled_at        = greatest(k.refilled_at, p.until),
+    updated_at         = p.now
+FROM (SELECT clock_timestamp() AS now, clock_timestamp() + make_interval(secs => $2::float8) AS until) AS p,
+     (SELECT key_rejected_until AS before FROM rate_limit_buckets WHERE key = $1::text FOR UPDATE) AS prev
+WHERE k.key = $1::text
+RETURNING k.key_rejected_until::timestamptz AS until,
+          (prev.before IS NULL OR prev.before <= p.now)::boolean AS first
+`
+
+type RateLimitRejectKeyParams struct {
+	Key     string
+	Seconds float64
+}
+
+type RateLimitRejectKeyRow struct {
+	Until time.Time
+	First bool
+}
+
+// Takes a key upstream rejected (401/403) out of the pool for @seconds from
+// now (database clock): its bucket is paused at least that long and restarts
+// empty, and key_rejected_until records why. first is true when the key was
+// usable until now, i.e. this call started the pause (callers log it once).
+func (q *Queries) RateLimitRejectKey(ctx context.Context, arg RateLimitRejectKeyParams) (RateLimitRejectKeyRow, error) {
+	row := q.db.QueryRow(ctx, rateLimitRejectKey, arg.Key, arg.Seconds)
+	var i RateLimitRejectKeyRow
+	err := row.Scan(&i.Until, &i.First)
+	return i, err
 }
 
 const rateLimitRelease = `-- name: RateLimitRelease :execrows

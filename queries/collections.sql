@@ -31,7 +31,7 @@ ON CONFLICT DO NOTHING;
 -- name: CollectionProgress :many
 -- Per collection: what has been stored so far. Used by dev progress logs and
 -- tests.
-SELECT c.id, c.slug, c.status,
+SELECT c.id, c.slug, c.status, c.source,
        EXISTS (SELECT 1 FROM floor_price_latest f WHERE f.collection_id = c.id) AS has_floor,
        EXISTS (SELECT 1 FROM volume_latest v WHERE v.collection_id = c.id) AS has_volume,
        EXISTS (SELECT 1 FROM collection_metadata m WHERE m.collection_id = c.id) AS has_metadata,

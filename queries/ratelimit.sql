@@ -219,3 +219,30 @@ SELECT k.key, k.source, k.rate, k.burst, k.max_in_flight, k.bulk_reserve,
 FROM rate_limit_buckets k
 WHERE k.source = @source::text
 ORDER BY k.key;
+
+-- name: RateLimitRejectKey :one
+-- Takes a key upstream rejected (401/403) out of the pool for @seconds from
+-- now (database clock): its bucket is paused at least that long and restarts
+-- empty, and key_rejected_until records why. first is true when the key was
+-- usable until now, i.e. this call started the pause (callers log it once).
+UPDATE rate_limit_buckets k
+SET paused_until       = greatest(k.paused_until, p.until),
+    key_rejected_until = greatest(k.key_rejected_until, p.until),
+    tokens             = 0,
+    refilled_at        = greatest(k.refilled_at, p.until),
+    updated_at         = p.now
+FROM (SELECT clock_timestamp() AS now, clock_timestamp() + make_interval(secs => @seconds::float8) AS until) AS p,
+     (SELECT key_rejected_until AS before FROM rate_limit_buckets WHERE key = @key::text FOR UPDATE) AS prev
+WHERE k.key = @key::text
+RETURNING k.key_rejected_until::timestamptz AS until,
+          (prev.before IS NULL OR prev.before <= p.now)::boolean AS first;
+
+-- name: RateLimitKeyHealth :one
+-- How many keys a source has, how many upstream rejected (still out of the
+-- pool), and in how many seconds the first rejected key comes back (0 when
+-- none is rejected).
+SELECT count(*)::integer AS keys,
+       count(*) FILTER (WHERE key_rejected_until > clock_timestamp())::integer AS rejected,
+       coalesce(extract(epoch FROM min(key_rejected_until) FILTER (WHERE key_rejected_until > clock_timestamp()) - clock_timestamp()), 0)::float8 AS back_in_seconds
+FROM rate_limit_buckets
+WHERE source = @source::text;

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -101,17 +102,7 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 			return err
 		}
 		defer pool.Close()
-		rows, err := db.New(pool).CollectionProgress(ctx)
-		if err != nil {
-			return fmt.Errorf("list collections: %w", err)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		_, _ = fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tFLOOR\tVOLUME\tMETADATA\tTOKENS\tTOKENS_COMPLETE\tTRAITS_SOURCE\tWITH_TRAITS\tTRAIT_FETCH\tRARITY_TOKENS")
-		for _, r := range rows {
-			_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%t\t%t\t%t\t%d\t%t\t%s\t%d\t%s\t%d\n", r.ID, r.Slug, r.Status, r.HasFloor, r.HasVolume,
-				r.HasMetadata, r.Tokens, r.TokensComplete, r.TraitsSource, r.TokensWithTraits, traitFetchProgress(r), r.RarityTokens)
-		}
-		return tw.Flush()
+		return listCollections(ctx, pool, stdout)
 	case "refresh", "resume":
 		if len(args) < 2 {
 			return fmt.Errorf("%w: collections %s needs at least one slug", errUsage, args[0])
@@ -208,4 +199,34 @@ func resumeCollections(ctx context.Context, pool *pgxpool.Pool, slugs []string, 
 		}
 	}
 	return nil
+}
+
+// listCollections prints every collection with what is stored for it and
+// the state of its source's API keys (UPSTREAM): "no usable key until T"
+// when upstream rejected every key, so the jobs snoozing meanwhile are not
+// silent.
+func listCollections(ctx context.Context, pool *pgxpool.Pool, stdout io.Writer) error {
+	rows, err := db.New(pool).CollectionProgress(ctx)
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
+	lim, err := ratelimit.New(pool, ratelimit.Options{})
+	if err != nil {
+		return err
+	}
+	health := map[string]ratelimit.KeyHealth{}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	_, _ = fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tUPSTREAM\tFLOOR\tVOLUME\tMETADATA\tTOKENS\tTOKENS_COMPLETE\tTRAITS_SOURCE\tWITH_TRAITS\tTRAIT_FETCH\tRARITY_TOKENS")
+	for _, r := range rows {
+		h, ok := health[r.Source]
+		if !ok {
+			if h, err = lim.KeyHealth(ctx, r.Source); err != nil {
+				return fmt.Errorf("list collections: %w", err)
+			}
+			health[r.Source] = h
+		}
+		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%t\t%t\t%t\t%d\t%t\t%s\t%d\t%s\t%d\n", r.ID, r.Slug, r.Status, h, r.HasFloor, r.HasVolume,
+			r.HasMetadata, r.Tokens, r.TokensComplete, r.TraitsSource, r.TokensWithTraits, traitFetchProgress(r), r.RarityTokens)
+	}
+	return tw.Flush()
 }

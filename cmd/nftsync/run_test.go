@@ -11,6 +11,7 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/db/dbtest"
+	"github.com/nftsync/nftsync/internal/ratelimit"
 )
 
 func TestRunUsage(t *testing.T) {
@@ -112,4 +113,33 @@ func TestSchemaCheckedNotMigrated(t *testing.T) {
 	out, err = cli("collections", "list")
 	require.NoError(t, err)
 	require.Contains(t, out, "SLUG")
+}
+
+// With every API key rejected, `collections list` says so for the
+// collections of that source instead of leaving their snoozing jobs silent.
+func TestCollectionsListShowsNoUsableKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewDatabase(t)
+	env := envOf(map[string]string{"DATABASE_URL": url, "NFTSYNC_LOG_LEVEL": "error"})
+	list := func() string {
+		var out bytes.Buffer
+		require.NoError(t, run(ctx, []string{"collections", "list"}, env, &out, io.Discard))
+		return out.String()
+	}
+	require.NoError(t, run(ctx, []string{"collections", "add", "alpha"}, env, io.Discard, io.Discard))
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	lim, err := ratelimit.New(pool, ratelimit.Options{})
+	require.NoError(t, err)
+	key := ratelimit.KeyFor("opensea", "revoked")
+	require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: key, Source: "opensea", Rate: 4, Burst: 4}}))
+
+	out := list()
+	require.Contains(t, out, "UPSTREAM")
+	require.Regexp(t, `alpha\s+active\s+ok\s`, out)
+
+	require.NoError(t, lim.RejectKey(ctx, "opensea", key, 401))
+	require.Regexp(t, `alpha\s+active\s+no usable key until \S+ \(1 of 1 rejected\)`, list())
 }

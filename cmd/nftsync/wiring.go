@@ -80,6 +80,9 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 	lim, err := ratelimit.New(pool, ratelimit.Options{
 		Logger: logger, MaxWait: limit.MaxWait, Holder: cfg.WorkerID,
 		LeaseTTL: max(ratelimit.DefaultLeaseTTL, cfg.HTTPTimeout+15*time.Second),
+		// Every rejected key of a source leaves it without a usable key:
+		// counted once per pause (the ERROR log comes from the limiter).
+		OnNoUsableKeyFunc: func(source string, _ time.Time) { m.NoUsableKey(source) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rate limiter: %w", err)

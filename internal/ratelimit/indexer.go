@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/nftsync/nftsync/internal/indexer"
 )
@@ -147,11 +146,10 @@ func call[T any](ctx context.Context, ix *Indexer, op string, fn func(indexer.In
 			// 401/403 condemns the API key, not the collection: take the key
 			// out of the pool for every replica for a while and let the job
 			// retry on another key (or snooze while none is left).
-			if _, perr := ix.lim.PauseFor(pctx, lease.Key, KeyRejectedPause); perr != nil {
-				ix.lim.log.WarnContext(ctx, "could not pause rejected key", slog.String("bucket", lease.Key), slog.Any("error", perr))
+			if perr := ix.lim.RejectKey(pctx, ix.source, lease.Key, rejected.Status); perr != nil {
+				ix.lim.log.WarnContext(ctx, "could not take rejected key out of the pool", slog.String("op", op),
+					slog.String("bucket", lease.Key), slog.Any("error", perr))
 			}
-			ix.lim.log.ErrorContext(ctx, "upstream rejected an API key; key paused", slog.String("op", op),
-				slog.String("bucket", lease.Key), slog.Int("status", rejected.Status), slog.Duration("pause", KeyRejectedPause))
 			transient := *rejected
 			transient.Class = indexer.ClassTransient
 			return res, &transient
@@ -159,10 +157,6 @@ func call[T any](ctx context.Context, ix *Indexer, op string, fn func(indexer.In
 	}
 	return res, err
 }
-
-// KeyRejectedPause is how long a key that upstream answered 401 or 403 stays
-// out of the pool.
-const KeyRejectedPause = 10 * time.Minute
 
 // keyRejected returns err's *indexer.Error when it is a 401 or 403.
 func keyRejected(err error) *indexer.Error {

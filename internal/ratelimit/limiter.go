@@ -72,8 +72,16 @@ type Options struct {
 	// DefaultPause is how long PauseOnError and Observe pause a bucket on a
 	// rate-limited response that gave no wait. 0 means DefaultPause.
 	DefaultPause time.Duration
-	// MaxPause caps every pause. 0 means DefaultMaxPause.
+	// MaxPause caps every pause upstream asks for (429/599, rate-limit
+	// headers). 0 means DefaultMaxPause.
 	MaxPause time.Duration
+	// KeyRejectedPause is how long a key upstream rejected (401/403) stays
+	// out of the pool (RejectKey). 0 means DefaultKeyRejectedPause.
+	KeyRejectedPause time.Duration
+	// OnNoUsableKeyFunc, when set, is called once per pause when a rejected
+	// key leaves its source without a usable key, with the time the first
+	// key comes back; metrics count it. It must not block.
+	OnNoUsableKeyFunc func(source string, until time.Time)
 	// Holder names this process in rate_limit_leases.holder. Empty means
 	// "hostname:pid".
 	Holder string
@@ -94,6 +102,9 @@ type Limiter struct {
 	maxPause       time.Duration
 	holder         string
 
+	keyRejectedPause time.Duration
+	onNoUsableKey    func(source string, until time.Time)
+
 	gatesMu sync.Mutex
 	gates   map[gateKey]chan struct{}
 }
@@ -107,7 +118,7 @@ func New(pool db.DBTX, opts Options) (*Limiter, error) {
 	}
 	for name, d := range map[string]time.Duration{
 		"LeaseTTL": opts.LeaseTTL, "SlotPoll": opts.SlotPoll, "SlotRetryAfter": opts.SlotRetryAfter,
-		"DefaultPause": opts.DefaultPause, "MaxPause": opts.MaxPause,
+		"DefaultPause": opts.DefaultPause, "MaxPause": opts.MaxPause, "KeyRejectedPause": opts.KeyRejectedPause,
 	} {
 		if d < 0 {
 			return nil, fmt.Errorf("ratelimit: Options.%s must not be negative, got %s", name, d)
@@ -124,7 +135,10 @@ func New(pool db.DBTX, opts Options) (*Limiter, error) {
 		defaultPause:   orDefault(opts.DefaultPause, DefaultPause),
 		maxPause:       orDefault(opts.MaxPause, DefaultMaxPause),
 		holder:         opts.Holder,
-		gates:          map[gateKey]chan struct{}{},
+
+		keyRejectedPause: orDefault(opts.KeyRejectedPause, DefaultKeyRejectedPause),
+		onNoUsableKey:    opts.OnNoUsableKeyFunc,
+		gates:            map[gateKey]chan struct{}{},
 	}
 	if l.maxWait < 0 {
 		l.maxWait = 0
