@@ -48,7 +48,7 @@ func New() *Metrics {
 		}, []string{"source", "endpoint", "status"}),
 		noKey: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "nftsync_upstream_no_usable_key_total",
-			Help: "Times a job found every API key of a source paused or rejected.",
+			Help: "Times a rejected API key left a source without a usable key (once per pause).",
 		}, []string{"source"}),
 	}
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -100,7 +100,8 @@ func (m *Metrics) ObserveUpstream(source, op string, status int) {
 	m.upstream.WithLabelValues(source, endpoint, strconv.Itoa(status)).Inc()
 }
 
-// NoUsableKey counts a job that found no usable API key for source.
+// NoUsableKey counts a source left without a usable API key (the rate
+// limiter calls it once per pause, see ratelimit.Options.OnNoUsableKeyFunc).
 func (m *Metrics) NoUsableKey(source string) { m.noKey.WithLabelValues(source).Inc() }
 
 // RegisterDatabase adds series read from PostgreSQL at scrape time: queue
