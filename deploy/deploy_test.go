@@ -248,7 +248,7 @@ func checkScaledObject(t *testing.T, r *rendered) {
 		queues[q] = true
 		require.NotEmpty(t, tr.Metadata.TargetQueryValue)
 	}
-	for _, q := range []string{"tokens", "rarity", "floor_price", "volume", "metadata"} {
+	for _, q := range []string{"tokens", "traits", "rarity", "floor_price", "volume", "metadata"} {
 		require.True(t, queues[q], "no trigger for queue %s", q)
 	}
 	if url := os.Getenv("TEST_DATABASE_URL"); url != "" {
