@@ -75,6 +75,7 @@ func Run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("rarity: %s: %w", *input, LineError(err, lines))
 	}
 	var buf bytes.Buffer
+	buf.Grow(32 * (len(res.Tokens) + 1))
 	if err := write(&buf, res); err != nil {
 		return fmt.Errorf("rarity: %w", err)
 	}

@@ -144,8 +144,12 @@ func (p *lineParser) attributes() error {
 	switch p.peek() {
 	case '{':
 		p.i++
+		done, afterComma := p.plainPairs()
+		if done {
+			return nil
+		}
 		p.ws()
-		if p.consume('}') {
+		if !afterComma && p.consume('}') {
 			return nil
 		}
 		for {
@@ -180,6 +184,41 @@ func (p *lineParser) attributes() error {
 		}
 	}
 	return fmt.Errorf("attributes: want an object or an array, got %s", p.describe())
+}
+
+// plainPairs is the fast path of the attributes object: it reads
+// "name":"value" pairs of plain ASCII strings without white space, the
+// usual form, and stops at anything else, where the general parser goes
+// on. done reports that it read the closing brace; afterComma that it
+// stopped after a comma (so a brace there is an error).
+func (p *lineParser) plainPairs() (done, afterComma bool) {
+	l := p.line
+	for {
+		i := p.i
+		if i >= len(l) || l[i] != '"' {
+			return false, afterComma
+		}
+		j := i + 1
+		for j < len(l) && plain[l[j]] {
+			j++
+		}
+		if j+2 >= len(l) || l[j] != '"' || l[j+1] != ':' || l[j+2] != '"' {
+			return false, afterComma
+		}
+		k := j + 3
+		for k < len(l) && plain[l[k]] {
+			k++
+		}
+		if k+1 >= len(l) || l[k] != '"' || (l[k+1] != ',' && l[k+1] != '}') {
+			return false, afterComma
+		}
+		p.attrs = append(p.attrs, rawAttr{name: span{lo: int32(i + 1), hi: int32(j)}, value: span{lo: int32(j + 3), hi: int32(k)}})
+		p.i = k + 2
+		if l[k+1] == '}' {
+			return true, false
+		}
+		afterComma = true
+	}
 }
 
 // attrObject reads {"trait_type": name, "value": v, "display_type": dt}.
