@@ -102,7 +102,7 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 
 	go reportProgress(ctx, pool, sim.Server, logger, 10*time.Second)
 	err = runRiver(ctx, client, cfg, logger)
-	if perr := logProgress(context.WithoutCancel(ctx), pool, sim.Server, logger); perr != nil {
+	if _, _, perr := logProgress(context.WithoutCancel(ctx), pool, sim.Server, logger); perr != nil {
 		logger.Warn("final progress report", slog.Any("error", perr))
 	}
 	return err
@@ -143,25 +143,36 @@ Stop with Ctrl-C.
 func reportProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server, logger *slog.Logger, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	start := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := logProgress(ctx, pool, sim, logger); err != nil && ctx.Err() == nil {
+			complete, total, err := logProgress(ctx, pool, sim, logger)
+			if err != nil && ctx.Err() == nil {
 				logger.Warn("progress report", slog.Any("error", err))
+			}
+			if err == nil && total > 0 && complete == total && !start.IsZero() {
+				st := sim.Stats()
+				logger.Info("every collection complete: floor, volume, metadata, all tokens, every token's traits and rarity",
+					slog.Int("collections", total), slog.Duration("after", time.Since(start).Round(time.Second)),
+					slog.Int64("list_calls", st.ByEndpoint[indexersim.EndpointNFTs]),
+					slog.Int64("trait_calls", st.ByEndpoint[indexersim.EndpointNFT]),
+					slog.Int64("upstream_calls", st.Requests))
+				start = time.Time{} // say it once
 			}
 		}
 	}
 }
 
 // logProgress logs completed jobs per kind and how many collections are
-// complete: floor, volume, metadata and every simulated token stored.
-func logProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server, logger *slog.Logger) error {
+// complete (see collectionComplete), and returns those counts.
+func logProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server, logger *slog.Logger) (complete, total int, err error) {
 	q := db.New(pool)
 	counts, err := q.JobCountsByKindState(ctx)
 	if err != nil {
-		return fmt.Errorf("count jobs: %w", err)
+		return 0, 0, fmt.Errorf("count jobs: %w", err)
 	}
 	byKind := map[string][]string{}
 	for _, c := range counts {
@@ -178,9 +189,9 @@ func logProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server
 	}
 	rows, err := q.CollectionProgress(ctx)
 	if err != nil {
-		return fmt.Errorf("collection progress: %w", err)
+		return 0, 0, fmt.Errorf("collection progress: %w", err)
 	}
-	complete, tokens, withTraits, ranked := 0, int64(0), int64(0), int64(0)
+	tokens, withTraits, ranked := int64(0), int64(0), int64(0)
 	for _, r := range rows {
 		tokens += r.Tokens
 		withTraits += r.TokensWithTraits
@@ -193,7 +204,7 @@ func logProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server
 	logger.Info("progress", slog.Int("collections_complete", complete), slog.Int("collections", len(rows)),
 		slog.Int64("tokens", tokens), slog.Int64("tokens_with_traits", withTraits), slog.Int64("tokens_ranked", ranked),
 		slog.String("jobs", strings.Join(parts, " ")))
-	return nil
+	return complete, len(rows), nil
 }
 
 // collectionComplete: floor, volume, metadata, all n tokens listed, every
