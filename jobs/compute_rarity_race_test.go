@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -146,4 +147,77 @@ func TestComputeRarityRecordsCompletedSyncRun(t *testing.T) {
 	run, err = q.RarityRunGet(ctx, db.RarityRunGetParams{CollectionID: c.ID, Method: "openrarity"})
 	require.NoError(t, err)
 	require.Equal(t, int64(2), run.SyncRun)
+}
+
+// The job merges two key-ordered reads (tokens, traits): tokens without
+// traits, tokens whose traits are unknown (left out, their traits too),
+// several contracts (ids "contract/token"), colliding trait names in
+// ordinal order and numeric values must come out as rarity.Compute on the
+// same tokens gives.
+func TestComputeRarityMergesTokensAndTraits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.DB(t)
+	q := db.New(pool)
+	c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: "merge", Chain: "ethereum", Priority: 2})
+	require.NoError(t, err)
+	type trait struct {
+		name, value, kind string
+	}
+	type token struct {
+		contract, id string
+		known        bool
+		traits       []trait
+	}
+	toks := []token{
+		{"0xa", "1", true, []trait{{"Hat", "Cap", "string"}, {"Eyes", "Blue", "string"}}},
+		{"0xa", "10", true, []trait{{"Hat", "Crown", "string"}, {" hat ", "Beanie", "string"}, {"Level", "3", "number"}}},
+		{"0xa", "2", true, nil},
+		{"0xa", "3", false, []trait{{"Hat", "Unique", "string"}}},
+		{"0xa", "4", true, []trait{{"Eyes", "Red", "string"}}},
+		{"0xb", "1", true, []trait{{"Hat", "Cap", "string"}, {"Eyes", "Blue", "string"}}},
+		{"0xb", "5", false, nil},
+		{"0xb", "6", true, nil},
+	}
+	tp := db.TokenUpsertBatchParams{CollectionID: c.ID, FetchedAt: time.Now(), SyncRun: 1}
+	tr := db.TokenTraitsInsertBatchParams{CollectionID: c.ID}
+	var want []rarity.Token
+	for _, tk := range toks {
+		tp.Contracts, tp.TokenIds, tp.TokenStandards = append(tp.Contracts, tk.contract), append(tp.TokenIds, tk.id), append(tp.TokenStandards, "erc721")
+		tp.Names, tp.ImageUrls, tp.MetadataUrls = append(tp.Names, ""), append(tp.ImageUrls, ""), append(tp.MetadataUrls, "")
+		tp.TraitsKnown, tp.SourceUpdatedAts, tp.Raws = append(tp.TraitsKnown, tk.known), append(tp.SourceUpdatedAts, time.Time{}), append(tp.Raws, []byte("{}"))
+		rt := rarity.Token{ID: tk.contract + "/" + tk.id, Standard: "erc721"}
+		for k, a := range tk.traits {
+			tr.Contracts, tr.TokenIds, tr.Ordinals = append(tr.Contracts, tk.contract), append(tr.TokenIds, tk.id), append(tr.Ordinals, int16(k))
+			tr.TraitTypes, tr.ValueTexts, tr.ValueKinds = append(tr.TraitTypes, a.name), append(tr.ValueTexts, a.value), append(tr.ValueKinds, a.kind)
+			tr.ValueNumerics, tr.DisplayTypes, tr.MaxValues = append(tr.ValueNumerics, pgtype.Numeric{}), append(tr.DisplayTypes, ""), append(tr.MaxValues, "")
+			tr.Raws = append(tr.Raws, []byte(`{}`))
+			rt.Attributes = append(rt.Attributes, rarity.Attribute{Name: a.name, Value: a.value, Numeric: a.kind != "string"})
+		}
+		if tk.known {
+			want = append(want, rt)
+		}
+	}
+	require.NoError(t, q.TokenUpsertBatch(ctx, tp))
+	require.NoError(t, q.TokenTraitsInsertBatch(ctx, tr))
+	ref, err := rarity.Compute(want, rarity.Options{})
+	require.NoError(t, err)
+
+	changed, err := jobs.ComputeRarity(ctx, &jobs.Deps{DB: pool, Logger: discardLogger()}, &c, rarity.OpenRarity)
+	require.NoError(t, err)
+	require.True(t, changed)
+	run, err := q.RarityRunGet(ctx, db.RarityRunGetParams{CollectionID: c.ID, Method: "openrarity"})
+	require.NoError(t, err)
+	require.Equal(t, ref.InputHash, run.InputHash)
+	rows, err := q.TokenRarityList(ctx, db.TokenRarityListParams{CollectionID: c.ID, Method: "openrarity"})
+	require.NoError(t, err)
+	got := map[string][2]float64{}
+	for _, r := range rows {
+		got[r.Contract+"/"+r.TokenID] = [2]float64{r.Score, float64(r.Rank)}
+	}
+	exp := map[string][2]float64{}
+	for _, r := range ref.Tokens {
+		exp[r.ID] = [2]float64{r.Score, float64(r.Rank)}
+	}
+	require.Equal(t, exp, got)
 }
