@@ -14,9 +14,11 @@ SELECT s.kind,
        count(*)::bigint AS collections,
        count(*) FILTER (WHERE s.last_success_at IS NULL)::bigint AS never,
        COALESCE(max(EXTRACT(EPOCH FROM (now() - s.last_success_at))), 0)::float8 AS max_seconds,
-       COALESCE(avg(EXTRACT(EPOCH FROM (now() - s.last_success_at))), 0)::float8 AS avg_seconds
+       COALESCE(avg(EXTRACT(EPOCH FROM (now() - s.last_success_at))), 0)::float8 AS avg_seconds,
+       count(*) FILTER (WHERE f.stale)::bigint AS stale
 FROM collection_schedules s
 JOIN collections c ON c.id = s.collection_id AND c.status = 'active'
+JOIN collection_freshness f ON f.collection_id = s.collection_id AND f.kind = s.kind
 GROUP BY s.kind
 `
 
@@ -26,10 +28,12 @@ type MetricsDataAgeRow struct {
 	Never       int64
 	MaxSeconds  float64
 	AvgSeconds  float64
+	Stale       int64
 }
 
 // Per refresh kind, over active collections: how old the newest successful
-// refresh is (max and mean, seconds) and how many never succeeded.
+// refresh is (max and mean, seconds), how many never succeeded and how many
+// are past their freshness target (collection_freshness).
 func (q *Queries) MetricsDataAge(ctx context.Context) ([]MetricsDataAgeRow, error) {
 	rows, err := q.db.Query(ctx, metricsDataAge)
 	if err != nil {
@@ -45,6 +49,7 @@ func (q *Queries) MetricsDataAge(ctx context.Context) ([]MetricsDataAgeRow, erro
 			&i.Never,
 			&i.MaxSeconds,
 			&i.AvgSeconds,
+			&i.Stale,
 		); err != nil {
 			return nil, err
 		}

@@ -79,6 +79,19 @@ type CollectionContract struct {
 	Address      string
 }
 
+type CollectionFreshness struct {
+	CollectionID     int64
+	Source           string
+	Slug             string
+	Status           string
+	Kind             string
+	TargetAgeSeconds int32
+	LastSuccessAt    pgtype.Timestamptz
+	AgeSeconds       float64
+	OverdueSeconds   float64
+	Stale            pgtype.Bool
+}
+
 type CollectionMetadatum struct {
 	CollectionID     int64
 	Source           string
@@ -99,12 +112,13 @@ type CollectionMetadatum struct {
 }
 
 type CollectionSchedule struct {
-	CollectionID    int64
-	Kind            string
-	IntervalSeconds int32
-	NextDueAt       time.Time
-	LastPlannedAt   pgtype.Timestamptz
-	LastSuccessAt   pgtype.Timestamptz
+	CollectionID     int64
+	Kind             string
+	IntervalSeconds  int32
+	NextDueAt        time.Time
+	LastPlannedAt    pgtype.Timestamptz
+	LastSuccessAt    pgtype.Timestamptz
+	TargetAgeSeconds pgtype.Int4
 }
 
 type DataQualityEvent struct {
@@ -175,6 +189,11 @@ type FloorPriceLatest struct {
 	RowFrom      time.Time
 	LastSeenAt   time.Time
 	SourceAsOf   pgtype.Timestamptz
+}
+
+type FreshnessTarget struct {
+	Kind             string
+	TargetAgeSeconds int32
 }
 
 type HistoryRollupState struct {

@@ -105,7 +105,7 @@ func (q *Queries) ScheduleEnsure(ctx context.Context, arg ScheduleEnsureParams) 
 }
 
 const scheduleGet = `-- name: ScheduleGet :one
-SELECT collection_id, kind, interval_seconds, next_due_at, last_planned_at, last_success_at FROM collection_schedules WHERE collection_id = $1 AND kind = $2
+SELECT collection_id, kind, interval_seconds, next_due_at, last_planned_at, last_success_at, target_age_seconds FROM collection_schedules WHERE collection_id = $1 AND kind = $2
 `
 
 type ScheduleGetParams struct {
@@ -123,12 +123,13 @@ func (q *Queries) ScheduleGet(ctx context.Context, arg ScheduleGetParams) (Colle
 		&i.NextDueAt,
 		&i.LastPlannedAt,
 		&i.LastSuccessAt,
+		&i.TargetAgeSeconds,
 	)
 	return i, err
 }
 
 const scheduleListForCollection = `-- name: ScheduleListForCollection :many
-SELECT collection_id, kind, interval_seconds, next_due_at, last_planned_at, last_success_at FROM collection_schedules WHERE collection_id = $1 ORDER BY kind
+SELECT collection_id, kind, interval_seconds, next_due_at, last_planned_at, last_success_at, target_age_seconds FROM collection_schedules WHERE collection_id = $1 ORDER BY kind
 `
 
 func (q *Queries) ScheduleListForCollection(ctx context.Context, collectionID int64) ([]CollectionSchedule, error) {
@@ -147,6 +148,7 @@ func (q *Queries) ScheduleListForCollection(ctx context.Context, collectionID in
 			&i.NextDueAt,
 			&i.LastPlannedAt,
 			&i.LastSuccessAt,
+			&i.TargetAgeSeconds,
 		); err != nil {
 			return nil, err
 		}

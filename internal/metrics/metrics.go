@@ -125,6 +125,8 @@ var (
 		"Mean age of the last successful refresh over active collections, per kind.", []string{"kind"}, nil)
 	descNever = prometheus.NewDesc("nftsync_data_never_refreshed_collections",
 		"Active collections with no successful refresh yet, per kind.", []string{"kind"}, nil)
+	descStale = prometheus.NewDesc("nftsync_data_stale_collections",
+		"Active collections past their freshness target (or never refreshed), per kind.", []string{"kind"}, nil)
 )
 
 type dbCollector struct {
@@ -133,7 +135,7 @@ type dbCollector struct {
 }
 
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBacklog, descOldest, descPaused, descAgeMax, descAgeAvg, descNever} {
+	for _, d := range []*prometheus.Desc{descBacklog, descOldest, descPaused, descAgeMax, descAgeAvg, descNever, descStale} {
 		ch <- d
 	}
 }
@@ -163,6 +165,7 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descAgeMax, prometheus.GaugeValue, r.MaxSeconds, r.Kind)
 			ch <- prometheus.MustNewConstMetric(descAgeAvg, prometheus.GaugeValue, r.AvgSeconds, r.Kind)
 			ch <- prometheus.MustNewConstMetric(descNever, prometheus.GaugeValue, float64(r.Never), r.Kind)
+			ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, float64(r.Stale), r.Kind)
 		}
 	}
 }
