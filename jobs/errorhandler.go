@@ -8,6 +8,8 @@ import (
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/nftsync/nftsync/db"
 )
 
 // ErrorHandler cancels jobs that can never succeed because of what was
@@ -15,7 +17,10 @@ import (
 // another service, or a job left behind by a removed kind) and arguments that
 // do not decode into the kind's struct. Retrying those would only loop until
 // max attempts, so they end cancelled at once with the reason in the job's
-// errors. Every other error keeps the normal retry policy.
+// errors. The same goes for deterministic database errors (db.Deterministic:
+// numeric overflow, invalid text, check violations...): the same data fails
+// the same way on every attempt, so they are permanent, not transient. Every
+// other error keeps the normal retry policy.
 type ErrorHandler struct {
 	Logger *slog.Logger
 }
@@ -36,8 +41,14 @@ func IsEnqueueError(err error) bool {
 	return false
 }
 
-// HandleError cancels malformed jobs (see IsEnqueueError).
+// HandleError cancels malformed jobs (see IsEnqueueError) and jobs that
+// failed on a deterministic database error.
 func (h *ErrorHandler) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	if db.Deterministic(err) {
+		h.Logger.ErrorContext(ctx, "job cancelled: the database refuses its data the same way on every attempt",
+			slog.Int64("job_id", job.ID), slog.String("kind", job.Kind), slog.String("queue", job.Queue), slog.String("error", err.Error()))
+		return &river.ErrorHandlerResult{SetCancelled: true}
+	}
 	if !IsEnqueueError(err) {
 		return nil
 	}

@@ -222,6 +222,17 @@ type qualityError struct {
 func (e *qualityError) Error() string { return e.err.Error() }
 func (e *qualityError) Unwrap() error { return e.err }
 
+// amountError is the quality error of an amount pgAmount refused: one the
+// columns cannot hold is an out_of_range event and a permanent outcome for
+// that answer (retrying would store nothing either); others are invalid
+// values, retried.
+func amountError(err error) *qualityError {
+	if errors.Is(err, errAmountRange) {
+		return &qualityError{kind: "out_of_range", permanent: true, err: err}
+	}
+	return &qualityError{kind: "invalid_value", err: err}
+}
+
 type statsRowSet struct {
 	seenAt  time.Time
 	floor   db.FloorPriceObserveParams
@@ -261,9 +272,9 @@ func statsRows(ctx context.Context, d *Deps, c *db.Collection, s *indexer.Stats,
 		if s.Floor != nil {
 			floor = *s.Floor
 		}
-		amt, err := pgNumeric(floor.Amount)
+		amt, err := pgAmount(floor.Amount)
 		if err != nil {
-			return nil, &qualityError{kind: "invalid_value", err: fmt.Errorf("floor price: %w", err)}
+			return nil, amountError(fmt.Errorf("floor price: %w", err))
 		}
 		cur, dec, err := currencyOf(floor)
 		if err != nil {
@@ -278,9 +289,9 @@ func statsRows(ctx context.Context, d *Deps, c *db.Collection, s *indexer.Stats,
 			if v.Amount.Amount == "" {
 				return nil, &qualityError{kind: "invalid_value", err: fmt.Errorf("volume %s: empty amount", v.Window)}
 			}
-			amt, err := pgNumeric(v.Amount.Amount)
+			amt, err := pgAmount(v.Amount.Amount)
 			if err != nil {
-				return nil, &qualityError{kind: "invalid_value", err: fmt.Errorf("volume %s: %w", v.Window, err)}
+				return nil, amountError(fmt.Errorf("volume %s: %w", v.Window, err))
 			}
 			if v.Sales < 0 {
 				return nil, &qualityError{kind: "invalid_value", err: fmt.Errorf("volume %s: negative sales %d", v.Window, v.Sales)}
