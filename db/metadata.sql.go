@@ -13,7 +13,7 @@ import (
 )
 
 const metadataGet = `-- name: MetadataGet :one
-SELECT collection_id, source, name, description, image_url, banner_image_url, external_url, category, safelist_status, total_supply, unique_item_count, currency, currency_decimals, created_date, raw, fetched_at FROM collection_metadata WHERE collection_id = $1
+SELECT collection_id, source, name, description, image_url, banner_image_url, external_url, category, safelist_status, total_supply, unique_item_count, currency, currency_decimals, created_date, raw, fetched_at, source_as_of FROM collection_metadata WHERE collection_id = $1
 `
 
 func (q *Queries) MetadataGet(ctx context.Context, collectionID int64) (CollectionMetadatum, error) {
@@ -36,6 +36,7 @@ func (q *Queries) MetadataGet(ctx context.Context, collectionID int64) (Collecti
 		&i.CreatedDate,
 		&i.Raw,
 		&i.FetchedAt,
+		&i.SourceAsOf,
 	)
 	return i, err
 }
@@ -43,10 +44,10 @@ func (q *Queries) MetadataGet(ctx context.Context, collectionID int64) (Collecti
 const metadataUpsert = `-- name: MetadataUpsert :exec
 INSERT INTO collection_metadata (collection_id, source, name, description, image_url, banner_image_url,
     external_url, category, safelist_status, total_supply, unique_item_count, currency, currency_decimals,
-    created_date, raw, fetched_at)
+    created_date, raw, fetched_at, source_as_of)
 VALUES ($1, $2, $3, $4, $5, $6,
     $7, $8, $9, $10, $11, $12, $13,
-    $14, $15, $16)
+    $14, $15, $16, $17)
 ON CONFLICT (collection_id) DO UPDATE
 SET source = EXCLUDED.source, name = EXCLUDED.name, description = EXCLUDED.description,
     image_url = EXCLUDED.image_url, banner_image_url = EXCLUDED.banner_image_url,
@@ -54,7 +55,7 @@ SET source = EXCLUDED.source, name = EXCLUDED.name, description = EXCLUDED.descr
     safelist_status = EXCLUDED.safelist_status, total_supply = EXCLUDED.total_supply,
     unique_item_count = EXCLUDED.unique_item_count, currency = EXCLUDED.currency,
     currency_decimals = EXCLUDED.currency_decimals, created_date = EXCLUDED.created_date,
-    raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at
+    raw = EXCLUDED.raw, fetched_at = EXCLUDED.fetched_at, source_as_of = EXCLUDED.source_as_of
 `
 
 type MetadataUpsertParams struct {
@@ -74,6 +75,7 @@ type MetadataUpsertParams struct {
 	CreatedDate      string
 	Raw              []byte
 	FetchedAt        time.Time
+	SourceAsOf       pgtype.Timestamptz
 }
 
 func (q *Queries) MetadataUpsert(ctx context.Context, arg MetadataUpsertParams) error {
@@ -94,6 +96,7 @@ func (q *Queries) MetadataUpsert(ctx context.Context, arg MetadataUpsertParams) 
 		arg.CreatedDate,
 		arg.Raw,
 		arg.FetchedAt,
+		arg.SourceAsOf,
 	)
 	return err
 }

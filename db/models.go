@@ -109,6 +109,14 @@ type CollectionMetadatum struct {
 	CreatedDate      string
 	Raw              []byte
 	FetchedAt        time.Time
+	SourceAsOf       pgtype.Timestamptz
+}
+
+type CollectionRoute struct {
+	CollectionID int64
+	Kind         string
+	Sources      []string
+	UpdatedAt    time.Time
 }
 
 type CollectionSchedule struct {
@@ -200,6 +208,13 @@ type HistoryRollupState struct {
 	Target          string
 	DoneUntil       time.Time
 	AfterCollection int64
+}
+
+type IndexerSource struct {
+	Source       string
+	Kinds        []string
+	DefaultKinds []string
+	UpdatedAt    time.Time
 }
 
 type NftsyncMigration struct {
@@ -296,6 +311,25 @@ type RiverQueue struct {
 	Metadata  []byte
 	PausedAt  pgtype.Timestamptz
 	UpdatedAt time.Time
+}
+
+type SourceCrossCheck struct {
+	ID           int64
+	CollectionID int64
+	Metric       string
+	Round        time.Time
+	SourceA      string
+	ValueA       pgtype.Numeric
+	FetchedAtA   time.Time
+	SourceB      string
+	ValueB       pgtype.Numeric
+	LowB         pgtype.Numeric
+	HighB        pgtype.Numeric
+	FetchedAtB   time.Time
+	SourceAsOfB  pgtype.Timestamptz
+	Tolerance    pgtype.Numeric
+	Agree        bool
+	CheckedAt    time.Time
 }
 
 type StatsFetch struct {
@@ -400,6 +434,18 @@ type TraitValueStat struct {
 	IsNull       bool
 	Count        int32
 	Frequency    float64
+}
+
+type VolumeAllMarketplace struct {
+	CollectionID int64
+	TimeWindow   string
+	Currency     string
+	Decimals     interface{}
+	Amount       int64
+	Sales        int64
+	Sources      interface{}
+	FetchedAt    interface{}
+	SourceAsOf   interface{}
 }
 
 type VolumeCurrent struct {

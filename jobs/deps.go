@@ -25,8 +25,10 @@ type Deps struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Indexers by source name ("opensea").
+	// Indexers by source name ("opensea", "subgraph:seaport").
 	Indexers map[string]indexer.Indexer
+	// CrossCheck compares a figure from two sources after each refresh.
+	CrossCheck CrossCheck
 	// TokenSyncBudget bounds how long one sync_tokens run pages before it
 	// snoozes itself (resuming at once from its persisted cursor), so a big
 	// collection never holds a job past JobTimeout. 0 means 2 minutes.

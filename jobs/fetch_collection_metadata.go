@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -35,13 +36,24 @@ func (w *FetchCollectionMetadataWorker) Work(ctx context.Context, job *river.Job
 	if err := activeOrSkip(d, ctx, c, KindMetadata); err != nil {
 		return nil //nolint:nilerr // inactive collections complete without work
 	}
-	idx, err := d.indexer(c.Source)
+	source := cmp.Or(job.Args.Source, c.Source)
+	idx, err := d.indexer(source)
 	if err != nil {
 		return err
 	}
+	key, err := sourceKey(ctx, d, job.JobRow, c, source)
+	if err != nil || key == "" {
+		return err
+	}
 	op := "fetch collection " + c.Slug
-	m, err := idx.Collection(withClass(ctx, job.Args.CollectionArgs, ratelimit.ClassLive), c.Slug)
+	if source != c.Source {
+		op += " from " + source
+	}
+	m, err := idx.Collection(withClass(ctx, job.Args.CollectionArgs, ratelimit.ClassLive), key)
 	if err != nil {
+		if source != c.Source {
+			return handleSourceError(ctx, d, job.JobRow, c, source, op, err)
+		}
 		return handleFetchError(ctx, d, job.JobRow, c, op, err)
 	}
 	if strings.TrimSpace(m.Name) == "" {
@@ -61,12 +73,12 @@ func (w *FetchCollectionMetadataWorker) Work(ctx context.Context, job *river.Job
 	return withTx(ctx, d, func(tx pgx.Tx) error {
 		q := db.New(tx)
 		err := q.MetadataUpsert(ctx, db.MetadataUpsertParams{
-			CollectionID: c.ID, Source: c.Source, Name: m.Name, Description: m.Description,
+			CollectionID: c.ID, Source: source, Name: m.Name, Description: m.Description,
 			ImageUrl: m.ImageURL, BannerImageUrl: m.BannerImageURL, ExternalUrl: m.ExternalURL,
 			Category: m.Category, SafelistStatus: m.SafelistStatus,
 			TotalSupply: pgInt8(m.TotalSupply), UniqueItemCount: pgInt8(m.UniqueItemCount),
 			Currency: m.Currency, CurrencyDecimals: optInt2(m.Currency != "", m.CurrencyDecimals),
-			CreatedDate: m.CreatedDate, Raw: raw, FetchedAt: fetched,
+			CreatedDate: m.CreatedDate, Raw: raw, FetchedAt: fetched, SourceAsOf: pgTime(m.SourceAsOf),
 		})
 		if err != nil {
 			return fmt.Errorf("store metadata %s: %w", c.Slug, err)

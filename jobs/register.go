@@ -26,14 +26,15 @@ type Config struct {
 // DefaultMaxWorkers are the per-process queue sizes when not configured.
 func DefaultMaxWorkers() map[string]int {
 	return map[string]int{
-		QueuePlanner:     1,
-		QueueFloorPrice:  4,
-		QueueVolume:      2,
-		QueueMetadata:    2,
-		QueueTokens:      3,
-		QueueRarity:      1,
-		QueueMaintenance: 1,
-		QueueTraits:      2,
+		QueuePlanner:      1,
+		QueueFloorPrice:   4,
+		QueueVolume:       2,
+		QueueMetadata:     2,
+		QueueTokens:       3,
+		QueueRarity:       1,
+		QueueMaintenance:  1,
+		QueueTraits:       2,
+		QueueSourceVolume: 2,
 	}
 }
 
@@ -45,6 +46,7 @@ func Register(workers *river.Workers, d *Deps, cfg Config) {
 	river.AddWorker(workers, &PlanRefreshWorker{Deps: d, Batch: cfg.PlanBatch})
 	river.AddWorker(workers, &FetchFloorPriceWorker{Deps: d})
 	river.AddWorker(workers, &FetchVolumeWorker{Deps: d})
+	river.AddWorker(workers, &FetchSourceVolumeWorker{Deps: d})
 	river.AddWorker(workers, &FetchCollectionMetadataWorker{Deps: d})
 	river.AddWorker(workers, &SyncTokensWorker{Deps: d, AfterSync: enqueueFetchTraits})
 	river.AddWorker(workers, &FetchTraitsWorker{Deps: d, AfterTraits: enqueueRarity})

@@ -58,7 +58,7 @@ func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
 
 func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: collections needs add, list, refresh or resume", errUsage)
+		return fmt.Errorf("%w: collections needs add, list, refresh, resume or route", errUsage)
 	}
 	switch args[0] {
 	case "add":
@@ -103,6 +103,13 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 		}
 		defer pool.Close()
 		return listCollections(ctx, pool, stdout)
+	case "route":
+		pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
+		if err != nil {
+			return err
+		}
+		defer pool.Close()
+		return routeCollection(ctx, pool, args[1:], stdout)
 	case "refresh", "resume":
 		if len(args) < 2 {
 			return fmt.Errorf("%w: collections %s needs at least one slug", errUsage, args[0])

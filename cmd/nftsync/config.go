@@ -82,6 +82,14 @@ type config struct {
 	// OTLPEndpoint receives traces over OTLP/HTTP (empty: no tracing).
 	OTLPEndpoint string
 
+	// Subgraphs are the marketplace subgraph endpoints (SubgraphsSet: the
+	// list was given), CrossCheck the cross-source check, SimSubgraphs the
+	// simulator's subgraphs.
+	Subgraphs    []subgraphConfig
+	SubgraphsSet bool
+	CrossCheck   jobs.CrossCheck
+	SimSubgraphs simSubgraphs
+
 	// TokenURI configures the token_uri trait source.
 	TokenURI tokenURIConfig
 }
@@ -352,6 +360,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_RESCUE_AFTER (%s) must exceed NFTSYNC_JOB_TIMEOUT (%s) and the token sync timeout (NFTSYNC_TOKEN_SYNC_BUDGET + NFTSYNC_HTTP_TIMEOUT + 10s = %s): a healthy job would be rescued and run twice",
 			c.RescueAfter, c.JobTimeout, syncTimeout))
 	}
+	p.loadSubgraphs(c)
 	if err := c.simConfig().Validate(); err != nil {
 		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_SIM_*: %w", err))
 	}
@@ -551,6 +560,7 @@ func (c *config) simConfig() indexersim.Config {
 		PerKeyRate: f.PerKeyRate, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
 		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
 		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate, Metadata: f.Metadata,
+		Subgraphs: c.simSubgraphConfigs(),
 	}
 }
 

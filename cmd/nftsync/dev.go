@@ -89,7 +89,9 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 		return err
 	}
 	defer obs.shutdown(logger)
-	client, err := newWorker(ctx, cfg, pool, sim.URL, limit, logger, obs)
+	dcfg := *cfg
+	dcfg.Subgraphs = cfg.devSubgraphs(sim.URL)
+	client, err := newWorker(ctx, &dcfg, pool, sim.URL, limit, logger, obs)
 	if err != nil {
 		return err
 	}
@@ -131,6 +133,15 @@ nftsync dev is running. Look at the data with:
   LEFT JOIN floor_price_current f ON f.collection_id = c.id
   LEFT JOIN volume_current v ON v.collection_id = c.id AND v.time_window = '1d'
   ORDER BY v.amount DESC NULLS LAST LIMIT 10;
+
+  -- 1-day volume per source, and all marketplaces (subgraphs) together
+  SELECT c.slug, v.source, v.amount, v.sales, v.fetched_at, v.source_as_of
+  FROM volume_current v JOIN collections c ON c.id = v.collection_id
+  WHERE v.time_window = '1d' ORDER BY c.slug, v.source LIMIT 20;
+
+  -- cross-source checks (OpenSea vs the Seaport subgraph)
+  SELECT metric, source_a, source_b, count(*), count(*) FILTER (WHERE NOT agree) AS disagreements
+  FROM source_cross_checks GROUP BY 1, 2, 3;
 
   -- River jobs by kind and state
   SELECT kind, state, count(*) FROM river_job GROUP BY kind, state ORDER BY kind, state;
@@ -204,7 +215,33 @@ func logProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server
 	logger.Info("progress", slog.Int("collections_complete", complete), slog.Int("collections", len(rows)),
 		slog.Int64("tokens", tokens), slog.Int64("tokens_with_traits", withTraits), slog.Int64("tokens_ranked", ranked),
 		slog.String("jobs", strings.Join(parts, " ")))
+	if err := logSources(ctx, q, logger); err != nil {
+		return 0, 0, err
+	}
 	return complete, len(rows), nil
+}
+
+// logSources logs the current volume rows per source and the cross-source
+// checks so far.
+func logSources(ctx context.Context, q *db.Queries, logger *slog.Logger) error {
+	vols, err := q.VolumeRowsBySource(ctx)
+	if err != nil {
+		return fmt.Errorf("volume rows by source: %w", err)
+	}
+	parts := make([]string, 0, len(vols))
+	for _, v := range vols {
+		parts = append(parts, fmt.Sprintf("%s{rows=%d collections=%d}", v.Source, v.Rows, v.Collections))
+	}
+	checks, err := q.CrossCheckSummary(ctx)
+	if err != nil {
+		return fmt.Errorf("cross-check summary: %w", err)
+	}
+	cparts := make([]string, 0, len(checks))
+	for _, c := range checks {
+		cparts = append(cparts, fmt.Sprintf("%s %s~%s{checks=%d disagreements=%d}", c.Metric, c.SourceA, c.SourceB, c.Checks, c.Disagreements))
+	}
+	logger.Info("sources", slog.String("volume", strings.Join(parts, " ")), slog.String("cross_checks", strings.Join(cparts, " ")))
+	return nil
 }
 
 // collectionComplete: floor, volume, metadata, all n tokens listed, every

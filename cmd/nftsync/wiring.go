@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,7 @@ import (
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexer/opensea"
+	"github.com/nftsync/nftsync/internal/indexer/subgraph"
 	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs"
@@ -112,12 +114,41 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 			MaxInFlight: limit.Concurrency, BulkReserve: limit.BulkReserve,
 		})
 	}
+	out := map[string]indexer.Indexer{"opensea": ratelimit.NewIndexer(lim, "opensea", clients)}
+	for _, sg := range cfg.Subgraphs {
+		ix, b, err := newSubgraphIndexer(lim, sg, cfg.HTTPTimeout, logger)
+		if err != nil {
+			return nil, err
+		}
+		out[sg.source()] = ix
+		buckets = append(buckets, b)
+	}
 	if err := lim.Ensure(ctx, buckets); err != nil {
 		return nil, fmt.Errorf("configure rate limits: %w", err)
 	}
-	logger.Info("upstream budget", slog.String("source", "opensea"), slog.Int("keys", len(buckets)),
+	logger.Info("upstream budget", slog.String("source", "opensea"), slog.Int("keys", len(clients)),
 		slog.Float64("rate_per_key", limit.Rate), slog.Int("burst", limit.burst()), slog.Int("concurrency", limit.Concurrency))
-	return map[string]indexer.Indexer{"opensea": ratelimit.NewIndexer(lim, "opensea", clients)}, nil
+	for _, sg := range cfg.Subgraphs {
+		logger.Info("upstream budget", slog.String("source", sg.source()), slog.Float64("rate", sg.Limit.Rate),
+			slog.Int("burst", sg.Limit.burst()), slog.Int("concurrency", sg.Limit.Concurrency))
+	}
+	return out, nil
+}
+
+// newSubgraphIndexer builds a subgraph endpoint's client behind the shared
+// limiter, with its own bucket (per endpoint and key).
+func newSubgraphIndexer(lim *ratelimit.Limiter, sg subgraphConfig, timeout time.Duration, logger *slog.Logger) (indexer.Indexer, ratelimit.BucketConfig, error) {
+	if sg.URL == "" {
+		return nil, ratelimit.BucketConfig{}, fmt.Errorf("subgraph %s: NFTSYNC_SUBGRAPH_%s_URL is not set", sg.Name, strings.ToUpper(strings.ReplaceAll(sg.Name, "-", "_")))
+	}
+	c, err := subgraph.NewClient(sg.Name, sg.URL, &http.Client{Timeout: timeout}, subgraph.Options{APIKey: sg.APIKey, Logger: logger})
+	if err != nil {
+		return nil, ratelimit.BucketConfig{}, fmt.Errorf("subgraph client: %w", err)
+	}
+	bucket := ratelimit.KeyFor(sg.source(), sg.APIKey)
+	return ratelimit.NewIndexer(lim, sg.source(), map[string]indexer.Indexer{bucket: c}), ratelimit.BucketConfig{
+		Key: bucket, Source: sg.source(), Rate: sg.Limit.Rate, Burst: sg.Limit.burst(), MaxInFlight: sg.Limit.Concurrency,
+	}, nil
 }
 
 // newWorkerClient builds a River client that works every configured queue
@@ -192,10 +223,23 @@ func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL 
 		return nil, err
 	}
 	ts[indexer.TraitSourceTokenURI] = tokenURI
+	// Subgraphs serve volume to every collection by default; the
+	// collections' own source (OpenSea) serves every kind.
+	defaults := map[string][]indexer.Kind{}
+	for _, sg := range cfg.Subgraphs {
+		defaults[sg.source()] = []indexer.Kind{indexer.KindVolume}
+	}
+	if err := jobs.RegisterSources(ctx, pool, idx, defaults, subgraph.SourcePrefix); err != nil {
+		return nil, err
+	}
+	cc := cfg.CrossCheck
+	if _, ok := idx[cc.Source]; !ok {
+		cc.Source = "" // the checked source is not configured here
+	}
 	deps := &jobs.Deps{
 		DB: pool, Logger: logger, Indexers: idx,
 		TokenSyncBudget: cfg.TokenSyncBudget, PageTimeout: cfg.HTTPTimeout,
-		TraitSources: ts, Traits: cfg.Traits,
+		TraitSources: ts, Traits: cfg.Traits, CrossCheck: cc,
 	}
 	return newWorkerClient(cfg, pool, deps, logger, obs)
 }

@@ -328,15 +328,8 @@ func (b sgBigInt) int() int64 {
 type sgBigDecimal string
 
 func (sgBigDecimal) ImplementsGraphQLType(name string) bool { return name == "BigDecimal" }
-func (d *sgBigDecimal) UnmarshalGraphQL(in any) error {
-	s, ok := in.(string)
-	if !ok {
-		return fmt.Errorf("invalid BigDecimal %v", in)
-	}
-	*d = sgBigDecimal(s)
-	return nil
-}
-func (d sgBigDecimal) MarshalJSON() ([]byte, error) { return json.Marshal(string(d)) }
+func (d *sgBigDecimal) UnmarshalGraphQL(in any) error       { return stringScalar("BigDecimal", in, d) }
+func (d sgBigDecimal) MarshalJSON() ([]byte, error)         { return json.Marshal(string(d)) }
 
 // decimalOf prints an amount in ETH as graph-node prints a BigDecimal
 // derived from wei: no exponent, at most 18 decimal places.
@@ -352,15 +345,18 @@ func decimalOf(x float64) sgBigDecimal {
 type sgBytes string
 
 func (sgBytes) ImplementsGraphQLType(name string) bool { return name == "Bytes" }
-func (b *sgBytes) UnmarshalGraphQL(in any) error {
+func (b *sgBytes) UnmarshalGraphQL(in any) error       { return stringScalar("Bytes", in, b) }
+func (b sgBytes) MarshalJSON() ([]byte, error)         { return json.Marshal(string(b)) }
+
+// stringScalar sets *dst from a scalar input that must be a string.
+func stringScalar[T ~string](name string, in any, dst *T) error {
 	s, ok := in.(string)
 	if !ok {
-		return fmt.Errorf("invalid Bytes %v", in)
+		return fmt.Errorf("invalid %s %v", name, in)
 	}
-	*b = sgBytes(s)
+	*dst = T(s)
 	return nil
 }
-func (b sgBytes) MarshalJSON() ([]byte, error) { return json.Marshal(string(b)) }
 
 // --- arguments ---------------------------------------------------------------
 

@@ -24,7 +24,7 @@ func ForKind(kind string, a CollectionArgs) (river.JobArgs, error) {
 	case KindVolume:
 		return FetchVolumeArgs{a}, nil
 	case KindMetadata:
-		return FetchCollectionMetadataArgs{a}, nil
+		return FetchCollectionMetadataArgs{CollectionArgs: a}, nil
 	case KindTokens:
 		return SyncTokensArgs{a}, nil
 	}

@@ -33,6 +33,9 @@ const (
 	QueueMetadata   = "metadata"
 	QueueTokens     = "tokens"
 	QueueRarity     = "rarity"
+	// QueueSourceVolume works volumes from sources other than a
+	// collection's own (marketplace subgraphs).
+	QueueSourceVolume = "source_volume"
 )
 
 // Refresh kinds, as stored in collection_schedules.kind and accepted by
@@ -104,8 +107,13 @@ func (FetchVolumeArgs) InsertOpts() river.InsertOpts {
 }
 
 // FetchCollectionMetadataArgs refreshes a collection's name, description,
-// images, links and contracts.
-type FetchCollectionMetadataArgs struct{ CollectionArgs }
+// images, links and contracts. Source, when set, is the source routed to
+// serve the collection's metadata instead of its own (e.g.
+// "subgraph:seaport"); empty means the collection's own source.
+type FetchCollectionMetadataArgs struct {
+	CollectionArgs
+	Source string `json:"source,omitempty"`
+}
 
 // Kind is stable; never rename it.
 func (FetchCollectionMetadataArgs) Kind() string { return "fetch_collection_metadata" }
@@ -146,4 +154,20 @@ func (ComputeRarityArgs) Kind() string { return "compute_rarity" }
 // InsertOpts: rarity queue, one unfinished job per collection and method.
 func (ComputeRarityArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueRarity, MaxAttempts: 5, UniqueOpts: UniquePending()}
+}
+
+// FetchSourceVolumeArgs refreshes a collection's volume windows from one
+// routed source that is not the collection's own (e.g. "subgraph:seaport").
+type FetchSourceVolumeArgs struct {
+	CollectionArgs
+	Source string `json:"source" river:"unique"`
+}
+
+// Kind is stable; never rename it.
+func (FetchSourceVolumeArgs) Kind() string { return "fetch_source_volume" }
+
+// InsertOpts: source_volume queue, one unfinished job per collection and
+// source.
+func (FetchSourceVolumeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueSourceVolume, MaxAttempts: 10, UniqueOpts: UniquePending()}
 }

@@ -85,7 +85,7 @@ func Run(t *testing.T, h Harness) {
 				continue
 			}
 			err := call(tg.Indexer, k, tg.Unknown)
-			e := requireClass(t, err, indexer.ClassPermanent)
+			e := RequireClass(t, err, indexer.ClassPermanent)
 			require.Equal(t, http.StatusNotFound, e.Status, "%s: %v", k, err)
 		}
 	})
@@ -100,7 +100,7 @@ func Run(t *testing.T, h Harness) {
 				if !indexer.Supports(tg.Indexer, k) {
 					continue
 				}
-				e := requireClass(t, call(tg.Indexer, k, tg.Known), m.class)
+				e := RequireClass(t, call(tg.Indexer, k, tg.Known), m.class)
 				if m.mode == Throttled {
 					require.Positive(t, e.RetryAfter, "a 429's Retry-After is kept")
 					require.Equal(t, http.StatusTooManyRequests, e.Status)
@@ -147,7 +147,7 @@ func requireNotSupported(t *testing.T, ix indexer.Indexer, k indexer.Kind, key s
 		return
 	}
 	err := call(ix, k, key)
-	requireClass(t, err, indexer.ClassPermanent)
+	RequireClass(t, err, indexer.ClassPermanent)
 	require.ErrorIs(t, err, indexer.ErrNotSupported, "%s", k)
 }
 
@@ -184,7 +184,9 @@ func requireValidStats(t *testing.T, ix indexer.Indexer, st *indexer.Stats) {
 	}
 }
 
-func requireClass(t *testing.T, err error, class indexer.Class) *indexer.Error {
+// RequireClass fails t unless err is an *indexer.Error of class, and
+// returns it.
+func RequireClass(t *testing.T, err error, class indexer.Class) *indexer.Error {
 	t.Helper()
 	require.Error(t, err)
 	var e *indexer.Error

@@ -3,7 +3,6 @@ package subgraph_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/indexer/indexertest"
 	"github.com/nftsync/nftsync/internal/indexer/subgraph"
 )
 
@@ -85,15 +85,6 @@ func volumes(st *indexer.Stats) map[indexer.Window]indexer.Volume {
 		out[v.Window] = v
 	}
 	return out
-}
-
-func requireClass(t *testing.T, err error, class indexer.Class) *indexer.Error {
-	t.Helper()
-	require.Error(t, err)
-	var ie *indexer.Error
-	require.True(t, errors.As(err, &ie), "error %v is not an *indexer.Error", err)
-	require.Equal(t, class, ie.Class, "error: %v", err)
-	return ie
 }
 
 // The windows of stats_ok.json, worked by hand: day 20454 is half over, so
@@ -201,7 +192,7 @@ func TestStatsFailures(t *testing.T) {
 			c, _ := setup(t, subgraph.Options{APIKey: "0123456789abcdef0123456789abcdef"}, tc.a)
 			st, err := c.Stats(context.Background(), addr)
 			require.Nil(t, st, "nothing half-used")
-			e := requireClass(t, err, tc.class)
+			e := indexertest.RequireClass(t, err, tc.class)
 			require.Equal(t, tc.status, e.Status)
 			require.NotContains(t, err.Error(), "0123456789abcdef0123456789abcdef", "the key never appears in errors")
 			if tc.check != nil {
@@ -215,7 +206,7 @@ func TestOversizeBodyIsMalformed(t *testing.T) {
 	t.Parallel()
 	c, _ := setup(t, subgraph.Options{MaxBodyBytes: 1024}, answer{status: 200, file: "stats_ok.json"})
 	_, err := c.Stats(context.Background(), addr)
-	requireClass(t, err, indexer.ClassMalformed)
+	indexertest.RequireClass(t, err, indexer.ClassMalformed)
 }
 
 func TestConnectionRefusedIsTransient(t *testing.T) {
@@ -226,7 +217,7 @@ func TestConnectionRefusedIsTransient(t *testing.T) {
 	c, err := subgraph.NewClient("seaport", url, nil, subgraph.Options{})
 	require.NoError(t, err)
 	_, err = c.Stats(context.Background(), addr)
-	requireClass(t, err, indexer.ClassTransient)
+	indexertest.RequireClass(t, err, indexer.ClassTransient)
 }
 
 func TestCollection(t *testing.T) {
@@ -243,7 +234,7 @@ func TestCollection(t *testing.T) {
 
 	c, _ = setup(t, subgraph.Options{}, answer{status: 200, file: "unknown_collection.json"})
 	_, err = c.Collection(context.Background(), addr)
-	e := requireClass(t, err, indexer.ClassPermanent)
+	e := indexertest.RequireClass(t, err, indexer.ClassPermanent)
 	require.Equal(t, http.StatusNotFound, e.Status)
 }
 
@@ -251,15 +242,15 @@ func TestNotSupportedAndBadAddress(t *testing.T) {
 	t.Parallel()
 	c, seen := setup(t, subgraph.Options{}, answer{status: 200, file: "stats_ok.json"})
 	_, err := c.Tokens(context.Background(), addr, "")
-	requireClass(t, err, indexer.ClassPermanent)
+	indexertest.RequireClass(t, err, indexer.ClassPermanent)
 	require.ErrorIs(t, err, indexer.ErrNotSupported)
 	require.False(t, indexer.Supports(c, indexer.KindFloorPrice))
 	require.False(t, indexer.Supports(c, indexer.KindTokens))
 	require.True(t, indexer.Supports(c, indexer.KindVolume))
 	_, err = c.Stats(context.Background(), "sim-collection-001")
-	requireClass(t, err, indexer.ClassPermanent)
+	indexertest.RequireClass(t, err, indexer.ClassPermanent)
 	_, err = c.Stats(context.Background(), strings.ToUpper(addr))
-	requireClass(t, err, indexer.ClassPermanent)
+	indexertest.RequireClass(t, err, indexer.ClassPermanent)
 	require.Empty(t, seen(), "invalid addresses are refused before any request")
 }
 

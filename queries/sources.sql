@@ -1,0 +1,86 @@
+-- name: IndexerSourceUpsert :exec
+-- Records what a configured source serves.
+INSERT INTO indexer_sources (source, kinds, default_kinds, updated_at)
+VALUES (@source, @kinds::text[], @default_kinds::text[], now())
+ON CONFLICT (source) DO UPDATE
+SET kinds = EXCLUDED.kinds, default_kinds = EXCLUDED.default_kinds, updated_at = now();
+
+-- name: IndexerSourceDeleteMissing :exec
+-- Forgets sources with the given prefix that are not configured any more.
+DELETE FROM indexer_sources
+WHERE source LIKE @prefix::text || '%' AND NOT (source = ANY (@keep::text[]));
+
+-- name: IndexerSourceList :many
+SELECT * FROM indexer_sources ORDER BY source;
+
+-- name: CollectionRouteSet :exec
+INSERT INTO collection_routes (collection_id, kind, sources, updated_at)
+VALUES (@collection_id, @kind, @sources::text[], now())
+ON CONFLICT (collection_id, kind) DO UPDATE SET sources = EXCLUDED.sources, updated_at = now();
+
+-- name: CollectionRouteDelete :execrows
+DELETE FROM collection_routes WHERE collection_id = @collection_id AND kind = @kind;
+
+-- name: CollectionRoutesResolve :many
+-- The effective sources of each (collection, kind) pair: the collection's
+-- own route, else its own source plus the sources serving the kind by
+-- default. Sources that cannot serve the kind are left out (a route may
+-- name a source that is no longer configured, or no longer serves it).
+SELECT u.collection_id::bigint AS collection_id, u.kind::text AS kind,
+       COALESCE(ARRAY(
+           SELECT s FROM unnest(COALESCE(r.sources,
+               ARRAY[c.source] || ARRAY(SELECT d.source FROM indexer_sources d
+                                        WHERE u.kind = ANY (d.default_kinds) AND d.source <> c.source
+                                        ORDER BY d.source))) WITH ORDINALITY AS x (s, n)
+           WHERE x.s = c.source AND NOT EXISTS (SELECT 1 FROM indexer_sources k WHERE k.source = x.s AND NOT (u.kind = ANY (k.kinds)))
+              OR EXISTS (SELECT 1 FROM indexer_sources k WHERE k.source = x.s AND u.kind = ANY (k.kinds))
+           ORDER BY x.n), '{}')::text[] AS sources,
+       (r.collection_id IS NOT NULL)::boolean AS routed
+FROM (SELECT (@collection_ids::bigint[])[i] AS collection_id, (@kinds::text[])[i] AS kind, i AS n
+      FROM generate_subscripts(@kinds::text[], 1) AS i) AS u
+JOIN collections c ON c.id = u.collection_id
+LEFT JOIN collection_routes r ON r.collection_id = u.collection_id AND r.kind = u.kind
+ORDER BY u.n;
+
+-- name: CollectionContractFirst :one
+-- The collection's contract address on its chain (the first known one).
+SELECT cc.address FROM collection_contracts cc
+JOIN collections c ON c.id = cc.collection_id
+WHERE cc.collection_id = @collection_id
+ORDER BY (cc.chain = c.chain) DESC, cc.address
+LIMIT 1;
+
+-- name: CrossCheckInsert :one
+-- Records a round's check once; a retried job of the same round inserts
+-- nothing and gets no row.
+INSERT INTO source_cross_checks (collection_id, metric, round, source_a, value_a, fetched_at_a,
+    source_b, value_b, low_b, high_b, fetched_at_b, source_as_of_b, tolerance, agree)
+VALUES (@collection_id, @metric, @round, @source_a, @value_a, @fetched_at_a,
+    @source_b, @value_b, @low_b, @high_b, @fetched_at_b, @source_as_of_b, @tolerance, @agree)
+ON CONFLICT (collection_id, metric, source_a, source_b, round) DO NOTHING
+RETURNING id;
+
+-- name: CrossCheckList :many
+SELECT * FROM source_cross_checks WHERE collection_id = @collection_id ORDER BY id;
+
+-- name: CrossCheckSummary :many
+-- Checks per pair of sources: how many, how many disagreed.
+SELECT metric, source_a, source_b, count(*)::bigint AS checks,
+       count(*) FILTER (WHERE NOT agree)::bigint AS disagreements
+FROM source_cross_checks GROUP BY metric, source_a, source_b ORDER BY metric, source_a, source_b;
+
+-- name: VolumeRowsBySource :many
+-- Current volume rows per source, for progress reports.
+SELECT source, count(*)::bigint AS rows, count(DISTINCT collection_id)::bigint AS collections
+FROM volume_current GROUP BY source ORDER BY source;
+
+-- name: VolumeCurrentWindow :one
+-- One source's current figure for a collection's window.
+SELECT amount::text AS amount, fetched_at FROM volume_current
+WHERE collection_id = @collection_id AND source = @source AND time_window = @time_window;
+
+-- name: VolumeAllMarketplaces :many
+-- A collection's volume over all marketplace subgraphs, per window.
+SELECT collection_id, time_window, currency, decimals::smallint AS decimals, amount::text AS amount,
+       sales::bigint AS sales, sources::text[] AS sources, fetched_at::timestamptz AS fetched_at
+FROM volume_all_marketplaces WHERE collection_id = @collection_id ORDER BY time_window;
