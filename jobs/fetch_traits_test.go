@@ -100,6 +100,7 @@ func TestFetchTraitsWorker(t *testing.T) {
 		require.Equal(t, river.EventKindJobCompleted, res.EventKind)
 		st2 := b.sim.Stats()
 		require.Equal(t, 2*pages, st2.ByEndpoint[indexersim.EndpointNFTs])
+		require.Equal(t, pages, st2.Requests-st.Requests, "ceil(N/200) upstream calls in all")
 		require.Equal(t, int64(n), st2.ByEndpoint[indexersim.EndpointNFT], "no trait call for unchanged tokens")
 		require.Equal(t, int64(1), st2.ByEndpoint[indexersim.EndpointTraits], "no cross-check without a full fetch")
 
@@ -112,6 +113,10 @@ func TestFetchTraitsWorker(t *testing.T) {
 		st3 := b.sim.Stats()
 		require.Equal(t, pages, st3.ByEndpoint[indexersim.EndpointNFTs]-st2.ByEndpoint[indexersim.EndpointNFTs])
 		require.Equal(t, int64(len(changed)), st3.ByEndpoint[indexersim.EndpointNFT]-st2.ByEndpoint[indexersim.EndpointNFT])
+		require.Equal(t, pages+int64(len(changed)), st3.Requests-st2.Requests, "ceil(N/200) + k upstream calls in all")
+		t.Logf("N=%d: first sync %d upstream calls (%d list pages, %d trait calls, %d cross-check); unchanged re-sync %d; re-sync with k=%d changed %d",
+			n, st.Requests, st.ByEndpoint[indexersim.EndpointNFTs], st.ByEndpoint[indexersim.EndpointNFT], st.ByEndpoint[indexersim.EndpointTraits],
+			st2.Requests-st.Requests, len(changed), st3.Requests-st2.Requests)
 		for _, id := range changed {
 			require.Equal(t, truthTraits(t, b, id), storedTraits(t, b, id), "token %s", id)
 		}
