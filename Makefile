@@ -23,12 +23,13 @@ test/short: ## all tests without the race detector
 bench: ## benchmarks (rarity and others), against a throwaway PostgreSQL
 	.ci/with-postgres.sh $(GO) test -run '^$$' -bench . -benchmem ./...
 
-generate: ## regenerate sqlc code and River's schema copy
+generate: ## regenerate sqlc code, River's schema copy and the API's gqlgen code
 	$(GO) run ./internal/tools/riverschema > db/schema/river.sql
 	$(GO) tool sqlc generate
+	cd internal/api && $(GO) tool gqlgen generate --config gqlgen.yml
 
 verify: generate ## fail when generated code is stale or code is unformatted
-	@git diff --exit-code -- db || (echo "generated code is stale: run make generate and commit" >&2; exit 1)
+	@git diff --exit-code -- db internal/api || (echo "generated code is stale: run make generate and commit" >&2; exit 1)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1)
 	$(GO) vet ./...
 

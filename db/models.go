@@ -60,6 +60,17 @@ func (ns NullRiverJobState) Value() (driver.Value, error) {
 	return string(ns.RiverJobState), nil
 }
 
+type AdminAudit struct {
+	ID           int64
+	Actor        string
+	Action       string
+	CollectionID pgtype.Int8
+	Slug         string
+	Detail       []byte
+	JobIds       []int64
+	CreatedAt    time.Time
+}
+
 type Collection struct {
 	ID           int64
 	Source       string

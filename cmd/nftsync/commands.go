@@ -7,16 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/nftsync/nftsync/db"
-	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/admin"
 	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs"
 )
@@ -58,151 +56,109 @@ func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
 
 func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: collections needs add, list, refresh, resume or route", errUsage)
+		return fmt.Errorf("%w: collections needs add, list, refresh, pause, resume, untrack, intervals or route", errUsage)
 	}
-	switch args[0] {
-	case "add":
-		fs := flag.NewFlagSet("collections add", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		source := fs.String("source", "opensea", "indexer the collection is fetched from")
-		chain := fs.String("chain", "ethereum", "chain of the collection")
-		priority := fs.Int("priority", 2, "1 (most urgent) to 4")
-		traitsSource := fs.String("traits-source", "", "where per-token traits come from: opensea (single-NFT endpoint, the default) or token_uri (the token's metadata_url); empty keeps a tracked collection's setting")
-		if err := fs.Parse(args[1:]); err != nil {
-			return fmt.Errorf("%w: collections add: %v", errUsage, err)
-		}
-		if fs.NArg() == 0 {
-			return fmt.Errorf("%w: collections add needs at least one slug", errUsage)
-		}
-		if *priority < 1 || *priority > 4 {
-			return fmt.Errorf("collections add: -priority %d: want 1 to 4", *priority)
-		}
-		if ts := *traitsSource; ts != "" && ts != indexer.TraitSourceOpenSea && ts != indexer.TraitSourceTokenURI {
-			return fmt.Errorf("collections add: -traits-source %q: want opensea or token_uri", ts)
-		}
-		if *source != "opensea" {
-			return fmt.Errorf("collections add: -source %q: the only source is opensea", *source)
-		}
-		pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		for _, slug := range fs.Args() {
-			c, err := trackCollection(ctx, pool, cfg, *source, slug, *chain, int16(*priority), *traitsSource)
-			if err != nil {
-				return err
-			}
-			_, _ = fmt.Fprintf(stdout, "tracking %s (id %d, traits from %s); first refresh on the next planning tick\n", c.Slug, c.ID, c.TraitsSource)
-		}
-		return nil
-	case "list":
-		pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		return listCollections(ctx, pool, stdout)
-	case "route":
+	if args[0] == "route" {
 		pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
 		if err != nil {
 			return err
 		}
 		defer pool.Close()
 		return routeCollection(ctx, pool, args[1:], stdout)
-	case "refresh", "resume":
-		if len(args) < 2 {
-			return fmt.Errorf("%w: collections %s needs at least one slug", errUsage, args[0])
-		}
-		pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		if args[0] == "resume" {
-			return resumeCollections(ctx, pool, args[1:], stdout)
-		}
-		return refreshCollections(ctx, pool, args[1:], stdout)
 	}
-	return fmt.Errorf("%w: unknown collections command %q", errUsage, args[0])
-}
-
-// traitFetchProgress says how far the trait fetch is: "complete", "n due"
-// while tokens wait for theirs, or "-" before the first listing.
-func traitFetchProgress(r db.CollectionProgressRow) string {
-	switch {
-	case r.Tokens == 0:
-		return "-"
-	case r.TraitsDue > 0:
-		return fmt.Sprintf("%d due (%.0f%% done)", r.TraitsDue, 100*float64(r.Tokens-r.TraitsDue)/float64(r.Tokens))
-	case r.TraitsComplete:
-		return "complete"
+	cmd, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("collections "+cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	source := fs.String("source", "opensea", "indexer the collection is fetched from")
+	chain := fs.String("chain", "ethereum", "chain of the collection")
+	priority := fs.Int("priority", 2, "1 (most urgent) to 4")
+	reason := fs.String("reason", "", "why the collection is paused")
+	traitsSource := fs.String("traits-source", "", "where per-token traits come from: opensea (single-NFT endpoint, the default) or token_uri (the token's metadata_url); empty keeps a tracked collection's setting")
+	kinds := fs.String("kinds", "", "comma-separated kinds to refresh (default all)")
+	intervals := map[string]*time.Duration{}
+	for _, kind := range jobs.ScheduleKinds {
+		intervals[kind] = fs.Duration(strings.ReplaceAll(kind, "_", "-"), 0, "refresh interval of "+kind)
 	}
-	return "checking"
-}
-
-func lookupCollection(ctx context.Context, q *db.Queries, slug string) (db.Collection, error) {
-	c, err := q.CollectionGetBySlug(ctx, db.CollectionGetBySlugParams{Source: "opensea", Slug: slug})
+	if err := fs.Parse(reorderFlags(rest)); err != nil {
+		return fmt.Errorf("%w: collections %s: %v", errUsage, cmd, err)
+	}
+	if cmd != "list" && fs.NArg() == 0 {
+		return fmt.Errorf("%w: collections %s needs at least one slug", errUsage, cmd)
+	}
+	pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
 	if err != nil {
-		if errors.Is(db.Interpret(err), db.ErrNotFound) {
-			return c, fmt.Errorf("collection %q is not tracked (add it with `nftsync collections add`)", slug)
-		}
-		return c, fmt.Errorf("look up %s: %w", slug, err)
+		return err
 	}
-	return c, nil
-}
-
-// refreshCollections enqueues a manual refresh of every kind, in one
-// transaction per collection.
-func refreshCollections(ctx context.Context, pool *pgxpool.Pool, slugs []string, stdout io.Writer) error {
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	defer pool.Close()
+	svc, err := newAdmin(cfg, pool)
 	if err != nil {
-		return fmt.Errorf("create river client: %w", err)
+		return err
 	}
-	for _, slug := range slugs {
-		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
-			c, err := lookupCollection(ctx, db.New(tx), slug)
-			if err != nil {
-				return err
-			}
-			if c.Status != "active" {
-				return fmt.Errorf("collection %q is %s (%s): resume it first with `nftsync collections resume %s`", slug, c.Status, c.StatusReason, slug)
-			}
-			n, err := jobs.RefreshNow(ctx, tx, client, c.ID, time.Now())
-			if err != nil {
-				return err
-			}
-			_, _ = fmt.Fprintf(stdout, "%s: %d refresh jobs enqueued (kinds already pending were skipped)\n", slug, n)
-			return nil
-		})
-		if err != nil {
-			return err
+	actor := cfg.API.Actor
+	setIntervals := map[string]time.Duration{}
+	for kind, d := range intervals {
+		if *d != 0 {
+			setIntervals[kind] = *d
 		}
 	}
-	return nil
-}
-
-// resumeCollections reactivates collections a permanent upstream error (or an
-// operator) stopped, and makes all their kinds due now.
-func resumeCollections(ctx context.Context, pool *pgxpool.Pool, slugs []string, stdout io.Writer) error {
-	for _, slug := range slugs {
-		err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
-			q := db.New(tx)
-			c, err := lookupCollection(ctx, q, slug)
-			if err != nil {
-				return err
+	if cmd == "list" {
+		return listCollections(ctx, pool, stdout)
+	}
+	for _, slug := range fs.Args() {
+		var err error
+		switch cmd {
+		case "add":
+			if *priority < 1 || *priority > 4 {
+				return fmt.Errorf("collections add: -priority %d: want 1 to 4", *priority)
 			}
-			if err := q.CollectionSetStatus(ctx, db.CollectionSetStatusParams{ID: c.ID, Status: "active", StatusReason: ""}); err != nil {
-				return fmt.Errorf("resume %s: %w", slug, err)
+			var c db.Collection
+			c, err = svc.Track(ctx, actor, admin.TrackParams{Slug: slug, Source: *source, Chain: *chain, Priority: *priority,
+				Intervals: setIntervals, TraitsSource: *traitsSource})
+			if err == nil {
+				_, _ = fmt.Fprintf(stdout, "tracking %s (id %d, traits from %s); first refresh on the next planning tick\n", c.Slug, c.ID, c.TraitsSource)
 			}
-			if err := q.ScheduleMakeDue(ctx, c.ID); err != nil {
-				return fmt.Errorf("resume %s: %w", slug, err)
+		case "refresh":
+			var res *admin.RefreshResult
+			res, err = svc.Refresh(ctx, actor, slug, splitList(*kinds))
+			if err == nil {
+				inserted, ids := 0, make([]string, 0, len(res.Jobs))
+				for _, j := range res.Jobs {
+					if !j.Duplicate {
+						inserted++
+					}
+					ids = append(ids, fmt.Sprintf("%s=%d", j.Kind, j.JobID))
+				}
+				_, _ = fmt.Fprintf(stdout, "%s: %d refresh jobs enqueued (kinds already pending were skipped): %s\n", slug, inserted, strings.Join(ids, " "))
 			}
-			_, _ = fmt.Fprintf(stdout, "%s: active again (was %s: %s)\n", slug, c.Status, c.StatusReason)
-			return nil
-		})
+		case "resume":
+			var before db.Collection
+			before, err = lookupStatus(ctx, pool, slug)
+			if err == nil {
+				_, err = svc.Resume(ctx, actor, slug)
+			}
+			if err == nil {
+				_, _ = fmt.Fprintf(stdout, "%s: active again (was %s: %s)\n", slug, before.Status, before.StatusReason)
+			}
+		case "pause":
+			_, err = svc.Pause(ctx, actor, slug, *reason)
+			if err == nil {
+				_, _ = fmt.Fprintf(stdout, "%s: paused\n", slug)
+			}
+		case "untrack":
+			_, err = svc.Untrack(ctx, actor, slug)
+			if err == nil {
+				_, _ = fmt.Fprintf(stdout, "%s: untracked; its stored data is deleted\n", slug)
+			}
+		case "intervals":
+			_, err = svc.SetIntervals(ctx, actor, slug, setIntervals)
+			if err == nil {
+				_, _ = fmt.Fprintf(stdout, "%s: refresh intervals set\n", slug)
+			}
+		default:
+			return fmt.Errorf("%w: unknown collections command %q", errUsage, cmd)
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("collections %s %s: %w", cmd, slug, err)
 		}
 	}
 	return nil
@@ -236,4 +192,71 @@ func listCollections(ctx context.Context, pool *pgxpool.Pool, stdout io.Writer) 
 			r.HasMetadata, r.Tokens, r.TokensComplete, r.TraitsSource, r.TokensWithTraits, traitFetchProgress(r), r.RarityTokens)
 	}
 	return tw.Flush()
+}
+
+// lookupStatus reads a collection (for messages that show its old status).
+func lookupStatus(ctx context.Context, pool *pgxpool.Pool, slug string) (db.Collection, error) {
+	c, err := db.New(pool).APICollectionBySlug(ctx, slug)
+	if errors.Is(db.Interpret(err), db.ErrNotFound) {
+		return c, fmt.Errorf("collection %q is not tracked (add it with `nftsync collections add`)", slug)
+	}
+	return c, err
+}
+
+// reorderFlags moves flags before positional arguments, so that
+// `jobs get 12 --json` parses like `jobs get --json 12`. Flags that take a
+// value are given as -name=value or -name value (the value follows it).
+func reorderFlags(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			flags = append(flags, a)
+			if !strings.Contains(a, "=") && !isBoolFlag(a) && i+1 < len(args) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(flags, pos...)
+}
+
+func isBoolFlag(a string) bool {
+	switch strings.TrimLeft(a, "-") {
+	case "json", "h", "help":
+		return true
+	}
+	return false
+}
+
+// traitFetchProgress says how far the trait fetch is: "complete", "n due"
+// while tokens wait for theirs, or "-" before the first listing.
+func traitFetchProgress(r db.CollectionProgressRow) string {
+	switch {
+	case r.Tokens == 0:
+		return "-"
+	case r.TraitsDue > 0:
+		return fmt.Sprintf("%d due (%.0f%% done)", r.TraitsDue, 100*float64(r.Tokens-r.TraitsDue)/float64(r.Tokens))
+	case r.TraitsComplete:
+		return "complete"
+	}
+	return "checking"
+}
+
+// lookupCollection reads a tracked opensea collection by slug.
+func lookupCollection(ctx context.Context, q *db.Queries, slug string) (db.Collection, error) {
+	c, err := q.CollectionGetBySlug(ctx, db.CollectionGetBySlugParams{Source: "opensea", Slug: slug})
+	if err != nil {
+		if errors.Is(db.Interpret(err), db.ErrNotFound) {
+			return c, fmt.Errorf("collection %q is not tracked (add it with `nftsync collections add`)", slug)
+		}
+		return c, fmt.Errorf("look up %s: %w", slug, err)
+	}
+	return c, nil
 }

@@ -92,6 +92,8 @@ type config struct {
 
 	// TokenURI configures the token_uri trait source.
 	TokenURI tokenURIConfig
+
+	API apiConfig
 }
 
 // tokenURIConfig configures the token_uri trait source: where ipfs:// and
@@ -226,6 +228,21 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_TOKENURI_MAX_REDIRECTS", "5", "token_uri: redirects one attempt follows (0 = none)."},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "(unset)", "Worker: OTLP/HTTP collector URL (e.g. http://otel-collector:4318); when set, every job is traced (otelriver spans, linked to the inserting span)."},
 	{"NFTSYNC_METRICS_ADDR", "(unset)", "Worker: listen address of /metrics (Prometheus), /healthz and /readyz, e.g. :9090 (unset = not served)."},
+	{"NFTSYNC_API_ADDR", "127.0.0.1:8080", "API: listen address of `nftsync api` and of the API `dev` starts (dev picks a free port when unset and 8080 is taken)."},
+	{"NFTSYNC_API_ADMIN_TOKENS", "(unset)", "API: comma-separated admin bearer tokens (16+ characters) for mutations, admin queries and River UI. dev makes one up and prints it when unset. Never logged."},
+	{"NFTSYNC_API_READ_TOKENS", "(unset)", "API: comma-separated read tokens; when set, every read needs one (or an admin token). Unset = reads are public."},
+	{"NFTSYNC_API_CORS_ORIGINS", "(unset)", "API: comma-separated browser origins allowed to call /graphql (`*` = any)."},
+	{"NFTSYNC_API_REFRESH_COOLDOWN", "1m", "API and CLI: least time between two manual refreshes of one collection (0 disables)."},
+	{"NFTSYNC_API_MAX_DEPTH", "15", "API: deepest field nesting of a query (introspection included)."},
+	{"NFTSYNC_API_MAX_COMPLEXITY", "5000", "API: most complexity points of a query (a page counts its size times its items)."},
+	{"NFTSYNC_API_MAX_PAGE_SIZE", "100", "API: largest `first` of any connection."},
+	{"NFTSYNC_API_MAX_BODY_BYTES", "1048576", "API: largest request body."},
+	{"NFTSYNC_API_REQUEST_TIMEOUT", "10s", "API: time one request may take."},
+	{"NFTSYNC_API_READ_TIMEOUT", "15s", "API: server read timeout (headers and body)."},
+	{"NFTSYNC_API_WRITE_TIMEOUT", "30s", "API: server write timeout; must exceed the request timeout."},
+	{"NFTSYNC_API_IDLE_TIMEOUT", "60s", "API: keep-alive idle timeout."},
+	{"NFTSYNC_API_SHUTDOWN_TIMEOUT", "15s", "API: on SIGTERM, how long in-flight requests may finish."},
+	{"NFTSYNC_API_POOL_SIZE", "20", "API: PostgreSQL connections of `nftsync api`."},
 }
 
 // loadConfig reads and validates the environment. Every problem is reported
@@ -308,6 +325,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		HTTPTimeout: p.duration("NFTSYNC_HTTP_TIMEOUT", 30*time.Second, 100*time.Millisecond),
 		MaxWorkers:  map[string]int{},
 	}
+	c.API = p.apiConfig()
 	c.Limit.Rate = 4
 	if rs := getenv("NFTSYNC_OPENSEA_RATE"); rs != "" {
 		r, err := ratelimit.ParseRate(rs)

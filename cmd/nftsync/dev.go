@@ -47,7 +47,7 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 		}
 		dbURL = cluster.DSN("nftsync")
 	}
-	pool, err := openDB(ctx, cfg, dbURL, logger, poolSize(cfg))
+	pool, err := openDB(ctx, cfg, dbURL, logger, poolSize(cfg)+10)
 	if err != nil {
 		return err
 	}
@@ -102,8 +102,17 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	defer stopHealth()
 	printHowToLook(stdout, redactURL(dbURL))
 
+	apiURL, apiDone, err := startDevAPI(ctx, cfg, pool, logger, stdout)
+	if err != nil {
+		return err
+	}
+	logger.Info("api ready", slog.String("url", apiURL))
+
 	go reportProgress(ctx, pool, sim.Server, logger, 10*time.Second)
 	err = runRiver(ctx, client, cfg, logger)
+	if aerr := <-apiDone; aerr != nil && err == nil {
+		err = fmt.Errorf("api: %w", aerr)
+	}
 	if _, _, perr := logProgress(context.WithoutCancel(ctx), pool, sim.Server, logger); perr != nil {
 		logger.Warn("final progress report", slog.Any("error", perr))
 	}
@@ -249,4 +258,53 @@ func logSources(ctx context.Context, q *db.Queries, logger *slog.Logger) error {
 func collectionComplete(r db.CollectionProgressRow, n int64) bool {
 	return r.HasFloor && r.HasVolume && r.HasMetadata && r.TokensComplete && r.Tokens == n &&
 		r.TokensWithTraits == n && r.TraitsDue == 0 && r.TraitsComplete && r.RarityTokens == n
+}
+
+// startDevAPI serves the API for dev (a free port when NFTSYNC_API_ADDR is
+// unset and 8080 is taken; a fresh admin token when none is configured) and
+// prints its URL, the token and an example query. apiDone yields the
+// server's result once ctx is done.
+func startDevAPI(ctx context.Context, cfg *config, pool *pgxpool.Pool, logger *slog.Logger, stdout io.Writer) (string, <-chan error, error) {
+	opts := cfg.API.Options
+	if !cfg.API.AddrSet {
+		opts.FallbackAddr = "127.0.0.1:0"
+	}
+	token := ""
+	if len(opts.AdminTokens) == 0 {
+		token = randomToken()
+		opts.AdminTokens = []string{token}
+	}
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serveAPI(ctx, cfg, opts, pool, logger, func(url string) { ready <- url }) }()
+	select {
+	case url := <-ready:
+		printAPI(stdout, url, token)
+		return url, done, nil
+	case err := <-done:
+		return "", nil, fmt.Errorf("start api: %w", err)
+	}
+}
+
+func printAPI(w io.Writer, url, token string) {
+	tokenLine := "the admin token is one of NFTSYNC_API_ADMIN_TOKENS"
+	if token != "" {
+		tokenLine = "admin token for this run (set NFTSYNC_API_ADMIN_TOKENS to choose one): " + token
+	}
+	_, _ = fmt.Fprintf(w, `The client API is up:
+
+  GraphiQL   %[1]s/
+  GraphQL    %[1]s/graphql
+  River UI   %[1]s/riverui/  (user: any, password: the admin token)
+  %[2]s
+
+  Example query (paste into GraphiQL, or):
+  curl -s %[1]s/graphql -H 'Content-Type: application/json' \
+    -d '{"query":"{ collections(first: 3) { edges { node { slug floor { amount currency } volumes { window amount } metadata { name } } } } }"}'
+
+  Refresh a collection now (admin):
+  curl -s %[1]s/graphql -H 'Content-Type: application/json' -H 'Authorization: Bearer <admin token>' \
+    -d '{"query":"mutation { refreshCollection(slug: \"SLUG\") { jobs { kind jobId } } }"}'
+
+`, url, tokenLine)
 }

@@ -18,6 +18,7 @@ Commands:
   worker                   a worker replica (run as many as you like)
   migrate                  apply River's and nftsync's migrations
   sim                      the indexer simulator on its own
+  api                      the client GraphQL API (GraphiQL at /, River UI at /riverui/)
   collections add SLUG...  track collections (flags: -source, -chain, -priority)
   collections list         tracked collections and what is stored for them
   collections refresh SLUG...  enqueue a manual refresh of every kind now (priority, budget first)
@@ -25,6 +26,12 @@ Commands:
   backfill --from-file FILE | --from-sim N [--no-wait]
                            track many collections and sync them at bulk priority,
                            with progress; run it again to finish an interrupted one
+  collections pause [-reason R] SLUG...   stop scheduling collections (data stays)
+  collections untrack SLUG...  stop tracking collections and delete their data
+  collections intervals [-floor-price D] [-volume D] [-metadata D] [-tokens D] SLUG...
+  jobs list [-kind K] [-state S] [-queue Q] [-limit N] [-after CURSOR] [--json]
+  jobs get|retry|cancel ID [--json]
+  jobs stats [--json]      River job counts by state, kind and queue
   rarity --input FILE      compute rarity scores and ranks of a JSONL collection
   version                  print the version and exit
   help                     this text
@@ -96,5 +103,9 @@ func commands() map[string]command {
 		}},
 		"collections": {run: runCollections},
 		"backfill":    {run: runBackfill},
+		"api": {migrates: true, run: func(ctx context.Context, cfg *config, logger *slog.Logger, _ []string, stdout io.Writer) error {
+			return runAPI(ctx, cfg, logger, stdout)
+		}},
+		"jobs": {run: runJobs},
 	}
 }

@@ -36,7 +36,7 @@ func TestRunNeedsDatabaseURL(t *testing.T) {
 func TestCollectionsCommands(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	env := envOf(map[string]string{"DATABASE_URL": dbtest.NewDatabase(t), "NFTSYNC_LOG_LEVEL": "error"})
+	env := envOf(map[string]string{"DATABASE_URL": dbtest.NewDatabase(t), "NFTSYNC_LOG_LEVEL": "error", "NFTSYNC_API_REFRESH_COOLDOWN": "0"})
 	cli := func(args ...string) (string, error) {
 		var out, errOut bytes.Buffer
 		err := run(ctx, args, env, &out, &errOut)

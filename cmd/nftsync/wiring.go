@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/admin"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexer/opensea"
 	"github.com/nftsync/nftsync/internal/indexer/subgraph"
@@ -244,26 +245,9 @@ func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL 
 	return newWorkerClient(cfg, pool, deps, logger, obs)
 }
 
-// trackCollection upserts a collection and its refresh schedules.
-// traitsSource "" keeps a tracked collection's trait source (opensea for a
-// new one).
+// trackCollection tracks a collection for dev and backfill (the admin
+// service's Track, audited under the CLI's actor).
 func trackCollection(ctx context.Context, pool *pgxpool.Pool, cfg *config, source, slug, chain string, priority int16, traitsSource string) (db.Collection, error) {
-	var c db.Collection
-	err := db.WithTx(ctx, pool, func(tx pgx.Tx) error {
-		q := db.New(tx)
-		var err error
-		c, err = q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: source, Slug: slug, Chain: chain, Priority: priority, TraitsSource: traitsSource})
-		if err != nil {
-			return fmt.Errorf("track %s: %w", slug, err)
-		}
-		for _, kind := range jobs.ScheduleKinds {
-			if err := q.ScheduleEnsure(ctx, db.ScheduleEnsureParams{
-				CollectionID: c.ID, Kind: kind, EverySeconds: int32(cfg.Intervals[kind] / time.Second),
-			}); err != nil {
-				return fmt.Errorf("schedule %s %s: %w", slug, kind, err)
-			}
-		}
-		return nil
-	})
-	return c, err
+	svc := &admin.Service{DB: pool, DefaultIntervals: cfg.Intervals}
+	return svc.Track(ctx, cfg.API.Actor, admin.TrackParams{Slug: slug, Source: source, Chain: chain, Priority: int(priority), TraitsSource: traitsSource})
 }

@@ -1,0 +1,168 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/vikstrous/dataloadgen"
+
+	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/rarity"
+)
+
+// rarityMethod is the rarity method the API reports (the one the
+// compute_rarity job writes by default).
+const rarityMethod = "openrarity"
+
+// loaders batch the per-collection and per-token reads of one request: every
+// field of a page of N collections or tokens costs one SQL statement, not N.
+// They live for one request (their caches must not outlive it).
+type loaders struct {
+	metadata  *dataloadgen.Loader[int64, db.CollectionMetadatum]
+	floor     *dataloadgen.Loader[int64, db.APIFloorByCollectionsRow]
+	volumes   *dataloadgen.Loader[int64, []db.APIVolumesByCollectionsRow]
+	schedules *dataloadgen.Loader[int64, []db.CollectionSchedule]
+	rarity    *dataloadgen.Loader[int64, db.APIRarityRunsByCollectionsRow]
+	contracts *dataloadgen.Loader[int64, []db.CollectionContract]
+	traits    *dataloadgen.Loader[int64, []*Trait]
+}
+
+type loadersKey struct{}
+
+// loaderWait is how long a loader collects keys before it queries: the
+// resolvers of one page's items run concurrently and ask within microseconds.
+const loaderWait = time.Millisecond
+
+func newLoaders(q *db.Queries) *loaders {
+	opt := dataloadgen.WithWait(loaderWait)
+	return &loaders{
+		metadata: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64]db.CollectionMetadatum, error) {
+			rows, err := q.APIMetadataByCollections(ctx, ids)
+			return byKey(rows, func(r db.CollectionMetadatum) int64 { return r.CollectionID }), err
+		}, opt),
+		floor: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64]db.APIFloorByCollectionsRow, error) {
+			rows, err := q.APIFloorByCollections(ctx, ids)
+			return byKey(rows, func(r db.APIFloorByCollectionsRow) int64 { return r.CollectionID }), err
+		}, opt),
+		volumes: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64][]db.APIVolumesByCollectionsRow, error) {
+			rows, err := q.APIVolumesByCollections(ctx, ids)
+			return groupBy(rows, func(r db.APIVolumesByCollectionsRow) int64 { return r.CollectionID }), err
+		}, opt),
+		schedules: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64][]db.CollectionSchedule, error) {
+			rows, err := q.APISchedulesByCollections(ctx, ids)
+			return groupBy(rows, func(r db.CollectionSchedule) int64 { return r.CollectionID }), err
+		}, opt),
+		rarity: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64]db.APIRarityRunsByCollectionsRow, error) {
+			rows, err := q.APIRarityRunsByCollections(ctx, db.APIRarityRunsByCollectionsParams{CollectionIds: ids, Method: rarityMethod})
+			return byKey(rows, func(r db.APIRarityRunsByCollectionsRow) int64 { return r.CollectionID }), err
+		}, opt),
+		contracts: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64][]db.CollectionContract, error) {
+			rows, err := q.APIContractsByCollections(ctx, ids)
+			return groupBy(rows, func(r db.CollectionContract) int64 { return r.CollectionID }), err
+		}, opt),
+		traits: dataloadgen.NewMappedLoader(func(ctx context.Context, pks []int64) (map[int64][]*Trait, error) {
+			return loadTraits(ctx, q, pks)
+		}, opt),
+	}
+}
+
+func withLoaders(ctx context.Context, l *loaders) context.Context {
+	return context.WithValue(ctx, loadersKey{}, l)
+}
+
+func loadersFrom(ctx context.Context) *loaders {
+	return ctx.Value(loadersKey{}).(*loaders)
+}
+
+// load returns the value of key, found=false when the batch had none for it.
+func load[V any](ctx context.Context, l *dataloadgen.Loader[int64, V], key int64) (V, bool, error) {
+	v, err := l.Load(ctx, key)
+	if isNotFound(err) {
+		return v, false, nil
+	}
+	return v, err == nil, err
+}
+
+func byKey[R any](rows []R, key func(R) int64) map[int64]R {
+	m := make(map[int64]R, len(rows))
+	for _, r := range rows {
+		m[key(r)] = r
+	}
+	return m
+}
+
+func groupBy[R any](rows []R, key func(R) int64) map[int64][]R {
+	m := make(map[int64][]R, len(rows))
+	for _, r := range rows {
+		m[key(r)] = append(m[key(r)], r)
+	}
+	return m
+}
+
+// loadTraits reads the traits of a batch of tokens and their value counts
+// and frequencies: two statements for the whole batch. Rarity stores its
+// statistics under normalised names and values (rarity.Normalize, as
+// OpenRarity compares them), so the lookup normalises here, in Go, exactly
+// as the rarity job did.
+func loadTraits(ctx context.Context, q *db.Queries, pks []int64) (map[int64][]*Trait, error) {
+	rows, err := q.APITraitsByTokens(ctx, pks)
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		collection int64
+		typ, value string
+	}
+	lookup := db.APITraitStatsLookupParams{Method: rarityMethod}
+	seen := map[key]bool{}
+	out := make(map[int64][]*Trait, len(pks))
+	keys := make([]key, len(rows))
+	for i, r := range rows {
+		k := key{r.CollectionID, rarity.Normalize(r.TraitType), rarity.Normalize(r.ValueText)}
+		keys[i] = k
+		if !seen[k] {
+			seen[k] = true
+			lookup.CollectionIds = append(lookup.CollectionIds, k.collection)
+			lookup.TraitTypes = append(lookup.TraitTypes, k.typ)
+			lookup.TraitValues = append(lookup.TraitValues, k.value)
+		}
+		out[r.TokenPk] = append(out[r.TokenPk], &Trait{Type: r.TraitType, Value: r.ValueText, ValueKind: r.ValueKind, DisplayType: r.DisplayType})
+	}
+	if len(rows) == 0 {
+		return out, nil
+	}
+	stats, err := q.APITraitStatsLookup(ctx, lookup)
+	if err != nil {
+		return nil, err
+	}
+	byKey := make(map[key]db.APITraitStatsLookupRow, len(stats))
+	for _, s := range stats {
+		byKey[key{s.CollectionID, s.TraitType, s.Value}] = s
+	}
+	idx := map[int64]int{}
+	for i, r := range rows {
+		t := out[r.TokenPk][idx[r.TokenPk]]
+		idx[r.TokenPk]++
+		if s, ok := byKey[keys[i]]; ok {
+			n, f := int(s.Count), s.Frequency
+			t.Count, t.Frequency = &n, &f
+		}
+	}
+	return out, nil
+}
+
+// isNotFound reports a loader's "no value for this key" (also inside the
+// ErrorSlice of LoadAll).
+func isNotFound(err error) bool {
+	var es dataloadgen.ErrorSlice
+	if errors.As(err, &es) {
+		for _, e := range es {
+			if e != nil && !errors.Is(e, dataloadgen.ErrNotFound) {
+				return false
+			}
+		}
+		return true
+	}
+	return errors.Is(err, dataloadgen.ErrNotFound)
+}
