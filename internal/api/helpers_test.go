@@ -221,8 +221,9 @@ func (b *testBundle) seedCollection(t *testing.T, slug string, floor string, vol
 
 	runID, err := q.RarityRunNextID(ctx)
 	require.NoError(t, err)
-	require.NoError(t, q.RarityRunUpsert(ctx, db.RarityRunUpsertParams{CollectionID: c.ID, Method: "openrarity", RunID: runID, Version: "0.7.5",
-		InputHash: "h", TokenCount: int32(len(toks)), ExcludedTraits: []byte(`["generation"]`), Notes: []byte(`{}`), ComputedAt: fetched}))
+	_, err = q.RarityRunUpsert(ctx, db.RarityRunUpsertParams{CollectionID: c.ID, Method: "openrarity", RunID: runID, Version: "0.7.5",
+		InputHash: "h", TokenCount: int32(len(toks)), ExcludedTraits: []byte(`["generation"]`), Notes: []byte(`{}`), ComputedAt: fetched})
+	require.NoError(t, err)
 	pks := map[string]int64{}
 	rows, err := q.TokenListForRarity(ctx, c.ID)
 	require.NoError(t, err)
