@@ -228,7 +228,7 @@ func (w *FetchTraitsWorker) storeBatch(ctx context.Context, job *river.Job[Fetch
 	failed := db.TokenTraitsMarkFailedParams{CollectionID: c.ID, Now: now}
 	clear := db.TokenTraitsDeleteBatchParams{CollectionID: c.ID}
 	traits := &db.TokenTraitsInsertBatchParams{CollectionID: c.ID}
-	var capped []string
+	var capped, failedTokens []string
 	for _, o := range outcomes {
 		var asOf time.Time // zero: the source gave no updated_at
 		if o.row.SourceUpdatedAt.Valid {
@@ -249,6 +249,7 @@ func (w *FetchTraitsWorker) storeBatch(ctx context.Context, job *river.Job[Fetch
 			failed.Ids = append(failed.Ids, o.row.ID)
 			failed.AsOfs = append(failed.AsOfs, asOf)
 			failed.Errors = append(failed.Errors, clip.Text(o.fail, 500))
+			failedTokens = append(failedTokens, o.row.TokenID)
 		}
 	}
 	if len(fetched.Ids)+len(failed.Ids) == 0 {
@@ -275,13 +276,7 @@ func (w *FetchTraitsWorker) storeBatch(ctx context.Context, job *river.Job[Fetch
 				return fmt.Errorf("mark trait fetch failed %s: %w", c.Slug, err)
 			}
 		}
-		for i, id := range failed.Ids {
-			tokenID := ""
-			for _, o := range outcomes {
-				if o.row.ID == id {
-					tokenID = o.row.TokenID
-				}
-			}
+		for i, tokenID := range failedTokens {
 			if err := insertQuality(ctx, q, job.ID, c, "token_traits_failed", op+" token "+tokenID, failed.Errors[i]); err != nil {
 				return err
 			}
