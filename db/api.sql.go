@@ -505,7 +505,9 @@ FROM rarity_runs rr
 JOIN token_rarity r ON r.run_id = rr.run_id
 JOIN tokens t ON t.id = r.token_pk
 WHERE rr.collection_id = $1 AND rr.method = $2
-  AND (r.rank, r.token_pk) > ($3::integer, $4::bigint)
+  -- Keyset (rank, pk) > (after_rank, after_id), written so that the
+  -- (run_id, rank) index bounds the scan.
+  AND r.rank >= $3::integer AND (r.rank > $3::integer OR r.token_pk > $4::bigint)
   AND ($5::integer = 0 OR (
     SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
     JOIN (SELECT unnest($6::text[]) AS trait_type, unnest($7::text[]) AS value) AS f

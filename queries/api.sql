@@ -99,7 +99,9 @@ FROM rarity_runs rr
 JOIN token_rarity r ON r.run_id = rr.run_id
 JOIN tokens t ON t.id = r.token_pk
 WHERE rr.collection_id = @collection_id AND rr.method = @method
-  AND (r.rank, r.token_pk) > (@after_rank::integer, @after_id::bigint)
+  -- Keyset (rank, pk) > (after_rank, after_id), written so that the
+  -- (run_id, rank) index bounds the scan.
+  AND r.rank >= @after_rank::integer AND (r.rank > @after_rank::integer OR r.token_pk > @after_id::bigint)
   AND (@filter_type_count::integer = 0 OR (
     SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
     JOIN (SELECT unnest(@filter_types::text[]) AS trait_type, unnest(@filter_values::text[]) AS value) AS f

@@ -63,7 +63,7 @@ type setupOpts struct {
 }
 
 // setup starts the API over real HTTP on a fresh migrated database.
-func setup(t *testing.T, so setupOpts) *testBundle {
+func setup(t testing.TB, so setupOpts) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	counter := &statementCounter{}
@@ -169,7 +169,7 @@ type seedToken struct {
 // seedCollection tracks slug with metadata, a floor, volumes and tokens;
 // tokens with a rank get a rarity run, and trait_value_stats count their
 // (normalised) traits.
-func (b *testBundle) seedCollection(t *testing.T, slug string, floor string, vol1d string, toks []seedToken) int64 {
+func (b *testBundle) seedCollection(t testing.TB, slug string, floor string, vol1d string, toks []seedToken) int64 {
 	t.Helper()
 	ctx := context.Background()
 	c, err := b.admin.Track(ctx, "test", admin.TrackParams{Slug: slug})
@@ -255,7 +255,7 @@ func (b *testBundle) seedCollection(t *testing.T, slug string, floor string, vol
 
 func lower(s string) string { return string(bytes.ToLower([]byte(s))) }
 
-func numeric(t *testing.T, s string) pgtype.Numeric {
+func numeric(t testing.TB, s string) pgtype.Numeric {
 	t.Helper()
 	var n pgtype.Numeric
 	require.NoError(t, n.Scan(s))
