@@ -102,6 +102,7 @@ type config struct {
 type tokenURIConfig struct {
 	IPFSGateways    []string
 	IPFSGatewaysSet bool // NFTSYNC_TOKENURI_IPFS_GATEWAYS was given
+	HostRateSet     bool // NFTSYNC_TOKENURI_RATE was given
 	ArweaveGateways []string
 	AllowHTTP       bool
 	AllowNets       []netip.Prefix
@@ -513,6 +514,7 @@ func (p *envParser) tokenURI() tokenURIConfig {
 		t.AllowNets = append(t.AllowNets, prefix.Masked())
 	}
 	t.Host.Rate = p.rate("NFTSYNC_TOKENURI_RATE", 5)
+	t.HostRateSet = p.getenv("NFTSYNC_TOKENURI_RATE") != ""
 	if t.Host.Burst == 0 {
 		t.Host.Burst = max(1, int(math.Ceil(t.Host.Rate)))
 	}

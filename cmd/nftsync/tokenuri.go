@@ -55,4 +55,10 @@ func (t *tokenURIConfig) useSimulator(simURL string) {
 	}
 	t.AllowHTTP = true
 	t.AllowNets = append(t.AllowNets, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+	// Every metadata host is the simulator here, which serves metadata
+	// without a limit by default: the 5/s meant for a real host would
+	// make the first sync of its token_uri collections take many minutes.
+	if !t.HostRateSet {
+		t.Host.Rate, t.Host.Burst = 200, 100
+	}
 }
