@@ -48,6 +48,7 @@ type ComplexityRoot struct {
 		Contracts         func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
 		Floor             func(childComplexity int) int
+		FloorHistory      func(childComplexity int, from time.Time, to time.Time, interval HistoryInterval) int
 		Freshness         func(childComplexity int) int
 		ID                func(childComplexity int) int
 		Metadata          func(childComplexity int) int
@@ -60,6 +61,7 @@ type ComplexityRoot struct {
 		StatusReason      func(childComplexity int) int
 		TraitDistribution func(childComplexity int) int
 		UpdatedAt         func(childComplexity int) int
+		VolumeHistory     func(childComplexity int, window string, from time.Time, to time.Time, interval HistoryInterval) int
 		Volumes           func(childComplexity int) int
 	}
 
@@ -99,6 +101,17 @@ type ComplexityRoot struct {
 		NextDueAt              func(childComplexity int) int
 		RefreshIntervalSeconds func(childComplexity int) int
 		Stale                  func(childComplexity int) int
+	}
+
+	HistoryBucket struct {
+		Close    func(childComplexity int) int
+		Currency func(childComplexity int) int
+		Decimals func(childComplexity int) int
+		High     func(childComplexity int) int
+		Low      func(childComplexity int) int
+		Open     func(childComplexity int) int
+		Sales    func(childComplexity int) int
+		Start    func(childComplexity int) int
 	}
 
 	Job struct {
@@ -294,6 +307,8 @@ type CollectionResolver interface {
 	Metadata(ctx context.Context, obj *Collection) (*CollectionMetadata, error)
 	Floor(ctx context.Context, obj *Collection) (*Price, error)
 	Volumes(ctx context.Context, obj *Collection) ([]*Volume, error)
+	FloorHistory(ctx context.Context, obj *Collection, from time.Time, to time.Time, interval HistoryInterval) ([]*HistoryBucket, error)
+	VolumeHistory(ctx context.Context, obj *Collection, window string, from time.Time, to time.Time, interval HistoryInterval) ([]*HistoryBucket, error)
 	TraitDistribution(ctx context.Context, obj *Collection) ([]*TraitValueStat, error)
 	Rarity(ctx context.Context, obj *Collection) (*RarityRun, error)
 	Freshness(ctx context.Context, obj *Collection) ([]*Freshness, error)
@@ -376,6 +391,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Collection.Floor(childComplexity), true
+	case "Collection.floorHistory":
+		if e.ComplexityRoot.Collection.FloorHistory == nil {
+			break
+		}
+
+		args, err := ec.field_Collection_floorHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Collection.FloorHistory(childComplexity, args["from"].(time.Time), args["to"].(time.Time), args["interval"].(HistoryInterval)), true
 	case "Collection.freshness":
 		if e.ComplexityRoot.Collection.Freshness == nil {
 			break
@@ -453,6 +479,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Collection.UpdatedAt(childComplexity), true
+	case "Collection.volumeHistory":
+		if e.ComplexityRoot.Collection.VolumeHistory == nil {
+			break
+		}
+
+		args, err := ec.field_Collection_volumeHistory_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Collection.VolumeHistory(childComplexity, args["window"].(string), args["from"].(time.Time), args["to"].(time.Time), args["interval"].(HistoryInterval)), true
 	case "Collection.volumes":
 		if e.ComplexityRoot.Collection.Volumes == nil {
 			break
@@ -602,6 +639,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Freshness.Stale(childComplexity), true
+
+	case "HistoryBucket.close":
+		if e.ComplexityRoot.HistoryBucket.Close == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistoryBucket.Close(childComplexity), true
+	case "HistoryBucket.currency":
+		if e.ComplexityRoot.HistoryBucket.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistoryBucket.Currency(childComplexity), true
+	case "HistoryBucket.decimals":
+		if e.ComplexityRoot.HistoryBucket.Decimals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistoryBucket.Decimals(childComplexity), true
+	case "HistoryBucket.high":
+		if e.ComplexityRoot.HistoryBucket.High == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistoryBucket.High(childComplexity), true
+	case "HistoryBucket.low":
+		if e.ComplexityRoot.HistoryBucket.Low == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistoryBucket.Low(childComplexity), true
+	case "HistoryBucket.open":
+		if e.ComplexityRoot.HistoryBucket.Open == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistoryBucket.Open(childComplexity), true
+	case "HistoryBucket.sales":
+		if e.ComplexityRoot.HistoryBucket.Sales == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistoryBucket.Sales(childComplexity), true
+	case "HistoryBucket.start":
+		if e.ComplexityRoot.HistoryBucket.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.HistoryBucket.Start(childComplexity), true
 
 	case "Job.args":
 		if e.ComplexityRoot.Job.Args == nil {
@@ -1495,6 +1581,10 @@ func (ec *executionContext) childFields_Collection(ctx context.Context, field gr
 		return ec.fieldContext_Collection_floor(ctx, field)
 	case "volumes":
 		return ec.fieldContext_Collection_volumes(ctx, field)
+	case "floorHistory":
+		return ec.fieldContext_Collection_floorHistory(ctx, field)
+	case "volumeHistory":
+		return ec.fieldContext_Collection_volumeHistory(ctx, field)
 	case "traitDistribution":
 		return ec.fieldContext_Collection_traitDistribution(ctx, field)
 	case "rarity":
@@ -1585,6 +1675,28 @@ func (ec *executionContext) childFields_Freshness(ctx context.Context, field gra
 		return ec.fieldContext_Freshness_stale(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Freshness", field.Name)
+}
+
+func (ec *executionContext) childFields_HistoryBucket(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_HistoryBucket_start(ctx, field)
+	case "currency":
+		return ec.fieldContext_HistoryBucket_currency(ctx, field)
+	case "decimals":
+		return ec.fieldContext_HistoryBucket_decimals(ctx, field)
+	case "open":
+		return ec.fieldContext_HistoryBucket_open(ctx, field)
+	case "low":
+		return ec.fieldContext_HistoryBucket_low(ctx, field)
+	case "high":
+		return ec.fieldContext_HistoryBucket_high(ctx, field)
+	case "close":
+		return ec.fieldContext_HistoryBucket_close(ctx, field)
+	case "sales":
+		return ec.fieldContext_HistoryBucket_sales(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type HistoryBucket", field.Name)
 }
 
 func (ec *executionContext) childFields_Job(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2021,6 +2133,36 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Collection_floorHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (HistoryInterval, error) {
+			return ec.unmarshalNHistoryInterval2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐHistoryInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Collection_qualityEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2032,6 +2174,44 @@ func (ec *executionContext) field_Collection_qualityEvents_args(ctx context.Cont
 		return nil, err
 	}
 	args["first"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Collection_volumeHistory_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "window",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["window"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (HistoryInterval, error) {
+			return ec.unmarshalNHistoryInterval2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐHistoryInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg3
 	return args, nil
 }
 
@@ -2776,6 +2956,94 @@ func (ec *executionContext) fieldContext_Collection_volumes(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Collection_floorHistory(ctx context.Context, field graphql.CollectedField, obj *Collection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Collection_floorHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Collection().FloorHistory(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(HistoryInterval))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*HistoryBucket) graphql.Marshaler {
+			return ec.marshalNHistoryBucket2ᚕᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐHistoryBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Collection_floorHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Collection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HistoryBucket(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Collection_floorHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Collection_volumeHistory(ctx context.Context, field graphql.CollectedField, obj *Collection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Collection_volumeHistory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Collection().VolumeHistory(ctx, obj, fc.Args["window"].(string), fc.Args["from"].(time.Time), fc.Args["to"].(time.Time), fc.Args["interval"].(HistoryInterval))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*HistoryBucket) graphql.Marshaler {
+			return ec.marshalNHistoryBucket2ᚕᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐHistoryBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Collection_volumeHistory(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Collection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_HistoryBucket(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Collection_volumeHistory_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Collection_traitDistribution(ctx context.Context, field graphql.CollectedField, obj *Collection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3516,6 +3784,190 @@ func (ec *executionContext) _Freshness_stale(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Freshness_stale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Freshness", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _HistoryBucket_start(ctx context.Context, field graphql.CollectedField, obj *HistoryBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistoryBucket_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HistoryBucket_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistoryBucket", field, false, false, "Time")
+}
+
+func (ec *executionContext) _HistoryBucket_currency(ctx context.Context, field graphql.CollectedField, obj *HistoryBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistoryBucket_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HistoryBucket_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistoryBucket", field, false, false, "String")
+}
+
+func (ec *executionContext) _HistoryBucket_decimals(ctx context.Context, field graphql.CollectedField, obj *HistoryBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistoryBucket_decimals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Decimals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_HistoryBucket_decimals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistoryBucket", field, false, false, "Int")
+}
+
+func (ec *executionContext) _HistoryBucket_open(ctx context.Context, field graphql.CollectedField, obj *HistoryBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistoryBucket_open(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Open, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HistoryBucket_open(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistoryBucket", field, false, false, "String")
+}
+
+func (ec *executionContext) _HistoryBucket_low(ctx context.Context, field graphql.CollectedField, obj *HistoryBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistoryBucket_low(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Low, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HistoryBucket_low(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistoryBucket", field, false, false, "String")
+}
+
+func (ec *executionContext) _HistoryBucket_high(ctx context.Context, field graphql.CollectedField, obj *HistoryBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistoryBucket_high(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.High, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HistoryBucket_high(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistoryBucket", field, false, false, "String")
+}
+
+func (ec *executionContext) _HistoryBucket_close(ctx context.Context, field graphql.CollectedField, obj *HistoryBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistoryBucket_close(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Close, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HistoryBucket_close(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistoryBucket", field, false, false, "String")
+}
+
+func (ec *executionContext) _HistoryBucket_sales(ctx context.Context, field graphql.CollectedField, obj *HistoryBucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_HistoryBucket_sales(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sales, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_HistoryBucket_sales(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("HistoryBucket", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Job_id(ctx context.Context, field graphql.CollectedField, obj *Job) (ret graphql.Marshaler) {
@@ -8080,6 +8532,18 @@ func (ec *executionContext) _Collection(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Collection_volumes(ctx, field, obj)
 				})
+		case "floorHistory":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Collection_floorHistory(ctx, field, obj)
+				})
+		case "volumeHistory":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Collection_volumeHistory(ctx, field, obj)
+				})
 		case "traitDistribution":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -8368,6 +8832,74 @@ func (ec *executionContext) _Freshness(ctx context.Context, sel ast.SelectionSet
 		case "stale":
 			out.Values[i] = ec._Freshness_stale(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var historyBucketImplementors = []string{"HistoryBucket"}
+
+func (ec *executionContext) _HistoryBucket(ctx context.Context, sel ast.SelectionSet, obj *HistoryBucket) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, historyBucketImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("HistoryBucket")
+		case "start":
+			out.Values[i] = ec._HistoryBucket_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currency":
+			out.Values[i] = ec._HistoryBucket_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "decimals":
+			out.Values[i] = ec._HistoryBucket_decimals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "open":
+			out.Values[i] = ec._HistoryBucket_open(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "low":
+			out.Values[i] = ec._HistoryBucket_low(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "high":
+			out.Values[i] = ec._HistoryBucket_high(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "close":
+			out.Values[i] = ec._HistoryBucket_close(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "sales":
+			out.Values[i] = ec._HistoryBucket_sales(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -10130,6 +10662,40 @@ func (ec *executionContext) marshalNFreshness2ᚖgithubᚗcomᚋnftsyncᚋnftsyn
 		return graphql.Null
 	}
 	return ec._Freshness(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNHistoryBucket2ᚕᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐHistoryBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []*HistoryBucket) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHistoryBucket2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐHistoryBucket(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNHistoryBucket2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐHistoryBucket(ctx context.Context, sel ast.SelectionSet, v *HistoryBucket) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "HistoryBucket!")
+		return graphql.Null
+	}
+	return ec._HistoryBucket(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNHistoryInterval2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐHistoryInterval(ctx context.Context, v any) (HistoryInterval, error) {
+	var res HistoryInterval
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHistoryInterval2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐHistoryInterval(ctx context.Context, sel ast.SelectionSet, v HistoryInterval) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNID2int64(ctx context.Context, v any) (int64, error) {

@@ -52,6 +52,21 @@ type Freshness struct {
 	Stale bool `json:"stale"`
 }
 
+// One history bucket: UTC start, and decimal-string amounts in currency
+// (decimals on-chain decimals). A floor's open/close are null when the
+// collection had no listings then; low/high ignore those times.
+type HistoryBucket struct {
+	Start    time.Time `json:"start"`
+	Currency string    `json:"currency"`
+	Decimals int       `json:"decimals"`
+	Open     *string   `json:"open,omitempty"`
+	Low      *string   `json:"low,omitempty"`
+	High     *string   `json:"high,omitempty"`
+	Close    *string   `json:"close,omitempty"`
+	// Sales count of the window at the bucket's close (volume only).
+	Sales *int `json:"sales,omitempty"`
+}
+
 // A page of jobs. River's cursors mark a page's end, so pass pageInfo.endCursor as after.
 type JobConnection struct {
 	Nodes    []*Job    `json:"nodes"`
@@ -322,6 +337,63 @@ func (e *CollectionStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e CollectionStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type HistoryInterval string
+
+const (
+	HistoryIntervalMinute HistoryInterval = "MINUTE"
+	HistoryIntervalHour   HistoryInterval = "HOUR"
+	HistoryIntervalDay    HistoryInterval = "DAY"
+)
+
+var AllHistoryInterval = []HistoryInterval{
+	HistoryIntervalMinute,
+	HistoryIntervalHour,
+	HistoryIntervalDay,
+}
+
+func (e HistoryInterval) IsValid() bool {
+	switch e {
+	case HistoryIntervalMinute, HistoryIntervalHour, HistoryIntervalDay:
+		return true
+	}
+	return false
+}
+
+func (e HistoryInterval) String() string {
+	return string(e)
+}
+
+func (e *HistoryInterval) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = HistoryInterval(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid HistoryInterval", str)
+	}
+	return nil
+}
+
+func (e HistoryInterval) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *HistoryInterval) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e HistoryInterval) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
