@@ -369,6 +369,7 @@ type Token struct {
 	TraitsCheckedAt pgtype.Timestamptz
 	TraitsAsOf      pgtype.Timestamptz
 	TraitsError     string
+	TraitsSource    string
 }
 
 type TokenRarity struct {

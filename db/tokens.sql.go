@@ -356,16 +356,17 @@ func (q *Queries) TokenTraitsInsertBatch(ctx context.Context, arg TokenTraitsIns
 
 const tokenUpsertBatch = `-- name: TokenUpsertBatch :exec
 INSERT INTO tokens (collection_id, contract, token_id, token_standard, name, image_url, metadata_url,
-    traits_known, source_updated_at, fetched_at, sync_run, raw, traits_checked_at, traits_as_of)
+    traits_known, source_updated_at, fetched_at, sync_run, raw, traits_checked_at, traits_as_of, traits_source)
 SELECT $1::bigint, u.contract, u.token_id, u.token_standard, u.name, u.image_url, u.metadata_url,
     u.traits_known, NULLIF(u.source_updated_at, '0001-01-01 00:00:00+00'::timestamptz), $2::timestamptz, $3::bigint, u.raw,
     CASE WHEN u.traits_known THEN $2::timestamptz END,
-    CASE WHEN u.traits_known THEN NULLIF(u.source_updated_at, '0001-01-01 00:00:00+00'::timestamptz) END
-FROM (SELECT unnest($4::text[]) AS contract, unnest($5::text[]) AS token_id,
-    unnest($6::text[]) AS token_standard, unnest($7::text[]) AS name,
-    unnest($8::text[]) AS image_url, unnest($9::text[]) AS metadata_url,
-    unnest($10::boolean[]) AS traits_known,
-    unnest($11::timestamptz[]) AS source_updated_at, unnest($12::jsonb[]) AS raw) AS u
+    CASE WHEN u.traits_known THEN NULLIF(u.source_updated_at, '0001-01-01 00:00:00+00'::timestamptz) END,
+    CASE WHEN u.traits_known THEN $4::text ELSE '' END
+FROM (SELECT unnest($5::text[]) AS contract, unnest($6::text[]) AS token_id,
+    unnest($7::text[]) AS token_standard, unnest($8::text[]) AS name,
+    unnest($9::text[]) AS image_url, unnest($10::text[]) AS metadata_url,
+    unnest($11::boolean[]) AS traits_known,
+    unnest($12::timestamptz[]) AS source_updated_at, unnest($13::jsonb[]) AS raw) AS u
 ON CONFLICT (collection_id, contract, token_id) DO UPDATE
 SET token_standard = EXCLUDED.token_standard, name = EXCLUDED.name, image_url = EXCLUDED.image_url,
     -- Traits once known stay known: a later answer without traits (null) keeps
@@ -374,6 +375,7 @@ SET token_standard = EXCLUDED.token_standard, name = EXCLUDED.name, image_url = 
     -- A list answer that carries traits counts as a fetch: no extra call.
     traits_checked_at = CASE WHEN EXCLUDED.traits_known THEN EXCLUDED.fetched_at ELSE tokens.traits_checked_at END,
     traits_as_of = CASE WHEN EXCLUDED.traits_known THEN EXCLUDED.source_updated_at ELSE tokens.traits_as_of END,
+    traits_source = CASE WHEN EXCLUDED.traits_known THEN EXCLUDED.traits_source ELSE tokens.traits_source END,
     traits_error = CASE WHEN EXCLUDED.traits_known THEN '' ELSE tokens.traits_error END,
     source_updated_at = EXCLUDED.source_updated_at, fetched_at = EXCLUDED.fetched_at,
     sync_run = EXCLUDED.sync_run, raw = EXCLUDED.raw
@@ -383,6 +385,7 @@ type TokenUpsertBatchParams struct {
 	CollectionID     int64
 	FetchedAt        time.Time
 	SyncRun          int64
+	TraitsSource     string
 	Contracts        []string
 	TokenIds         []string
 	TokenStandards   []string
@@ -395,12 +398,14 @@ type TokenUpsertBatchParams struct {
 }
 
 // Upserts one page of tokens in a single statement. A zero source_updated_at
-// (0001-01-01, Go's zero time) is stored as NULL.
+// (0001-01-01, Go's zero time) is stored as NULL. traits_source names the
+// list answer's source, recorded on tokens whose traits it carried.
 func (q *Queries) TokenUpsertBatch(ctx context.Context, arg TokenUpsertBatchParams) error {
 	_, err := q.db.Exec(ctx, tokenUpsertBatch,
 		arg.CollectionID,
 		arg.FetchedAt,
 		arg.SyncRun,
+		arg.TraitsSource,
 		arg.Contracts,
 		arg.TokenIds,
 		arg.TokenStandards,

@@ -381,12 +381,13 @@ func (q *Queries) TokenTraitsMarkFailed(ctx context.Context, arg TokenTraitsMark
 
 const tokenTraitsMarkFetched = `-- name: TokenTraitsMarkFetched :exec
 UPDATE tokens t
-SET traits_known = true, traits_checked_at = $1::timestamptz, traits_as_of = NULLIF(u.as_of, '0001-01-01 00:00:00+00'::timestamptz), traits_error = ''
-FROM (SELECT unnest($3::bigint[]) AS id, unnest($4::timestamptz[]) AS as_of) AS u
-WHERE t.id = u.id AND t.collection_id = $2
+SET traits_known = true, traits_source = $1::text, traits_checked_at = $2::timestamptz, traits_as_of = NULLIF(u.as_of, '0001-01-01 00:00:00+00'::timestamptz), traits_error = ''
+FROM (SELECT unnest($4::bigint[]) AS id, unnest($5::timestamptz[]) AS as_of) AS u
+WHERE t.id = u.id AND t.collection_id = $3
 `
 
 type TokenTraitsMarkFetchedParams struct {
+	TraitsSource string
 	Now          time.Time
 	CollectionID int64
 	Ids          []int64
@@ -394,9 +395,10 @@ type TokenTraitsMarkFetchedParams struct {
 }
 
 // Marks fetched tokens: their traits are known as of the listed updated_at
-// they were fetched for (zero time = NULL).
+// they were fetched for (zero time = NULL), from traits_source.
 func (q *Queries) TokenTraitsMarkFetched(ctx context.Context, arg TokenTraitsMarkFetchedParams) error {
 	_, err := q.db.Exec(ctx, tokenTraitsMarkFetched,
+		arg.TraitsSource,
 		arg.Now,
 		arg.CollectionID,
 		arg.Ids,

@@ -224,7 +224,7 @@ func fetchBatch(ctx context.Context, src indexer.TraitSource, c *db.Collection, 
 func (w *FetchTraitsWorker) storeBatch(ctx context.Context, job *river.Job[FetchTraitsArgs], c *db.Collection, run int64, outcomes []tokenOutcome) error {
 	d := w.Deps
 	now := d.now()
-	fetched := db.TokenTraitsMarkFetchedParams{CollectionID: c.ID, Now: now}
+	fetched := db.TokenTraitsMarkFetchedParams{CollectionID: c.ID, Now: now, TraitsSource: c.TraitsSource}
 	failed := db.TokenTraitsMarkFailedParams{CollectionID: c.ID, Now: now}
 	clear := db.TokenTraitsDeleteBatchParams{CollectionID: c.ID}
 	traits := &db.TokenTraitsInsertBatchParams{CollectionID: c.ID}

@@ -214,7 +214,7 @@ func (w *SyncTokensWorker) storePage(ctx context.Context, c *db.Collection, run,
 	now := d.now()
 	return withTx(ctx, d, func(tx pgx.Tx) error {
 		q := db.New(tx)
-		tokens.FetchedAt, tokens.SyncRun = now, run
+		tokens.FetchedAt, tokens.SyncRun, tokens.TraitsSource = now, run, ListTraitsSource(c.Source)
 		if len(tokens.TokenIds) > 0 {
 			if err := q.TokenUpsertBatch(ctx, *tokens); err != nil {
 				return fmt.Errorf("store tokens %s: %w", c.Slug, err)
@@ -292,6 +292,11 @@ func (w *SyncTokensWorker) removeVanished(ctx context.Context, q *db.Queries, c 
 	}
 	return nil
 }
+
+// ListTraitsSource is the traits_source of tokens whose traits came in the
+// list answer of the collection's source ("opensea:list"), as opposed to the
+// per-token trait sources ("opensea", "token_uri").
+func ListTraitsSource(source string) string { return source + ":list" }
 
 // pageRows converts a page into batch parameters; duplicate tokens in one
 // page keep the last occurrence. A token whose identifier is not a decimal

@@ -28,6 +28,7 @@ type workerBundle struct {
 	sim  *indexersim.Server
 	coll db.Collection
 	info indexersim.CollectionInfo
+	url  string // the simulator's base URL
 }
 
 // setupWorkers gives a test transaction, a simulator behind a real HTTP
@@ -60,6 +61,7 @@ func setupWorkers(t *testing.T, mutate func(*indexersim.Config)) *workerBundle {
 		},
 		coll: trackTx(t, tx, slug, time.Minute),
 		info: info,
+		url:  srv.URL,
 	}
 }
 

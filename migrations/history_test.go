@@ -6,10 +6,8 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/migrations"
 )
 
@@ -20,21 +18,8 @@ import (
 func TestHistoryCarriesOldSnapshotsOver(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.EmptyDatabase(t))
-	require.NoError(t, err)
-	defer pool.Close()
-	all, err := migrations.All()
-	require.NoError(t, err)
-	for _, m := range all {
-		if m.Version > 3 {
-			break
-		}
-		_, err := pool.Exec(ctx, m.SQL)
-		require.NoError(t, err, m.Name)
-		_, err = pool.Exec(ctx, `INSERT INTO nftsync_migration (version, name) VALUES ($1, $2)`, m.Version, m.Name)
-		require.NoError(t, err)
-	}
-	_, err = pool.Exec(ctx, `
+	pool := migratedUpTo(t, 3)
+	_, err := pool.Exec(ctx, `
 INSERT INTO collections (source, slug) VALUES ('opensea', 'old');
 INSERT INTO floor_price_snapshots (collection_id, source, as_of_bucket, amount, currency, decimals, owners, fetched_at)
 SELECT 1, 'opensea', t, v, 'ETH', 18, 10, t

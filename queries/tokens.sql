@@ -1,12 +1,14 @@
 -- name: TokenUpsertBatch :exec
 -- Upserts one page of tokens in a single statement. A zero source_updated_at
--- (0001-01-01, Go's zero time) is stored as NULL.
+-- (0001-01-01, Go's zero time) is stored as NULL. traits_source names the
+-- list answer's source, recorded on tokens whose traits it carried.
 INSERT INTO tokens (collection_id, contract, token_id, token_standard, name, image_url, metadata_url,
-    traits_known, source_updated_at, fetched_at, sync_run, raw, traits_checked_at, traits_as_of)
+    traits_known, source_updated_at, fetched_at, sync_run, raw, traits_checked_at, traits_as_of, traits_source)
 SELECT @collection_id::bigint, u.contract, u.token_id, u.token_standard, u.name, u.image_url, u.metadata_url,
     u.traits_known, NULLIF(u.source_updated_at, '0001-01-01 00:00:00+00'::timestamptz), @fetched_at::timestamptz, @sync_run::bigint, u.raw,
     CASE WHEN u.traits_known THEN @fetched_at::timestamptz END,
-    CASE WHEN u.traits_known THEN NULLIF(u.source_updated_at, '0001-01-01 00:00:00+00'::timestamptz) END
+    CASE WHEN u.traits_known THEN NULLIF(u.source_updated_at, '0001-01-01 00:00:00+00'::timestamptz) END,
+    CASE WHEN u.traits_known THEN @traits_source::text ELSE '' END
 FROM (SELECT unnest(@contracts::text[]) AS contract, unnest(@token_ids::text[]) AS token_id,
     unnest(@token_standards::text[]) AS token_standard, unnest(@names::text[]) AS name,
     unnest(@image_urls::text[]) AS image_url, unnest(@metadata_urls::text[]) AS metadata_url,
@@ -20,6 +22,7 @@ SET token_standard = EXCLUDED.token_standard, name = EXCLUDED.name, image_url = 
     -- A list answer that carries traits counts as a fetch: no extra call.
     traits_checked_at = CASE WHEN EXCLUDED.traits_known THEN EXCLUDED.fetched_at ELSE tokens.traits_checked_at END,
     traits_as_of = CASE WHEN EXCLUDED.traits_known THEN EXCLUDED.source_updated_at ELSE tokens.traits_as_of END,
+    traits_source = CASE WHEN EXCLUDED.traits_known THEN EXCLUDED.traits_source ELSE tokens.traits_source END,
     traits_error = CASE WHEN EXCLUDED.traits_known THEN '' ELSE tokens.traits_error END,
     source_updated_at = EXCLUDED.source_updated_at, fetched_at = EXCLUDED.fetched_at,
     sync_run = EXCLUDED.sync_run, raw = EXCLUDED.raw;

@@ -16,9 +16,9 @@ WHERE collection_id = @collection_id
 
 -- name: TokenTraitsMarkFetched :exec
 -- Marks fetched tokens: their traits are known as of the listed updated_at
--- they were fetched for (zero time = NULL).
+-- they were fetched for (zero time = NULL), from traits_source.
 UPDATE tokens t
-SET traits_known = true, traits_checked_at = @now::timestamptz, traits_as_of = NULLIF(u.as_of, '0001-01-01 00:00:00+00'::timestamptz), traits_error = ''
+SET traits_known = true, traits_source = @traits_source::text, traits_checked_at = @now::timestamptz, traits_as_of = NULLIF(u.as_of, '0001-01-01 00:00:00+00'::timestamptz), traits_error = ''
 FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@as_ofs::timestamptz[]) AS as_of) AS u
 WHERE t.id = u.id AND t.collection_id = @collection_id;
 
