@@ -41,6 +41,22 @@ func newAdmin(cfg *config, pool *pgxpool.Pool) (*admin.Service, error) {
 	return &admin.Service{DB: pool, River: client, RefreshCooldown: cfg.API.RefreshCooldown, DefaultIntervals: cfg.Intervals}, nil
 }
 
+// openAdmin opens a small pool for one operator command (checking, not
+// applying, migrations) and the admin service over it; the caller closes the
+// pool.
+func openAdmin(ctx context.Context, cfg *config, logger *slog.Logger) (*admin.Service, *pgxpool.Pool, error) {
+	pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := newAdmin(cfg, pool)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return svc, pool, nil
+}
+
 // serveAPI runs the API server on pool until ctx is done.
 func serveAPI(ctx context.Context, cfg *config, opts api.Options, pool *pgxpool.Pool, logger *slog.Logger, ready func(url string)) error {
 	svc, err := newAdmin(cfg, pool)

@@ -85,15 +85,11 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 	if cmd != "list" && fs.NArg() == 0 {
 		return fmt.Errorf("%w: collections %s needs at least one slug", errUsage, cmd)
 	}
-	pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
+	svc, pool, err := openAdmin(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	svc, err := newAdmin(cfg, pool)
-	if err != nil {
-		return err
-	}
 	actor := cfg.API.Actor
 	setIntervals := map[string]time.Duration{}
 	for kind, d := range intervals {

@@ -51,15 +51,11 @@ func runJobs(ctx context.Context, cfg *config, logger *slog.Logger, args []strin
 	default:
 		return fmt.Errorf("%w: unknown jobs command %q", errUsage, cmd)
 	}
-	pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
+	svc, pool, err := openAdmin(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	svc, err := newAdmin(cfg, pool)
-	if err != nil {
-		return err
-	}
 	switch cmd {
 	case "list":
 		page, err := svc.Jobs(ctx, admin.JobFilter{Kind: *kind, State: *state, Queue: *queue, First: *limit, After: *after})

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +48,7 @@ func TestTwoSourcesEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out bytes.Buffer
-	logs := &lockedBuffer{}
+	logs := &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"dev"}, envOf(env), &out, logs) }()
 
@@ -149,22 +148,4 @@ func TestTwoSourcesEndToEnd(t *testing.T) {
 	// A collection whose volume comes from OpenSea alone is not checked.
 	require.Zero(t, scalar[int64](t, pool, `SELECT count(*) FROM source_cross_checks x JOIN collections c ON c.id = x.collection_id
 		WHERE c.slug = $1 AND x.round > $2::timestamptz + interval '1 second'`, slugs[1], routedAt))
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
