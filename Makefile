@@ -1,10 +1,10 @@
 # nftsync. `make help` lists the targets.
 GO ?= go
 
-.PHONY: help run test test/short generate verify lint build bench
+.PHONY: help run test test/short generate verify lint build bench bench-quick bench/all
 
 help: ## list targets
-	@grep -E '^[a-z/]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z/-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 run: ## the main job on the embedded default: local PostgreSQL + indexer simulator + worker
 	$(GO) run ./cmd/nftsync dev
@@ -20,7 +20,15 @@ test: ## all tests, race detector on, against a throwaway PostgreSQL
 test/short: ## all tests without the race detector
 	.ci/with-postgres.sh $(GO) test -count=1 ./...
 
-bench: ## benchmarks (rarity and others), against a throwaway PostgreSQL
+# The report benchmarks start their own simulator; the PostgreSQL cluster is
+# throwaway. See internal/tools/benchreport for the rows and their benchmarks.
+bench: ## regenerate BENCHMARKS.md: every row at full size (about 10 min on 2 cores)
+	.ci/with-postgres.sh $(GO) run ./internal/tools/benchreport -size full -out BENCHMARKS.md
+
+bench-quick: ## every BENCHMARKS.md row at toy sizes, table to stdout (proves the harness; CI runs it)
+	.ci/with-postgres.sh $(GO) run ./internal/tools/benchreport -size quick
+
+bench/all: ## every Go benchmark in the module, default sizes, against a throwaway PostgreSQL
 	.ci/with-postgres.sh $(GO) test -run '^$$' -bench . -benchmem ./...
 
 generate: ## regenerate sqlc code, River's schema copy and the API's gqlgen code

@@ -57,5 +57,7 @@ if [ -z "$started" ]; then
 fi
 
 export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
-echo "with-postgres: PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port" >&2
+TEST_POSTGRES_VERSION=$("$bindir/postgres" --version | awk '{print $3}')
+export TEST_POSTGRES_VERSION
+echo "with-postgres: PostgreSQL $TEST_POSTGRES_VERSION on 127.0.0.1:$port" >&2
 "$@"

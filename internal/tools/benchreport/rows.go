@@ -1,0 +1,185 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// row is one measure of the report: the benchmark that produces it and how
+// to render each of its results (one table line per result; a benchmark
+// with sub-benchmarks gives one line per sub-benchmark).
+type row struct {
+	ID      string
+	Measure string
+	Bench   string // benchmark function, e.g. "BenchmarkReplicas"
+	Target  string
+	// Line renders one result. It reads metrics through m, which records a
+	// missing unit as an error instead of rendering a zero.
+	Line func(size string, m *metrics) line
+}
+
+// line is one rendered table line.
+type line struct {
+	Ours, Baseline, Result string
+	Met                    verdict
+}
+
+type verdict int
+
+const (
+	reported verdict = iota // no target: the figure is the point
+	met
+	missed
+)
+
+func (v verdict) String() string {
+	switch v {
+	case met:
+		return "met"
+	case missed:
+		return "**missed**"
+	default:
+		return "—"
+	}
+}
+
+func check(ok bool) verdict {
+	if ok {
+		return met
+	}
+	return missed
+}
+
+// metrics wraps one result's metrics and remembers which units were missing.
+type metrics struct {
+	values  map[string]float64
+	missing []string
+}
+
+func (m *metrics) get(unit string) float64 {
+	v, ok := m.values[unit]
+	if !ok {
+		m.missing = append(m.missing, unit)
+		return math.NaN()
+	}
+	return v
+}
+
+// has reports whether an optional unit is present.
+func (m *metrics) has(unit string) bool { _, ok := m.values[unit]; return ok }
+
+// num formats a figure with thousands separators and at most the given
+// number of decimals.
+func num(v float64, decimals int) string {
+	if math.IsNaN(v) {
+		return "?"
+	}
+	s := fmt.Sprintf("%.*f", decimals, v)
+	intPart, frac, _ := strings.Cut(s, ".")
+	neg := strings.HasPrefix(intPart, "-")
+	intPart = strings.TrimPrefix(intPart, "-")
+	var b strings.Builder
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	out := b.String()
+	if frac != "" {
+		out += "." + frac
+	}
+	if neg {
+		out = "-" + out
+	}
+	return out
+}
+
+// rows is the report, in the order of issue 11's list. Names and units are
+// the contract with the benchmarks (each benchmark's doc comment says so).
+var rows = []row{
+	{
+		ID: "1", Measure: "Queue overhead: our floor/volume fetch pipeline (simulator without latency or rate limit, limiter in the path) vs bare River no-op jobs (200 workers, InsertManyFast batch)",
+		Bench: "BenchmarkQueueOverhead", Target: "ratio ≥ 0.5",
+		Line: func(_ string, m *metrics) line {
+			r := m.get("ratio")
+			return line{num(m.get("pipeline-jobs/s"), 0) + " jobs/s", num(m.get("river-jobs/s"), 0) + " jobs/s", num(r, 2), check(r >= 0.5)}
+		},
+	},
+	{
+		ID: "2", Measure: "Ingest: token + trait rows through the real sync path (simulator pages to stored rows) vs raw COPY of the same rows",
+		Bench: "BenchmarkIngest", Target: "ratio ≥ 0.5",
+		Line: func(_ string, m *metrics) line {
+			r := m.get("ratio")
+			return line{num(m.get("sync-rows/s"), 0) + " rows/s", num(m.get("copy-rows/s"), 0) + " rows/s", num(r, 2), check(r >= 0.5)}
+		},
+	},
+	{
+		ID: "3", Measure: "Rarity (OpenRarity): engine in process and CLI process vs plain Python on the same file",
+		Bench: "BenchmarkRarityReport", Target: "CLI ≥ 20× faster than Python",
+		Line: func(size string, m *metrics) line {
+			r := m.get("python/cli")
+			ours := fmt.Sprintf("%s: engine %s s, %s MB peak; CLI %s s, %s MB RSS", size,
+				num(m.get("engine-s"), 3), num(m.get("engine-peak-MB"), 0), num(m.get("cli-s"), 3), num(m.get("cli-rss-MB"), 0))
+			base := fmt.Sprintf("Python %s s, %s MB RSS", num(m.get("python-s"), 2), num(m.get("python-rss-MB"), 0))
+			return line{ours, base, num(r, 1) + "×", check(r >= 20)}
+		},
+	},
+	{
+		ID: "3b", Measure: "Rarity database round trip (read tokens and traits, compute, store scores and ranks) in the compute_rarity job",
+		Bench: "BenchmarkRarityRoundTrip", Target: "reported",
+		Line: func(size string, m *metrics) line {
+			return line{strings.TrimSpace(size + " " + num(m.get("db-s"), 2) + " s"), "", "", reported}
+		},
+	},
+	{
+		ID: "4", Measure: "Upstream efficiency: calls per full refresh of a collection, counted by the simulator, vs the API's minimum",
+		Bench: "BenchmarkUpstreamEfficiency", Target: "ratio 1.0",
+		Line: func(size string, m *metrics) line {
+			r := m.get("ratio")
+			return line{size + ": " + num(m.get("calls"), 0) + " calls", num(m.get("minimum"), 0) + " calls", num(r, 2), check(r <= 1.0+1e-9)}
+		},
+	},
+	{
+		ID: "5", Measure: "Rate-limit adherence at a fixed R shared by worker replicas (simulator counts requests over its limit)",
+		Bench: "BenchmarkReplicas", Target: "≥ 0.95·R, 0 over-limit",
+		Line: func(size string, m *metrics) line {
+			a, over := m.get("achieved/R"), m.get("over-limit")
+			return line{size + ": " + num(a, 2) + "·R", "R", num(over, 0) + " over-limit", check(a >= 0.95 && over == 0)}
+		},
+	},
+	{
+		ID: "6", Measure: "Planner at scale: one plan_refresh transaction, and achieved data age over 5 simulated minutes at a budget that should just hold",
+		Bench: "BenchmarkPlannerScale", Target: "tick < 200 ms at 10k",
+		Line: func(size string, m *metrics) line {
+			tick := m.get("tick-ms")
+			res := fmt.Sprintf("age p50 %s s, p99 %s s", num(m.get("age-p50-s"), 1), num(m.get("age-p99-s"), 1))
+			v := reported
+			if size == "collections=10k" {
+				v = check(tick < 200)
+			}
+			return line{size + ": tick " + num(tick, 1) + " ms", "", res, v}
+		},
+	},
+	{
+		ID: "7", Measure: "API: the typical client query (one collection, floor, volumes, 50 rarest tokens with traits) over HTTP, workers running",
+		Bench: "BenchmarkTypicalQuery", Target: "p99 < 50 ms at 16 clients",
+		Line: func(size string, m *metrics) line {
+			p99 := m.get("p99_ms")
+			ours := fmt.Sprintf("%s: p50 %s ms, p99 %s ms", size, num(m.get("p50_ms"), 1), num(p99, 1))
+			v := reported
+			if size == "clients=16" {
+				v = check(p99 < 50)
+			}
+			return line{ours, "", num(m.get("req/s"), 0) + " req/s", v}
+		},
+	},
+	{
+		ID: "8", Measure: "Memory: worker RSS idle with many tracked collections, and during a large rarity run",
+		Bench: "BenchmarkWorkerMemory", Target: "reported",
+		Line: func(size string, m *metrics) line {
+			return line{size + ": " + num(m.get("rss-MB"), 0) + " MB RSS", "", "", reported}
+		},
+	},
+}
