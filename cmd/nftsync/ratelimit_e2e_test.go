@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db/dbtest"
+	"github.com/nftsync/nftsync/internal/benchsize"
 	"github.com/nftsync/nftsync/internal/indexersim"
 )
 
@@ -123,13 +124,16 @@ func TestRateLimitAcrossReplicas(t *testing.T) { //nolint:paralleltest // measur
 // BenchmarkReplicas runs 1, 3 and 8 worker replicas against a simulator
 // limited to R = 20 requests/s and reports the achieved rate as a share of R
 // (target ≥ 0.95) and the over-limit requests (target 0). One iteration is a
-// whole run (≈ 25 s); use -benchtime 1x.
+// whole run (full: 16 collections of 6,000 tokens, ≈ 25 s; quick: 4 of
+// 1,000, a few seconds); use -benchtime 1x.
 func BenchmarkReplicas(b *testing.B) {
 	const R = 20.0
+	collections := benchsize.Pick(b, 4, 16)
+	tokens := benchsize.Pick(b, 1000, 6000)
 	for _, n := range []int{1, 3, 8} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				run := runRateLimited(b, n, R, 16, 6000)
+				run := runRateLimited(b, n, R, collections, tokens)
 				b.ReportMetric(run.achieved/R, "achieved/R")
 				b.ReportMetric(float64(run.overLimit), "over-limit")
 				b.ReportMetric(float64(run.maxPerSec), "max-req/1s")
