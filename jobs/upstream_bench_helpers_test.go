@@ -1,0 +1,69 @@
+package jobs_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nftsync/nftsync/db/dbtest"
+	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/indexer/opensea"
+	"github.com/nftsync/nftsync/internal/indexersim"
+	"github.com/nftsync/nftsync/internal/ratelimit"
+	"github.com/nftsync/nftsync/jobs"
+)
+
+// benchUpstream is the production upstream path of the report benchmarks:
+// the simulator behind a real HTTP server, the OpenSea client, and every call
+// drawn from the PostgreSQL limiter (a lease taken and released per call) on a
+// bucket whose budget never binds, so what is measured is our path's cost.
+type benchUpstream struct {
+	sim  *indexersim.Server
+	deps *jobs.Deps
+}
+
+// newBenchUpstream wires cfg's simulator to workers on pool as a worker
+// process does (HTTP client timeout, limiter observing every response).
+func newBenchUpstream(tb testing.TB, pool *pgxpool.Pool, cfg indexersim.Config) *benchUpstream {
+	tb.Helper()
+	ctx := context.Background()
+	sim, err := indexersim.New(cfg, discardLogger())
+	require.NoError(tb, err)
+	srv := httptest.NewServer(sim.Handler())
+	tb.Cleanup(srv.Close)
+	tb.Cleanup(sim.Close)
+	lim, err := ratelimit.New(pool, ratelimit.Options{Logger: discardLogger(), Holder: "bench"})
+	require.NoError(tb, err)
+	key := ratelimit.KeyFor("opensea", "")
+	client, err := opensea.NewClient(srv.URL, &http.Client{Timeout: 30 * time.Second}, opensea.Options{
+		Observe: func(i opensea.ResponseInfo) {
+			lim.Observe(key, ratelimit.ResponseInfo{Status: i.Status, RetryAfter: i.RetryAfter, Remaining: i.Remaining, Reset: i.Reset})
+		},
+	})
+	require.NoError(tb, err)
+	require.NoError(tb, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: key, Source: "opensea", Rate: 1e6, Burst: 1e6}}))
+	idx := ratelimit.NewIndexer(lim, "opensea", map[string]indexer.Indexer{key: client})
+	return &benchUpstream{sim: sim, deps: &jobs.Deps{
+		DB: pool, Logger: discardLogger(),
+		Indexers:     map[string]indexer.Indexer{"opensea": idx},
+		TraitSources: map[string]indexer.TraitSource{indexer.TraitSourceOpenSea: idx},
+	}}
+}
+
+// benchDB is a pool of maxConns connections on a fresh migrated database of
+// the benchmark's own.
+func benchDB(tb testing.TB, maxConns int32) *pgxpool.Pool {
+	tb.Helper()
+	cfg, err := pgxpool.ParseConfig(dbtest.NewDatabase(tb))
+	require.NoError(tb, err)
+	cfg.MaxConns = maxConns
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(tb, err)
+	tb.Cleanup(pool.Close)
+	return pool
+}
