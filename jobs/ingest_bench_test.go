@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
@@ -76,14 +75,8 @@ func benchSyncPath(b *testing.B, pool *pgxpool.Pool, n, size int) (int64, float6
 			wantTraits += int64(len(traits))
 		}
 	}
-	workers := river.NewWorkers()
-	jobs.Register(workers, up.deps, cfg)
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger: discardLogger(), Workers: workers, Queues: jobs.Queues(cfg),
-		MaxAttempts: 10, RetryPolicy: &jobs.RetryPolicy{}, ErrorHandler: &jobs.ErrorHandler{Logger: discardLogger()},
-	})
-	require.NoError(b, err)
-	_, err = client.InsertManyFast(ctx, params)
+	client := newBenchClient(b, pool, up.deps, cfg)
+	_, err := client.InsertManyFast(ctx, params)
 	require.NoError(b, err)
 	elapsed, _ := timeUntilCompleted(b, client, pool, 2*n, []string{"sync_tokens", "fetch_traits"})
 

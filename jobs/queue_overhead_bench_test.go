@@ -119,14 +119,8 @@ func benchFloorVolumePipeline(b *testing.B, n int) pipelineRun {
 			river.InsertManyParams{Args: jobs.FetchVolumeArgs{CollectionArgs: args}})
 		ids = append(ids, c.ID)
 	}
-	workers := river.NewWorkers()
-	jobs.Register(workers, up.deps, cfg)
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
-		Logger: discardLogger(), Workers: workers, Queues: jobs.Queues(cfg),
-		MaxAttempts: 10, RetryPolicy: &jobs.RetryPolicy{}, ErrorHandler: &jobs.ErrorHandler{Logger: discardLogger()},
-	})
-	require.NoError(b, err)
-	_, err = client.InsertManyFast(ctx, params)
+	client := newBenchClient(b, pool, up.deps, cfg)
+	_, err := client.InsertManyFast(ctx, params)
 	require.NoError(b, err)
 	elapsed, snoozes := timeUntilCompleted(b, client, pool, len(params), []string{"fetch_floor_price", "fetch_volume"})
 

@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db/dbtest"
@@ -66,4 +69,19 @@ func benchDB(tb testing.TB, maxConns int32) *pgxpool.Pool {
 	require.NoError(tb, err)
 	tb.Cleanup(pool.Close)
 	return pool
+}
+
+// newBenchClient is a River client working cfg's queues with every worker
+// on deps, configured as a worker process configures it (attempts, retry
+// policy, error handler).
+func newBenchClient(tb testing.TB, pool *pgxpool.Pool, deps *jobs.Deps, cfg jobs.Config) *river.Client[pgx.Tx] {
+	tb.Helper()
+	workers := river.NewWorkers()
+	jobs.Register(workers, deps, cfg)
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
+		Logger: discardLogger(), Workers: workers, Queues: jobs.Queues(cfg),
+		MaxAttempts: 10, RetryPolicy: &jobs.RetryPolicy{}, ErrorHandler: &jobs.ErrorHandler{Logger: discardLogger()},
+	})
+	require.NoError(tb, err)
+	return client
 }

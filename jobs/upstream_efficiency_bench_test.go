@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
@@ -107,13 +106,7 @@ func newRefreshBench(b *testing.B, simCfg indexersim.Config) *refreshBench {
 func (r *refreshBench) refresh(b *testing.B) {
 	b.Helper()
 	ctx := context.Background()
-	workers := river.NewWorkers()
-	jobs.Register(workers, r.up.deps, r.cfg)
-	client, err := river.NewClient(riverpgxv5.New(r.pool), &river.Config{
-		Logger: discardLogger(), Workers: workers, Queues: jobs.Queues(r.cfg),
-		MaxAttempts: 10, RetryPolicy: &jobs.RetryPolicy{}, ErrorHandler: &jobs.ErrorHandler{Logger: discardLogger()},
-	})
-	require.NoError(b, err)
+	client := newBenchClient(b, r.pool, r.up.deps, r.cfg)
 	round := time.Now().UTC()
 	var params []river.InsertManyParams
 	for _, id := range r.ids {
@@ -124,7 +117,7 @@ func (r *refreshBench) refresh(b *testing.B) {
 			river.InsertManyParams{Args: jobs.FetchCollectionMetadataArgs{CollectionArgs: args}},
 			river.InsertManyParams{Args: jobs.SyncTokensArgs{CollectionArgs: args}})
 	}
-	_, err = client.InsertManyFast(ctx, params)
+	_, err := client.InsertManyFast(ctx, params)
 	require.NoError(b, err)
 	kinds := []string{"fetch_floor_price", "fetch_volume", "fetch_collection_metadata", "sync_tokens", "fetch_traits"}
 	_, _ = timeUntilCompleted(b, client, r.pool, len(kinds)*len(r.ids), kinds)
