@@ -35,7 +35,7 @@ import (
 // own. One iteration is the whole measurement; use -benchtime 1x.
 func BenchmarkQueueOverhead(b *testing.B) {
 	riverJobs := benchsize.Pick(b, 10_000, 200_000)
-	collections := benchsize.Pick(b, 500, 1_500)
+	collections := benchsize.Pick(b, 200, 1_500)
 	for b.Loop() {
 		bare := benchBareRiver(b, riverJobs)
 		pipe := benchFloorVolumePipeline(b, collections)
