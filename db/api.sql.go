@@ -501,13 +501,10 @@ const aPITokensByRank = `-- name: APITokensByRank :many
 SELECT t.id, t.collection_id, t.contract, t.token_id, t.token_standard, t.name, t.image_url, t.metadata_url,
        t.traits_known, t.fetched_at,
        r.score, r.rank, r.unique_count, r.trait_count
-FROM rarity_runs rr
-JOIN token_rarity r ON r.run_id = rr.run_id
+FROM token_rarity r
 JOIN tokens t ON t.id = r.token_pk
-WHERE rr.collection_id = $1 AND rr.method = $2
-  -- Keyset (rank, pk) > (after_rank, after_id), written so that the
-  -- (run_id, rank) index bounds the scan.
-  AND r.rank >= $3::integer AND (r.rank > $3::integer OR r.token_pk > $4::bigint)
+WHERE r.run_id = (SELECT rr.run_id FROM rarity_runs rr WHERE rr.collection_id = $1 AND rr.method = $2)
+  AND (r.rank, r.token_pk) > ($3::integer, $4::bigint)
   AND ($5::integer = 0 OR (
     SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
     JOIN (SELECT unnest($6::text[]) AS trait_type, unnest($7::text[]) AS value) AS f
@@ -550,6 +547,9 @@ type APITokensByRankRow struct {
 // (rank, token pk). Trait filter: the token has, for every requested type,
 // one of the requested values (filter_types/filter_values are parallel
 // arrays; filter_type_count is the number of distinct types, 0 = no filter).
+// The run id is a scalar subquery so that the (run_id, rank, token_pk)
+// index yields the page in order: the scan stops after max_rows matches
+// instead of reading and sorting the whole run.
 func (q *Queries) APITokensByRank(ctx context.Context, arg APITokensByRankParams) ([]APITokensByRankRow, error) {
 	rows, err := q.db.Query(ctx, aPITokensByRank,
 		arg.CollectionID,
@@ -817,23 +817,20 @@ func (q *Queries) APITraitDistribution(ctx context.Context, arg APITraitDistribu
 	return items, nil
 }
 
-const aPITraitStatsLookup = `-- name: APITraitStatsLookup :many
-SELECT s.collection_id, s.trait_type, s.value, s.count, s.frequency
-FROM trait_value_stats s
-JOIN (SELECT unnest($1::bigint[]) AS collection_id, unnest($2::text[]) AS trait_type,
-             unnest($3::text[]) AS value) AS k
-  ON s.collection_id = k.collection_id AND s.trait_type = k.trait_type AND s.value = k.value
-WHERE s.method = $4 AND NOT s.is_null
+const aPITraitStatsByCollections = `-- name: APITraitStatsByCollections :many
+SELECT rr.run_id, s.collection_id, s.trait_type, s.value, s.count, s.frequency
+FROM rarity_runs rr
+JOIN trait_value_stats s ON s.collection_id = rr.collection_id AND s.method = rr.method
+WHERE rr.collection_id = ANY($1::bigint[]) AND rr.method = $2 AND NOT s.is_null
 `
 
-type APITraitStatsLookupParams struct {
+type APITraitStatsByCollectionsParams struct {
 	CollectionIds []int64
-	TraitTypes    []string
-	TraitValues   []string
 	Method        string
 }
 
-type APITraitStatsLookupRow struct {
+type APITraitStatsByCollectionsRow struct {
+	RunID        int64
 	CollectionID int64
 	TraitType    string
 	Value        string
@@ -841,23 +838,21 @@ type APITraitStatsLookupRow struct {
 	Frequency    float64
 }
 
-// Counts and frequencies of (collection, normalised type, normalised value)
-// triples in the current rarity run (parallel arrays).
-func (q *Queries) APITraitStatsLookup(ctx context.Context, arg APITraitStatsLookupParams) ([]APITraitStatsLookupRow, error) {
-	rows, err := q.db.Query(ctx, aPITraitStatsLookup,
-		arg.CollectionIds,
-		arg.TraitTypes,
-		arg.TraitValues,
-		arg.Method,
-	)
+// Counts and frequencies of every (normalised) trait value in the current
+// rarity run of each collection, with the run's id. One statement, so the
+// statistics are those of the run id it returns: the run id and its
+// statistics change together, in the transaction that stores a run.
+func (q *Queries) APITraitStatsByCollections(ctx context.Context, arg APITraitStatsByCollectionsParams) ([]APITraitStatsByCollectionsRow, error) {
+	rows, err := q.db.Query(ctx, aPITraitStatsByCollections, arg.CollectionIds, arg.Method)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []APITraitStatsLookupRow{}
+	items := []APITraitStatsByCollectionsRow{}
 	for rows.Next() {
-		var i APITraitStatsLookupRow
+		var i APITraitStatsByCollectionsRow
 		if err := rows.Scan(
+			&i.RunID,
 			&i.CollectionID,
 			&i.TraitType,
 			&i.Value,
@@ -875,16 +870,24 @@ func (q *Queries) APITraitStatsLookup(ctx context.Context, arg APITraitStatsLook
 }
 
 const aPITraitsByTokens = `-- name: APITraitsByTokens :many
-SELECT t.id AS token_pk, t.collection_id, tt.trait_type, tt.value_text, tt.value_kind, tt.display_type, tt.max_value
+SELECT t.id AS token_pk, t.collection_id, COALESCE(rr.run_id, 0)::bigint AS run_id,
+       tt.trait_type, tt.value_text, tt.value_kind, tt.display_type, tt.max_value
 FROM tokens t
 JOIN token_traits tt ON tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
-WHERE t.id = ANY($1::bigint[])
+LEFT JOIN rarity_runs rr ON rr.collection_id = t.collection_id AND rr.method = $1
+WHERE t.id = ANY($2::bigint[])
 ORDER BY t.id, tt.ordinal
 `
+
+type APITraitsByTokensParams struct {
+	Method   string
+	TokenPks []int64
+}
 
 type APITraitsByTokensRow struct {
 	TokenPk      int64
 	CollectionID int64
+	RunID        int64
 	TraitType    string
 	ValueText    string
 	ValueKind    string
@@ -892,9 +895,10 @@ type APITraitsByTokensRow struct {
 	MaxValue     string
 }
 
-// The traits of the given tokens (by token pk), in the source's order.
-func (q *Queries) APITraitsByTokens(ctx context.Context, tokenPks []int64) ([]APITraitsByTokensRow, error) {
-	rows, err := q.db.Query(ctx, aPITraitsByTokens, tokenPks)
+// The traits of the given tokens (by token pk), in the source's order, with
+// the id of their collection's current rarity run (0 without one).
+func (q *Queries) APITraitsByTokens(ctx context.Context, arg APITraitsByTokensParams) ([]APITraitsByTokensRow, error) {
+	rows, err := q.db.Query(ctx, aPITraitsByTokens, arg.Method, arg.TokenPks)
 	if err != nil {
 		return nil, err
 	}
@@ -905,6 +909,7 @@ func (q *Queries) APITraitsByTokens(ctx context.Context, tokenPks []int64) ([]AP
 		if err := rows.Scan(
 			&i.TokenPk,
 			&i.CollectionID,
+			&i.RunID,
 			&i.TraitType,
 			&i.ValueText,
 			&i.ValueKind,

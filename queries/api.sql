@@ -92,16 +92,16 @@ LIMIT @max_rows;
 -- (rank, token pk). Trait filter: the token has, for every requested type,
 -- one of the requested values (filter_types/filter_values are parallel
 -- arrays; filter_type_count is the number of distinct types, 0 = no filter).
+-- The run id is a scalar subquery so that the (run_id, rank, token_pk)
+-- index yields the page in order: the scan stops after max_rows matches
+-- instead of reading and sorting the whole run.
 SELECT t.id, t.collection_id, t.contract, t.token_id, t.token_standard, t.name, t.image_url, t.metadata_url,
        t.traits_known, t.fetched_at,
        r.score, r.rank, r.unique_count, r.trait_count
-FROM rarity_runs rr
-JOIN token_rarity r ON r.run_id = rr.run_id
+FROM token_rarity r
 JOIN tokens t ON t.id = r.token_pk
-WHERE rr.collection_id = @collection_id AND rr.method = @method
-  -- Keyset (rank, pk) > (after_rank, after_id), written so that the
-  -- (run_id, rank) index bounds the scan.
-  AND r.rank >= @after_rank::integer AND (r.rank > @after_rank::integer OR r.token_pk > @after_id::bigint)
+WHERE r.run_id = (SELECT rr.run_id FROM rarity_runs rr WHERE rr.collection_id = @collection_id AND rr.method = @method)
+  AND (r.rank, r.token_pk) > (@after_rank::integer, @after_id::bigint)
   AND (@filter_type_count::integer = 0 OR (
     SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
     JOIN (SELECT unnest(@filter_types::text[]) AS trait_type, unnest(@filter_values::text[]) AS value) AS f
@@ -174,22 +174,25 @@ ORDER BY t.contract
 LIMIT 1;
 
 -- name: APITraitsByTokens :many
--- The traits of the given tokens (by token pk), in the source's order.
-SELECT t.id AS token_pk, t.collection_id, tt.trait_type, tt.value_text, tt.value_kind, tt.display_type, tt.max_value
+-- The traits of the given tokens (by token pk), in the source's order, with
+-- the id of their collection's current rarity run (0 without one).
+SELECT t.id AS token_pk, t.collection_id, COALESCE(rr.run_id, 0)::bigint AS run_id,
+       tt.trait_type, tt.value_text, tt.value_kind, tt.display_type, tt.max_value
 FROM tokens t
 JOIN token_traits tt ON tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
+LEFT JOIN rarity_runs rr ON rr.collection_id = t.collection_id AND rr.method = @method
 WHERE t.id = ANY(@token_pks::bigint[])
 ORDER BY t.id, tt.ordinal;
 
--- name: APITraitStatsLookup :many
--- Counts and frequencies of (collection, normalised type, normalised value)
--- triples in the current rarity run (parallel arrays).
-SELECT s.collection_id, s.trait_type, s.value, s.count, s.frequency
-FROM trait_value_stats s
-JOIN (SELECT unnest(@collection_ids::bigint[]) AS collection_id, unnest(@trait_types::text[]) AS trait_type,
-             unnest(@trait_values::text[]) AS value) AS k
-  ON s.collection_id = k.collection_id AND s.trait_type = k.trait_type AND s.value = k.value
-WHERE s.method = @method AND NOT s.is_null;
+-- name: APITraitStatsByCollections :many
+-- Counts and frequencies of every (normalised) trait value in the current
+-- rarity run of each collection, with the run's id. One statement, so the
+-- statistics are those of the run id it returns: the run id and its
+-- statistics change together, in the transaction that stores a run.
+SELECT rr.run_id, s.collection_id, s.trait_type, s.value, s.count, s.frequency
+FROM rarity_runs rr
+JOIN trait_value_stats s ON s.collection_id = rr.collection_id AND s.method = rr.method
+WHERE rr.collection_id = ANY(@collection_ids::bigint[]) AND rr.method = @method AND NOT s.is_null;
 
 -- name: AdminCollectionLock :one
 -- Locks a collection row for an operator action (serialises concurrent

@@ -34,7 +34,6 @@ type ResolverRoot interface {
 	Job() JobResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
-	Token() TokenResolver
 	TokenConnection() TokenConnectionResolver
 }
 
@@ -341,9 +340,6 @@ type QueryResolver interface {
 	Jobs(ctx context.Context, kind *string, state *JobState, queue *string, first *int, after *string) (*JobConnection, error)
 	Job(ctx context.Context, id string) (*Job, error)
 	JobStats(ctx context.Context) (*JobStats, error)
-}
-type TokenResolver interface {
-	Traits(ctx context.Context, obj *Token) ([]*Trait, error)
 }
 type TokenConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *TokenConnection) (int, error)
@@ -6413,7 +6409,7 @@ func (ec *executionContext) _Token_traits(ctx context.Context, field graphql.Col
 			return ec.fieldContext_Token_traits(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Token().Traits(ctx, obj)
+			return obj.Traits, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*Trait) graphql.Marshaler {
@@ -6427,8 +6423,8 @@ func (ec *executionContext) fieldContext_Token_traits(_ context.Context, field g
 	fc = &graphql.FieldContext{
 		Object:     "Token",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Trait(ctx, field)
 		},
@@ -9774,53 +9770,52 @@ func (ec *executionContext) _Token(ctx context.Context, sel ast.SelectionSet, ob
 		case "tokenId":
 			out.Values[i] = ec._Token_tokenId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "contract":
 			out.Values[i] = ec._Token_contract(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "tokenStandard":
 			out.Values[i] = ec._Token_tokenStandard(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "name":
 			out.Values[i] = ec._Token_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "imageUrl":
 			out.Values[i] = ec._Token_imageUrl(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "metadataUrl":
 			out.Values[i] = ec._Token_metadataUrl(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "traitsKnown":
 			out.Values[i] = ec._Token_traitsKnown(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "traits":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Token_traits(ctx, field, obj)
-				})
+			out.Values[i] = ec._Token_traits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "rarity":
 			out.Values[i] = ec._Token_rarity(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "fetchedAt":
 			out.Values[i] = ec._Token_fetchedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

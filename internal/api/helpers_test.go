@@ -190,32 +190,8 @@ func (b *testBundle) seedCollection(t testing.TB, slug string, floor string, vol
 	if len(toks) == 0 {
 		return c.ID
 	}
-	up := db.TokenUpsertBatchParams{CollectionID: c.ID, FetchedAt: fetched, SyncRun: 1}
-	tr := db.TokenTraitsInsertBatchParams{CollectionID: c.ID}
 	contract := "0x" + fmt.Sprintf("%040x", c.ID)
-	for _, tk := range toks {
-		up.Contracts = append(up.Contracts, contract)
-		up.TokenIds = append(up.TokenIds, tk.id)
-		up.TokenStandards = append(up.TokenStandards, "erc721")
-		up.Names = append(up.Names, slug+" #"+tk.id)
-		up.ImageUrls = append(up.ImageUrls, "https://img.example/"+tk.id)
-		up.MetadataUrls = append(up.MetadataUrls, "")
-		up.TraitsKnown = append(up.TraitsKnown, true)
-		up.SourceUpdatedAts = append(up.SourceUpdatedAts, time.Time{})
-		up.Raws = append(up.Raws, []byte(`{}`))
-		for i, kv := range tk.traits {
-			tr.Contracts = append(tr.Contracts, contract)
-			tr.TokenIds = append(tr.TokenIds, tk.id)
-			tr.Ordinals = append(tr.Ordinals, int16(i))
-			tr.TraitTypes = append(tr.TraitTypes, kv[0])
-			tr.ValueTexts = append(tr.ValueTexts, kv[1])
-			tr.ValueKinds = append(tr.ValueKinds, "string")
-			tr.ValueNumerics = append(tr.ValueNumerics, pgtype.Numeric{})
-			tr.DisplayTypes = append(tr.DisplayTypes, "")
-			tr.MaxValues = append(tr.MaxValues, "")
-			tr.Raws = append(tr.Raws, []byte(`{}`))
-		}
-	}
+	up, tr := tokenBatches(c.ID, contract, slug, fetched, toks)
 	require.NoError(t, q.TokenUpsertBatch(ctx, up))
 	require.NoError(t, q.TokenTraitsInsertBatch(ctx, tr))
 
@@ -251,6 +227,37 @@ func (b *testBundle) seedCollection(t testing.TB, slug string, floor string, vol
 	_, err = q.TraitValueStatsInsert(ctx, stats)
 	require.NoError(t, err)
 	return c.ID
+}
+
+// tokenBatches are the statements' parameters that store toks (with their
+// traits) as one page of a token sync and trait fetch would.
+func tokenBatches(collectionID int64, contract, slug string, fetched time.Time, toks []seedToken) (db.TokenUpsertBatchParams, db.TokenTraitsInsertBatchParams) {
+	up := db.TokenUpsertBatchParams{CollectionID: collectionID, FetchedAt: fetched, SyncRun: 1}
+	tr := db.TokenTraitsInsertBatchParams{CollectionID: collectionID}
+	for _, tk := range toks {
+		up.Contracts = append(up.Contracts, contract)
+		up.TokenIds = append(up.TokenIds, tk.id)
+		up.TokenStandards = append(up.TokenStandards, "erc721")
+		up.Names = append(up.Names, slug+" #"+tk.id)
+		up.ImageUrls = append(up.ImageUrls, "https://img.example/"+tk.id)
+		up.MetadataUrls = append(up.MetadataUrls, "")
+		up.TraitsKnown = append(up.TraitsKnown, true)
+		up.SourceUpdatedAts = append(up.SourceUpdatedAts, time.Time{})
+		up.Raws = append(up.Raws, []byte(`{}`))
+		for i, kv := range tk.traits {
+			tr.Contracts = append(tr.Contracts, contract)
+			tr.TokenIds = append(tr.TokenIds, tk.id)
+			tr.Ordinals = append(tr.Ordinals, int16(i))
+			tr.TraitTypes = append(tr.TraitTypes, kv[0])
+			tr.ValueTexts = append(tr.ValueTexts, kv[1])
+			tr.ValueKinds = append(tr.ValueKinds, "string")
+			tr.ValueNumerics = append(tr.ValueNumerics, pgtype.Numeric{})
+			tr.DisplayTypes = append(tr.DisplayTypes, "")
+			tr.MaxValues = append(tr.MaxValues, "")
+			tr.Raws = append(tr.Raws, []byte(`{}`))
+		}
+	}
+	return up, tr
 }
 
 func lower(s string) string { return string(bytes.ToLower([]byte(s))) }

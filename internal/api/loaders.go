@@ -15,8 +15,9 @@ import (
 // compute_rarity job writes by default).
 const rarityMethod = "openrarity"
 
-// loaders batch the per-collection and per-token reads of one request: every
-// field of a page of N collections or tokens costs one SQL statement, not N.
+// loaders batch the per-collection reads of one request: every field of a
+// page of N collections costs one SQL statement, not N. (A page of tokens
+// reads its traits in one batch itself, see fillTraits.)
 // They live for one request (their caches must not outlive it).
 type loaders struct {
 	metadata  *dataloadgen.Loader[int64, db.CollectionMetadatum]
@@ -25,7 +26,6 @@ type loaders struct {
 	schedules *dataloadgen.Loader[int64, []db.CollectionSchedule]
 	rarity    *dataloadgen.Loader[int64, db.APIRarityRunsByCollectionsRow]
 	contracts *dataloadgen.Loader[int64, []db.CollectionContract]
-	traits    *dataloadgen.Loader[int64, []*Trait]
 }
 
 type loadersKey struct{}
@@ -60,9 +60,6 @@ func newLoaders(q *db.Queries) *loaders {
 		contracts: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64][]db.CollectionContract, error) {
 			rows, err := q.APIContractsByCollections(ctx, ids)
 			return groupBy(rows, func(r db.CollectionContract) int64 { return r.CollectionID }), err
-		}, opt),
-		traits: dataloadgen.NewMappedLoader(func(ctx context.Context, pks []int64) (map[int64][]*Trait, error) {
-			return loadTraits(ctx, q, pks)
 		}, opt),
 	}
 }
@@ -100,52 +97,61 @@ func groupBy[R any](rows []R, key func(R) int64) map[int64][]R {
 	return m
 }
 
-// loadTraits reads the traits of a batch of tokens and their value counts
-// and frequencies: two statements for the whole batch. Rarity stores its
-// statistics under normalised names and values (rarity.Normalize, as
-// OpenRarity compares them), so the lookup normalises here, in Go, exactly
-// as the rarity job did.
-func loadTraits(ctx context.Context, q *db.Queries, pks []int64) (map[int64][]*Trait, error) {
-	rows, err := q.APITraitsByTokens(ctx, pks)
+// loadTraits reads the traits of a batch of tokens with their value counts
+// and frequencies: one statement for the traits, plus one for the trait
+// statistics of the collections whose current rarity run is not in the
+// cache. Rarity stores its statistics under normalised names and values
+// (rarity.Normalize, as OpenRarity compares them), so the lookup normalises
+// here, in Go, exactly as the rarity job did.
+func loadTraits(ctx context.Context, q *db.Queries, cache *statsCache, pks []int64) (map[int64][]*Trait, error) {
+	rows, err := q.APITraitsByTokens(ctx, db.APITraitsByTokensParams{Method: rarityMethod, TokenPks: pks})
 	if err != nil {
 		return nil, err
 	}
-	type key struct {
-		collection int64
-		typ, value string
-	}
-	lookup := db.APITraitStatsLookupParams{Method: rarityMethod}
-	seen := map[key]bool{}
 	out := make(map[int64][]*Trait, len(pks))
-	keys := make([]key, len(rows))
-	for i, r := range rows {
-		k := key{r.CollectionID, rarity.Normalize(r.TraitType), rarity.Normalize(r.ValueText)}
-		keys[i] = k
-		if !seen[k] {
-			seen[k] = true
-			lookup.CollectionIds = append(lookup.CollectionIds, k.collection)
-			lookup.TraitTypes = append(lookup.TraitTypes, k.typ)
-			lookup.TraitValues = append(lookup.TraitValues, k.value)
-		}
+	runs := map[int64]*runStats{} // by collection
+	var missing []int64
+	for _, r := range rows {
 		out[r.TokenPk] = append(out[r.TokenPk], &Trait{Type: r.TraitType, Value: r.ValueText, ValueKind: r.ValueKind, DisplayType: r.DisplayType})
+		if _, seen := runs[r.CollectionID]; seen || r.RunID == 0 {
+			continue
+		}
+		rs, ok := cache.get(r.RunID)
+		if !ok {
+			missing = append(missing, r.CollectionID)
+		}
+		runs[r.CollectionID] = rs
 	}
-	if len(rows) == 0 {
-		return out, nil
+	if len(missing) > 0 {
+		stats, err := q.APITraitStatsByCollections(ctx, db.APITraitStatsByCollectionsParams{CollectionIds: missing, Method: rarityMethod})
+		if err != nil {
+			return nil, err
+		}
+		loaded := map[int64]*runStats{}
+		for _, s := range stats {
+			rs := loaded[s.CollectionID]
+			if rs == nil {
+				rs = &runStats{runID: s.RunID, stats: map[traitKey]traitStat{}}
+				loaded[s.CollectionID] = rs
+			}
+			rs.stats[traitKey{s.TraitType, s.Value}] = traitStat{count: int(s.Count), frequency: s.Frequency}
+		}
+		// A run stored since the traits were read is newer and as good.
+		for id, rs := range loaded {
+			runs[id] = rs
+			cache.put(rs)
+		}
 	}
-	stats, err := q.APITraitStatsLookup(ctx, lookup)
-	if err != nil {
-		return nil, err
-	}
-	byKey := make(map[key]db.APITraitStatsLookupRow, len(stats))
-	for _, s := range stats {
-		byKey[key{s.CollectionID, s.TraitType, s.Value}] = s
-	}
-	idx := map[int64]int{}
-	for i, r := range rows {
-		t := out[r.TokenPk][idx[r.TokenPk]]
-		idx[r.TokenPk]++
-		if s, ok := byKey[keys[i]]; ok {
-			n, f := int(s.Count), s.Frequency
+	i := map[int64]int{}
+	for _, r := range rows {
+		t := out[r.TokenPk][i[r.TokenPk]]
+		i[r.TokenPk]++
+		rs := runs[r.CollectionID]
+		if rs == nil {
+			continue
+		}
+		if s, ok := rs.stats[traitKey{rarity.Normalize(r.TraitType), rarity.Normalize(r.ValueText)}]; ok {
+			n, f := s.count, s.frequency
 			t.Count, t.Frequency = &n, &f
 		}
 	}

@@ -43,7 +43,9 @@ type Collection struct {
 }
 
 // Token is a token row with its rarity in the current run (nil when it has
-// no rank).
+// no rank) and its traits. The query that returns tokens fills Traits for
+// all of them in one batch when the selection asks for traits (a plain
+// field, not a per-token resolver: no goroutine and loader call per token).
 type Token struct {
 	PK            int64
 	CollectionID  int64
@@ -56,6 +58,7 @@ type Token struct {
 	TraitsKnown   bool
 	FetchedAt     time.Time
 	Rarity        *TokenRarity
+	Traits        []*Trait
 }
 
 // Job is a River job row.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/stretchr/testify/require"
 
@@ -444,10 +445,66 @@ func TestTokensPageStatementCount(t *testing.T) {
 		require.Len(t, p.Tokens.Edges, n)
 		return b.statements.n.Load() - before
 	}
+	cold := count(2) // reads the rarity run's trait statistics into the cache
 	two, fifty := count(2), count(50)
-	t.Logf("statements: page of 2 = %d, page of 50 = %d", two, fifty)
+	t.Logf("statements: cold page of 2 = %d, page of 2 = %d, page of 50 = %d", cold, two, fifty)
 	require.Equal(t, two, fifty, "statements must not grow with the page size")
-	require.LessOrEqual(t, fifty, int64(9))
+	require.Equal(t, cold-1, two, "the run's trait statistics come from the cache once read")
+	require.LessOrEqual(t, fifty, int64(8))
+}
+
+// TestTraitStatsFollowNewRun: the trait statistics are cached per rarity
+// run, so a new run's counts and frequencies show as soon as it is stored.
+func TestTraitStatsFollowNewRun(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	toks := []seedToken{
+		{id: "1", rank: 1, score: 2, traits: [][2]string{{"Hat", "Red"}}},
+		{id: "2", rank: 2, score: 1, traits: [][2]string{{"Hat", "Blue"}}},
+	}
+	id := b.seedCollection(t, "runs", "1", "1", toks)
+	const q = `{ tokens(collection: "runs", first: 1) { edges { node { tokenId traits { value count frequency } } } } }`
+	type page struct {
+		Tokens struct {
+			Edges []struct {
+				Node struct {
+					Traits []struct {
+						Value     string
+						Count     int
+						Frequency float64
+					}
+				}
+			}
+		}
+	}
+	read := func() (int, float64) {
+		var p page
+		b.data(t, "", q, nil, &p)
+		tr := p.Tokens.Edges[0].Node.Traits[0]
+		require.Equal(t, "Red", tr.Value)
+		return tr.Count, tr.Frequency
+	}
+	n, f := read()
+	require.Equal(t, 1, n)
+	require.InDelta(t, 0.5, f, 1e-9)
+
+	// A new run (as the rarity job stores one: fresh run id, statistics
+	// replaced in the same transaction) says every token is red.
+	ctx := context.Background()
+	require.NoError(t, db.WithTx(ctx, b.pool, func(tx pgx.Tx) error {
+		q := db.New(tx)
+		runID, err := q.RarityRunNextID(ctx)
+		require.NoError(t, err)
+		require.NoError(t, q.TraitValueStatsDeleteForMethod(ctx, db.TraitValueStatsDeleteForMethodParams{CollectionID: id, Method: "openrarity"}))
+		_, err = q.TraitValueStatsInsert(ctx, []db.TraitValueStatsInsertParams{{CollectionID: id, Method: "openrarity", TraitType: "hat", Value: "red", Count: 2, Frequency: 1}})
+		require.NoError(t, err)
+		_, err = q.RarityRunUpsert(ctx, db.RarityRunUpsertParams{CollectionID: id, Method: "openrarity", RunID: runID, Version: "0.7.5",
+			InputHash: "h2", TokenCount: 2, ExcludedTraits: []byte(`[]`), Notes: []byte(`{}`), ComputedAt: b.now, SyncRun: 2})
+		return err
+	}))
+	n, f = read()
+	require.Equal(t, 2, n)
+	require.InDelta(t, 1.0, f, 1e-9)
 }
 
 func TestHealth(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 // per-request loaders and the admin service.
 type resolver struct {
 	q        *db.Queries
+	stats    *statsCache
 	admin    *admin.Service
 	maxPage  int
 	now      func() time.Time
@@ -32,7 +33,6 @@ func (r *resolver) CollectionConnection() CollectionConnectionResolver { return 
 func (r *resolver) Job() JobResolver                                   { return jobResolver{} }
 func (r *resolver) Mutation() MutationResolver                         { return mutationResolver{r} }
 func (r *resolver) Query() QueryResolver                               { return queryResolver{r} }
-func (r *resolver) Token() TokenResolver                               { return tokenResolver{r} }
 func (r *resolver) TokenConnection() TokenConnectionResolver           { return tokenConnResolver{r} }
 
 type queryResolver struct{ *resolver }
@@ -340,15 +340,9 @@ func (r queryResolver) Tokens(ctx context.Context, collection string, orderBy *T
 	if len(toks) > n {
 		toks, conn.PageInfo.HasNextPage = toks[:n], true
 	}
-	if len(toks) > 0 && selects(ctx, "edges", "node", "traits") {
-		// One batch for the whole page, whatever the goroutine timing of
-		// the per-token resolvers: they then read the loader's cache.
-		pks := make([]int64, len(toks))
-		for i, t := range toks {
-			pks[i] = t.PK
-		}
-		if _, err := loadersFrom(ctx).traits.LoadAll(ctx, pks); err != nil && !isNotFound(err) {
-			return nil, fmt.Errorf("load traits: %w", err)
+	if selects(ctx, "edges", "node", "traits") {
+		if err := r.fillTraits(ctx, toks); err != nil {
+			return nil, err
 		}
 	}
 	for i, t := range toks {
@@ -483,20 +477,35 @@ func (r queryResolver) Token(ctx context.Context, collection, tokenID string) (*
 	if err != nil {
 		return nil, fmt.Errorf("get token: %w", err)
 	}
-	return tokenWithRarity(t), nil
+	tok := tokenWithRarity(t)
+	if selects(ctx, "traits") {
+		if err := r.fillTraits(ctx, []*Token{tok}); err != nil {
+			return nil, err
+		}
+	}
+	return tok, nil
 }
 
-type tokenResolver struct{ *resolver }
-
-func (r tokenResolver) Traits(ctx context.Context, obj *Token) ([]*Trait, error) {
-	traits, _, err := load(ctx, loadersFrom(ctx).traits, obj.PK)
+// fillTraits reads the traits of toks in one batch.
+func (r *resolver) fillTraits(ctx context.Context, toks []*Token) error {
+	if len(toks) == 0 {
+		return nil
+	}
+	pks := make([]int64, len(toks))
+	for i, t := range toks {
+		pks[i] = t.PK
+	}
+	traits, err := loadTraits(ctx, r.q, r.stats, pks)
 	if err != nil {
-		return nil, fmt.Errorf("load traits: %w", err)
+		return fmt.Errorf("load traits: %w", err)
 	}
-	if traits == nil {
-		traits = []*Trait{}
+	for _, t := range toks {
+		t.Traits = traits[t.PK]
+		if t.Traits == nil {
+			t.Traits = []*Trait{}
+		}
 	}
-	return traits, nil
+	return nil
 }
 
 // scheduleKind maps the schema's RefreshKind to a schedule kind.

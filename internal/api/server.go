@@ -29,10 +29,12 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/vektah/gqlparser/v2/ast"
 	"riverqueue.com/riverui"
 
 	"github.com/nftsync/nftsync/db"
@@ -220,12 +222,15 @@ func (s *Server) Run(ctx context.Context, ready func(url string)) error {
 }
 
 func (s *Server) graphqlHandler() http.Handler {
-	r := &resolver{q: db.New(s.deps.DB), admin: s.deps.Admin, maxPage: s.cfg.MaxPageSize, now: s.deps.Now,
+	r := &resolver{q: db.New(s.deps.DB), stats: newStatsCache(defaultStatsCacheValues), admin: s.deps.Admin, maxPage: s.cfg.MaxPageSize, now: s.deps.Now,
 		actorFor: func(ctx context.Context) string { return authFrom(ctx).actor }}
 	ec := graphqlConfig(r)
 	srv := handler.New(NewExecutableSchema(ec))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	// Parsed and validated documents by query text: a client app sends the
+	// same few queries over and over (limits still apply per request).
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
 	srv.Use(depthLimit{max: s.cfg.MaxDepth})
 	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
