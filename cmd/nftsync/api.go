@@ -14,6 +14,7 @@ import (
 
 	"github.com/nftsync/nftsync/internal/admin"
 	"github.com/nftsync/nftsync/internal/api"
+	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/migrations"
 )
 
@@ -27,7 +28,15 @@ func runAPI(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	if len(cfg.API.Options.AdminTokens) == 0 {
 		logger.Warn("NFTSYNC_API_ADMIN_TOKENS is not set: mutations, admin queries and River UI refuse every request")
 	}
-	return serveAPI(ctx, cfg, cfg.API.Options, pool, logger, func(url string) {
+	// The API's own registry: process and Go runtime series and its
+	// request series, on NFTSYNC_METRICS_ADDR as a worker serves its own.
+	m := metrics.New()
+	stopHealth, err := serveHealth(ctx, cfg, m.Registry, logger, func(rctx context.Context) error { return schemaCurrent(rctx, pool) })
+	if err != nil {
+		return err
+	}
+	defer stopHealth()
+	return serveAPI(ctx, cfg, cfg.API.Options, pool, logger, m, func(url string) {
 		_, _ = fmt.Fprintf(stdout, "nftsync api: GraphiQL at %s/  GraphQL at %s/graphql  River UI at %s/riverui/\n", url, url, url)
 	})
 }
@@ -57,15 +66,17 @@ func openAdmin(ctx context.Context, cfg *config, logger *slog.Logger) (*admin.Se
 	return svc, pool, nil
 }
 
-// serveAPI runs the API server on pool until ctx is done.
-func serveAPI(ctx context.Context, cfg *config, opts api.Options, pool *pgxpool.Pool, logger *slog.Logger, ready func(url string)) error {
+// serveAPI runs the API server on pool until ctx is done, recording its
+// requests in m.
+func serveAPI(ctx context.Context, cfg *config, opts api.Options, pool *pgxpool.Pool, logger *slog.Logger, m *metrics.Metrics, ready func(url string)) error {
 	svc, err := newAdmin(cfg, pool)
 	if err != nil {
 		return err
 	}
 	srv, err := api.New(opts, api.Deps{
 		DB: pool, River: svc.River, Admin: svc, Logger: logger.With(slog.String("component", "api")),
-		Ready: func(ctx context.Context) error { return schemaCurrent(ctx, pool) },
+		Ready:   func(ctx context.Context) error { return schemaCurrent(ctx, pool) },
+		Metrics: m,
 	})
 	if err != nil {
 		return err

@@ -228,7 +228,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_TOKENURI_TIMEOUT", "10s", "token_uri: timeout of one attempt at one URL (connect, redirects, headers and body)."},
 	{"NFTSYNC_TOKENURI_MAX_REDIRECTS", "5", "token_uri: redirects one attempt follows (0 = none)."},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "(unset)", "Worker: OTLP/HTTP collector URL (e.g. http://otel-collector:4318); when set, every job is traced (otelriver spans, linked to the inserting span)."},
-	{"NFTSYNC_METRICS_ADDR", "(unset)", "Worker: listen address of /metrics (Prometheus), /healthz and /readyz, e.g. :9090 (unset = not served)."},
+	{"NFTSYNC_METRICS_ADDR", "(unset)", "Worker and API: listen address of /metrics (Prometheus), /healthz and /readyz, e.g. :9090 (unset = not served). `nftsync api` serves its request series and process metrics there; `dev` serves the worker's and the API's on one address."},
 	{"NFTSYNC_API_ADDR", "127.0.0.1:8080", "API: listen address of `nftsync api` and of the API `dev` starts (dev picks a free port when unset and 8080 is taken)."},
 	{"NFTSYNC_API_ADMIN_TOKENS", "(unset)", "API: comma-separated admin bearer tokens (16+ characters) for mutations, admin queries and River UI. dev makes one up and prints it when unset. Never logged."},
 	{"NFTSYNC_API_READ_TOKENS", "(unset)", "API: comma-separated read tokens; when set, every read needs one (or an admin token). Unset = reads are public."},

@@ -16,6 +16,7 @@ import (
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexersim"
+	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/internal/pgcluster"
 )
 
@@ -102,7 +103,7 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	defer stopHealth()
 	printHowToLook(stdout, redactURL(dbURL))
 
-	apiURL, apiDone, err := startDevAPI(ctx, cfg, pool, logger, stdout)
+	apiURL, apiDone, err := startDevAPI(ctx, cfg, pool, logger, obs.metrics, stdout)
 	if err != nil {
 		return err
 	}
@@ -264,7 +265,7 @@ func collectionComplete(r db.CollectionProgressRow, n int64) bool {
 // unset and 8080 is taken; a fresh admin token when none is configured) and
 // prints its URL, the token and an example query. apiDone yields the
 // server's result once ctx is done.
-func startDevAPI(ctx context.Context, cfg *config, pool *pgxpool.Pool, logger *slog.Logger, stdout io.Writer) (string, <-chan error, error) {
+func startDevAPI(ctx context.Context, cfg *config, pool *pgxpool.Pool, logger *slog.Logger, m *metrics.Metrics, stdout io.Writer) (string, <-chan error, error) {
 	opts := cfg.API.Options
 	if !cfg.API.AddrSet {
 		opts.FallbackAddr = "127.0.0.1:0"
@@ -276,7 +277,7 @@ func startDevAPI(ctx context.Context, cfg *config, pool *pgxpool.Pool, logger *s
 	}
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serveAPI(ctx, cfg, opts, pool, logger, func(url string) { ready <- url }) }()
+	go func() { done <- serveAPI(ctx, cfg, opts, pool, logger, m, func(url string) { ready <- url }) }()
 	select {
 	case url := <-ready:
 		printAPI(stdout, url, token)

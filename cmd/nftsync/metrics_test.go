@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -190,4 +191,60 @@ func TestWorkerTraces(t *testing.T) {
 	all := bytes.Join(bodies, nil)
 	require.Contains(t, string(all), "river.work/fetch_floor_price", "a span per job, named by kind")
 	require.Contains(t, string(all), "nftsync", "service.name")
+}
+
+// TestAPIMetrics runs `nftsync api` with NFTSYNC_METRICS_ADDR: /metrics there
+// counts and times GraphQL requests by operation (type and root fields) and
+// status (ok or the error code), next to the process and Go runtime series;
+// /readyz answers.
+func TestAPIMetrics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	apiAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	env := envOf(map[string]string{
+		"DATABASE_URL": dbtest.NewDatabase(t), "NFTSYNC_API_ADDR": apiAddr, "NFTSYNC_METRICS_ADDR": metricsAddr,
+		"NFTSYNC_API_ADMIN_TOKENS": "admin-token-0123456789", "NFTSYNC_LOG_LEVEL": "error",
+	})
+	actx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- run(actx, []string{"api"}, env, io.Discard, io.Discard) }()
+	t.Cleanup(func() { stop(); require.NoError(t, <-done) })
+
+	base := "http://" + metricsAddr
+	require.Eventually(t, func() bool {
+		code, _, err := httpGet(base + "/readyz")
+		return err == nil && code == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond)
+	post := func(query string) {
+		resp, err := http.Post("http://"+apiAddr+"/graphql", "application/json", //nolint:noctx // test
+			strings.NewReader(fmt.Sprintf(`{"query": %q}`, query)))
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		require.NoError(t, resp.Body.Close())
+	}
+	post(`{ collections { totalCount } b: collections { totalCount } }`)
+	post(`{ collections { totalCount } }`)
+	post(`mutation { refreshCollection(slug: "x") { auditId } }`) // no token
+	post(`{ collections {`)
+
+	_, body, err := httpGet(base + "/metrics")
+	require.NoError(t, err)
+	for _, c := range []struct {
+		want  []string
+		count float64
+	}{
+		{[]string{`operation="query collections"`, `status="ok"`}, 2},
+		{[]string{`operation="mutation refreshCollection"`, `status="UNAUTHENTICATED"`}, 1},
+		{[]string{`operation="invalid"`, `status="GRAPHQL_PARSE_FAILED"`}, 1},
+	} {
+		n, ok := sample(body, "nftsync_api_requests_total", c.want...)
+		require.True(t, ok, "nftsync_api_requests_total %v missing:\n%s", c.want, body)
+		require.Equal(t, c.count, n, "nftsync_api_requests_total %v", c.want)
+		n, _ = sample(body, "nftsync_api_request_duration_seconds_count", c.want...)
+		require.Equal(t, c.count, n, "nftsync_api_request_duration_seconds_count %v", c.want)
+	}
+	for _, name := range []string{"process_cpu_seconds_total", "go_goroutines"} {
+		_, ok := sample(body, name)
+		require.True(t, ok, "%s missing", name)
+	}
 }

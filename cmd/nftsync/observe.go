@@ -28,6 +28,20 @@ import (
 // Ready means: not shutting down, the River client not stopped, and the
 // database answering.
 func serveWorkerHealth(ctx context.Context, cfg *config, pool *pgxpool.Pool, client *river.Client[pgx.Tx], reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
+	return serveHealth(ctx, cfg, reg, logger, func(rctx context.Context) error {
+		select {
+		case <-client.Stopped():
+			return errors.New("workers stopped")
+		default:
+		}
+		return pool.Ping(rctx)
+	})
+}
+
+// serveHealth serves /metrics (reg), /healthz and /readyz on
+// cfg.MetricsAddr (nothing when unset) until the returned stop is called.
+// Ready means not shutting down (ctx not done) and check passing.
+func serveHealth(ctx context.Context, cfg *config, reg *prometheus.Registry, logger *slog.Logger, check func(context.Context) error) (stop func(), err error) {
 	if cfg.MetricsAddr == "" {
 		return func() {}, nil
 	}
@@ -35,12 +49,7 @@ func serveWorkerHealth(ctx context.Context, cfg *config, pool *pgxpool.Pool, cli
 		if ctx.Err() != nil {
 			return errors.New("shutting down")
 		}
-		select {
-		case <-client.Stopped():
-			return errors.New("workers stopped")
-		default:
-		}
-		return pool.Ping(rctx)
+		return check(rctx)
 	}
 	srv, err := metrics.Serve(cfg.MetricsAddr, metrics.Mux(reg, ready), logger)
 	if err != nil {

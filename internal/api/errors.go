@@ -39,7 +39,7 @@ func badInput(msg string) *gqlerror.Error { return publicError(admin.CodeBadInpu
 // with the path and answered as "internal error", so no internal message,
 // SQL or stack trace reaches a client.
 func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
-	return func(ctx context.Context, err error) *gqlerror.Error {
+	present := func(ctx context.Context, err error) *gqlerror.Error {
 		var gerr *gqlerror.Error
 		var aerr *admin.Error
 		switch {
@@ -61,6 +61,11 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		logger.ErrorContext(ctx, "graphql resolver failed", slog.String("path", graphql.GetPath(ctx).String()), slog.Any("error", err))
 		return &gqlerror.Error{Message: "internal error", Path: graphql.GetPath(ctx), Extensions: map[string]any{"code": codeInternal}}
+	}
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		e := present(ctx, err)
+		requestInfoFrom(ctx).setError(errorCode(e))
+		return e
 	}
 }
 

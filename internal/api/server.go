@@ -39,6 +39,7 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/admin"
+	"github.com/nftsync/nftsync/internal/metrics"
 )
 
 // Options is the API server's configuration (from NFTSYNC_API_* variables).
@@ -113,6 +114,9 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Metrics, when set, counts and times GraphQL requests by operation
+	// and status (serve its registry where the process serves /metrics).
+	Metrics *metrics.Metrics
 }
 
 // Server is the API's HTTP handler plus its lifecycle.
@@ -232,38 +236,52 @@ func (s *Server) graphqlHandler() http.Handler {
 	// same few queries over and over (limits still apply per request).
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.Use(extension.Introspection{})
+	srv.Use(operationLabel{}) // first: it labels requests the limits refuse too
 	srv.Use(depthLimit{max: s.cfg.MaxDepth})
 	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
 	srv.SetErrorPresenter(presentError(s.deps.Logger))
 	srv.SetRecoverFunc(recoverPanic(s.deps.Logger))
 	q := db.New(s.deps.DB)
 	return s.cors(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		start, ri := time.Now(), &requestInfo{}
+		if s.deps.Metrics != nil {
+			defer func() {
+				op, status := ri.labels()
+				s.deps.Metrics.ObserveAPIRequest(op, status, time.Since(start))
+			}()
+		}
+		refuse := func(status int, code, msg string) {
+			ri.setOperation("none")
+			ri.setError(code)
+			writeGraphQLError(w, status, code, msg)
+		}
 		if req.Method != http.MethodPost && req.Method != http.MethodGet {
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
-			writeGraphQLError(w, http.StatusMethodNotAllowed, admin.CodeBadInput, "use POST (or GET) on /graphql")
+			refuse(http.StatusMethodNotAllowed, admin.CodeBadInput, "use POST (or GET) on /graphql")
 			return
 		}
 		a := s.authenticate(req)
 		switch {
 		case a.role == roleWrong:
-			writeGraphQLError(w, http.StatusForbidden, codeForbidden, "the token sent is not valid")
+			refuse(http.StatusForbidden, codeForbidden, "the token sent is not valid")
 			return
 		case a.role == roleNone && len(s.readers) > 0:
-			writeGraphQLError(w, http.StatusUnauthorized, codeUnauthenticated, "this API needs a token: send Authorization: Bearer <token>")
+			refuse(http.StatusUnauthorized, codeUnauthenticated, "this API needs a token: send Authorization: Bearer <token>")
 			return
 		}
 		if req.ContentLength > s.cfg.MaxBodyBytes {
-			writeGraphQLError(w, http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("the request body is over the limit of %d bytes", s.cfg.MaxBodyBytes))
+			refuse(http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("the request body is over the limit of %d bytes", s.cfg.MaxBodyBytes))
 			return
 		}
 		if len(req.URL.RawQuery) > int(s.cfg.MaxBodyBytes) {
-			writeGraphQLError(w, http.StatusRequestURITooLong, codeTooLarge, fmt.Sprintf("the query string is over the limit of %d bytes", s.cfg.MaxBodyBytes))
+			refuse(http.StatusRequestURITooLong, codeTooLarge, fmt.Sprintf("the query string is over the limit of %d bytes", s.cfg.MaxBodyBytes))
 			return
 		}
 		req.Body = http.MaxBytesReader(w, req.Body, s.cfg.MaxBodyBytes)
 		h := &statusHolder{}
 		ctx := context.WithValue(req.Context(), authKey{}, a)
 		ctx = context.WithValue(ctx, statusKey{}, h)
+		ctx = context.WithValue(ctx, requestInfoKey{}, ri)
 		ctx = withLoaders(ctx, newLoaders(q))
 		srv.ServeHTTP(&statusWriter{ResponseWriter: w, h: h}, req.WithContext(ctx))
 	}))

@@ -25,6 +25,8 @@ type Metrics struct {
 	jobDuration *prometheus.HistogramVec
 	upstream    *prometheus.CounterVec
 	noKey       *prometheus.CounterVec
+	apiRequests *prometheus.CounterVec
+	apiDuration *prometheus.HistogramVec
 }
 
 // New returns a registry with the Go runtime and process collectors and
@@ -50,9 +52,19 @@ func New() *Metrics {
 			Name: "nftsync_upstream_no_usable_key_total",
 			Help: "Times a rejected API key left a source without a usable key (once per pause).",
 		}, []string{"source"}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "nftsync_api_requests_total",
+			Help: "GraphQL requests answered by this process, by operation (type and root fields, e.g. \"query collection,tokens\") and status (ok, or the first error's code).",
+		}, []string{"operation", "status"}),
+		apiDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "nftsync_api_request_duration_seconds",
+			Help: "Time to answer a GraphQL request, by operation and status.",
+			// 1 ms .. ~10 s
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 11),
+		}, []string{"operation", "status"}),
 	}
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.jobs, m.jobDuration, m.upstream, m.noKey)
+		m.jobs, m.jobDuration, m.upstream, m.noKey, m.apiRequests, m.apiDuration)
 	return m
 }
 
@@ -98,6 +110,15 @@ func (m *Metrics) Middleware() rivertype.Middleware { return &jobMiddleware{m: m
 func (m *Metrics) ObserveUpstream(source, op string, status int) {
 	endpoint, _, _ := strings.Cut(op, " ")
 	m.upstream.WithLabelValues(source, endpoint, strconv.Itoa(status)).Inc()
+}
+
+// ObserveAPIRequest counts and times one answered GraphQL request.
+// operation and status must come from a bounded set (the API derives them
+// from the schema's root fields and its error codes, never from client
+// text such as operation names).
+func (m *Metrics) ObserveAPIRequest(operation, status string, d time.Duration) {
+	m.apiRequests.WithLabelValues(operation, status).Inc()
+	m.apiDuration.WithLabelValues(operation, status).Observe(d.Seconds())
 }
 
 // NoUsableKey counts a source left without a usable API key (the rate
