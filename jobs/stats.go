@@ -99,10 +99,54 @@ func statsFreshFrom(ctx context.Context, d *Deps, c *db.Collection, kind string,
 	return from, nil
 }
 
+// statsInFlightPolls are the pauses after which a job that found the
+// other kind's stats call of its round in flight looks again, before it
+// gives up and snoozes: such a call usually ends within a fraction of a
+// second, and looking again within the job costs one short transaction
+// where a snooze costs a River round trip, a re-run and at least a second
+// of latency. 775 ms in all, during which the job holds its worker.
+var statsInFlightPolls = []time.Duration{ //nolint:gochecknoglobals // read-only
+	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
+}
+
 // claimStats decides, under the collection's single-flight row lock,
-// whether to reuse a stored response (returned), to wait for a call in
-// flight (a snooze error), or to call (nil, nil: the lease is this job's).
+// whether to reuse a stored response (returned) or to call (nil, nil: the
+// lease is this job's). While another job's call is in flight it looks
+// again after each of statsInFlightPolls, then snoozes.
 func claimStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, freshFrom, now time.Time) (*indexer.Stats, error) {
+	for i := 0; ; i++ {
+		stats, err := claimStatsOnce(ctx, d, job, c, freshFrom, now)
+		var busy *statsInFlight
+		if !errors.As(err, &busy) {
+			return stats, err
+		}
+		if i == len(statsInFlightPolls) {
+			return nil, river.JobSnooze(busy.wait)
+		}
+		if i == 0 {
+			d.Logger.DebugContext(ctx, "stats call in flight, waiting", slog.String("slug", c.Slug), slog.Int64("holder", busy.holder))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(statsInFlightPolls[i]):
+		}
+		now = d.now()
+	}
+}
+
+// statsInFlight says another job holds the stats lease; wait is how long to
+// snooze for it.
+type statsInFlight struct {
+	holder int64
+	wait   time.Duration
+}
+
+func (e *statsInFlight) Error() string { return fmt.Sprintf("stats call of job %d in flight", e.holder) }
+
+// claimStatsOnce is one look at the single-flight row: a stored response
+// fresh enough, a *statsInFlight error, or the lease taken.
+func claimStatsOnce(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, freshFrom, now time.Time) (*indexer.Stats, error) {
 	var stats *indexer.Stats
 	err := withTx(ctx, d, func(tx pgx.Tx) error {
 		q := db.New(tx)
@@ -120,8 +164,7 @@ func claimStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Colle
 		}
 		if row.LeaseJob.Valid && row.LeaseJob.Int64 != job.ID && row.LeaseUntil.Valid && row.LeaseUntil.Time.After(now) {
 			wait := min(row.LeaseUntil.Time.Sub(now), time.Second) + time.Duration(rand.Int64N(int64(250*time.Millisecond)))
-			d.Logger.DebugContext(ctx, "stats call in flight, waiting", slog.String("slug", c.Slug), slog.Int64("holder", row.LeaseJob.Int64))
-			return river.JobSnooze(wait)
+			return &statsInFlight{holder: row.LeaseJob.Int64, wait: wait}
 		}
 		return q.StatsFetchLease(ctx, db.StatsFetchLeaseParams{
 			JobID: pgInt8(job.ID), LeaseUntil: pgTime(now.Add(d.statsLeaseTTL())), CollectionID: c.ID, Source: c.Source,

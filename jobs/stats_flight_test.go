@@ -4,14 +4,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertest"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
@@ -101,4 +105,77 @@ func TestStatsSingleFlightAcrossReplicas(t *testing.T) {
 	t.Logf("%d rounds (%d with floor and volume), %d stats calls: %.2f calls per round", len(rounds), both, calls, float64(calls)/float64(len(rounds)))
 	require.GreaterOrEqual(t, both, len(sim.Slugs()), "floor and volume were due together in several rounds")
 	require.Equal(t, int64(len(rounds)), calls, "exactly one upstream stats call per collection and round")
+}
+
+// signalHandler is a slog handler that closes seen at the first record with
+// message msg.
+type signalHandler struct {
+	slog.Handler
+	msg  string
+	once sync.Once
+	seen chan struct{}
+}
+
+func (h *signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == h.msg {
+		h.once.Do(func() { close(h.seen) })
+	}
+	return nil
+}
+
+// TestStatsWaitForACallInFlightWithoutSnoozing: the volume job of a round
+// finds the floor job's stats call in flight; when that call ends moments
+// later, the volume job uses its answer in the same run instead of snoozing
+// (a River round trip, a re-run and a second of latency), and no second
+// call is made.
+func TestStatsWaitForACallInFlightWithoutSnoozing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.DB(t)
+	up := &statsUpstream{floor: "1.5", vol1d: "10", now: time.Now().UTC()}
+	srv := httptest.NewServer(up)
+	t.Cleanup(srv.Close)
+	client, err := opensea.NewClient(srv.URL, &http.Client{Timeout: 5 * time.Second}, opensea.Options{Now: up.clock})
+	require.NoError(t, err)
+	setupTx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	c := trackTx(t, setupTx, "stats-in-flight", time.Minute)
+	require.NoError(t, setupTx.Commit(ctx))
+	waiting := &signalHandler{msg: "stats call in flight, waiting", seen: make(chan struct{})}
+	deps := &jobs.Deps{DB: pool, Logger: slog.New(waiting), Now: up.clock, Indexers: map[string]indexer.Indexer{"opensea": client}}
+
+	// The floor job of the round holds the lease and is calling.
+	q := db.New(pool)
+	_, err = q.StatsFetchClaim(ctx, db.StatsFetchClaimParams{CollectionID: c.ID, Source: "opensea"})
+	require.NoError(t, err)
+	require.NoError(t, q.StatsFetchLease(ctx, db.StatsFetchLeaseParams{
+		JobID: pgtypeInt8(-1), LeaseUntil: pgtype.Timestamptz{Time: up.clock().Add(10 * time.Second), Valid: true},
+		CollectionID: c.ID, Source: "opensea",
+	}))
+	stats, err := client.Stats(ctx, c.Slug)
+	require.NoError(t, err)
+	body, err := json.Marshal(stats)
+	require.NoError(t, err)
+	stored := make(chan error, 1)
+	go func() {
+		<-waiting.seen // the volume job saw the call in flight: the call ends now
+		stored <- q.StatsFetchStore(ctx, db.StatsFetchStoreParams{
+			FetchedAt: up.clock(), Response: body, JobID: pgtypeInt8(-1), CollectionID: c.ID, Source: "opensea",
+		})
+	}()
+
+	jobTx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = jobTx.Rollback(ctx) }()
+	tw := rivertest.NewWorker(t, riverpgxv5.New(nil), &river.Config{Logger: discardLogger()}, &jobs.FetchVolumeWorker{Deps: deps})
+	res, err := tw.Work(ctx, t, jobTx, jobs.FetchVolumeArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: c.ID, Bucket: up.clock()}}, nil)
+	require.NoError(t, err)
+	require.NoError(t, <-stored)
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind, "used the answer of the call in flight instead of snoozing")
+	require.Equal(t, int64(1), up.calls.Load(), "one upstream call for the round")
+	vols, err := q.VolumeLatest(ctx, db.VolumeLatestParams{CollectionID: c.ID, Source: "opensea"})
+	require.NoError(t, err)
+	require.NotEmpty(t, vols)
 }
