@@ -142,7 +142,9 @@ type statsInFlight struct {
 	wait   time.Duration
 }
 
-func (e *statsInFlight) Error() string { return fmt.Sprintf("stats call of job %d in flight", e.holder) }
+func (e *statsInFlight) Error() string {
+	return fmt.Sprintf("stats call of job %d in flight", e.holder)
+}
 
 // claimStatsOnce is one look at the single-flight row: a stored response
 // fresh enough, a *statsInFlight error, or the lease taken.
