@@ -115,32 +115,13 @@ func buildWorker(tb testing.TB) string {
 func workerPeakRSS(tb testing.TB, n int) (int64, time.Duration) {
 	tb.Helper()
 	ctx := context.Background()
-	bin := buildWorker(tb)
-	url := dbtest.NewDatabase(tb)
-	pool, err := pgxpool.New(ctx, url)
-	require.NoError(tb, err)
-	tb.Cleanup(pool.Close)
+	url, pool := workerDatabase(tb)
 	q := db.New(pool)
 	c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: "rss", Chain: "ethereum", Priority: 2})
 	require.NoError(tb, err)
-	seedTokens(tb, q, c.ID, n)
+	seedTokens(tb, pool, c.ID, n)
 
-	var out lockedBuffer
-	cmd := exec.Command(bin, "worker")
-	cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "NFTSYNC_WORKER_ID=rss", "NFTSYNC_LOG_LEVEL=warn",
-		"NFTSYNC_OPENSEA_URL=http://127.0.0.1:9", "NFTSYNC_JOB_TIMEOUT=10m", "NFTSYNC_RESCUE_AFTER=15m")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(tb, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	defer func() {
-		if !stopped {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
-
+	w := startWorker(tb, url)
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
 	require.NoError(tb, err)
 	res, err := client.Insert(ctx, jobs.ComputeRarityArgs{CollectionID: c.ID}, nil)
@@ -154,42 +135,90 @@ func workerPeakRSS(tb testing.TB, n int) (int64, time.Duration) {
 			break
 		}
 		require.NotContains(tb, []rivertype.JobState{rivertype.JobStateCancelled, rivertype.JobStateDiscarded, rivertype.JobStateRetryable},
-			job.State, "compute_rarity: %v\nworker output:\n%s", job.Errors, out.String())
-		require.True(tb, time.Now().Before(deadline), "compute_rarity did not finish; worker output:\n%s", out.String())
+			job.State, "compute_rarity: %v\nworker output:\n%s", job.Errors, w.out.String())
+		require.True(tb, time.Now().Before(deadline), "compute_rarity did not finish; worker output:\n%s", w.out.String())
 		time.Sleep(200 * time.Millisecond)
 	}
-	// The peak of the worker's own address space since exec. (getrusage's
-	// maxrss of a child is no good here: a child started with vfork counts
-	// the parent's pages until it execs.)
-	peak := procHWM(tb, cmd.Process.Pid)
-	require.NoError(tb, cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err = <-exited:
-		stopped = true
-	case <-time.After(time.Minute):
-		tb.Fatalf("worker did not stop; output:\n%s", out.String())
-	}
-	require.NoError(tb, err, "worker exit; output:\n%s", out.String())
+	peak := procStatusBytes(tb, w.cmd.Process.Pid, "VmHWM")
+	w.stop(tb)
 	ranks, err := q.TokenRarityList(ctx, db.TokenRarityListParams{CollectionID: c.ID, Method: "openrarity"})
 	require.NoError(tb, err)
 	require.Len(tb, ranks, n)
 	return peak, job.FinalizedAt.Sub(*job.AttemptedAt)
 }
 
-// procHWM returns the peak resident set size of a running process (Linux).
-func procHWM(tb testing.TB, pid int) int64 {
+// workerDatabase creates a fresh database for a worker process and returns
+// its URL and a pool on it for the test.
+func workerDatabase(tb testing.TB) (string, *pgxpool.Pool) {
+	tb.Helper()
+	url := dbtest.NewDatabase(tb)
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(tb, err)
+	tb.Cleanup(pool.Close)
+	return url, pool
+}
+
+// workerProcess is a running `nftsync worker`.
+type workerProcess struct {
+	cmd     *exec.Cmd
+	out     *lockedBuffer
+	exited  chan error
+	stopped bool
+}
+
+// startWorker starts `nftsync worker` (built without the race detector) on
+// the database at url, planning every second, with an upstream that does
+// not answer; cleanup kills it unless stop stopped it.
+func startWorker(tb testing.TB, url string) *workerProcess {
+	tb.Helper()
+	w := &workerProcess{out: &lockedBuffer{}, exited: make(chan error, 1)}
+	w.cmd = exec.Command(buildWorker(tb), "worker")
+	w.cmd.Env = append(os.Environ(), "DATABASE_URL="+url, "NFTSYNC_WORKER_ID=rss", "NFTSYNC_LOG_LEVEL=warn",
+		"NFTSYNC_OPENSEA_URL=http://127.0.0.1:9", "NFTSYNC_JOB_TIMEOUT=10m", "NFTSYNC_RESCUE_AFTER=15m",
+		"NFTSYNC_PLAN_INTERVAL=1s")
+	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
+	require.NoError(tb, w.cmd.Start())
+	go func() { w.exited <- w.cmd.Wait() }()
+	tb.Cleanup(func() {
+		if !w.stopped {
+			_ = w.cmd.Process.Kill()
+			<-w.exited
+		}
+	})
+	return w
+}
+
+// stop stops the worker with SIGTERM and requires a clean exit.
+func (w *workerProcess) stop(tb testing.TB) {
+	tb.Helper()
+	require.NoError(tb, w.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-w.exited:
+		w.stopped = true
+		require.NoError(tb, err, "worker exit; output:\n%s", w.out.String())
+	case <-time.After(time.Minute):
+		tb.Fatalf("worker did not stop; output:\n%s", w.out.String())
+	}
+}
+
+// procStatusBytes returns a kB field of /proc/PID/status (VmRSS: the
+// resident set now; VmHWM: its peak since exec) in bytes (Linux). The
+// kernel's own figure for the process, where getrusage's maxrss of a child
+// is no good: a child started with vfork counts its parent's pages until it
+// execs.
+func procStatusBytes(tb testing.TB, pid int, field string) int64 {
 	tb.Helper()
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		tb.Skipf("no /proc on this platform: %v", err)
 	}
 	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			require.NoError(tb, err, line)
 			return kb << 10
 		}
 	}
-	tb.Fatalf("no VmHWM in /proc/%d/status", pid)
+	tb.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }

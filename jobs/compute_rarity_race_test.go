@@ -63,7 +63,7 @@ func TestComputeRarityOlderSyncCommitsLast(t *testing.T) {
 	q := db.New(pool)
 	c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: "race", Chain: "ethereum", Priority: 2})
 	require.NoError(t, err)
-	seedTokens(t, q, c.ID, 300)
+	seedTokens(t, pool, c.ID, 300)
 	require.Equal(t, int64(1), completeSync(t, q, c.ID))
 
 	var newer db.RarityRun
@@ -125,7 +125,7 @@ func TestComputeRarityRecordsCompletedSyncRun(t *testing.T) {
 	q := db.New(pool)
 	c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: "inprogress", Chain: "ethereum", Priority: 2})
 	require.NoError(t, err)
-	seedTokens(t, q, c.ID, 50)
+	seedTokens(t, pool, c.ID, 50)
 	deps := &jobs.Deps{DB: pool, Logger: discardLogger()}
 
 	changed, err := jobs.ComputeRarity(ctx, deps, &c, rarity.OpenRarity)
