@@ -31,13 +31,16 @@ import (
 //     timed the same way. Every collection must end with its floor and volumes
 //     stored, or the benchmark fails.
 //
-// ratio is pipeline/river (target ≥ 0.5). Each side has a database of its
+// ratio is pipeline/river (target ≥ 0.5). river-stmts/job and
+// pipeline-stmts/job are the statements (round trips) each side sent per
+// job, River's own included: what a job costs the database, and the
+// latency it waits for. Each side has a database of its
 // own. One iteration is the whole measurement; use -benchtime 1x.
 func BenchmarkQueueOverhead(b *testing.B) {
 	riverJobs := benchsize.Pick(b, 10_000, 200_000)
 	collections := benchsize.Pick(b, 200, 1_000)
 	for b.Loop() {
-		bare := benchBareRiver(b, riverJobs)
+		bare, bareStmts := benchBareRiver(b, riverJobs)
 		pipe := benchFloorVolumePipeline(b, collections)
 		b.ReportMetric(bare, "river-jobs/s")
 		b.ReportMetric(pipe.jobsPerSec, "pipeline-jobs/s")
@@ -45,6 +48,8 @@ func BenchmarkQueueOverhead(b *testing.B) {
 		b.ReportMetric(float64(pipe.snoozes), "snoozes")
 		b.ReportMetric(float64(pipe.calls), "stats-calls")
 		b.ReportMetric(float64(collections), "collections")
+		b.ReportMetric(bareStmts, "river-stmts/job")
+		b.ReportMetric(pipe.stmtsPerJob, "pipeline-stmts/job")
 	}
 }
 
@@ -59,11 +64,11 @@ type benchNoopWorker struct {
 func (benchNoopWorker) Work(context.Context, *river.Job[benchNoopArgs]) error { return nil }
 
 // benchBareRiver inserts n no-op jobs and returns River's completions per
-// second with 200 workers.
-func benchBareRiver(b *testing.B, n int) float64 {
+// second with 200 workers, and the statements it sent per job.
+func benchBareRiver(b *testing.B, n int) (float64, float64) {
 	b.Helper()
 	ctx := context.Background()
-	pool := benchDB(b, 20)
+	pool, stmts := benchDBCounted(b, 20)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &benchNoopWorker{})
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
@@ -84,15 +89,17 @@ func benchBareRiver(b *testing.B, n int) float64 {
 		_, err := client.InsertManyFast(ctx, params)
 		require.NoError(b, err)
 	}
+	before := stmts.n.Load()
 	elapsed, _ := timeUntilCompleted(b, client, pool, n, []string{"bench_noop"})
-	return float64(n) / elapsed.Seconds()
+	return float64(n) / elapsed.Seconds(), float64(stmts.n.Load()-before) / float64(n)
 }
 
 // pipelineRun is the outcome of one pipeline measurement.
 type pipelineRun struct {
-	jobsPerSec float64
-	snoozes    int   // snoozes along the way (a kind waiting for the other's stats call)
-	calls      int64 // upstream stats calls
+	jobsPerSec  float64
+	stmtsPerJob float64 // statements sent per job, River's included
+	snoozes     int     // snoozes along the way (a kind waiting for the other's stats call)
+	calls       int64   // upstream stats calls
 }
 
 // benchFloorVolumePipeline tracks n simulated collections and runs two
@@ -105,7 +112,7 @@ func benchFloorVolumePipeline(b *testing.B, n int) pipelineRun {
 	b.Helper()
 	ctx := context.Background()
 	cfg := jobs.Config{MaxWorkers: map[string]int{jobs.QueueFloorPrice: 100, jobs.QueueVolume: 100}}
-	pool := benchDB(b, int32(10+workerTotal(cfg))) // as a worker process sizes its pool
+	pool, stmts := benchDBCounted(b, int32(10+workerTotal(cfg))) // as a worker process sizes its pool
 	up := newBenchUpstream(b, pool, indexersim.Config{Seed: 11, Collections: n, MinTokens: 1, MaxTokens: 10})
 	q := db.New(pool)
 	ids := make([]int64, 0, n)
@@ -130,7 +137,7 @@ func benchFloorVolumePipeline(b *testing.B, n int) pipelineRun {
 		client := newBenchClient(b, pool, up.deps, cfg)
 		_, err := client.InsertManyFast(ctx, params)
 		require.NoError(b, err)
-		calls := up.sim.Stats().ByEndpoint[indexersim.EndpointStats]
+		calls, sent := up.sim.Stats().ByEndpoint[indexersim.EndpointStats], stmts.n.Load()
 		elapsed, snoozes := timeUntilCompleted(b, client, pool, len(params), []string{"fetch_floor_price", "fetch_volume"})
 
 		var floors, volumes int64
@@ -141,9 +148,10 @@ func benchFloorVolumePipeline(b *testing.B, n int) pipelineRun {
 		require.Equal(b, int64(n), floors, "collections with a floor stored this round")
 		require.Equal(b, int64(n), volumes, "collections with volumes stored this round")
 		run = pipelineRun{
-			jobsPerSec: float64(len(params)) / elapsed.Seconds(),
-			snoozes:    snoozes,
-			calls:      up.sim.Stats().ByEndpoint[indexersim.EndpointStats] - calls,
+			jobsPerSec:  float64(len(params)) / elapsed.Seconds(),
+			stmtsPerJob: float64(stmts.n.Load()-sent) / float64(len(params)),
+			snoozes:     snoozes,
+			calls:       up.sim.Stats().ByEndpoint[indexersim.EndpointStats] - calls,
 		}
 	}
 	return run

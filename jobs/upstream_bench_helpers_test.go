@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,17 +60,38 @@ func newBenchUpstream(tb testing.TB, pool *pgxpool.Pool, cfg indexersim.Config) 
 }
 
 // benchDB is a pool of maxConns connections on a fresh migrated database of
-// the benchmark's own.
+// the benchmark's own. It counts the statements sent through it (each a
+// round trip; River's and ours alike).
 func benchDB(tb testing.TB, maxConns int32) *pgxpool.Pool {
+	tb.Helper()
+	pool, _ := benchDBCounted(tb, maxConns)
+	return pool
+}
+
+// benchDBCounted is benchDB with its statement counter.
+func benchDBCounted(tb testing.TB, maxConns int32) (*pgxpool.Pool, *statementCounter) {
 	tb.Helper()
 	cfg, err := pgxpool.ParseConfig(dbtest.NewDatabase(tb))
 	require.NoError(tb, err)
 	cfg.MaxConns = maxConns
+	counter := &statementCounter{}
+	cfg.ConnConfig.Tracer = counter
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	require.NoError(tb, err)
 	tb.Cleanup(pool.Close)
-	return pool
+	return pool, counter
 }
+
+// statementCounter counts the statements (Exec, Query, QueryRow; batches
+// and COPY are not traced) sent on a pool's connections.
+type statementCounter struct{ n atomic.Int64 }
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // newBenchClient is a River client working cfg's queues with every worker
 // on deps, configured as a worker process configures it (attempts, retry

@@ -17,7 +17,7 @@ import (
 
 // BenchmarkUpstreamEfficiency counts the upstream calls of a full refresh
 // (floor, volume, metadata, and every token with its traits) of simulated
-// collections (full: 3 of 500..1,500 tokens) as the simulator counts them,
+// collections (full: 3 of 400..1,200 tokens) as the simulator counts them,
 // against the API's minimum for the same refresh: one stats call for floor
 // and volume, one metadata call, ceil(N/200) list pages, and one trait call
 // per token whose traits the list answer lacks and that changed (the live
@@ -36,7 +36,7 @@ import (
 func BenchmarkUpstreamEfficiency(b *testing.B) {
 	cfg := indexersim.Config{
 		Seed: 17, Collections: benchsize.Pick(b, 2, 3),
-		MinTokens: benchsize.Pick(b, 150, 500), MaxTokens: benchsize.Pick(b, 450, 1500),
+		MinTokens: benchsize.Pick(b, 150, 400), MaxTokens: benchsize.Pick(b, 450, 1200),
 	}
 	for _, name := range []string{"first", "unchanged"} {
 		b.Run(name, func(b *testing.B) {
