@@ -31,19 +31,23 @@ import (
 //     CopyFrom) into empty tables of the same shape (columns, defaults,
 //     checks and indexes).
 //
-// ratio is sync/copy (target ≥ 0.5). One iteration is the whole
+// ratio is sync/copy (target ≥ 0.5). sync-stmts/token is the statements
+// (round trips) the sync path sent per token, River's included. One iteration is the whole
 // measurement; use -benchtime 1x.
 func BenchmarkIngest(b *testing.B) {
 	collections := benchsize.Pick(b, 2, 6)
 	tokens := benchsize.Pick(b, 500, 1000)
 	for b.Loop() {
-		pool := benchDB(b, 30)
+		pool, stmts := benchDBCounted(b, 30)
+		before := stmts.n.Load()
 		rows, syncRate, ids := benchSyncPath(b, pool, collections, tokens)
+		sent := stmts.n.Load() - before
 		copyRate := benchCopyRows(b, pool, ids, rows)
 		b.ReportMetric(syncRate, "sync-rows/s")
 		b.ReportMetric(copyRate, "copy-rows/s")
 		b.ReportMetric(syncRate/copyRate, "ratio")
 		b.ReportMetric(float64(rows), "rows")
+		b.ReportMetric(float64(sent)/float64(collections*tokens), "sync-stmts/token")
 	}
 }
 

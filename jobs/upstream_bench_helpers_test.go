@@ -24,8 +24,9 @@ import (
 
 // benchUpstream is the production upstream path of the report benchmarks:
 // the simulator behind a real HTTP server, the OpenSea client, and every call
-// drawn from the PostgreSQL limiter (a lease taken and released per call) on a
-// bucket whose budget never binds, so what is measured is our path's cost.
+// drawn from the PostgreSQL limiter (a lease and an in-flight slot taken and
+// released per call) on a bucket whose budget never binds, so what is
+// measured is our path's cost.
 type benchUpstream struct {
 	sim  *indexersim.Server
 	deps *jobs.Deps
@@ -50,7 +51,9 @@ func newBenchUpstream(tb testing.TB, pool *pgxpool.Pool, cfg indexersim.Config) 
 		},
 	})
 	require.NoError(tb, err)
-	require.NoError(tb, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: key, Source: "opensea", Rate: 1e6, Burst: 1e6}}))
+	// An in-flight cap (as NFTSYNC_OPENSEA_CONCURRENCY sets by default) above
+	// any benchmark's concurrency: every call takes and frees a slot.
+	require.NoError(tb, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: key, Source: "opensea", Rate: 1e6, Burst: 1e6, MaxInFlight: 256}}))
 	idx := ratelimit.NewIndexer(lim, "opensea", map[string]indexer.Indexer{key: client})
 	return &benchUpstream{sim: sim, deps: &jobs.Deps{
 		DB: pool, Logger: discardLogger(),
