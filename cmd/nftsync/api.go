@@ -41,9 +41,10 @@ func runAPI(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	})
 }
 
-// newAdmin is the operator service both the API and the CLI use.
-func newAdmin(cfg *config, pool *pgxpool.Pool) (*admin.Service, error) {
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+// newAdmin is the operator service both the API and the CLI use. Its River
+// client only inserts and reads jobs (no workers); it logs through logger.
+func newAdmin(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*admin.Service, error) {
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("create river client: %w", err)
 	}
@@ -58,7 +59,7 @@ func openAdmin(ctx context.Context, cfg *config, logger *slog.Logger) (*admin.Se
 	if err != nil {
 		return nil, nil, err
 	}
-	svc, err := newAdmin(cfg, pool)
+	svc, err := newAdmin(cfg, pool, logger)
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
@@ -69,7 +70,7 @@ func openAdmin(ctx context.Context, cfg *config, logger *slog.Logger) (*admin.Se
 // serveAPI runs the API server on pool until ctx is done, recording its
 // requests in m.
 func serveAPI(ctx context.Context, cfg *config, opts api.Options, pool *pgxpool.Pool, logger *slog.Logger, m *metrics.Metrics, ready func(url string)) error {
-	svc, err := newAdmin(cfg, pool)
+	svc, err := newAdmin(cfg, pool, logger)
 	if err != nil {
 		return err
 	}

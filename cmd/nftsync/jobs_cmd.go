@@ -157,9 +157,10 @@ func toJobJSON(j *rivertype.JobRow) jobJSON {
 type statsJSON struct {
 	ByState map[string]int `json:"by_state"`
 	ByKind  []struct {
-		Kind  string `json:"kind"`
-		State string `json:"state"`
-		Count int    `json:"count"`
+		Kind    string `json:"kind"`
+		State   string `json:"state"`
+		Count   int    `json:"count"`
+		AtLeast bool   `json:"at_least,omitempty"`
 	} `json:"by_kind"`
 	Queues []struct {
 		Name                      string  `json:"name"`
@@ -177,10 +178,11 @@ func toStatsJSON(st *admin.JobStats) statsJSON {
 	}
 	for _, k := range st.ByKind {
 		out.ByKind = append(out.ByKind, struct {
-			Kind  string `json:"kind"`
-			State string `json:"state"`
-			Count int    `json:"count"`
-		}{k.Kind, string(k.State), k.Count})
+			Kind    string `json:"kind"`
+			State   string `json:"state"`
+			Count   int    `json:"count"`
+			AtLeast bool   `json:"at_least,omitempty"`
+		}{k.Kind, string(k.State), k.Count, k.AtLeast})
 	}
 	for _, q := range st.Queues {
 		out.Queues = append(out.Queues, struct {
@@ -200,9 +202,13 @@ func printStats(w io.Writer, st *admin.JobStats) error {
 	for _, s := range rivertype.JobStates() {
 		_, _ = fmt.Fprintf(tw, "%s\t%d\n", s, st.ByState[s])
 	}
-	_, _ = fmt.Fprintln(tw, "\nKIND\tSTATE\tJOBS (unfinished)")
+	_, _ = fmt.Fprintln(tw, "\nKIND\tSTATE\tJOBS")
 	for _, k := range st.ByKind {
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%d\n", k.Kind, k.State, k.Count)
+		more := ""
+		if k.AtLeast { // a finished state beyond the listing bound
+			more = "+"
+		}
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%d%s\n", k.Kind, k.State, k.Count, more)
 	}
 	_, _ = fmt.Fprintln(tw, "\nQUEUE\tAVAILABLE\tRUNNING\tPAUSED\tOLDEST_AVAILABLE")
 	for _, q := range st.Queues {

@@ -80,6 +80,9 @@ type Service struct {
 	// back. Tests use it to prove the jobs exist only if the transaction
 	// commits.
 	AfterRefreshInsert func(ctx context.Context, tx pgx.Tx) error
+	// FinishedListLimit bounds how many jobs of each finished state
+	// JobStats lists to count per kind (0 = DefaultFinishedListLimit).
+	FinishedListLimit int
 }
 
 func (s *Service) now() time.Time {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -152,10 +153,14 @@ func ParseJobState(s string) (rivertype.JobState, error) {
 type JobStats struct {
 	// ByState counts every job per state.
 	ByState map[rivertype.JobState]int
-	// ByKind counts unfinished jobs (available, scheduled, pending, running,
-	// retryable) per kind and state. Finished jobs are only counted per
-	// state: River's client API has no per-kind count, and listing every
-	// retained finished job would cost a scan of the table.
+	// ByKind counts jobs per kind and state, the finished states River
+	// keeps (completed, cancelled, discarded, until its retention periods
+	// delete them) included. River's client API has no per-kind count, so
+	// they are counted by listing jobs: every unfinished job, and the most
+	// recent DefaultFinishedListLimit (Service.FinishedListLimit) jobs of
+	// each finished state. Beyond that
+	// bound a finished state's per-kind counts are lower bounds (AtLeast);
+	// ByState has its exact total.
 	ByKind []KindCount
 	// Queues has, per queue, its available and running jobs and the age of
 	// its oldest available job.
@@ -167,6 +172,9 @@ type KindCount struct {
 	Kind  string
 	State rivertype.JobState
 	Count int
+	// AtLeast says Count stopped at the listing bound (finished states
+	// only): there are at least Count such jobs.
+	AtLeast bool
 }
 
 // QueueStats describes one queue.
@@ -180,11 +188,23 @@ type QueueStats struct {
 	OldestAvailableAge time.Duration
 }
 
-// unfinished are the states JobStats counts per kind.
+// unfinished are the states JobStats counts per kind in full.
 var unfinished = []rivertype.JobState{ //nolint:gochecknoglobals // read-only
 	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
 	rivertype.JobStateRunning, rivertype.JobStateScheduled,
 }
+
+// finished are the states JobStats counts per kind up to a bound.
+var finished = []rivertype.JobState{ //nolint:gochecknoglobals // read-only
+	rivertype.JobStateCompleted, rivertype.JobStateCancelled, rivertype.JobStateDiscarded,
+}
+
+// DefaultFinishedListLimit is how many jobs of each finished state JobStats
+// lists to count them per kind (the most recent ones), unless
+// Service.FinishedListLimit says otherwise. A busy deployment keeps far
+// more completed jobs than that for a day; listing them all would cost a
+// scan of the table on every call.
+const DefaultFinishedListLimit = 10000
 
 // JobStats reads River's counts through its client and driver API (the same
 // calls River UI makes), never with SQL of our own on River's tables.
@@ -196,22 +216,47 @@ func (s *Service) JobStats(ctx context.Context) (*JobStats, error) {
 	}
 	st := &JobStats{ByState: byState}
 	counts := map[[2]string]int{}
-	p := river.NewJobListParams().States(unfinished...).OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(10000)
-	for {
-		res, err := s.River.JobList(ctx, p)
+	bounded := map[rivertype.JobState]bool{}
+	finishedLimit := cmp.Or(s.FinishedListLimit, DefaultFinishedListLimit)
+	// count lists the jobs in states (newest first), up to limit (0 = all).
+	count := func(states []rivertype.JobState, limit int) (int, error) {
+		const page = 5000
+		p := river.NewJobListParams().States(states...).OrderBy(river.JobListOrderByID, river.SortOrderDesc).First(page)
+		seen := 0
+		for {
+			if limit > 0 {
+				p = p.First(min(page, limit-seen))
+			}
+			res, err := s.River.JobList(ctx, p)
+			if err != nil {
+				return 0, err
+			}
+			for _, j := range res.Jobs {
+				counts[[2]string{j.Kind, string(j.State)}]++
+			}
+			seen += len(res.Jobs)
+			if len(res.Jobs) < page || (limit > 0 && seen >= limit) || res.LastCursor == nil {
+				return seen, nil
+			}
+			p = p.After(res.LastCursor)
+		}
+	}
+	if _, err := count(unfinished, 0); err != nil {
+		return nil, fmt.Errorf("list unfinished jobs: %w", err)
+	}
+	for _, state := range finished {
+		if byState[state] == 0 {
+			continue
+		}
+		n, err := count([]rivertype.JobState{state}, finishedLimit)
 		if err != nil {
-			return nil, fmt.Errorf("list unfinished jobs: %w", err)
+			return nil, fmt.Errorf("list %s jobs: %w", state, err)
 		}
-		for _, j := range res.Jobs {
-			counts[[2]string{j.Kind, string(j.State)}]++
-		}
-		if len(res.Jobs) < 10000 {
-			break
-		}
-		p = p.After(res.LastCursor)
+		bounded[state] = n >= finishedLimit && n < byState[state]
 	}
 	for k, n := range counts {
-		st.ByKind = append(st.ByKind, KindCount{Kind: k[0], State: rivertype.JobState(k[1]), Count: n})
+		state := rivertype.JobState(k[1])
+		st.ByKind = append(st.ByKind, KindCount{Kind: k[0], State: state, Count: n, AtLeast: bounded[state]})
 	}
 	slices.SortFunc(st.ByKind, func(a, b KindCount) int {
 		return strings.Compare(a.Kind+"\x00"+string(a.State), b.Kind+"\x00"+string(b.State))

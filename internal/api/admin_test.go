@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/admin"
 	"github.com/nftsync/nftsync/internal/api"
 )
 
@@ -280,9 +281,10 @@ func TestJobsQueries(t *testing.T) {
 				Count int    `json:"count"`
 			} `json:"byState"`
 			ByKind []struct {
-				Kind  string `json:"kind"`
-				State string `json:"state"`
-				Count int    `json:"count"`
+				Kind    string `json:"kind"`
+				State   string `json:"state"`
+				Count   int    `json:"count"`
+				AtLeast bool   `json:"atLeast"`
 			} `json:"byKind"`
 			Queues []struct {
 				Name                      string  `json:"name"`
@@ -291,7 +293,7 @@ func TestJobsQueries(t *testing.T) {
 			} `json:"queues"`
 		} `json:"jobStats"`
 	}
-	b.data(t, adminToken, `{ jobStats { byState { state count } byKind { kind state count } queues { name available running paused oldestAvailableAgeSeconds } } }`, nil, &stats)
+	b.data(t, adminToken, `{ jobStats { byState { state count } byKind { kind state count atLeast } queues { name available running paused oldestAvailableAgeSeconds } } }`, nil, &stats)
 	byState := map[string]int{}
 	for _, s := range stats.JobStats.ByState {
 		byState[s.State] = s.Count
@@ -301,7 +303,11 @@ func TestJobsQueries(t *testing.T) {
 	for _, k := range stats.JobStats.ByKind {
 		byKind[k.Kind+"/"+k.State] = k.Count
 	}
-	require.Equal(t, map[string]int{"fetch_floor_price/AVAILABLE": 1, "fetch_volume/AVAILABLE": 1, "sync_tokens/AVAILABLE": 2}, byKind, "job 2 (metadata) is cancelled")
+	require.Equal(t, map[string]int{"fetch_floor_price/AVAILABLE": 1, "fetch_volume/AVAILABLE": 1, "sync_tokens/AVAILABLE": 2,
+		"fetch_collection_metadata/CANCELLED": 1}, byKind, "job 2 (metadata) is cancelled, and finished states count too")
+	for _, k := range stats.JobStats.ByKind {
+		require.False(t, k.AtLeast, "%s/%s: exact below the listing bound", k.Kind, k.State)
+	}
 	queues := map[string]int{}
 	for _, q := range stats.JobStats.Queues {
 		queues[q.Name] = q.Available
@@ -311,6 +317,31 @@ func TestJobsQueries(t *testing.T) {
 	}
 	require.Equal(t, 2, queues["tokens"])
 	require.Equal(t, 0, queues["metadata"], "its only job is cancelled")
+}
+
+// TestJobStatsFinishedBound: finished jobs are counted per kind by listing
+// the most recent ones up to a bound; past it the counts say "at least".
+func TestJobStatsFinishedBound(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.admin.FinishedListLimit = 2
+	for _, slug := range []string{"a", "b", "c"} {
+		b.seedCollection(t, slug, "", "1", nil)
+	}
+	for _, slug := range []string{"a", "b", "c"} {
+		_, err := b.admin.Refresh(context.Background(), "test", slug, []string{"floor_price"})
+		require.NoError(t, err)
+	}
+	list, err := b.admin.Jobs(context.Background(), admin.JobFilter{})
+	require.NoError(t, err)
+	for _, j := range list.Jobs {
+		_, err := b.admin.CancelJob(context.Background(), "test", j.ID)
+		require.NoError(t, err)
+	}
+	st, err := b.admin.JobStats(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 3, st.ByState[rivertype.JobStateCancelled])
+	require.Equal(t, []admin.KindCount{{Kind: "fetch_floor_price", State: rivertype.JobStateCancelled, Count: 2, AtLeast: true}}, st.ByKind)
 }
 
 func TestAuth(t *testing.T) {

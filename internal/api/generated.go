@@ -142,9 +142,10 @@ type ComplexityRoot struct {
 	}
 
 	JobKindCount struct {
-		Count func(childComplexity int) int
-		Kind  func(childComplexity int) int
-		State func(childComplexity int) int
+		AtLeast func(childComplexity int) int
+		Count   func(childComplexity int) int
+		Kind    func(childComplexity int) int
+		State   func(childComplexity int) int
 	}
 
 	JobStateCount struct {
@@ -802,6 +803,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.JobError.Error(childComplexity), true
 
+	case "JobKindCount.atLeast":
+		if e.ComplexityRoot.JobKindCount.AtLeast == nil {
+			break
+		}
+
+		return e.ComplexityRoot.JobKindCount.AtLeast(childComplexity), true
 	case "JobKindCount.count":
 		if e.ComplexityRoot.JobKindCount.Count == nil {
 			break
@@ -1759,6 +1766,8 @@ func (ec *executionContext) childFields_JobKindCount(ctx context.Context, field 
 		return ec.fieldContext_JobKindCount_state(ctx, field)
 	case "count":
 		return ec.fieldContext_JobKindCount_count(ctx, field)
+	case "atLeast":
+		return ec.fieldContext_JobKindCount_atLeast(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type JobKindCount", field.Name)
 }
@@ -4497,6 +4506,29 @@ func (ec *executionContext) _JobKindCount_count(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_JobKindCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("JobKindCount", field, false, false, "Int")
+}
+
+func (ec *executionContext) _JobKindCount_atLeast(ctx context.Context, field graphql.CollectedField, obj *JobKindCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_JobKindCount_atLeast(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AtLeast, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_JobKindCount_atLeast(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("JobKindCount", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _JobStateCount_state(ctx context.Context, field graphql.CollectedField, obj *JobStateCount) (ret graphql.Marshaler) {
@@ -9120,6 +9152,11 @@ func (ec *executionContext) _JobKindCount(ctx context.Context, sel ast.Selection
 			}
 		case "count":
 			out.Values[i] = ec._JobKindCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "atLeast":
+			out.Values[i] = ec._JobKindCount_atLeast(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -83,6 +83,8 @@ type JobKindCount struct {
 	Kind  string   `json:"kind"`
 	State JobState `json:"state"`
 	Count int      `json:"count"`
+	// True when count stopped at the listing bound of a finished state: there are at least count such jobs.
+	AtLeast bool `json:"atLeast"`
 }
 
 type JobStateCount struct {
@@ -92,7 +94,10 @@ type JobStateCount struct {
 
 type JobStats struct {
 	ByState []*JobStateCount `json:"byState"`
-	// Unfinished jobs (available, pending, retryable, running, scheduled) per kind and state.
+	// Jobs per kind and state, finished states River still keeps (completed,
+	// cancelled, discarded) included. Unfinished jobs are all counted; of each
+	// finished state the 10,000 most recent jobs are (atLeast is then true on
+	// that state's counts when there are more; byState has the exact total).
 	ByKind []*JobKindCount `json:"byKind"`
 	Queues []*QueueStat    `json:"queues"`
 }

@@ -158,7 +158,7 @@ func (r queryResolver) JobStats(ctx context.Context) (*JobStats, error) {
 		out.ByState = append(out.ByState, &JobStateCount{State: JobState(strings.ToUpper(string(s))), Count: st.ByState[s]})
 	}
 	for _, k := range st.ByKind {
-		out.ByKind = append(out.ByKind, &JobKindCount{Kind: k.Kind, State: JobState(strings.ToUpper(string(k.State))), Count: k.Count})
+		out.ByKind = append(out.ByKind, &JobKindCount{Kind: k.Kind, State: JobState(strings.ToUpper(string(k.State))), Count: k.Count, AtLeast: k.AtLeast})
 	}
 	for _, q := range st.Queues {
 		out.Queues = append(out.Queues, &QueueStat{Name: q.Name, Available: int(q.Available), Running: int(q.Running),
