@@ -29,7 +29,8 @@ import (
 //     its input (garbage included), sampled on a second run;
 //   - cli-s, cli-rss-MB, cli-cpu-s: `nftsync rarity --input FILE` as a
 //     process (read, score, rank, write the CSV to a file): wall clock,
-//     peak resident set (the child's ru_maxrss, see launch) and CPU time;
+//     peak resident set (the child's ru_maxrss, see launch) and CPU time,
+//     best of up to five runs while they take under 2 s in all;
 //   - python-s, python-rss-MB, python-cpu-s: the same for the plain-Python
 //     implementation of the same algorithm (testdata/independent_openrarity.py,
 //     standard library only, dicts and floats);
@@ -38,16 +39,17 @@ import (
 //
 // The three outputs must agree: the engine's and the CLI's ranks and
 // scores exactly, Python's ranks exactly and its scores within 1e-9, or
-// the benchmark fails. Python gets what is left of the row's budget (150 s,
-// 15 s quick); when it runs out the process is killed, python-killed is 1,
-// python-s and python/cli are lower bounds and its output is not compared.
+// the benchmark fails. Python gets what is left of the row's budget (140 s
+// after building nftsync, 20 s quick; at least a tenth of it); when it runs
+// out the process is killed, python-killed is 1, python-s and python/cli are
+// lower bounds and its output is not compared.
 //
 //	go test -run '^$' -bench '^BenchmarkRarityReport$' -benchtime 1x ./internal/rarity
 func BenchmarkRarityReport(b *testing.B) {
 	sizes := benchsize.Pick(b, []int{1_000, 5_000, 10_000}, []int{10_000, 100_000, 1_000_000})
-	budget := benchsize.Pick(b, 15*time.Second, 150*time.Second)
-	deadline := time.Now().Add(budget - budget/15) // the rest: comparing the last outputs
+	budget := benchsize.Pick(b, 20*time.Second, 140*time.Second) // after building nftsync
 	env := newReportEnv(b)
+	deadline := time.Now().Add(budget - budget/15) // the rest: comparing the last outputs
 	for _, n := range sizes {
 		b.Run("tokens="+countName(n), func(b *testing.B) {
 			in := filepath.Join(b.TempDir(), "collection.jsonl")
@@ -62,7 +64,7 @@ func BenchmarkRarityReport(b *testing.B) {
 
 			var m reportSize
 			for b.Loop() {
-				m = env.measure(b, in, n, time.Until(deadline))
+				m = env.measure(b, in, n, max(time.Until(deadline), budget/10))
 			}
 			b.ReportMetric(float64(n), "tokens")
 			b.ReportMetric(float64(st.Size())/1e6, "file-MB")
@@ -142,7 +144,7 @@ func (env *reportEnv) measure(b *testing.B, in string, n int, pyBudget time.Dura
 
 	dir := filepath.Dir(in)
 	cliOut, pyOut := filepath.Join(dir, "cli.csv"), filepath.Join(dir, "python.csv")
-	m.cli = runLaunched(b, cliOut, 10*time.Minute, env.bin, "rarity", "--input", in)
+	m.cli = bestLaunched(b, cliOut, 10*time.Minute, env.bin, "rarity", "--input", in)
 	require.Empty(b, m.cli.Err, "nftsync rarity")
 	rows := 0
 	eachCSVRow(b, cliOut, func(i int, id, rank string, score float64) {
@@ -157,13 +159,32 @@ func (env *reportEnv) measure(b *testing.B, in string, n int, pyBudget time.Dura
 	require.Equal(b, n, rows, "cli rows")
 	res = nil
 
-	m.python = runLaunched(b, pyOut, max(pyBudget, time.Second), env.python, env.script, in)
+	m.python = bestLaunched(b, pyOut, pyBudget, env.python, env.script, in)
 	if m.python.Killed {
 		return m
 	}
 	require.Empty(b, m.python.Err, "python")
 	compareCSV(b, cliOut, pyOut, n)
 	return m
+}
+
+// bestLaunched runs a process once through the launcher and, while its
+// runs add up to less than two seconds, up to four more times (start-up
+// noise on a busy machine dwarfs small runs). It returns the shortest wall
+// clock and CPU time seen and the largest peak RSS; a killed or failed run
+// is returned as it is.
+func bestLaunched(b *testing.B, out string, timeout time.Duration, args ...string) launchResult {
+	best := runLaunched(b, out, timeout, args...)
+	total := best.Wall
+	for runs := 1; runs < 5 && total < 2*time.Second && !best.Killed && best.Err == ""; runs++ {
+		r := runLaunched(b, out, timeout, args...)
+		if r.Killed || r.Err != "" {
+			return r
+		}
+		total += r.Wall
+		best.Wall, best.CPU, best.MaxRSS = min(best.Wall, r.Wall), min(best.CPU, r.CPU), max(best.MaxRSS, r.MaxRSS)
+	}
+	return best
 }
 
 // compareCSV checks that two outputs list the same n tokens in the same
