@@ -11,8 +11,9 @@ import (
 )
 
 // checkQueriesRun runs every KEDA trigger query against a migrated
-// database: each must parse, see River's table and return one integer.
-func checkQueriesRun(t *testing.T, _ string, so *scaledObject) {
+// database (dbtest's, so it runs under plain `go test` too): each must
+// parse, see River's table and return one integer.
+func checkQueriesRun(t *testing.T, so *scaledObject) {
 	t.Helper()
 	tx := dbtest.Tx(t)
 	for _, tr := range so.Spec.Triggers {
