@@ -64,19 +64,11 @@ func (q *Queries) CollectionRouteSet(ctx context.Context, arg CollectionRouteSet
 
 const collectionRoutesResolve = `-- name: CollectionRoutesResolve :many
 SELECT u.collection_id::bigint AS collection_id, u.kind::text AS kind,
-       COALESCE(ARRAY(
-           SELECT s FROM unnest(COALESCE(r.sources,
-               ARRAY[c.source] || ARRAY(SELECT d.source FROM indexer_sources d
-                                        WHERE u.kind = ANY (d.default_kinds) AND d.source <> c.source
-                                        ORDER BY d.source))) WITH ORDINALITY AS x (s, n)
-           WHERE x.s = c.source AND NOT EXISTS (SELECT 1 FROM indexer_sources k WHERE k.source = x.s AND NOT (u.kind = ANY (k.kinds)))
-              OR EXISTS (SELECT 1 FROM indexer_sources k WHERE k.source = x.s AND u.kind = ANY (k.kinds))
-           ORDER BY x.n), '{}')::text[] AS sources,
-       (r.collection_id IS NOT NULL)::boolean AS routed
+       COALESCE(nftsync_route_sources(u.collection_id, u.kind), '{}')::text[] AS sources,
+       EXISTS (SELECT 1 FROM collection_routes r WHERE r.collection_id = u.collection_id AND r.kind = u.kind)::boolean AS routed
 FROM (SELECT ($1::bigint[])[i] AS collection_id, ($2::text[])[i] AS kind, i AS n
       FROM generate_subscripts($2::text[], 1) AS i) AS u
 JOIN collections c ON c.id = u.collection_id
-LEFT JOIN collection_routes r ON r.collection_id = u.collection_id AND r.kind = u.kind
 ORDER BY u.n
 `
 
@@ -92,10 +84,10 @@ type CollectionRoutesResolveRow struct {
 	Routed       bool
 }
 
-// The effective sources of each (collection, kind) pair: the collection's
-// own route, else its own source plus the sources serving the kind by
-// default. Sources that cannot serve the kind are left out (a route may
-// name a source that is no longer configured, or no longer serves it).
+// The effective sources of each (collection, kind) pair
+// (nftsync_route_sources): the collection's own route, else its own source
+// plus the sources serving the kind by default, without sources that cannot
+// serve the kind.
 func (q *Queries) CollectionRoutesResolve(ctx context.Context, arg CollectionRoutesResolveParams) ([]CollectionRoutesResolveRow, error) {
 	rows, err := q.db.Query(ctx, collectionRoutesResolve, arg.CollectionIds, arg.Kinds)
 	if err != nil {
@@ -315,6 +307,107 @@ type IndexerSourceUpsertParams struct {
 func (q *Queries) IndexerSourceUpsert(ctx context.Context, arg IndexerSourceUpsertParams) error {
 	_, err := q.db.Exec(ctx, indexerSourceUpsert, arg.Source, arg.Kinds, arg.DefaultKinds)
 	return err
+}
+
+const refreshJobKinds = `-- name: RefreshJobKinds :many
+SELECT k.kind::text AS kind, k.own_source::boolean AS own_source, k.job_kind::text AS job_kind,
+       k.job_queue::text AS job_queue, k.max_attempts::smallint AS max_attempts, k.unique_by_source::boolean AS unique_by_source
+FROM nftsync_refresh_job_kinds() AS k
+`
+
+type RefreshJobKindsRow struct {
+	Kind           string
+	OwnSource      bool
+	JobKind        string
+	JobQueue       string
+	MaxAttempts    int16
+	UniqueBySource bool
+}
+
+// Which job asks a source for a kind (nftsync_refresh_job_kinds), for the
+// test that holds the Go job types to it.
+func (q *Queries) RefreshJobKinds(ctx context.Context) ([]RefreshJobKindsRow, error) {
+	rows, err := q.db.Query(ctx, refreshJobKinds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RefreshJobKindsRow{}
+	for rows.Next() {
+		var i RefreshJobKindsRow
+		if err := rows.Scan(
+			&i.Kind,
+			&i.OwnSource,
+			&i.JobKind,
+			&i.JobQueue,
+			&i.MaxAttempts,
+			&i.UniqueBySource,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const refreshJobs = `-- name: RefreshJobs :many
+SELECT r.collection_id::bigint AS collection_id, r.kind::text AS kind, r.source::text AS source,
+       r.own_source::boolean AS own_source, r.job_kind::text AS job_kind, r.job_queue::text AS job_queue,
+       r.max_attempts::smallint AS max_attempts, r.job_args::jsonb AS job_args, r.unique_args::text AS unique_args
+FROM nftsync_refresh_jobs($1::bigint[], $2::text[]) AS r
+`
+
+type RefreshJobsParams struct {
+	CollectionIds []int64
+	Kinds         []string
+}
+
+type RefreshJobsRow struct {
+	CollectionID int64
+	Kind         string
+	Source       string
+	OwnSource    bool
+	JobKind      string
+	JobQueue     string
+	MaxAttempts  int16
+	JobArgs      []byte
+	UniqueArgs   string
+}
+
+// The jobs a refresh of kinds[i] for collection_ids[i] means
+// (nftsync_refresh_jobs): one per routed source that serves the kind, pair
+// by pair in input order, then in route order.
+func (q *Queries) RefreshJobs(ctx context.Context, arg RefreshJobsParams) ([]RefreshJobsRow, error) {
+	rows, err := q.db.Query(ctx, refreshJobs, arg.CollectionIds, arg.Kinds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RefreshJobsRow{}
+	for rows.Next() {
+		var i RefreshJobsRow
+		if err := rows.Scan(
+			&i.CollectionID,
+			&i.Kind,
+			&i.Source,
+			&i.OwnSource,
+			&i.JobKind,
+			&i.JobQueue,
+			&i.MaxAttempts,
+			&i.JobArgs,
+			&i.UniqueArgs,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const volumeAllMarketplaces = `-- name: VolumeAllMarketplaces :many

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,7 +48,7 @@ type CrossCheck struct {
 	// outside the checked source's bounds before they disagree.
 	Tolerance float64
 	// MaxAge is how far apart the two figures' fetch times may be for a
-	// comparison; 0 means 15 minutes.
+	// comparison; 0 means 5 minutes (one volume refresh interval).
 	MaxAge time.Duration
 }
 
@@ -215,6 +216,15 @@ func crossCheck(ctx context.Context, d *Deps, q *db.Queries, job *rivertype.JobR
 	if b == nil {
 		return nil
 	}
+	// A reference the collection's volume is not routed to is not refreshed
+	// any more: its last figure only grows stale, so nothing is compared.
+	routed, err := routedSources(ctx, q, c.ID, KindVolume)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(routed, cc.Reference) || !slices.Contains(routed, source) {
+		return nil
+	}
 	ref, err := q.VolumeCurrentWindow(ctx, db.VolumeCurrentWindowParams{CollectionID: c.ID, Source: cc.Reference, TimeWindow: string(win)})
 	if errors.Is(db.Interpret(err), db.ErrNotFound) {
 		return nil // nothing to compare with yet
@@ -224,7 +234,7 @@ func crossCheck(ctx context.Context, d *Deps, q *db.Queries, job *rivertype.JobR
 	}
 	maxAge := cc.MaxAge
 	if maxAge <= 0 {
-		maxAge = 15 * time.Minute
+		maxAge = 5 * time.Minute
 	}
 	if gap := fetched.Sub(ref.FetchedAt).Abs(); gap > maxAge {
 		return nil // too far apart in time to compare

@@ -85,70 +85,39 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 	if len(due) == 0 {
 		return 0, nil
 	}
-	ids := make([]int64, 0, len(due))
-	kinds := make([]string, 0, len(due))
-	pairs := make([]routeKey, 0, len(due))
-	for _, row := range due {
-		ids = append(ids, row.CollectionID)
-		kinds = append(kinds, row.Kind)
-		pairs = append(pairs, routeKey{row.CollectionID, row.Kind})
+	ids := make([]int64, len(due))
+	kinds := make([]string, len(due))
+	for i, row := range due {
+		ids[i], kinds[i] = row.CollectionID, row.Kind
 	}
-	routes, err := resolveRoutes(ctx, q, pairs)
+	// One job per source routed for each pair, as every enqueue path does.
+	plan, err := jobargs.Plan(ctx, tx, ids, kinds, func(int) CollectionArgs { return CollectionArgs{Bucket: now} })
 	if err != nil {
 		return 0, err
 	}
-	jobs := make([]plannedJob, 0, len(due))
+	priority := make(map[int64]int, len(due))
 	for _, row := range due {
-		jobs = appendRouted(jobs, routes[routeKey{row.CollectionID, row.Kind}], row.Source, plannedJob{
-			kind: row.Kind, priority: int(row.Priority), args: CollectionArgs{CollectionID: row.CollectionID, Bucket: now},
-		})
+		priority[row.CollectionID] = int(row.Priority)
+	}
+	for i := range plan {
+		plan[i].Opts.Priority = priority[plan[i].CollectionID]
 	}
 	if err := q.ScheduleAdvance(ctx, db.ScheduleAdvanceParams{Now: now, CollectionIds: ids, Kinds: kinds}); err != nil {
 		return 0, fmt.Errorf("advance schedules: %w", err)
 	}
-	return insertJobs(ctx, tx, client, jobs)
+	return insertPlanned(ctx, tx, client, plan)
 }
 
-// appendRouted appends one job of j's kind per routed source: the kind's
-// own job for the collection's own source, a source-specific job for any
-// other source.
-func appendRouted(jobs []plannedJob, sources []string, own string, j plannedJob) []plannedJob {
-	for _, src := range sources {
-		j.source = ""
-		if src != own {
-			j.source = src
-		}
-		jobs = append(jobs, j)
-	}
-	return jobs
-}
-
-// plannedJob is one fetch job to insert: its schedule kind, River priority
-// and arguments.
-type plannedJob struct {
-	kind     string
-	priority int
-	args     CollectionArgs
-	// source is the source to ask when it is not the collection's own.
-	source string
-}
-
-// insertJobs inserts the jobs in one InsertManyTx and returns how many were
-// new (jobs whose previous one of that kind has not finished are skipped as
+// insertPlanned inserts the jobs in one InsertManyTx and returns how many
+// were new (jobs whose previous one has not finished are skipped as
 // duplicates).
-func insertJobs(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], jobs []plannedJob) (int, error) {
-	params := make([]river.InsertManyParams, 0, len(jobs))
-	for _, j := range jobs {
-		args, err := argsForKind(j.kind, j.args, j.source)
-		if err != nil {
-			return 0, err
-		}
-		if args == nil {
-			continue
-		}
-		opts := args.(interface{ InsertOpts() river.InsertOpts }).InsertOpts()
-		opts.Priority = j.priority
-		params = append(params, river.InsertManyParams{Args: args, InsertOpts: &opts})
+func insertPlanned(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], plan []jobargs.Planned) (int, error) {
+	if len(plan) == 0 {
+		return 0, nil
+	}
+	params := make([]river.InsertManyParams, len(plan))
+	for i := range plan {
+		params[i] = river.InsertManyParams{Args: plan[i].Args, InsertOpts: &plan[i].Opts}
 	}
 	res, err := client.InsertManyTx(ctx, tx, params)
 	if err != nil {
@@ -161,49 +130,4 @@ func insertJobs(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], jo
 		}
 	}
 	return inserted, nil
-}
-
-// RefreshNow inserts one manual job of every kind for the collection in tx
-// (priority 1, budget first). Kinds whose previous job has not finished are
-// skipped as duplicates; it returns how many jobs were inserted.
-func RefreshNow(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], collectionID int64, now time.Time) (int, error) {
-	q := db.New(tx)
-	c, err := q.CollectionGetByID(ctx, collectionID)
-	if err != nil {
-		return 0, fmt.Errorf("refresh collection %d: %w", collectionID, db.Interpret(err))
-	}
-	pairs := make([]routeKey, 0, len(ScheduleKinds))
-	for _, kind := range ScheduleKinds {
-		pairs = append(pairs, routeKey{collectionID, kind})
-	}
-	routes, err := resolveRoutes(ctx, q, pairs)
-	if err != nil {
-		return 0, err
-	}
-	jobs := make([]plannedJob, 0, len(ScheduleKinds))
-	for _, kind := range ScheduleKinds {
-		jobs = appendRouted(jobs, routes[routeKey{collectionID, kind}], c.Source, plannedJob{kind: kind, priority: 1,
-			args: CollectionArgs{CollectionID: collectionID, Bucket: now, Manual: true}})
-	}
-	n, err := insertJobs(ctx, tx, client, jobs)
-	if err != nil {
-		return 0, fmt.Errorf("refresh collection %d: %w", collectionID, err)
-	}
-	return n, nil
-}
-
-// argsForKind maps a schedule kind to its fetch job; a source other than
-// the collection's own gets its source-specific job, and nil when no job
-// asks that source for that kind.
-func argsForKind(kind string, a CollectionArgs, source string) (river.JobArgs, error) {
-	if source != "" {
-		switch kind {
-		case KindVolume:
-			return FetchSourceVolumeArgs{CollectionArgs: a, Source: source}, nil
-		case KindMetadata:
-			return FetchCollectionMetadataArgs{CollectionArgs: a, Source: source}, nil
-		}
-		return nil, nil //nolint:nilnil // no job serves this kind from another source
-	}
-	return jobargs.ForKind(kind, a)
 }

@@ -107,28 +107,17 @@ func SetRoute(ctx context.Context, dbtx db.DBTX, collectionID int64, kind string
 	return nil
 }
 
-// routeKey names a (collection, kind) pair.
-type routeKey struct {
-	collectionID int64
-	kind         string
-}
-
-// resolveRoutes returns the sources serving each pair, in route order.
-func resolveRoutes(ctx context.Context, q *db.Queries, pairs []routeKey) (map[routeKey][]string, error) {
-	ids := make([]int64, len(pairs))
-	kinds := make([]string, len(pairs))
-	for i, p := range pairs {
-		ids[i], kinds[i] = p.collectionID, p.kind
-	}
-	rows, err := q.CollectionRoutesResolve(ctx, db.CollectionRoutesResolveParams{CollectionIds: ids, Kinds: kinds})
+// routedSources returns the sources serving kind for the collection, in
+// route order.
+func routedSources(ctx context.Context, q *db.Queries, collectionID int64, kind string) ([]string, error) {
+	rows, err := q.CollectionRoutesResolve(ctx, db.CollectionRoutesResolveParams{CollectionIds: []int64{collectionID}, Kinds: []string{kind}})
 	if err != nil {
-		return nil, fmt.Errorf("resolve routes: %w", err)
+		return nil, fmt.Errorf("route %s of collection %d: %w", kind, collectionID, err)
 	}
-	out := make(map[routeKey][]string, len(rows))
-	for _, r := range rows {
-		out[routeKey{r.CollectionID, r.Kind}] = r.Sources
+	if len(rows) == 0 {
+		return nil, nil
 	}
-	return out, nil
+	return rows[0].Sources, nil
 }
 
 // Route is the effective sources of one kind for a collection.

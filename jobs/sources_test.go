@@ -266,9 +266,83 @@ func TestRoutingPlansOnlyServingSources(t *testing.T) {
 	require.EqualValues(t, 3, otherVolume)
 	require.Equal(t, 4+6, n)
 
+	// A backfill enqueues the same routed set, at bulk priority.
+	bulk := trackTx(t, b.tx, b.sim.Slugs()[2], time.Minute)
+	require.NoError(t, jobs.SetRoute(ctx, b.tx, bulk.ID, jobs.KindVolume, []string{"subgraph:blur", "subgraph:seaport"}))
+	n, err = jobs.EnqueueBulk(ctx, b.tx, client, bulk.ID, []string{jobs.KindVolume, jobs.KindFloorPrice}, time.Now())
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	var bulkJobs []string
+	rows, err = b.tx.Query(ctx, `SELECT kind || ':' || coalesce(args->>'source', '') || ':' || priority FROM river_job WHERE (args->>'collection_id')::bigint = $1 ORDER BY 1`, bulk.ID)
+	require.NoError(t, err)
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		bulkJobs = append(bulkJobs, k)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"fetch_floor_price::4", "fetch_source_volume:subgraph:blur:4", "fetch_source_volume:subgraph:seaport:4"}, bulkJobs)
+
 	// Back to the default.
 	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindVolume, nil))
 	routes, err = jobs.CollectionRoutes(ctx, b.tx, b.coll.ID)
 	require.NoError(t, err)
 	require.Equal(t, want[jobs.KindVolume], routes[1].Sources, "%+v", routes)
+}
+
+// TestCrossCheckOnlyRoutedAndRecent: the cross-check compares only figures
+// fetched within MaxAge of each other, and never against a reference the
+// collection's volume is not routed to (its last figure only grows stale).
+func TestCrossCheckOnlyRoutedAndRecent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupSources(t, indexersim.SubgraphConfig{VolumeFactor: 0.2})
+	b.deps.CrossCheck.MaxAge = 2 * time.Minute
+	q := db.New(b.tx)
+	checks := func() int {
+		t.Helper()
+		list, err := q.CrossCheckList(ctx, b.coll.ID)
+		require.NoError(t, err)
+		return len(list)
+	}
+	sourceRound := func(round time.Time) {
+		t.Helper()
+		ev := work(t, b, &jobs.FetchSourceVolumeWorker{Deps: b.deps}, jobs.FetchSourceVolumeArgs{
+			CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID, Bucket: round}, Source: "subgraph:seaport"}).EventKind
+		require.Equal(t, river.EventKindJobCompleted, ev)
+	}
+
+	// Both routed, fetched together: compared (and disagree).
+	refreshRound(t, b, b.coll, simNoon.Add(-5*time.Minute), "subgraph:seaport")
+	require.Equal(t, 1, checks())
+
+	// OpenSea's figure fetched longer ago than MaxAge: not compared.
+	_, err := b.tx.Exec(ctx, `UPDATE volume_latest SET last_seen_at = $2 WHERE collection_id = $1 AND source = 'opensea'`,
+		b.coll.ID, simNoon.Add(-3*time.Minute))
+	require.NoError(t, err)
+	sourceRound(simNoon.Add(-4 * time.Minute))
+	require.Equal(t, 1, checks(), "a figure older than MaxAge is not compared")
+
+	// Within MaxAge again, but the volume is routed to the subgraph alone:
+	// OpenSea's last figure is never compared, however recent.
+	_, err = b.tx.Exec(ctx, `UPDATE volume_latest SET last_seen_at = $2 WHERE collection_id = $1 AND source = 'opensea'`,
+		b.coll.ID, simNoon.Add(-time.Minute))
+	require.NoError(t, err)
+	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindVolume, []string{"subgraph:seaport"}))
+	sourceRound(simNoon.Add(-3 * time.Minute))
+	require.Equal(t, 1, checks(), "OpenSea is not routed for this collection's volume")
+
+	// Routed to both again: compared.
+	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindVolume, []string{"opensea", "subgraph:seaport"}))
+	sourceRound(simNoon.Add(-2 * time.Minute))
+	require.Equal(t, 2, checks())
+	events, err := q.DataQualityEventList(ctx, pgtypeInt8(b.coll.ID))
+	require.NoError(t, err)
+	n := 0
+	for _, e := range events {
+		if e.Kind == "cross_source_disagreement" {
+			n++
+		}
+	}
+	require.Equal(t, 2, n, "one event per compared round, none for the rounds not compared")
 }

@@ -22,25 +22,26 @@ ON CONFLICT (collection_id, kind) DO UPDATE SET sources = EXCLUDED.sources, upda
 DELETE FROM collection_routes WHERE collection_id = @collection_id AND kind = @kind;
 
 -- name: CollectionRoutesResolve :many
--- The effective sources of each (collection, kind) pair: the collection's
--- own route, else its own source plus the sources serving the kind by
--- default. Sources that cannot serve the kind are left out (a route may
--- name a source that is no longer configured, or no longer serves it).
+-- The effective sources of each (collection, kind) pair
+-- (nftsync_route_sources): the collection's own route, else its own source
+-- plus the sources serving the kind by default, without sources that cannot
+-- serve the kind.
 SELECT u.collection_id::bigint AS collection_id, u.kind::text AS kind,
-       COALESCE(ARRAY(
-           SELECT s FROM unnest(COALESCE(r.sources,
-               ARRAY[c.source] || ARRAY(SELECT d.source FROM indexer_sources d
-                                        WHERE u.kind = ANY (d.default_kinds) AND d.source <> c.source
-                                        ORDER BY d.source))) WITH ORDINALITY AS x (s, n)
-           WHERE x.s = c.source AND NOT EXISTS (SELECT 1 FROM indexer_sources k WHERE k.source = x.s AND NOT (u.kind = ANY (k.kinds)))
-              OR EXISTS (SELECT 1 FROM indexer_sources k WHERE k.source = x.s AND u.kind = ANY (k.kinds))
-           ORDER BY x.n), '{}')::text[] AS sources,
-       (r.collection_id IS NOT NULL)::boolean AS routed
+       COALESCE(nftsync_route_sources(u.collection_id, u.kind), '{}')::text[] AS sources,
+       EXISTS (SELECT 1 FROM collection_routes r WHERE r.collection_id = u.collection_id AND r.kind = u.kind)::boolean AS routed
 FROM (SELECT (@collection_ids::bigint[])[i] AS collection_id, (@kinds::text[])[i] AS kind, i AS n
       FROM generate_subscripts(@kinds::text[], 1) AS i) AS u
 JOIN collections c ON c.id = u.collection_id
-LEFT JOIN collection_routes r ON r.collection_id = u.collection_id AND r.kind = u.kind
 ORDER BY u.n;
+
+-- name: RefreshJobs :many
+-- The jobs a refresh of kinds[i] for collection_ids[i] means
+-- (nftsync_refresh_jobs): one per routed source that serves the kind, pair
+-- by pair in input order, then in route order.
+SELECT r.collection_id::bigint AS collection_id, r.kind::text AS kind, r.source::text AS source,
+       r.own_source::boolean AS own_source, r.job_kind::text AS job_kind, r.job_queue::text AS job_queue,
+       r.max_attempts::smallint AS max_attempts, r.job_args::jsonb AS job_args, r.unique_args::text AS unique_args
+FROM nftsync_refresh_jobs(@collection_ids::bigint[], @kinds::text[]) AS r;
 
 -- name: CollectionContractFirst :one
 -- The collection's contract address on its chain (the first known one).
@@ -84,3 +85,10 @@ WHERE collection_id = @collection_id AND source = @source AND time_window = @tim
 SELECT collection_id, time_window, currency, decimals::smallint AS decimals, amount::text AS amount,
        sales::bigint AS sales, sources::text[] AS sources, fetched_at::timestamptz AS fetched_at
 FROM volume_all_marketplaces WHERE collection_id = @collection_id ORDER BY time_window;
+
+-- name: RefreshJobKinds :many
+-- Which job asks a source for a kind (nftsync_refresh_job_kinds), for the
+-- test that holds the Go job types to it.
+SELECT k.kind::text AS kind, k.own_source::boolean AS own_source, k.job_kind::text AS job_kind,
+       k.job_queue::text AS job_queue, k.max_attempts::smallint AS max_attempts, k.unique_by_source::boolean AS unique_by_source
+FROM nftsync_refresh_job_kinds() AS k;

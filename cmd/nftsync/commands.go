@@ -122,9 +122,9 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 					if !j.Duplicate {
 						inserted++
 					}
-					ids = append(ids, fmt.Sprintf("%s=%d", j.Kind, j.JobID))
+					ids = append(ids, fmt.Sprintf("%s(%s)=%d", j.Kind, j.Source, j.JobID))
 				}
-				_, _ = fmt.Fprintf(stdout, "%s: %d refresh jobs enqueued (kinds already pending were skipped): %s\n", slug, inserted, strings.Join(ids, " "))
+				_, _ = fmt.Fprintf(stdout, "%s: %d refresh jobs enqueued (jobs already pending were skipped): %s\n", slug, inserted, strings.Join(ids, " "))
 			}
 		case "resume":
 			var before db.Collection

@@ -50,7 +50,7 @@ var subgraphEnvVars = []envVar{ //nolint:gochecknoglobals // read-only documenta
 	{"NFTSYNC_WORKERS_SOURCE_VOLUME", "2", "Max concurrent fetch_source_volume jobs (volumes from subgraphs) in this process (queue source_volume)."},
 	{"NFTSYNC_CROSSCHECK_SOURCE", "(subgraph:seaport when configured)", "Source whose 1-day volume is checked against OpenSea's after every refresh (`none` disables)."},
 	{"NFTSYNC_CROSSCHECK_TOLERANCE", "0.1", "Relative slack of the cross-check beyond the bounds the subgraph's daily totals allow."},
-	{"NFTSYNC_CROSSCHECK_MAX_AGE", "15m", "Most time between the two fetches a cross-check compares."},
+	{"NFTSYNC_CROSSCHECK_MAX_AGE", "5m", "Most time between the fetches of the two figures a cross-check compares (one volume refresh interval: both come from the same round). A source not routed for the collection's volume is never compared."},
 	{"NFTSYNC_SIM_SUBGRAPHS", "seaport,blur", "Simulator: subgraphs served at /subgraphs/name/NAME; `seaport` indexes the trades behind the OpenSea volumes, the others trade on their own."},
 	{"NFTSYNC_SIM_SUBGRAPH_RATE", "20", "Simulator: requests per second each subgraph allows before it answers 429 (0 = unlimited)."},
 	{"NFTSYNC_SIM_SUBGRAPH_DISAGREE", "0", "Simulator fault: factor applied to the seaport subgraph's amounts so that it disagrees with the OpenSea endpoints (0 or 1 = agree)."},
@@ -105,7 +105,7 @@ func (p *envParser) loadSubgraphs(c *config) {
 	c.CrossCheck = jobs.CrossCheck{
 		Reference: "opensea", Source: cc,
 		Tolerance: p.float("NFTSYNC_CROSSCHECK_TOLERANCE", 0.1, 0),
-		MaxAge:    p.duration("NFTSYNC_CROSSCHECK_MAX_AGE", 15*time.Minute, time.Second),
+		MaxAge:    p.duration("NFTSYNC_CROSSCHECK_MAX_AGE", 5*time.Minute, time.Second),
 	}
 	simNames := splitList(cmp.Or(getenv("NFTSYNC_SIM_SUBGRAPHS"), "seaport,blur"))
 	if len(simNames) == 1 && simNames[0] == "none" {

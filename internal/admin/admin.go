@@ -229,8 +229,12 @@ func (s *Service) SetIntervals(ctx context.Context, actor, slug string, interval
 
 // RefreshJob is one job of a manual refresh.
 type RefreshJob struct {
-	Kind  string // schedule kind
-	JobID int64
+	Kind string // schedule kind
+	// Source is the source the job asks ("opensea", "subgraph:seaport");
+	// JobKind the River job kind (fetch_volume, fetch_source_volume, ...).
+	Source  string
+	JobKind string
+	JobID   int64
 	// Duplicate is true when a job of this kind was already pending: that
 	// job is reported and no new one inserted.
 	Duplicate bool
@@ -285,8 +289,8 @@ func (s *Service) Refresh(ctx context.Context, actor, slug string, kinds []strin
 			return err
 		}
 		ids := make([]int64, 0, len(inserted))
-		for i, r := range inserted {
-			res.Jobs = append(res.Jobs, RefreshJob{Kind: kinds[i], JobID: r.Job.ID, Duplicate: r.UniqueSkippedAsDuplicate})
+		for _, r := range inserted {
+			res.Jobs = append(res.Jobs, RefreshJob{Kind: r.Kind, Source: r.Source, JobKind: r.Job.Kind, JobID: r.Job.ID, Duplicate: r.UniqueSkippedAsDuplicate})
 			ids = append(ids, r.Job.ID)
 		}
 		a, err := s.auditRow(ctx, q, actor, ActionRefresh, c, map[string]any{"kinds": kinds}, ids)

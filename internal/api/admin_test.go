@@ -19,6 +19,7 @@ import (
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/admin"
 	"github.com/nftsync/nftsync/internal/api"
+	"github.com/nftsync/nftsync/jobs"
 )
 
 const refreshMutation = `mutation($slug: String!, $kinds: [RefreshKind!]) {
@@ -127,6 +128,41 @@ func TestRefreshCollection(t *testing.T) {
 		r = b.query(t, adminToken, refreshMutation, map[string]any{"slug": "alpha"})
 		require.Equal(t, "CONFLICT", r.code())
 		require.Contains(t, r.Errors[0].Message, "resume it first")
+	})
+
+	t.Run("RoutedSources", func(t *testing.T) {
+		t.Parallel()
+		ctx := context.Background()
+		b := setup(t, setupOpts{})
+		id := b.seedCollection(t, "alpha", "1", "1", nil)
+		q := db.New(b.pool)
+		require.NoError(t, q.IndexerSourceUpsert(ctx, db.IndexerSourceUpsertParams{Source: "opensea", Kinds: jobs.ScheduleKinds, DefaultKinds: jobs.ScheduleKinds}))
+		require.NoError(t, q.IndexerSourceUpsert(ctx, db.IndexerSourceUpsertParams{Source: "subgraph:seaport", Kinds: []string{"volume"}, DefaultKinds: []string{"volume"}}))
+		require.NoError(t, q.IndexerSourceUpsert(ctx, db.IndexerSourceUpsertParams{Source: "subgraph:blur", Kinds: []string{"volume"}, DefaultKinds: []string{"volume"}}))
+		const routedMutation = `mutation($slug: String!, $kinds: [RefreshKind!]) {
+			refreshCollection(slug: $slug, kinds: $kinds) { jobs { kind source jobKind jobId alreadyPending } } }`
+		type routedOut struct {
+			RefreshCollection struct {
+				Jobs []struct{ Kind, Source, JobKind, JobID string } `json:"jobs"`
+			} `json:"refreshCollection"`
+		}
+		refresh := func(kinds ...string) []string {
+			var out routedOut
+			b.data(t, adminToken, routedMutation, map[string]any{"slug": "alpha", "kinds": kinds}, &out)
+			var got []string
+			for _, j := range out.RefreshCollection.Jobs {
+				got = append(got, j.Kind+" "+j.JobKind+" "+j.Source)
+			}
+			return got
+		}
+		// Default: volume from OpenSea and both subgraphs.
+		require.Equal(t, []string{"VOLUME fetch_volume opensea", "VOLUME fetch_source_volume subgraph:blur",
+			"VOLUME fetch_source_volume subgraph:seaport"}, refresh("VOLUME"))
+		// Routed away from OpenSea: no OpenSea job, only Seaport's (already
+		// pending, so reported, not doubled).
+		require.NoError(t, jobs.SetRoute(ctx, b.pool, id, jobs.KindVolume, []string{"subgraph:seaport"}))
+		require.Equal(t, []string{"FLOOR_PRICE fetch_floor_price opensea", "VOLUME fetch_source_volume subgraph:seaport"}, refresh("VOLUME", "FLOOR_PRICE"))
+		require.Len(t, listJobs(t, b), 4, "fetch_volume, two fetch_source_volume, fetch_floor_price")
 	})
 }
 

@@ -222,7 +222,9 @@ type ComplexityRoot struct {
 	RefreshJob struct {
 		AlreadyPending func(childComplexity int) int
 		JobID          func(childComplexity int) int
+		JobKind        func(childComplexity int) int
 		Kind           func(childComplexity int) int
+		Source         func(childComplexity int) int
 	}
 
 	RefreshResult struct {
@@ -1184,12 +1186,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefreshJob.JobID(childComplexity), true
+	case "RefreshJob.jobKind":
+		if e.ComplexityRoot.RefreshJob.JobKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshJob.JobKind(childComplexity), true
 	case "RefreshJob.kind":
 		if e.ComplexityRoot.RefreshJob.Kind == nil {
 			break
 		}
 
 		return e.ComplexityRoot.RefreshJob.Kind(childComplexity), true
+	case "RefreshJob.source":
+		if e.ComplexityRoot.RefreshJob.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefreshJob.Source(childComplexity), true
 
 	case "RefreshResult.auditId":
 		if e.ComplexityRoot.RefreshResult.AuditID == nil {
@@ -1876,6 +1890,10 @@ func (ec *executionContext) childFields_RefreshJob(ctx context.Context, field gr
 	switch field.Name {
 	case "kind":
 		return ec.fieldContext_RefreshJob_kind(ctx, field)
+	case "source":
+		return ec.fieldContext_RefreshJob_source(ctx, field)
+	case "jobKind":
+		return ec.fieldContext_RefreshJob_jobKind(ctx, field)
 	case "jobId":
 		return ec.fieldContext_RefreshJob_jobId(ctx, field)
 	case "alreadyPending":
@@ -6115,6 +6133,52 @@ func (ec *executionContext) fieldContext_RefreshJob_kind(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("RefreshJob", field, false, false, "RefreshKind")
 }
 
+func (ec *executionContext) _RefreshJob_source(ctx context.Context, field graphql.CollectedField, obj *RefreshJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshJob_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshJob_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshJob", field, false, false, "String")
+}
+
+func (ec *executionContext) _RefreshJob_jobKind(ctx context.Context, field graphql.CollectedField, obj *RefreshJob) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefreshJob_jobKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JobKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefreshJob_jobKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefreshJob", field, false, false, "String")
+}
+
 func (ec *executionContext) _RefreshJob_jobId(ctx context.Context, field graphql.CollectedField, obj *RefreshJob) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9715,6 +9779,16 @@ func (ec *executionContext) _RefreshJob(ctx context.Context, sel ast.SelectionSe
 			out.Values[i] = graphql.MarshalString("RefreshJob")
 		case "kind":
 			out.Values[i] = ec._RefreshJob_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._RefreshJob_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "jobKind":
+			out.Values[i] = ec._RefreshJob_jobKind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

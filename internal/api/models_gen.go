@@ -157,10 +157,17 @@ type RefreshIntervalsInput struct {
 	Tokens     *int `json:"tokens,omitempty"`
 }
 
+// One job of a refresh. A kind gets one job per source routed for it (a volume refresh: OpenSea's
+// fetch_volume when OpenSea is routed plus one fetch_source_volume per routed subgraph); a kind routed
+// to no source that serves it gets none.
 type RefreshJob struct {
-	Kind  RefreshKind `json:"kind"`
-	JobID string      `json:"jobId"`
-	// True when a job of this kind was already pending: that job is returned and no new one inserted.
+	Kind RefreshKind `json:"kind"`
+	// The source the job asks: opensea, subgraph:seaport, ...
+	Source string `json:"source"`
+	// The River job kind: fetch_floor_price, fetch_volume, fetch_source_volume, fetch_collection_metadata or sync_tokens.
+	JobKind string `json:"jobKind"`
+	JobID   string `json:"jobId"`
+	// True when this job was already pending: that job is returned and no new one inserted.
 	AlreadyPending bool `json:"alreadyPending"`
 }
 

@@ -73,7 +73,8 @@ func (r mutationResolver) RefreshCollection(ctx context.Context, slug string, ki
 	}
 	out := &RefreshResult{Collection: &Collection{res.Collection}, RequestedAt: res.At, AuditID: strconv.FormatInt(res.AuditID, 10)}
 	for _, j := range res.Jobs {
-		out.Jobs = append(out.Jobs, &RefreshJob{Kind: RefreshKind(strings.ToUpper(j.Kind)), JobID: strconv.FormatInt(j.JobID, 10), AlreadyPending: j.Duplicate})
+		out.Jobs = append(out.Jobs, &RefreshJob{Kind: RefreshKind(strings.ToUpper(j.Kind)), Source: j.Source, JobKind: j.JobKind,
+			JobID: strconv.FormatInt(j.JobID, 10), AlreadyPending: j.Duplicate})
 	}
 	return out, nil
 }

@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, r := range res {
-		fmt.Printf("job %d %s queue=%s duplicate=%t\n", r.Job.ID, r.Job.Kind, r.Job.Queue, r.UniqueSkippedAsDuplicate)
+		fmt.Printf("job %d %s queue=%s duplicate=%t source=%s\n", r.Job.ID, r.Job.Kind, r.Job.Queue, r.UniqueSkippedAsDuplicate, r.Source)
 	}
 	return nil
 }
