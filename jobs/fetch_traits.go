@@ -21,28 +21,15 @@ import (
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/rarity"
 	"github.com/nftsync/nftsync/internal/ratelimit"
+	"github.com/nftsync/nftsync/jobs/jobargs"
 )
 
 // QueueTraits is the queue of fetch_traits, with its own MaxWorkers.
-const QueueTraits = "traits"
+const QueueTraits = jobargs.QueueTraits
 
-// FetchTraitsArgs fetches the traits of a collection's tokens that need them
-// (new, updated upstream, or never fetched), one call per token through the
-// collection's trait source. SyncRun is the token sync run whose listing it
-// follows; cost and progress are recorded on that run.
-type FetchTraitsArgs struct {
-	CollectionID int64 `json:"collection_id" river:"unique"`
-	SyncRun      int64 `json:"sync_run"`
-}
-
-// Kind is stable; never rename it.
-func (FetchTraitsArgs) Kind() string { return "fetch_traits" }
-
-// InsertOpts: traits queue, one unfinished job per collection. Budget spent
-// and rate limits snooze it, so it needs few attempts for real failures.
-func (FetchTraitsArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueTraits, MaxAttempts: 10, UniqueOpts: uniquePending()}
-}
+// FetchTraitsArgs is the job contract in jobargs: fetch the traits of a
+// collection's tokens that need them.
+type FetchTraitsArgs = jobargs.FetchTraitsArgs
 
 // enqueueFetchTraits is the token sync's AfterSync hook: fetch_traits is
 // inserted in the transaction that completes the listing.
@@ -108,12 +95,25 @@ func (w *FetchTraitsWorker) Work(ctx context.Context, job *river.Job[FetchTraits
 		return river.JobCancel(errors.New(msg))
 	}
 	q := db.New(d.DB)
+	syncRun := job.Args.SyncRun
+	if syncRun <= 0 {
+		// Enqueued without a run (by another service): the collection's
+		// latest token sync.
+		latest, err := q.SyncRunLatest(ctx, c.ID)
+		if errors.Is(db.Interpret(err), db.ErrNotFound) {
+			return river.JobCancel(fmt.Errorf("fetch traits %s: no token sync has run yet (enqueue sync_tokens; it enqueues fetch_traits)", c.Slug))
+		}
+		if err != nil {
+			return fmt.Errorf("latest token sync of %s: %w", c.Slug, err)
+		}
+		syncRun = latest.Run
+	}
 	due, err := q.TokenTraitsDueCount(ctx, c.ID)
 	if err != nil {
 		return fmt.Errorf("count tokens due for traits %s: %w", c.Slug, err)
 	}
 	run, err := q.SyncRunTraitsStart(ctx, db.SyncRunTraitsStartParams{
-		CollectionID: c.ID, Run: job.Args.SyncRun, Now: d.now(), TraitsSource: c.TraitsSource, Due: due,
+		CollectionID: c.ID, Run: syncRun, Now: d.now(), TraitsSource: c.TraitsSource, Due: due,
 	})
 	if err != nil {
 		return fmt.Errorf("start trait fetch %s: %w", c.Slug, err)

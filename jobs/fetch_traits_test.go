@@ -216,6 +216,31 @@ func TestFetchTraitsWorker(t *testing.T) {
 		require.Equal(t, int64(30), cov.WithTraits)
 	})
 
+	t.Run("EnqueuedWithoutRunUsesTheLatestSync", func(t *testing.T) {
+		t.Parallel()
+		b := setupWorkers(t, noListTraits)
+		w := &jobs.FetchTraitsWorker{Deps: b.deps}
+		jobs.SetAfterTraitsForTest(w)
+		// Never synced: cancelled, saying what to enqueue instead.
+		res := work(t, b, w, jobs.FetchTraitsArgs{CollectionID: b.coll.ID})
+		require.Equal(t, river.EventKindJobCancelled, res.EventKind)
+		require.Contains(t, res.Job.Errors[0].Error, "no token sync has run yet")
+		require.Zero(t, b.sim.Stats().ByEndpoint[indexersim.EndpointNFT])
+
+		res = work(t, b, &jobs.SyncTokensWorker{Deps: b.deps}, jobs.SyncTokensArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID}})
+		require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+		st, err := db.New(b.tx).TokenSyncStateGet(ctx, b.coll.ID)
+		require.NoError(t, err)
+		res = work(t, b, w, jobs.FetchTraitsArgs{CollectionID: b.coll.ID})
+		require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+		run, err := db.New(b.tx).SyncRunGet(ctx, db.SyncRunGetParams{CollectionID: b.coll.ID, Run: st.Run})
+		require.NoError(t, err)
+		require.True(t, run.TraitsCompletedAt.Valid, "recorded on the latest run")
+		require.Equal(t, int64(b.info.TokenCount), run.TraitCalls)
+		_, err = db.New(b.tx).SyncRunGet(ctx, db.SyncRunGetParams{CollectionID: b.coll.ID, Run: 0})
+		require.ErrorIs(t, db.Interpret(err), db.ErrNotFound, "no run 0 made up")
+	})
+
 	t.Run("UnavailableSourceIsAClearPermanentError", func(t *testing.T) {
 		t.Parallel()
 		b := setupWorkers(t, noListTraits)

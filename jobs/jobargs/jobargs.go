@@ -36,6 +36,8 @@ const (
 	// QueueSourceVolume works volumes from sources other than a
 	// collection's own (marketplace subgraphs).
 	QueueSourceVolume = "source_volume"
+	// QueueTraits works fetch_traits.
+	QueueTraits = "traits"
 )
 
 // Refresh kinds, as stored in collection_schedules.kind and accepted by
@@ -170,4 +172,37 @@ func (FetchSourceVolumeArgs) Kind() string { return "fetch_source_volume" }
 // source.
 func (FetchSourceVolumeArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueSourceVolume, MaxAttempts: 10, UniqueOpts: UniquePending()}
+}
+
+// FetchTraitsArgs fetches the traits of a collection's tokens that need them
+// (new, updated upstream, or never fetched), one call per token through the
+// collection's trait source (collections.traits_source). SyncRun is the
+// token sync run whose listing it follows; cost and progress are recorded
+// on that run (0, or left out, means the collection's latest run; a
+// collection never synced cancels the job). sync_tokens enqueues it when a
+// listing completes; another service may enqueue it to fetch what is due
+// again. When enough traits are known it enqueues compute_rarity.
+type FetchTraitsArgs struct {
+	CollectionID int64 `json:"collection_id" river:"unique"`
+	SyncRun      int64 `json:"sync_run,omitempty"`
+}
+
+// Kind is stable; never rename it.
+func (FetchTraitsArgs) Kind() string { return "fetch_traits" }
+
+// InsertOpts: traits queue, one unfinished job per collection. Budget spent
+// and rate limits snooze it, so it needs few attempts for real failures.
+func (FetchTraitsArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueTraits, MaxAttempts: 10, UniqueOpts: UniquePending()}
+}
+
+// All returns one value of every job args type other services may enqueue,
+// the contract the README's job table lists. nftsync's internal periodic
+// jobs (plan_refresh, maintain_history) are not part of it: the elected
+// leader enqueues them.
+func All() []river.JobArgs {
+	return []river.JobArgs{
+		FetchFloorPriceArgs{}, FetchVolumeArgs{}, FetchSourceVolumeArgs{}, FetchCollectionMetadataArgs{},
+		SyncTokensArgs{}, FetchTraitsArgs{}, ComputeRarityArgs{},
+	}
 }
