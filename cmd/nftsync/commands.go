@@ -59,12 +59,12 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 		return fmt.Errorf("%w: collections needs add, list, refresh, pause, resume, untrack, intervals or route", errUsage)
 	}
 	if args[0] == "route" {
-		pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
+		svc, pool, err := openAdmin(ctx, cfg, logger)
 		if err != nil {
 			return err
 		}
 		defer pool.Close()
-		return routeCollection(ctx, pool, args[1:], stdout)
+		return routeCollection(ctx, svc, cfg.API.Actor, args[1:], stdout)
 	}
 	cmd, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("collections "+cmd, flag.ContinueOnError)

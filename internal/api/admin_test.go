@@ -538,3 +538,91 @@ func TestCORS(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 	require.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"))
 }
+
+// TestCollectionRoutes sets a collection's per-kind sources over HTTP: the
+// collection exposes its effective routes (own or default), a bad route is
+// refused with the reason and changes nothing, null goes back to the
+// default, and every change has its audit row.
+func TestCollectionRoutes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	ctx := context.Background()
+	q := db.New(b.pool)
+	require.NoError(t, q.IndexerSourceUpsert(ctx, db.IndexerSourceUpsertParams{Source: "opensea",
+		Kinds: []string{"floor_price", "volume", "metadata", "tokens"}, DefaultKinds: []string{}}))
+	require.NoError(t, q.IndexerSourceUpsert(ctx, db.IndexerSourceUpsertParams{Source: "subgraph:seaport",
+		Kinds: []string{"volume"}, DefaultKinds: []string{"volume"}}))
+	b.seedCollection(t, "routed", "1", "1", nil)
+
+	type route struct {
+		Kind    string   `json:"kind"`
+		Sources []string `json:"sources"`
+		Own     bool     `json:"own"`
+	}
+	routes := func(rs []route) map[string]route {
+		m := map[string]route{}
+		for _, r := range rs {
+			m[r.Kind] = r
+		}
+		return m
+	}
+	var read struct {
+		Collection struct {
+			Routes []route `json:"routes"`
+		} `json:"collection"`
+	}
+	b.data(t, "", `{ collection(slug: "routed") { routes { kind sources own } } }`, nil, &read)
+	got := routes(read.Collection.Routes)
+	require.Len(t, got, 4)
+	require.Equal(t, route{"VOLUME", []string{"opensea", "subgraph:seaport"}, false}, got["VOLUME"])
+	require.Equal(t, route{"FLOOR_PRICE", []string{"opensea"}, false}, got["FLOOR_PRICE"])
+
+	const set = `mutation($kind: RefreshKind!, $sources: [String!]) {
+		setCollectionRoute(slug: "routed", kind: $kind, sources: $sources) { slug routes { kind sources own } } }`
+	r := b.query(t, "", set, map[string]any{"kind": "VOLUME", "sources": []string{"subgraph:seaport"}})
+	require.Equal(t, "UNAUTHENTICATED", r.code(), "admin only")
+	var out struct {
+		Set struct {
+			Slug   string  `json:"slug"`
+			Routes []route `json:"routes"`
+		} `json:"setCollectionRoute"`
+	}
+	b.data(t, adminToken, set, map[string]any{"kind": "VOLUME", "sources": []string{"subgraph:seaport"}}, &out)
+	require.Equal(t, route{"VOLUME", []string{"subgraph:seaport"}, true}, routes(out.Set.Routes)["VOLUME"])
+	b.data(t, "", `{ collection(slug: "routed") { routes { kind sources own } } }`, nil, &read)
+	require.Equal(t, route{"VOLUME", []string{"subgraph:seaport"}, true}, routes(read.Collection.Routes)["VOLUME"])
+
+	for _, bad := range []struct {
+		kind    string
+		sources []string
+		says    string
+	}{
+		{"METADATA", []string{"subgraph:seaport"}, "subgraph:seaport"}, // does not serve metadata
+		{"TOKENS", []string{"opensea", "opensea"}, "exactly one"},
+		{"VOLUME", []string{"nowhere"}, "nowhere"},
+		{"VOLUME", []string{}, "at least one"},
+	} {
+		r := b.query(t, adminToken, set, map[string]any{"kind": bad.kind, "sources": bad.sources})
+		require.Equal(t, "BAD_USER_INPUT", r.code(), "%v", bad)
+		require.Contains(t, r.Errors[0].Message, bad.says)
+	}
+	b.data(t, "", `{ collection(slug: "routed") { routes { kind sources own } } }`, nil, &read)
+	require.Equal(t, route{"VOLUME", []string{"subgraph:seaport"}, true}, routes(read.Collection.Routes)["VOLUME"], "refused routes change nothing")
+	r = b.query(t, adminToken, `mutation { setCollectionRoute(slug: "nope", kind: VOLUME, sources: ["opensea"]) { slug } }`, nil)
+	require.Equal(t, "NOT_FOUND", r.code())
+
+	b.data(t, adminToken, set, map[string]any{"kind": "VOLUME", "sources": nil}, &out)
+	require.Equal(t, route{"VOLUME", []string{"opensea", "subgraph:seaport"}, false}, routes(out.Set.Routes)["VOLUME"])
+
+	audit, err := q.AdminAuditList(ctx, db.AdminAuditListParams{MaxRows: 10})
+	require.NoError(t, err)
+	var details []string
+	for _, a := range audit {
+		if a.Action == "route" {
+			details = append(details, string(a.Detail))
+		}
+	}
+	require.Len(t, details, 2, "one audit row per change, none for refusals")
+	require.JSONEq(t, `{"kind": "volume", "sources": "default"}`, details[0])
+	require.JSONEq(t, `{"kind": "volume", "sources": ["subgraph:seaport"]}`, details[1])
+}

@@ -54,6 +54,7 @@ type ComplexityRoot struct {
 		Priority          func(childComplexity int) int
 		QualityEvents     func(childComplexity int, first *int) int
 		Rarity            func(childComplexity int) int
+		Routes            func(childComplexity int) int
 		Slug              func(childComplexity int) int
 		Source            func(childComplexity int) int
 		Status            func(childComplexity int) int
@@ -165,6 +166,7 @@ type ComplexityRoot struct {
 		RefreshCollection   func(childComplexity int, slug string, kinds []RefreshKind) int
 		ResumeCollection    func(childComplexity int, slug string) int
 		RetryJob            func(childComplexity int, id string) int
+		SetCollectionRoute  func(childComplexity int, slug string, kind RefreshKind, sources []string) int
 		SetRefreshIntervals func(childComplexity int, slug string, intervals RefreshIntervalsInput) int
 		TrackCollection     func(childComplexity int, slug string, chain *string, source *string, priority *int, intervals *RefreshIntervalsInput) int
 		UntrackCollection   func(childComplexity int, slug string) int
@@ -232,6 +234,12 @@ type ComplexityRoot struct {
 		Collection  func(childComplexity int) int
 		Jobs        func(childComplexity int) int
 		RequestedAt func(childComplexity int) int
+	}
+
+	SourceRoute struct {
+		Kind    func(childComplexity int) int
+		Own     func(childComplexity int) int
+		Sources func(childComplexity int) int
 	}
 
 	Token struct {
@@ -306,6 +314,7 @@ type CollectionResolver interface {
 	Status(ctx context.Context, obj *Collection) (CollectionStatus, error)
 
 	Contracts(ctx context.Context, obj *Collection) ([]*Contract, error)
+	Routes(ctx context.Context, obj *Collection) ([]*SourceRoute, error)
 	Metadata(ctx context.Context, obj *Collection) (*CollectionMetadata, error)
 	Floor(ctx context.Context, obj *Collection) (*Price, error)
 	Volumes(ctx context.Context, obj *Collection) ([]*Volume, error)
@@ -332,6 +341,7 @@ type MutationResolver interface {
 	ResumeCollection(ctx context.Context, slug string) (*Collection, error)
 	SetRefreshIntervals(ctx context.Context, slug string, intervals RefreshIntervalsInput) (*Collection, error)
 	RefreshCollection(ctx context.Context, slug string, kinds []RefreshKind) (*RefreshResult, error)
+	SetCollectionRoute(ctx context.Context, slug string, kind RefreshKind, sources []string) (*Collection, error)
 	RetryJob(ctx context.Context, id string) (*Job, error)
 	CancelJob(ctx context.Context, id string) (*Job, error)
 }
@@ -442,6 +452,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Collection.Rarity(childComplexity), true
+	case "Collection.routes":
+		if e.ComplexityRoot.Collection.Routes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Collection.Routes(childComplexity), true
 	case "Collection.slug":
 		if e.ComplexityRoot.Collection.Slug == nil {
 			break
@@ -917,6 +933,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RetryJob(childComplexity, args["id"].(string)), true
+	case "Mutation.setCollectionRoute":
+		if e.ComplexityRoot.Mutation.SetCollectionRoute == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setCollectionRoute_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetCollectionRoute(childComplexity, args["slug"].(string), args["kind"].(RefreshKind), args["sources"].([]string)), true
 	case "Mutation.setRefreshIntervals":
 		if e.ComplexityRoot.Mutation.SetRefreshIntervals == nil {
 			break
@@ -1229,6 +1256,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RefreshResult.RequestedAt(childComplexity), true
+
+	case "SourceRoute.kind":
+		if e.ComplexityRoot.SourceRoute.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceRoute.Kind(childComplexity), true
+	case "SourceRoute.own":
+		if e.ComplexityRoot.SourceRoute.Own == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceRoute.Own(childComplexity), true
+	case "SourceRoute.sources":
+		if e.ComplexityRoot.SourceRoute.Sources == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SourceRoute.Sources(childComplexity), true
 
 	case "Token.contract":
 		if e.ComplexityRoot.Token.Contract == nil {
@@ -1592,6 +1638,8 @@ func (ec *executionContext) childFields_Collection(ctx context.Context, field gr
 		return ec.fieldContext_Collection_statusReason(ctx, field)
 	case "contracts":
 		return ec.fieldContext_Collection_contracts(ctx, field)
+	case "routes":
+		return ec.fieldContext_Collection_routes(ctx, field)
 	case "metadata":
 		return ec.fieldContext_Collection_metadata(ctx, field)
 	case "floor":
@@ -1914,6 +1962,18 @@ func (ec *executionContext) childFields_RefreshResult(ctx context.Context, field
 		return ec.fieldContext_RefreshResult_auditId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RefreshResult", field.Name)
+}
+
+func (ec *executionContext) childFields_SourceRoute(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_SourceRoute_kind(ctx, field)
+	case "sources":
+		return ec.fieldContext_SourceRoute_sources(ctx, field)
+	case "own":
+		return ec.fieldContext_SourceRoute_own(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SourceRoute", field.Name)
 }
 
 func (ec *executionContext) childFields_Token(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2321,6 +2381,36 @@ func (ec *executionContext) field_Mutation_retryJob_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setCollectionRoute_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "slug",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["slug"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (RefreshKind, error) {
+			return ec.unmarshalNRefreshKind2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐRefreshKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "sources",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["sources"] = arg2
 	return args, nil
 }
 
@@ -2878,6 +2968,38 @@ func (ec *executionContext) fieldContext_Collection_contracts(_ context.Context,
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Contract(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Collection_routes(ctx context.Context, field graphql.CollectedField, obj *Collection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Collection_routes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Collection().Routes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*SourceRoute) graphql.Marshaler {
+			return ec.marshalNSourceRoute2ᚕᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSourceRouteᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Collection_routes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Collection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SourceRoute(ctx, field)
 		},
 	}
 	return fc, nil
@@ -5033,6 +5155,63 @@ func (ec *executionContext) fieldContext_Mutation_refreshCollection(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setCollectionRoute(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setCollectionRoute(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetCollectionRoute(ctx, fc.Args["slug"].(string), fc.Args["kind"].(RefreshKind), fc.Args["sources"].([]string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				if ec.Directives.Admin == nil {
+					var zeroVal *Collection
+					return zeroVal, errors.New("directive admin is not implemented")
+				}
+				return ec.Directives.Admin(ctx, nil, directive0)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *Collection) graphql.Marshaler {
+			return ec.marshalNCollection2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐCollection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setCollectionRoute(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Collection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setCollectionRoute_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_retryJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6333,6 +6512,75 @@ func (ec *executionContext) _RefreshResult_auditId(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_RefreshResult_auditId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RefreshResult", field, false, false, "ID")
+}
+
+func (ec *executionContext) _SourceRoute_kind(ctx context.Context, field graphql.CollectedField, obj *SourceRoute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SourceRoute_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v RefreshKind) graphql.Marshaler {
+			return ec.marshalNRefreshKind2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐRefreshKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SourceRoute_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SourceRoute", field, false, false, "RefreshKind")
+}
+
+func (ec *executionContext) _SourceRoute_sources(ctx context.Context, field graphql.CollectedField, obj *SourceRoute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SourceRoute_sources(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sources, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SourceRoute_sources(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SourceRoute", field, false, false, "String")
+}
+
+func (ec *executionContext) _SourceRoute_own(ctx context.Context, field graphql.CollectedField, obj *SourceRoute) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SourceRoute_own(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Own, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SourceRoute_own(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SourceRoute", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Token_tokenId(ctx context.Context, field graphql.CollectedField, obj *Token) (ret graphql.Marshaler) {
@@ -8606,6 +8854,12 @@ func (ec *executionContext) _Collection(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Collection_contracts(ctx, field, obj)
 				})
+		case "routes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Collection_routes(ctx, field, obj)
+				})
 		case "metadata":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -9383,6 +9637,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setCollectionRoute":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setCollectionRoute(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "retryJob":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_retryJob(ctx, field)
@@ -9847,6 +10108,49 @@ func (ec *executionContext) _RefreshResult(ctx context.Context, sel ast.Selectio
 			}
 		case "auditId":
 			out.Values[i] = ec._RefreshResult_auditId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var sourceRouteImplementors = []string{"SourceRoute"}
+
+func (ec *executionContext) _SourceRoute(ctx context.Context, sel ast.SelectionSet, obj *SourceRoute) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sourceRouteImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SourceRoute")
+		case "kind":
+			out.Values[i] = ec._SourceRoute_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sources":
+			out.Values[i] = ec._SourceRoute_sources(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "own":
+			out.Values[i] = ec._SourceRoute_own(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -11085,6 +11389,30 @@ func (ec *executionContext) marshalNRefreshResult2ᚖgithubᚗcomᚋnftsyncᚋnf
 	return ec._RefreshResult(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNSourceRoute2ᚕᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSourceRouteᚄ(ctx context.Context, sel ast.SelectionSet, v []*SourceRoute) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSourceRoute2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSourceRoute(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSourceRoute2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSourceRoute(ctx context.Context, sel ast.SelectionSet, v *SourceRoute) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SourceRoute!")
+		return graphql.Null
+	}
+	return ec._SourceRoute(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11617,6 +11945,41 @@ func (ec *executionContext) marshalORefreshKind2ᚕgithubᚗcomᚋnftsyncᚋnfts
 		fc.Result = &v[i]
 		return ec.marshalNRefreshKind2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐRefreshKind(ctx, sel, v[i])
 	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
 
 	for _, e := range ret {
 		if e == graphql.Null {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/rarity"
+	"github.com/nftsync/nftsync/jobs"
 )
 
 // rarityMethod is the rarity method the API reports (the one the
@@ -26,6 +27,7 @@ type loaders struct {
 	schedules *dataloadgen.Loader[int64, []db.CollectionSchedule]
 	rarity    *dataloadgen.Loader[int64, db.APIRarityRunsByCollectionsRow]
 	contracts *dataloadgen.Loader[int64, []db.CollectionContract]
+	routes    *dataloadgen.Loader[int64, []db.CollectionRoutesResolveRow]
 }
 
 type loadersKey struct{}
@@ -60,6 +62,17 @@ func newLoaders(q *db.Queries) *loaders {
 		contracts: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64][]db.CollectionContract, error) {
 			rows, err := q.APIContractsByCollections(ctx, ids)
 			return groupBy(rows, func(r db.CollectionContract) int64 { return r.CollectionID }), err
+		}, opt),
+		routes: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64][]db.CollectionRoutesResolveRow, error) {
+			// Every (collection, kind) pair, in jobs.ScheduleKinds order.
+			p := db.CollectionRoutesResolveParams{}
+			for _, id := range ids {
+				for _, k := range jobs.ScheduleKinds {
+					p.CollectionIds, p.Kinds = append(p.CollectionIds, id), append(p.Kinds, k)
+				}
+			}
+			rows, err := q.CollectionRoutesResolve(ctx, p)
+			return groupBy(rows, func(r db.CollectionRoutesResolveRow) int64 { return r.CollectionID }), err
 		}, opt),
 	}
 }

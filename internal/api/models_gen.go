@@ -178,6 +178,17 @@ type RefreshResult struct {
 	AuditID     string        `json:"auditId"`
 }
 
+// The sources that serve one refresh kind of a collection.
+type SourceRoute struct {
+	Kind RefreshKind `json:"kind"`
+	// Source names, in order (the collection's own source first by default).
+	Sources []string `json:"sources"`
+	// True when the collection has its own route for the kind; false when the
+	// default applies: the collection's source plus the sources that serve the
+	// kind by default.
+	Own bool `json:"own"`
+}
+
 type TokenEdge struct {
 	Cursor string `json:"cursor"`
 	Node   *Token `json:"node"`

@@ -170,6 +170,18 @@ func (r *resolver) Contracts(ctx context.Context, obj *Collection) ([]*Contract,
 	return out, nil
 }
 
+func (r *resolver) Routes(ctx context.Context, obj *Collection) ([]*SourceRoute, error) {
+	rows, _, err := load(ctx, loadersFrom(ctx).routes, obj.ID)
+	if err != nil {
+		return nil, fmt.Errorf("load routes: %w", err)
+	}
+	out := make([]*SourceRoute, 0, len(rows))
+	for _, rt := range rows {
+		out = append(out, &SourceRoute{Kind: RefreshKind(strings.ToUpper(rt.Kind)), Sources: rt.Sources, Own: rt.Routed})
+	}
+	return out, nil
+}
+
 func (r *resolver) Metadata(ctx context.Context, obj *Collection) (*CollectionMetadata, error) {
 	m, ok, err := load(ctx, loadersFrom(ctx).metadata, obj.ID)
 	if err != nil || !ok {

@@ -54,6 +54,14 @@ func (r mutationResolver) ResumeCollection(ctx context.Context, slug string) (*C
 	return &Collection{c}, nil
 }
 
+func (r mutationResolver) SetCollectionRoute(ctx context.Context, slug string, kind RefreshKind, sources []string) (*Collection, error) {
+	c, _, err := r.admin.SetRoute(ctx, r.actorFor(ctx), slug, scheduleKind(kind), sources)
+	if err != nil {
+		return nil, err
+	}
+	return &Collection{c}, nil
+}
+
 func (r mutationResolver) SetRefreshIntervals(ctx context.Context, slug string, intervals RefreshIntervalsInput) (*Collection, error) {
 	c, err := r.admin.SetIntervals(ctx, r.actorFor(ctx), slug, intervalsOf(&intervals))
 	if err != nil {
