@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -98,7 +97,7 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 	buckets := make([]ratelimit.BucketConfig, 0, len(keys))
 	for _, apiKey := range keys {
 		bucket := ratelimit.KeyFor("opensea", apiKey)
-		c, err := opensea.NewClient(openseaURL, &http.Client{Timeout: cfg.HTTPTimeout}, opensea.Options{
+		c, err := opensea.NewClient(openseaURL, indexer.NewHTTPClient(cfg.HTTPTimeout, limit.Concurrency), opensea.Options{
 			APIKey: apiKey,
 			Logger: logger,
 			Observe: func(i opensea.ResponseInfo) {
@@ -142,7 +141,7 @@ func newSubgraphIndexer(lim *ratelimit.Limiter, sg subgraphConfig, timeout time.
 	if sg.URL == "" {
 		return nil, ratelimit.BucketConfig{}, fmt.Errorf("subgraph %s: NFTSYNC_SUBGRAPH_%s_URL is not set", sg.Name, strings.ToUpper(strings.ReplaceAll(sg.Name, "-", "_")))
 	}
-	c, err := subgraph.NewClient(sg.Name, sg.URL, &http.Client{Timeout: timeout}, subgraph.Options{APIKey: sg.APIKey, Logger: logger})
+	c, err := subgraph.NewClient(sg.Name, sg.URL, indexer.NewHTTPClient(timeout, sg.Limit.Concurrency), subgraph.Options{APIKey: sg.APIKey, Logger: logger})
 	if err != nil {
 		return nil, ratelimit.BucketConfig{}, fmt.Errorf("subgraph client: %w", err)
 	}
