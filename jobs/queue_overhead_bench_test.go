@@ -24,7 +24,7 @@ import (
 //     timed from the client's start to the last completion;
 //   - pipeline-jobs/s: fetch_floor_price and fetch_volume jobs (one of each
 //     per tracked collection, due in the same round as the planner inserts
-//     them; full: 2 × 1,000; the second of two rounds is timed) worked by our real workers on one client with
+//     them; full: 2 × 600; the second of two rounds is timed) worked by our real workers on one client with
 //     the production settings and 100 workers per queue (pool sized as a
 //     worker process sizes it), against the simulator with no latency and
 //     no rate limit, every upstream call through the PostgreSQL limiter;
@@ -38,7 +38,7 @@ import (
 // own. One iteration is the whole measurement; use -benchtime 1x.
 func BenchmarkQueueOverhead(b *testing.B) {
 	riverJobs := benchsize.Pick(b, 10_000, 200_000)
-	collections := benchsize.Pick(b, 200, 1_000)
+	collections := benchsize.Pick(b, 200, 600)
 	for b.Loop() {
 		bare, bareStmts := benchBareRiver(b, riverJobs)
 		pipe := benchFloorVolumePipeline(b, collections)

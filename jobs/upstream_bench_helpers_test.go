@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
@@ -45,7 +44,7 @@ func newBenchUpstream(tb testing.TB, pool *pgxpool.Pool, cfg indexersim.Config) 
 	lim, err := ratelimit.New(pool, ratelimit.Options{Logger: discardLogger(), Holder: "bench"})
 	require.NoError(tb, err)
 	key := ratelimit.KeyFor("opensea", "")
-	client, err := opensea.NewClient(srv.URL, &http.Client{Timeout: 30 * time.Second}, opensea.Options{
+	client, err := opensea.NewClient(srv.URL, indexer.NewHTTPClient(30*time.Second, benchInFlight), opensea.Options{
 		Observe: func(i opensea.ResponseInfo) {
 			lim.Observe(key, ratelimit.ResponseInfo{Status: i.Status, RetryAfter: i.RetryAfter, Remaining: i.Remaining, Reset: i.Reset})
 		},
@@ -53,7 +52,7 @@ func newBenchUpstream(tb testing.TB, pool *pgxpool.Pool, cfg indexersim.Config) 
 	require.NoError(tb, err)
 	// An in-flight cap (as NFTSYNC_OPENSEA_CONCURRENCY sets by default) above
 	// any benchmark's concurrency: every call takes and frees a slot.
-	require.NoError(tb, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: key, Source: "opensea", Rate: 1e6, Burst: 1e6, MaxInFlight: 256}}))
+	require.NoError(tb, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: key, Source: "opensea", Rate: 1e6, Burst: 1e6, MaxInFlight: benchInFlight}}))
 	idx := ratelimit.NewIndexer(lim, "opensea", map[string]indexer.Indexer{key: client})
 	return &benchUpstream{sim: sim, deps: &jobs.Deps{
 		DB: pool, Logger: discardLogger(),
@@ -61,6 +60,10 @@ func newBenchUpstream(tb testing.TB, pool *pgxpool.Pool, cfg indexersim.Config) 
 		TraitSources: map[string]indexer.TraitSource{indexer.TraitSourceOpenSea: idx},
 	}}
 }
+
+// benchInFlight is the benchmarks' in-flight cap per key, above any of
+// their concurrency.
+const benchInFlight = 256
 
 // benchDB is a pool of maxConns connections on a fresh migrated database of
 // the benchmark's own. It counts the statements sent through it (each a
