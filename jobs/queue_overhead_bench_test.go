@@ -22,14 +22,15 @@ import (
 //   - river-jobs/s: bare River, one client with 200 workers on one queue,
 //     no-op jobs inserted beforehand with InsertManyFast (full: 200,000),
 //     timed from the client's start to the last completion;
-//   - pipeline-jobs/s: fetch_floor_price and fetch_volume jobs (one of each
-//     per tracked collection, due in the same round as the planner inserts
-//     them; full: 2 × 600; the second of two rounds is timed) worked by our real workers on one client with
-//     the production settings and 100 workers per queue (pool sized as a
-//     worker process sizes it), against the simulator with no latency and
-//     no rate limit, every upstream call through the PostgreSQL limiter;
-//     timed the same way. Every collection must end with its floor and volumes
-//     stored, or the benchmark fails.
+//   - pipeline-jobs/s: fetch_floor_price and fetch_volume jobs, one of each
+//     per tracked collection due in the same round, as the planner inserts
+//     them (full: 2 × 600; the second of two rounds is timed), worked by our
+//     real workers on one client with the production settings and 100
+//     workers per queue (pool sized as a worker process sizes it), against
+//     the simulator with no latency and no rate limit, every upstream call
+//     through the PostgreSQL limiter; timed the same way. Every collection
+//     must end with its floor and volumes of the round stored, or the
+//     benchmark fails.
 //
 // ratio is pipeline/river (target ≥ 0.5). river-stmts/job and
 // pipeline-stmts/job are the statements (round trips) each side sent per
