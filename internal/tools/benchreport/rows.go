@@ -121,7 +121,7 @@ var rows = []row{
 		Line: func(size string, m *metrics) line {
 			r := m.get("python/cli")
 			ours := fmt.Sprintf("%s: engine %s s, %s MB peak; CLI %s s, %s MB RSS", size,
-				num(m.get("engine-s"), 3), num(m.get("engine-peak-MB"), 0), num(m.get("cli-s"), 3), num(m.get("cli-rss-MB"), 0))
+				num(m.get("engine-s"), 3), num(m.get("engine-peak-MB"), 1), num(m.get("cli-s"), 3), num(m.get("cli-rss-MB"), 0))
 			base := fmt.Sprintf("Python %s s, %s MB RSS", num(m.get("python-s"), 2), num(m.get("python-rss-MB"), 0))
 			return line{ours, base, num(r, 1) + "×", check(r >= 20)}
 		},
