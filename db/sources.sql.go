@@ -63,13 +63,10 @@ func (q *Queries) CollectionRouteSet(ctx context.Context, arg CollectionRouteSet
 }
 
 const collectionRoutesResolve = `-- name: CollectionRoutesResolve :many
-SELECT u.collection_id::bigint AS collection_id, u.kind::text AS kind,
-       COALESCE(nftsync_route_sources(u.collection_id, u.kind), '{}')::text[] AS sources,
-       EXISTS (SELECT 1 FROM collection_routes r WHERE r.collection_id = u.collection_id AND r.kind = u.kind)::boolean AS routed
-FROM (SELECT ($1::bigint[])[i] AS collection_id, ($2::text[])[i] AS kind, i AS n
-      FROM generate_subscripts($2::text[], 1) AS i) AS u
-JOIN collections c ON c.id = u.collection_id
-ORDER BY u.n
+SELECT r.collection_id::bigint AS collection_id, r.kind::text AS kind, r.sources::text[] AS sources,
+       r.routed::boolean AS routed
+FROM nftsync_routes($1::bigint[], $2::text[]) AS r
+ORDER BY r.pair::bigint
 `
 
 type CollectionRoutesResolveParams struct {
@@ -84,10 +81,9 @@ type CollectionRoutesResolveRow struct {
 	Routed       bool
 }
 
-// The effective sources of each (collection, kind) pair
-// (nftsync_route_sources): the collection's own route, else its own source
-// plus the sources serving the kind by default, without sources that cannot
-// serve the kind.
+// The effective sources of each (collection, kind) pair (nftsync_routes):
+// the collection's own route, else its own source plus the sources serving
+// the kind by default, without sources that cannot serve the kind.
 func (q *Queries) CollectionRoutesResolve(ctx context.Context, arg CollectionRoutesResolveParams) ([]CollectionRoutesResolveRow, error) {
 	rows, err := q.db.Query(ctx, collectionRoutesResolve, arg.CollectionIds, arg.Kinds)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // trackTx tracks a collection with every schedule kind due now.
-func trackTx(t *testing.T, tx pgx.Tx, slug string, every time.Duration) db.Collection {
+func trackTx(t testing.TB, tx pgx.Tx, slug string, every time.Duration) db.Collection {
 	t.Helper()
 	ctx := context.Background()
 	q := db.New(tx)
@@ -43,7 +43,7 @@ func jobCounts(t *testing.T, tx pgx.Tx) map[string]int64 {
 	return out
 }
 
-func insertOnlyClient(t *testing.T) *river.Client[pgx.Tx] {
+func insertOnlyClient(t testing.TB) *river.Client[pgx.Tx] {
 	t.Helper()
 	client, err := river.NewClient(riverpgxv5.New(nil), &river.Config{Logger: discardLogger()})
 	require.NoError(t, err)

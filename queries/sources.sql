@@ -22,17 +22,13 @@ ON CONFLICT (collection_id, kind) DO UPDATE SET sources = EXCLUDED.sources, upda
 DELETE FROM collection_routes WHERE collection_id = @collection_id AND kind = @kind;
 
 -- name: CollectionRoutesResolve :many
--- The effective sources of each (collection, kind) pair
--- (nftsync_route_sources): the collection's own route, else its own source
--- plus the sources serving the kind by default, without sources that cannot
--- serve the kind.
-SELECT u.collection_id::bigint AS collection_id, u.kind::text AS kind,
-       COALESCE(nftsync_route_sources(u.collection_id, u.kind), '{}')::text[] AS sources,
-       EXISTS (SELECT 1 FROM collection_routes r WHERE r.collection_id = u.collection_id AND r.kind = u.kind)::boolean AS routed
-FROM (SELECT (@collection_ids::bigint[])[i] AS collection_id, (@kinds::text[])[i] AS kind, i AS n
-      FROM generate_subscripts(@kinds::text[], 1) AS i) AS u
-JOIN collections c ON c.id = u.collection_id
-ORDER BY u.n;
+-- The effective sources of each (collection, kind) pair (nftsync_routes):
+-- the collection's own route, else its own source plus the sources serving
+-- the kind by default, without sources that cannot serve the kind.
+SELECT r.collection_id::bigint AS collection_id, r.kind::text AS kind, r.sources::text[] AS sources,
+       r.routed::boolean AS routed
+FROM nftsync_routes(@collection_ids::bigint[], @kinds::text[]) AS r
+ORDER BY r.pair::bigint;
 
 -- name: RefreshJobs :many
 -- The jobs a refresh of kinds[i] for collection_ids[i] means
