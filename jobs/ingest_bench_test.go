@@ -36,7 +36,7 @@ import (
 // measurement; use -benchtime 1x.
 func BenchmarkIngest(b *testing.B) {
 	collections := benchsize.Pick(b, 2, 6)
-	tokens := benchsize.Pick(b, 500, 1000)
+	tokens := benchsize.Pick(b, 300, 1000)
 	for b.Loop() {
 		pool, stmts := benchDBCounted(b, 30)
 		before := stmts.n.Load()

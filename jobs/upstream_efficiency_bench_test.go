@@ -36,7 +36,7 @@ import (
 func BenchmarkUpstreamEfficiency(b *testing.B) {
 	cfg := indexersim.Config{
 		Seed: 17, Collections: benchsize.Pick(b, 2, 3),
-		MinTokens: benchsize.Pick(b, 150, 400), MaxTokens: benchsize.Pick(b, 450, 1200),
+		MinTokens: benchsize.Pick(b, 100, 400), MaxTokens: benchsize.Pick(b, 300, 1200),
 	}
 	for _, name := range []string{"first", "unchanged"} {
 		b.Run(name, func(b *testing.B) {

@@ -124,12 +124,12 @@ func TestRateLimitAcrossReplicas(t *testing.T) { //nolint:paralleltest // measur
 // BenchmarkReplicas runs 1, 3 and 8 worker replicas against a simulator
 // limited to R = 20 requests/s and reports the achieved rate as a share of R
 // (target ≥ 0.95) and the over-limit requests (target 0). One iteration is a
-// whole run (full: 16 collections of 6,000 tokens, ≈ 25 s; quick: 4 of
-// 1,000, a few seconds); use -benchtime 1x.
+// whole run (full: 16 collections of 6,000 tokens, ≈ 25 s; quick: 3 of
+// 600, a few seconds); use -benchtime 1x.
 func BenchmarkReplicas(b *testing.B) {
 	const R = 20.0
-	collections := benchsize.Pick(b, 4, 16)
-	tokens := benchsize.Pick(b, 1000, 6000)
+	collections := benchsize.Pick(b, 3, 16)
+	tokens := benchsize.Pick(b, 600, 6000)
 	for _, n := range []int{1, 3, 8} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {
 			for b.Loop() {
