@@ -38,8 +38,8 @@ import (
 // latency it waits for. Each side has a database of its
 // own. One iteration is the whole measurement; use -benchtime 1x.
 func BenchmarkQueueOverhead(b *testing.B) {
-	riverJobs := benchsize.Pick(b, 10_000, 200_000)
-	collections := benchsize.Pick(b, 200, 600)
+	riverJobs := benchsize.Pick(b, 5_000, 200_000)
+	collections := benchsize.Pick(b, 100, 600)
 	for b.Loop() {
 		bare, bareStmts := benchBareRiver(b, riverJobs)
 		pipe := benchFloorVolumePipeline(b, collections)
