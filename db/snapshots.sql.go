@@ -204,6 +204,30 @@ func (q *Queries) StatsFetchLease(ctx context.Context, arg StatsFetchLeaseParams
 	return err
 }
 
+const statsFetchPeek = `-- name: StatsFetchPeek :one
+SELECT lease_job, lease_until FROM stats_fetches
+WHERE collection_id = $1 AND source = $2
+`
+
+type StatsFetchPeekParams struct {
+	CollectionID int64
+	Source       string
+}
+
+type StatsFetchPeekRow struct {
+	LeaseJob   pgtype.Int8
+	LeaseUntil pgtype.Timestamptz
+}
+
+// Reads the collection's single-flight lease without locking the row: a job
+// waiting for another job's call looks at it until the call has ended.
+func (q *Queries) StatsFetchPeek(ctx context.Context, arg StatsFetchPeekParams) (StatsFetchPeekRow, error) {
+	row := q.db.QueryRow(ctx, statsFetchPeek, arg.CollectionID, arg.Source)
+	var i StatsFetchPeekRow
+	err := row.Scan(&i.LeaseJob, &i.LeaseUntil)
+	return i, err
+}
+
 const statsFetchRelease = `-- name: StatsFetchRelease :exec
 UPDATE stats_fetches SET lease_job = NULL, lease_until = NULL
 WHERE collection_id = $1 AND source = $2 AND lease_job = $3

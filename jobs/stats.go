@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -102,37 +103,52 @@ func statsFreshFrom(ctx context.Context, d *Deps, c *db.Collection, kind string,
 // statsInFlightPolls are the pauses after which a job that found the
 // other kind's stats call of its round in flight looks again, before it
 // gives up and snoozes: such a call usually ends within a fraction of a
-// second, and looking again within the job costs one short transaction
-// where a snooze costs a River round trip, a re-run and at least a second
-// of latency. 775 ms in all, during which the job holds its worker.
+// second, and looking again within the job costs one read where a snooze
+// costs a River round trip, a re-run and at least a second of latency.
+// 775 ms in all, during which the job holds its worker.
 var statsInFlightPolls = []time.Duration{ //nolint:gochecknoglobals // read-only
 	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
 }
 
 // claimStats decides, under the collection's single-flight row lock,
 // whether to reuse a stored response (returned) or to call (nil, nil: the
-// lease is this job's). While another job's call is in flight it looks
-// again after each of statsInFlightPolls, then snoozes.
+// lease is this job's). While another job's call is in flight it reads the
+// lease (without a lock or a transaction) after each of statsInFlightPolls
+// and claims again once the lease is gone; it snoozes when the call is still
+// in flight after the last one.
 func claimStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, freshFrom, now time.Time) (*indexer.Stats, error) {
-	for i := 0; ; i++ {
-		stats, err := claimStatsOnce(ctx, d, job, c, freshFrom, now)
-		var busy *statsInFlight
-		if !errors.As(err, &busy) {
-			return stats, err
-		}
-		if i == len(statsInFlightPolls) {
-			return nil, river.JobSnooze(busy.wait)
-		}
-		if i == 0 {
-			d.Logger.DebugContext(ctx, "stats call in flight, waiting", slog.String("slug", c.Slug), slog.Int64("holder", busy.holder))
-		}
+	stats, err := claimStatsOnce(ctx, d, job, c, freshFrom, now)
+	var busy *statsInFlight
+	if !errors.As(err, &busy) {
+		return stats, err
+	}
+	d.Logger.DebugContext(ctx, "stats call in flight, waiting", slog.String("slug", c.Slug), slog.Int64("holder", busy.holder))
+	for _, pause := range statsInFlightPolls {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(statsInFlightPolls[i]):
+		case <-time.After(pause):
 		}
 		now = d.now()
+		lease, err := db.New(d.DB).StatsFetchPeek(ctx, db.StatsFetchPeekParams{CollectionID: c.ID, Source: c.Source})
+		if err != nil && !errors.Is(db.Interpret(err), db.ErrNotFound) {
+			return nil, fmt.Errorf("look at stats call %s: %w", c.Slug, err)
+		}
+		if err == nil && leaseHeldByOther(lease.LeaseJob, lease.LeaseUntil, job, now) {
+			continue
+		}
+		stats, err = claimStatsOnce(ctx, d, job, c, freshFrom, now)
+		if !errors.As(err, &busy) {
+			return stats, err
+		}
 	}
+	return nil, river.JobSnooze(busy.wait)
+}
+
+// leaseHeldByOther reports whether a job other than job holds an unexpired
+// stats lease.
+func leaseHeldByOther(holder pgtype.Int8, until pgtype.Timestamptz, job *rivertype.JobRow, now time.Time) bool {
+	return holder.Valid && holder.Int64 != job.ID && until.Valid && until.Time.After(now)
 }
 
 // statsInFlight says another job holds the stats lease; wait is how long to
@@ -164,7 +180,7 @@ func claimStatsOnce(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.C
 			}
 			// An unreadable stored response is not reused: fetch again.
 		}
-		if row.LeaseJob.Valid && row.LeaseJob.Int64 != job.ID && row.LeaseUntil.Valid && row.LeaseUntil.Time.After(now) {
+		if leaseHeldByOther(row.LeaseJob, row.LeaseUntil, job, now) {
 			wait := min(row.LeaseUntil.Time.Sub(now), time.Second) + time.Duration(rand.Int64N(int64(250*time.Millisecond)))
 			return &statsInFlight{holder: row.LeaseJob.Int64, wait: wait}
 		}

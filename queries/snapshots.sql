@@ -79,6 +79,12 @@ INSERT INTO stats_fetches AS f (collection_id, source) VALUES (@collection_id, @
 ON CONFLICT (collection_id, source) DO UPDATE SET source = f.source
 RETURNING fetched_at, response, lease_job, lease_until;
 
+-- name: StatsFetchPeek :one
+-- Reads the collection's single-flight lease without locking the row: a job
+-- waiting for another job's call looks at it until the call has ended.
+SELECT lease_job, lease_until FROM stats_fetches
+WHERE collection_id = @collection_id AND source = @source;
+
 -- name: StatsFetchLease :exec
 UPDATE stats_fetches SET lease_job = @job_id, lease_until = @lease_until
 WHERE collection_id = @collection_id AND source = @source;
