@@ -8,7 +8,53 @@ package db
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+const plannerOutstanding = `-- name: PlannerOutstanding :many
+SELECT COALESCE(j.args->>'source', c.source)::text AS source, count(*)::bigint AS jobs
+FROM river_job j
+JOIN collections c ON c.id = (j.args->>'collection_id')::bigint
+WHERE j.state IN ('available', 'pending', 'retryable', 'scheduled')
+  AND j.queue = ANY($1::text[])
+  AND j.scheduled_at <= $2::timestamptz
+GROUP BY 1
+`
+
+type PlannerOutstandingParams struct {
+	Queues  []string
+	Horizon time.Time
+}
+
+type PlannerOutstandingRow struct {
+	Source string
+	Jobs   int64
+}
+
+// Planned jobs not yet worked that will run before horizon, per source: the
+// upstream calls already committed out of the next tick's budget. Jobs of
+// the source-specific queue name their source; the others belong to their
+// collection's source.
+func (q *Queries) PlannerOutstanding(ctx context.Context, arg PlannerOutstandingParams) ([]PlannerOutstandingRow, error) {
+	rows, err := q.db.Query(ctx, plannerOutstanding, arg.Queues, arg.Horizon)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PlannerOutstandingRow{}
+	for rows.Next() {
+		var i PlannerOutstandingRow
+		if err := rows.Scan(&i.Source, &i.Jobs); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
 
 const scheduleAdvance = `-- name: ScheduleAdvance :exec
 UPDATE collection_schedules s
@@ -32,18 +78,42 @@ func (q *Queries) ScheduleAdvance(ctx context.Context, arg ScheduleAdvanceParams
 }
 
 const scheduleClaimDue = `-- name: ScheduleClaimDue :many
-SELECT s.collection_id, s.kind, s.next_due_at, c.slug, c.source, c.priority
+WITH due AS (
+    SELECT s.collection_id, s.kind, s.next_due_at, c.slug, c.source, c.priority,
+           ((1 + LEAST(log(1 + COALESCE(v.amount, 0)::float8), 6)) * power(2, 2 - c.priority)
+            * CASE WHEN s.last_success_at IS NULL
+                   THEN 1 + GREATEST(EXTRACT(EPOCH FROM ($1::timestamptz - c.created_at))::float8, 0) / tg.target
+                   ELSE GREATEST(EXTRACT(EPOCH FROM ($1::timestamptz - s.last_success_at))::float8, 0) / tg.target
+              END)::float8 AS score
+    FROM collection_schedules s
+    JOIN collections c ON c.id = s.collection_id
+    LEFT JOIN freshness_targets t ON t.kind = s.kind
+    CROSS JOIN LATERAL (SELECT COALESCE(s.target_age_seconds, t.target_age_seconds, s.interval_seconds)::float8 AS target) tg
+    LEFT JOIN volume_latest v ON v.collection_id = c.id AND v.source = c.source AND v.time_window = '1d'
+    WHERE s.next_due_at <= $1::timestamptz AND c.status = 'active'
+), ranked AS (
+    SELECT due.collection_id, due.kind, due.next_due_at, due.slug, due.source, due.priority, due.score, row_number() OVER (PARTITION BY due.source ORDER BY due.score DESC, due.collection_id, due.kind) AS n
+    FROM due
+), picked AS (
+    SELECT r.collection_id, r.kind, r.next_due_at, r.slug, r.source, r.priority, r.score
+    FROM ranked r
+    LEFT JOIN (SELECT unnest($2::text[]) AS source, unnest($3::bigint[]) AS calls) b ON b.source = r.source
+    WHERE b.calls IS NULL OR r.n <= b.calls
+    ORDER BY r.score DESC, r.collection_id, r.kind
+    LIMIT $4
+)
+SELECT p.collection_id, p.kind, p.next_due_at, p.slug, p.source, p.priority, p.score
 FROM collection_schedules s
-JOIN collections c ON c.id = s.collection_id
-WHERE s.next_due_at <= $1::timestamptz AND c.status = 'active'
-ORDER BY c.priority, s.next_due_at, s.collection_id, s.kind
-LIMIT $2
+JOIN picked p ON p.collection_id = s.collection_id AND p.kind = s.kind
+ORDER BY p.score DESC, p.collection_id, p.kind
 FOR UPDATE OF s SKIP LOCKED
 `
 
 type ScheduleClaimDueParams struct {
-	Now     time.Time
-	MaxRows int32
+	Now           time.Time
+	BudgetSources []string
+	BudgetCalls   []int64
+	MaxRows       int32
 }
 
 type ScheduleClaimDueRow struct {
@@ -53,13 +123,31 @@ type ScheduleClaimDueRow struct {
 	Slug         string
 	Source       string
 	Priority     int16
+	Score        float64
 }
 
-// Locks up to max_rows due (collection, kind) pairs of active collections,
-// most urgent first, skipping rows another planner holds. Must run inside the
-// planning transaction, followed by ScheduleAdvance.
+// Locks the due (collection, kind) pairs of active collections the planner
+// serves this tick, most urgent first, skipping rows another planner holds.
+// Must run inside the planning transaction, followed by ScheduleAdvance.
+//
+// Urgency is score = weight * age / target (see the planner's doc):
+//
+//	age    = now - last_success_at; never refreshed: now - created_at + target
+//	         (a new pair starts as "just at its target" and ages from there);
+//	target = the pair's target_age_seconds, else the kind's freshness_targets
+//	         row, else its refresh interval;
+//	weight = (1 + least(log10(1 + 1-day volume), 6)) * 2^(2 - priority),
+//	         between 0.25 (cold, priority 4) and 14 (hot, priority 1).
+//
+// Each source takes at most its budget of pairs (budget_sources[i] gets
+// budget_calls[i]; a source not listed is bounded only by max_rows).
 func (q *Queries) ScheduleClaimDue(ctx context.Context, arg ScheduleClaimDueParams) ([]ScheduleClaimDueRow, error) {
-	rows, err := q.db.Query(ctx, scheduleClaimDue, arg.Now, arg.MaxRows)
+	rows, err := q.db.Query(ctx, scheduleClaimDue,
+		arg.Now,
+		arg.BudgetSources,
+		arg.BudgetCalls,
+		arg.MaxRows,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +162,7 @@ func (q *Queries) ScheduleClaimDue(ctx context.Context, arg ScheduleClaimDuePara
 			&i.Slug,
 			&i.Source,
 			&i.Priority,
+			&i.Score,
 		); err != nil {
 			return nil, err
 		}
@@ -186,6 +275,24 @@ func (q *Queries) ScheduleMarkSuccess(ctx context.Context, arg ScheduleMarkSucce
 	return err
 }
 
+const scheduleMarkSuccessMany = `-- name: ScheduleMarkSuccessMany :exec
+UPDATE collection_schedules s SET last_success_at = $1::timestamptz
+FROM (SELECT unnest($2::bigint[]) AS collection_id, unnest($3::text[]) AS kind) AS u
+WHERE s.collection_id = u.collection_id AND s.kind = u.kind
+`
+
+type ScheduleMarkSuccessManyParams struct {
+	At            time.Time
+	CollectionIds []int64
+	Kinds         []string
+}
+
+// Marks several (collection, kind) pairs refreshed at one time.
+func (q *Queries) ScheduleMarkSuccessMany(ctx context.Context, arg ScheduleMarkSuccessManyParams) error {
+	_, err := q.db.Exec(ctx, scheduleMarkSuccessMany, arg.At, arg.CollectionIds, arg.Kinds)
+	return err
+}
+
 const scheduleSetInterval = `-- name: ScheduleSetInterval :exec
 UPDATE collection_schedules SET interval_seconds = $1::integer
 WHERE collection_id = $2 AND kind = $3
@@ -199,5 +306,23 @@ type ScheduleSetIntervalParams struct {
 
 func (q *Queries) ScheduleSetInterval(ctx context.Context, arg ScheduleSetIntervalParams) error {
 	_, err := q.db.Exec(ctx, scheduleSetInterval, arg.EverySeconds, arg.CollectionID, arg.Kind)
+	return err
+}
+
+const scheduleSetTarget = `-- name: ScheduleSetTarget :exec
+UPDATE collection_schedules SET target_age_seconds = $1::integer
+WHERE collection_id = $2 AND kind = $3
+`
+
+type ScheduleSetTargetParams struct {
+	TargetSeconds pgtype.Int4
+	CollectionID  int64
+	Kind          string
+}
+
+// Sets a pair's freshness target; NULL restores the kind's default
+// (freshness_targets).
+func (q *Queries) ScheduleSetTarget(ctx context.Context, arg ScheduleSetTargetParams) error {
+	_, err := q.db.Exec(ctx, scheduleSetTarget, arg.TargetSeconds, arg.CollectionID, arg.Kind)
 	return err
 }

@@ -18,3 +18,5 @@ func normDecimal(s string) string {
 	}
 	return s
 }
+
+func pgtypeInt4(v int32) pgtype.Int4 { return pgtype.Int4{Int32: v, Valid: true} }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,25 +27,136 @@ func (PlanRefreshArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueuePlanner, MaxAttempts: 3}
 }
 
-// PlanRefreshWorker turns due (collection, kind) pairs into fetch jobs.
+// PlanRefreshWorker turns due (collection, kind) pairs into fetch jobs,
+// stalest and hottest first, no more per tick than the upstream budget
+// serves (see PlanOptions).
 type PlanRefreshWorker struct {
 	river.WorkerDefaults[PlanRefreshArgs]
 	Deps *Deps
-	// Batch is the most pairs planned per tick; 0 means 1000.
-	Batch int32
+	// Options bound and order each tick.
+	Options PlanOptions
 }
 
-// Work plans in ONE transaction: it locks due pairs (FOR UPDATE SKIP LOCKED,
-// so concurrent planners never take the same pair), advances their next-due
-// time and inserts the fetch jobs with InsertManyTx. A crash or rollback
-// enqueues nothing and advances nothing. Unique options skip a pair whose
-// previous job of that kind has not finished yet.
+// PlanOptions bound one planning tick.
+//
+// Order. Every due pair of an active collection gets
+//
+//	score = weight × age / target
+//	weight = (1 + min(log10(1 + volume_1d), 6)) × 2^(2 − priority)
+//
+// where age is the time since the pair's last successful refresh (a pair
+// never refreshed counts from its collection's tracking time plus one
+// target, so it starts as "just at its target"), target is the pair's
+// freshness target (collection_schedules.target_age_seconds, else the kind's
+// row of freshness_targets: floor 60 s, volume 5 min, metadata and tokens
+// 24 h), volume_1d is the collection's last 1-day volume from its own source
+// in the source's currency (0 when unknown) and priority the collection's
+// class (1..4). Age over target makes kinds comparable (a floor 2 min old
+// and metadata 48 h old are equally late); the weight makes a hot
+// collection's lateness count up to 7 times a cold one's, and a priority-1
+// collection's 8 times a priority-4 one's, so weights lie in [0.25, 14].
+//
+// No starvation. The weight is bounded (at most W = 56 times another's) and
+// age/target grows without bound while a pair waits, so a waiting pair
+// outranks every pair whose own age/target is below its own divided by W.
+// With N due pairs of one target, a budget of B pairs per tick and pairs
+// refreshed when planned, no pair waits more than
+// 2 (N − 1)(W + 1) / B ticks: while a pair has waited L ticks, each other
+// pair can be served at most W + 1 times in the second half of the wait (it
+// must have aged at least L/(2W) ticks each time to outrank it), and the
+// B × L/2 services of that half cannot exceed (N − 1)(W + 1). Kinds with
+// longer targets wait proportionally longer in ticks, the same in
+// age/target.
+//
+// Budget. Rates gives each source's upstream request rate (all keys
+// together); a tick plans at most rate × Interval pairs of collections of
+// that source, less the planned jobs still waiting in the live queues (those
+// calls are already spoken for), so the queues never hold much more than a
+// tick of work and the order above, not River's FIFO, decides what is served
+// when the budget is short. A pair counts as one call: floor and volume
+// share OpenSea's stats call, so a round where both are due costs one call
+// and the estimate errs on the safe side; a token sync counts its first
+// page (the rest of a backfill is bulk class, which the limiter keeps from
+// starving live refreshes). Jobs asking another source (volume from a
+// subgraph) are throttled by that source's limiter. A source not in Rates
+// is bounded only by Batch.
+type PlanOptions struct {
+	// Batch is the most pairs planned per tick; 0 means 1000.
+	Batch int32
+	// Rates is each source's request rate per second; nil plans by Batch
+	// only.
+	Rates map[string]float64
+	// Interval is the time between ticks the budget covers; 0 means 5 s.
+	Interval time.Duration
+}
+
+// StarvationBoundTicks is the most ticks a due pair waits before it is
+// planned, for n due pairs of one target and a budget of b pairs per tick
+// (see PlanOptions).
+func StarvationBoundTicks(n, b int) int {
+	const w = maxWeight / minWeight
+	return int(math.Ceil(2 * float64(n-1) * (w + 1) / float64(b)))
+}
+
+// The planner's weight bounds (queries/schedules.sql, ScheduleClaimDue):
+// hotness 1..7 times 2^(2 − priority) for priorities 1..4.
+const (
+	minWeight = 1 * 0.25
+	maxWeight = 7 * 2.0
+)
+
+func (o PlanOptions) batch() int32 {
+	if o.Batch <= 0 {
+		return 1000
+	}
+	return o.Batch
+}
+
+func (o PlanOptions) interval() time.Duration {
+	if o.Interval <= 0 {
+		return 5 * time.Second
+	}
+	return o.Interval
+}
+
+// liveQueues hold the planned jobs whose calls the budget counts.
+var liveQueues = []string{QueueFloorPrice, QueueVolume, QueueMetadata, QueueSourceVolume}
+
+// budget returns each budgeted source's pairs for a tick at now: its rate
+// times the interval, less its planned jobs due to run before the next tick.
+func (o PlanOptions) budget(ctx context.Context, q *db.Queries, now time.Time) ([]string, []int64, error) {
+	if len(o.Rates) == 0 {
+		return nil, nil, nil
+	}
+	rows, err := q.PlannerOutstanding(ctx, db.PlannerOutstandingParams{Queues: liveQueues, Horizon: now.Add(o.interval())})
+	if err != nil {
+		return nil, nil, fmt.Errorf("count outstanding jobs: %w", err)
+	}
+	waiting := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		waiting[r.Source] = r.Jobs
+	}
+	sources := make([]string, 0, len(o.Rates))
+	calls := make([]int64, 0, len(o.Rates))
+	for src, rate := range o.Rates {
+		sources = append(sources, src)
+		calls = append(calls, max(0, int64(rate*o.interval().Seconds())-waiting[src]))
+	}
+	return sources, calls, nil
+}
+
+// Work plans in ONE transaction: it locks the pairs it serves (FOR UPDATE
+// SKIP LOCKED, so concurrent planners never take the same pair), advances
+// their next-due time and inserts the fetch jobs with InsertManyTx. A crash
+// or rollback enqueues nothing and advances nothing. Unique options skip a
+// pair whose previous job of that kind has not finished yet. Due pairs left
+// out by the budget stay due and rank higher next tick.
 func (w *PlanRefreshWorker) Work(ctx context.Context, job *river.Job[PlanRefreshArgs]) error {
 	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
 	if err != nil {
 		return fmt.Errorf("plan refresh: %w", err)
 	}
-	n, err := Plan(ctx, w.Deps, client, w.Batch)
+	n, err := Plan(ctx, w.Deps, client, w.Options)
 	if err != nil {
 		return err
 	}
@@ -57,15 +169,12 @@ func (w *PlanRefreshWorker) Work(ctx context.Context, job *river.Job[PlanRefresh
 // Plan runs one planning round with the given client (it may be an
 // insert-only client) and returns how many jobs were inserted (duplicates of
 // unfinished jobs are not counted).
-func Plan(ctx context.Context, d *Deps, client *river.Client[pgx.Tx], batch int32) (int, error) {
-	if batch <= 0 {
-		batch = 1000
-	}
+func Plan(ctx context.Context, d *Deps, client *river.Client[pgx.Tx], opts PlanOptions) (int, error) {
 	now := d.now()
 	inserted := 0
 	err := withTx(ctx, d, func(tx pgx.Tx) error {
 		var err error
-		inserted, err = PlanTx(ctx, tx, client, now, batch)
+		inserted, err = PlanTx(ctx, tx, client, now, opts)
 		return err
 	})
 	if err != nil {
@@ -76,9 +185,15 @@ func Plan(ctx context.Context, d *Deps, client *river.Client[pgx.Tx], batch int3
 
 // PlanTx is the body of Plan inside the caller's transaction; exported so a
 // test can roll the transaction back and see that nothing was enqueued.
-func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now time.Time, batch int32) (int, error) {
+func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now time.Time, opts PlanOptions) (int, error) {
 	q := db.New(tx)
-	due, err := q.ScheduleClaimDue(ctx, db.ScheduleClaimDueParams{Now: now, MaxRows: batch})
+	sources, calls, err := opts.budget(ctx, q, now)
+	if err != nil {
+		return 0, err
+	}
+	due, err := q.ScheduleClaimDue(ctx, db.ScheduleClaimDueParams{
+		Now: now, BudgetSources: sources, BudgetCalls: calls, MaxRows: opts.batch(),
+	})
 	if err != nil {
 		return 0, fmt.Errorf("claim due schedules: %w", err)
 	}

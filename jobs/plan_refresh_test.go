@@ -72,7 +72,7 @@ func TestPlanTx(t *testing.T) {
 		c1 := trackTx(t, b.tx, "plan-a", time.Minute)
 		c2 := trackTx(t, b.tx, "plan-b", time.Minute)
 
-		n, err := jobs.PlanTx(ctx, b.tx, b.client, b.now, 100)
+		n, err := jobs.PlanTx(ctx, b.tx, b.client, b.now, jobs.PlanOptions{Batch: 100})
 		require.NoError(t, err)
 		require.Equal(t, 8, n)
 		require.Equal(t, map[string]int64{
@@ -88,7 +88,7 @@ func TestPlanTx(t *testing.T) {
 			}
 		}
 		// Nothing is due any more.
-		n, err = jobs.PlanTx(ctx, b.tx, b.client, b.now, 100)
+		n, err = jobs.PlanTx(ctx, b.tx, b.client, b.now, jobs.PlanOptions{Batch: 100})
 		require.NoError(t, err)
 		require.Zero(t, n)
 	})
@@ -99,11 +99,11 @@ func TestPlanTx(t *testing.T) {
 		ctx := context.Background()
 		trackTx(t, b.tx, "plan-dup", time.Second)
 
-		n, err := jobs.PlanTx(ctx, b.tx, b.client, b.now, 100)
+		n, err := jobs.PlanTx(ctx, b.tx, b.client, b.now, jobs.PlanOptions{Batch: 100})
 		require.NoError(t, err)
 		require.Equal(t, 4, n)
 		// Due again one interval later, but the first jobs are still pending.
-		n, err = jobs.PlanTx(ctx, b.tx, b.client, b.now.Add(2*time.Second), 100)
+		n, err = jobs.PlanTx(ctx, b.tx, b.client, b.now.Add(2*time.Second), jobs.PlanOptions{Batch: 100})
 		require.NoError(t, err)
 		require.Zero(t, n)
 		for kind, count := range jobCounts(t, b.tx) {
@@ -119,7 +119,7 @@ func TestPlanTx(t *testing.T) {
 
 		inner, err := b.tx.Begin(ctx) // savepoint
 		require.NoError(t, err)
-		n, err := jobs.PlanTx(ctx, inner, b.client, b.now, 100)
+		n, err := jobs.PlanTx(ctx, inner, b.client, b.now, jobs.PlanOptions{Batch: 100})
 		require.NoError(t, err)
 		require.Equal(t, 4, n)
 		require.NoError(t, inner.Rollback(ctx))
@@ -138,7 +138,7 @@ func TestPlanTx(t *testing.T) {
 		ctx := context.Background()
 		c := trackTx(t, b.tx, "plan-failed", time.Minute)
 		require.NoError(t, db.New(b.tx).CollectionSetStatus(ctx, db.CollectionSetStatusParams{ID: c.ID, Status: "failed", StatusReason: "test"}))
-		n, err := jobs.PlanTx(ctx, b.tx, b.client, b.now, 100)
+		n, err := jobs.PlanTx(ctx, b.tx, b.client, b.now, jobs.PlanOptions{Batch: 100})
 		require.NoError(t, err)
 		require.Zero(t, n)
 	})

@@ -16,6 +16,10 @@ type Config struct {
 	PlanInterval time.Duration
 	// PlanBatch is the most (collection, kind) pairs planned per tick.
 	PlanBatch int32
+	// PlanRates is each source's upstream request rate per second (all
+	// keys): the planner plans no more per tick than rate × PlanInterval
+	// (see PlanOptions). Nil plans by PlanBatch only.
+	PlanRates map[string]float64
 	// History is the retention and downsampling policy of the market
 	// history; MaintainInterval is how often maintain_history runs (0 means
 	// 5 minutes).
@@ -43,7 +47,7 @@ func DefaultMaxWorkers() map[string]int {
 // fetch_traits enqueues compute_rarity in the one that completes the
 // collection's traits.
 func Register(workers *river.Workers, d *Deps, cfg Config) {
-	river.AddWorker(workers, &PlanRefreshWorker{Deps: d, Batch: cfg.PlanBatch})
+	river.AddWorker(workers, &PlanRefreshWorker{Deps: d, Options: PlanOptions{Batch: cfg.PlanBatch, Rates: cfg.PlanRates, Interval: cfg.PlanInterval}})
 	river.AddWorker(workers, &FetchFloorPriceWorker{Deps: d})
 	river.AddWorker(workers, &FetchVolumeWorker{Deps: d})
 	river.AddWorker(workers, &FetchSourceVolumeWorker{Deps: d})

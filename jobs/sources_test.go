@@ -248,7 +248,7 @@ func TestRoutingPlansOnlyServingSources(t *testing.T) {
 
 	// This collection: volume only from the Seaport subgraph.
 	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindVolume, []string{"subgraph:seaport"}))
-	n, err := jobs.PlanTx(ctx, b.tx, client, time.Now(), 100)
+	n, err := jobs.PlanTx(ctx, b.tx, client, time.Now(), jobs.PlanOptions{Batch: 100})
 	require.NoError(t, err)
 	var kinds []string
 	rows, err := b.tx.Query(ctx, `SELECT kind || ':' || coalesce(args->>'source', '') FROM river_job WHERE (args->>'collection_id')::bigint = $1 ORDER BY 1`, b.coll.ID)

@@ -6,16 +6,61 @@ VALUES (@collection_id, @kind, sqlc.arg(every_seconds)::integer)
 ON CONFLICT (collection_id, kind) DO NOTHING;
 
 -- name: ScheduleClaimDue :many
--- Locks up to max_rows due (collection, kind) pairs of active collections,
--- most urgent first, skipping rows another planner holds. Must run inside the
--- planning transaction, followed by ScheduleAdvance.
-SELECT s.collection_id, s.kind, s.next_due_at, c.slug, c.source, c.priority
+-- Locks the due (collection, kind) pairs of active collections the planner
+-- serves this tick, most urgent first, skipping rows another planner holds.
+-- Must run inside the planning transaction, followed by ScheduleAdvance.
+--
+-- Urgency is score = weight * age / target (see the planner's doc):
+--   age    = now - last_success_at; never refreshed: now - created_at + target
+--            (a new pair starts as "just at its target" and ages from there);
+--   target = the pair's target_age_seconds, else the kind's freshness_targets
+--            row, else its refresh interval;
+--   weight = (1 + least(log10(1 + 1-day volume), 6)) * 2^(2 - priority),
+--            between 0.25 (cold, priority 4) and 14 (hot, priority 1).
+-- Each source takes at most its budget of pairs (budget_sources[i] gets
+-- budget_calls[i]; a source not listed is bounded only by max_rows).
+WITH due AS (
+    SELECT s.collection_id, s.kind, s.next_due_at, c.slug, c.source, c.priority,
+           ((1 + LEAST(log(1 + COALESCE(v.amount, 0)::float8), 6)) * power(2, 2 - c.priority)
+            * CASE WHEN s.last_success_at IS NULL
+                   THEN 1 + GREATEST(EXTRACT(EPOCH FROM (sqlc.arg(now)::timestamptz - c.created_at))::float8, 0) / tg.target
+                   ELSE GREATEST(EXTRACT(EPOCH FROM (sqlc.arg(now)::timestamptz - s.last_success_at))::float8, 0) / tg.target
+              END)::float8 AS score
+    FROM collection_schedules s
+    JOIN collections c ON c.id = s.collection_id
+    LEFT JOIN freshness_targets t ON t.kind = s.kind
+    CROSS JOIN LATERAL (SELECT COALESCE(s.target_age_seconds, t.target_age_seconds, s.interval_seconds)::float8 AS target) tg
+    LEFT JOIN volume_latest v ON v.collection_id = c.id AND v.source = c.source AND v.time_window = '1d'
+    WHERE s.next_due_at <= sqlc.arg(now)::timestamptz AND c.status = 'active'
+), ranked AS (
+    SELECT due.*, row_number() OVER (PARTITION BY due.source ORDER BY due.score DESC, due.collection_id, due.kind) AS n
+    FROM due
+), picked AS (
+    SELECT r.collection_id, r.kind, r.next_due_at, r.slug, r.source, r.priority, r.score
+    FROM ranked r
+    LEFT JOIN (SELECT unnest(@budget_sources::text[]) AS source, unnest(@budget_calls::bigint[]) AS calls) b ON b.source = r.source
+    WHERE b.calls IS NULL OR r.n <= b.calls
+    ORDER BY r.score DESC, r.collection_id, r.kind
+    LIMIT sqlc.arg(max_rows)
+)
+SELECT p.collection_id, p.kind, p.next_due_at, p.slug, p.source, p.priority, p.score
 FROM collection_schedules s
-JOIN collections c ON c.id = s.collection_id
-WHERE s.next_due_at <= @now::timestamptz AND c.status = 'active'
-ORDER BY c.priority, s.next_due_at, s.collection_id, s.kind
-LIMIT @max_rows
+JOIN picked p ON p.collection_id = s.collection_id AND p.kind = s.kind
+ORDER BY p.score DESC, p.collection_id, p.kind
 FOR UPDATE OF s SKIP LOCKED;
+
+-- name: PlannerOutstanding :many
+-- Planned jobs not yet worked that will run before horizon, per source: the
+-- upstream calls already committed out of the next tick's budget. Jobs of
+-- the source-specific queue name their source; the others belong to their
+-- collection's source.
+SELECT COALESCE(j.args->>'source', c.source)::text AS source, count(*)::bigint AS jobs
+FROM river_job j
+JOIN collections c ON c.id = (j.args->>'collection_id')::bigint
+WHERE j.state IN ('available', 'pending', 'retryable', 'scheduled')
+  AND j.queue = ANY(@queues::text[])
+  AND j.scheduled_at <= @horizon::timestamptz
+GROUP BY 1;
 
 -- name: ScheduleAdvance :exec
 -- Moves claimed pairs' next due time one interval past now (one statement
@@ -42,4 +87,16 @@ SELECT * FROM collection_schedules WHERE collection_id = @collection_id AND kind
 
 -- name: ScheduleSetInterval :exec
 UPDATE collection_schedules SET interval_seconds = sqlc.arg(every_seconds)::integer
+WHERE collection_id = @collection_id AND kind = @kind;
+
+-- name: ScheduleMarkSuccessMany :exec
+-- Marks several (collection, kind) pairs refreshed at one time.
+UPDATE collection_schedules s SET last_success_at = sqlc.arg(at)::timestamptz
+FROM (SELECT unnest(@collection_ids::bigint[]) AS collection_id, unnest(@kinds::text[]) AS kind) AS u
+WHERE s.collection_id = u.collection_id AND s.kind = u.kind;
+
+-- name: ScheduleSetTarget :exec
+-- Sets a pair's freshness target; NULL restores the kind's default
+-- (freshness_targets).
+UPDATE collection_schedules SET target_age_seconds = sqlc.narg(target_seconds)::integer
 WHERE collection_id = @collection_id AND kind = @kind;

@@ -45,7 +45,11 @@ type config struct {
 	MaxWorkers   map[string]int
 	PlanInterval time.Duration
 	PlanBatch    int32
-	WorkerID     string
+	// PlanRate is the planner's budget: "auto" (the limiters' rates), "off",
+	// or one rate (requests per second, PlanRateValue) for every source.
+	PlanRate      string
+	PlanRateValue float64
+	WorkerID      string
 
 	JobTimeout      time.Duration
 	RetryBase       time.Duration
@@ -166,6 +170,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_WORKERS_MAINTENANCE", "1", "Max concurrent maintain_history jobs in this process (queue maintenance)."},
 	{"NFTSYNC_PLAN_INTERVAL", "5s", "How often the leader plans due refreshes."},
 	{"NFTSYNC_PLAN_BATCH", "1000", "Most (collection, kind) pairs planned per tick."},
+	{"NFTSYNC_PLAN_RATE", "auto", "Upstream requests per second the planner fills per source (auto: the limiter's rate, OpenSea's times its keys, each subgraph's own; a rate such as 10/s for every source; off: plan by NFTSYNC_PLAN_BATCH only). When due work exceeds it, the stalest and hottest pairs go first."},
 	{"NFTSYNC_WORKER_ID", "(random)", "River client ID of this process; unique per replica."},
 	{"NFTSYNC_JOB_TIMEOUT", "2m", "Default job timeout (River JobTimeout)."},
 	{"NFTSYNC_RETRY_BASE", "1s", "First retry delay of a failed job; doubles per error, ±25% jitter."},
@@ -335,6 +340,14 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		} else {
 			c.Limit.Rate, c.RateSet = r, true
 		}
+	}
+	c.PlanRate = cmp.Or(getenv("NFTSYNC_PLAN_RATE"), "auto")
+	if c.PlanRate != "auto" && c.PlanRate != "off" {
+		r, err := ratelimit.ParseRate(c.PlanRate)
+		if err != nil {
+			p.errs = append(p.errs, fmt.Errorf("NFTSYNC_PLAN_RATE: want auto, off or a rate: %w", err))
+		}
+		c.PlanRateValue = r
 	}
 	if d := c.History.Daily; d != 0 && d < 24*time.Hour {
 		p.fail("NFTSYNC_HISTORY_DAILY_RETENTION", getenv("NFTSYNC_HISTORY_DAILY_RETENTION"), "want 0 (forever) or at least 24h")
@@ -594,5 +607,30 @@ func (l limitConfig) burst() int {
 
 func (c *config) jobsConfig() jobs.Config {
 	return jobs.Config{MaxWorkers: c.MaxWorkers, PlanInterval: c.PlanInterval, PlanBatch: c.PlanBatch,
-		History: c.History, MaintainInterval: c.MaintainInterval}
+		PlanRates: c.planRates(), History: c.History, MaintainInterval: c.MaintainInterval}
+}
+
+// planRates is the planner's request budget per source (see PlanRate): by
+// default what the limiter lets through, OpenSea's rate per key times its
+// keys and each subgraph's rate.
+func (c *config) planRates() map[string]float64 {
+	sources := []string{"opensea"}
+	for _, sg := range c.Subgraphs {
+		sources = append(sources, sg.source())
+	}
+	rates := make(map[string]float64, len(sources))
+	switch c.PlanRate {
+	case "off":
+		return nil
+	case "auto", "":
+		rates["opensea"] = c.Limit.Rate * float64(max(1, len(c.OpenSeaAPIKeys)))
+		for _, sg := range c.Subgraphs {
+			rates[sg.source()] = sg.Limit.Rate
+		}
+	default:
+		for _, src := range sources {
+			rates[src] = c.PlanRateValue
+		}
+	}
+	return rates
 }

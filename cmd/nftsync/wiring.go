@@ -241,7 +241,11 @@ func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL 
 		TokenSyncBudget: cfg.TokenSyncBudget, PageTimeout: cfg.HTTPTimeout,
 		TraitSources: ts, Traits: cfg.Traits, CrossCheck: cc,
 	}
-	return newWorkerClient(cfg, pool, deps, logger, obs)
+	// The planner's budget follows the limits this worker runs with (dev
+	// sets them from the simulator's).
+	wcfg := *cfg
+	wcfg.Limit = limit
+	return newWorkerClient(&wcfg, pool, deps, logger, obs)
 }
 
 // trackCollection tracks a collection for dev and backfill (the admin
