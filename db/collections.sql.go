@@ -75,6 +75,47 @@ func (q *Queries) CollectionGetBySlug(ctx context.Context, arg CollectionGetBySl
 	return i, err
 }
 
+const collectionInsertMany = `-- name: CollectionInsertMany :many
+INSERT INTO collections (source, slug, chain, priority)
+SELECT $1, s, $2, $3 FROM unnest($4::text[]) AS s
+ON CONFLICT (source, slug) DO NOTHING
+RETURNING id
+`
+
+type CollectionInsertManyParams struct {
+	Source   string
+	Chain    string
+	Priority int16
+	Slugs    []string
+}
+
+// Tracks many collections of one source, chain and priority at once (slugs
+// already tracked are left as they are) and returns the new ids.
+func (q *Queries) CollectionInsertMany(ctx context.Context, arg CollectionInsertManyParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, collectionInsertMany,
+		arg.Source,
+		arg.Chain,
+		arg.Priority,
+		arg.Slugs,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const collectionList = `-- name: CollectionList :many
 SELECT id, source, slug, chain, priority, status, status_reason, created_at, updated_at, traits_source FROM collections ORDER BY id
 `

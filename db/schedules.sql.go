@@ -77,6 +77,40 @@ func (q *Queries) ScheduleAdvance(ctx context.Context, arg ScheduleAdvanceParams
 	return err
 }
 
+const scheduleAgesAt = `-- name: ScheduleAgesAt :many
+SELECT EXTRACT(EPOCH FROM ($1::timestamptz - s.last_success_at))::float8 AS age_seconds
+FROM collection_schedules s
+JOIN collections c ON c.id = s.collection_id AND c.status = 'active'
+WHERE s.kind = $2 AND s.last_success_at IS NOT NULL
+`
+
+type ScheduleAgesAtParams struct {
+	Now  time.Time
+	Kind string
+}
+
+// Seconds since the last success of every refreshed pair of one kind of
+// active collections, at a given time.
+func (q *Queries) ScheduleAgesAt(ctx context.Context, arg ScheduleAgesAtParams) ([]float64, error) {
+	rows, err := q.db.Query(ctx, scheduleAgesAt, arg.Now, arg.Kind)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []float64{}
+	for rows.Next() {
+		var age_seconds float64
+		if err := rows.Scan(&age_seconds); err != nil {
+			return nil, err
+		}
+		items = append(items, age_seconds)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const scheduleClaimDue = `-- name: ScheduleClaimDue :many
 WITH due AS (
     SELECT s.collection_id, s.kind, s.next_due_at, c.slug, c.source, c.priority,
@@ -193,6 +227,27 @@ func (q *Queries) ScheduleEnsure(ctx context.Context, arg ScheduleEnsureParams) 
 	return err
 }
 
+const scheduleEnsureMany = `-- name: ScheduleEnsureMany :exec
+INSERT INTO collection_schedules (collection_id, kind, interval_seconds)
+SELECT c.id, k.kind, k.every_seconds
+FROM unnest($1::bigint[]) AS c(id)
+CROSS JOIN (SELECT unnest($2::text[]) AS kind, unnest($3::integer[]) AS every_seconds) AS k
+ON CONFLICT (collection_id, kind) DO NOTHING
+`
+
+type ScheduleEnsureManyParams struct {
+	CollectionIds []int64
+	Kinds         []string
+	EverySeconds  []int32
+}
+
+// Schedules every given kind (with its interval) for every given collection,
+// due immediately; existing schedules are left as they are.
+func (q *Queries) ScheduleEnsureMany(ctx context.Context, arg ScheduleEnsureManyParams) error {
+	_, err := q.db.Exec(ctx, scheduleEnsureMany, arg.CollectionIds, arg.Kinds, arg.EverySeconds)
+	return err
+}
+
 const scheduleGet = `-- name: ScheduleGet :one
 SELECT collection_id, kind, interval_seconds, next_due_at, last_planned_at, last_success_at, target_age_seconds FROM collection_schedules WHERE collection_id = $1 AND kind = $2
 `
@@ -290,6 +345,33 @@ type ScheduleMarkSuccessManyParams struct {
 // Marks several (collection, kind) pairs refreshed at one time.
 func (q *Queries) ScheduleMarkSuccessMany(ctx context.Context, arg ScheduleMarkSuccessManyParams) error {
 	_, err := q.db.Exec(ctx, scheduleMarkSuccessMany, arg.At, arg.CollectionIds, arg.Kinds)
+	return err
+}
+
+const scheduleRestoreMany = `-- name: ScheduleRestoreMany :exec
+UPDATE collection_schedules s SET last_success_at = u.last_success_at, next_due_at = u.next_due_at
+FROM (SELECT unnest($1::bigint[]) AS collection_id, unnest($2::text[]) AS kind,
+             unnest($3::timestamptz[]) AS last_success_at,
+             unnest($4::timestamptz[]) AS next_due_at) AS u
+WHERE s.collection_id = u.collection_id AND s.kind = u.kind
+`
+
+type ScheduleRestoreManyParams struct {
+	CollectionIds  []int64
+	Kinds          []string
+	LastSuccessAts []time.Time
+	NextDueAts     []time.Time
+}
+
+// Sets the last success and next due time of many pairs at once (restoring
+// a schedule's state, e.g. a benchmark's steady state).
+func (q *Queries) ScheduleRestoreMany(ctx context.Context, arg ScheduleRestoreManyParams) error {
+	_, err := q.db.Exec(ctx, scheduleRestoreMany,
+		arg.CollectionIds,
+		arg.Kinds,
+		arg.LastSuccessAts,
+		arg.NextDueAts,
+	)
 	return err
 }
 

@@ -49,7 +49,7 @@ func TestPlanFreshness(t *testing.T) {
 		t.Helper()
 		tx := dbtest.Tx(t)
 		return &testBundle{tx: tx, sim: &planSim{
-			tx: tx, client: insertOnlyClient(t), now: time.Now().Add(time.Second),
+			db: tx, client: insertOnlyClient(t), now: time.Now().Add(time.Second),
 			opts: jobs.PlanOptions{Batch: 1000, Interval: time.Minute, Rates: map[string]float64{"opensea": float64(budget) / 60}},
 		}}
 	}

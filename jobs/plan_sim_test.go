@@ -28,9 +28,9 @@ var scheduleKindOf = map[string]string{
 // workers that serve every planned job at once: each tick plans at now,
 // marks every planned pair refreshed at now and removes its job (as a
 // completed job would leave the unique window). The planner's transaction
-// is its own savepoint, as in production.
+// is its own (a savepoint when db is a test transaction).
 type planSim struct {
-	tx     pgx.Tx
+	db     jobs.DB
 	client *river.Client[pgx.Tx]
 	opts   jobs.PlanOptions
 	now    time.Time
@@ -46,7 +46,7 @@ type served struct {
 func (s *planSim) tick(tb testing.TB) []served {
 	tb.Helper()
 	ctx := context.Background()
-	inner, err := s.tx.Begin(ctx)
+	inner, err := s.db.Begin(ctx)
 	require.NoError(tb, err)
 	_, err = jobs.PlanTx(ctx, inner, s.client, s.now, s.opts)
 	require.NoError(tb, err)
@@ -54,12 +54,30 @@ func (s *planSim) tick(tb testing.TB) []served {
 	return s.serve(tb)
 }
 
+// timedTick is tick, also returning how long the planning transaction took
+// (begin to commit).
+func (s *planSim) timedTick(tb testing.TB) ([]served, time.Duration) {
+	tb.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	inner, err := s.db.Begin(ctx)
+	require.NoError(tb, err)
+	_, err = jobs.PlanTx(ctx, inner, s.client, s.now, s.opts)
+	require.NoError(tb, err)
+	require.NoError(tb, inner.Commit(ctx))
+	took := time.Since(start)
+	return s.serve(tb), took
+}
+
 // serve marks every pending fetch job's pair refreshed at s.now and deletes
 // the jobs.
 func (s *planSim) serve(tb testing.TB) []served {
 	tb.Helper()
 	ctx := context.Background()
-	q := db.New(s.tx)
+	tx, err := s.db.Begin(ctx)
+	require.NoError(tb, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it does nothing
+	q := db.New(tx)
 	list, err := q.JobListByKinds(ctx, []string{"fetch_floor_price", "fetch_volume", "fetch_collection_metadata", "sync_tokens"})
 	require.NoError(tb, err)
 	out := make([]served, 0, len(list))
@@ -74,15 +92,17 @@ func (s *planSim) serve(tb testing.TB) []served {
 		kinds = append(kinds, scheduleKindOf[j.Kind])
 	}
 	if len(out) == 0 {
+		require.NoError(tb, tx.Commit(ctx))
 		return out
 	}
 	require.NoError(tb, q.ScheduleMarkSuccessMany(ctx, db.ScheduleMarkSuccessManyParams{At: s.now, CollectionIds: ids, Kinds: kinds}))
 	params := river.NewJobDeleteManyParams().
 		States(rivertype.JobStateAvailable, rivertype.JobStateScheduled, rivertype.JobStatePending).First(10000)
 	for {
-		res, err := s.client.JobDeleteManyTx(ctx, s.tx, params)
+		res, err := s.client.JobDeleteManyTx(ctx, tx, params)
 		require.NoError(tb, err)
 		if len(res.Jobs) < 10000 {
+			require.NoError(tb, tx.Commit(ctx))
 			return out
 		}
 	}

@@ -46,3 +46,11 @@ SELECT c.id, c.slug, c.status, c.source,
        COALESCE((SELECT r.token_count FROM rarity_runs r WHERE r.collection_id = c.id AND r.method = 'openrarity'), 0)::bigint AS rarity_tokens
 FROM collections c
 ORDER BY c.id;
+
+-- name: CollectionInsertMany :many
+-- Tracks many collections of one source, chain and priority at once (slugs
+-- already tracked are left as they are) and returns the new ids.
+INSERT INTO collections (source, slug, chain, priority)
+SELECT @source, s, @chain, @priority FROM unnest(@slugs::text[]) AS s
+ON CONFLICT (source, slug) DO NOTHING
+RETURNING id;

@@ -100,3 +100,29 @@ WHERE s.collection_id = u.collection_id AND s.kind = u.kind;
 -- (freshness_targets).
 UPDATE collection_schedules SET target_age_seconds = sqlc.narg(target_seconds)::integer
 WHERE collection_id = @collection_id AND kind = @kind;
+
+-- name: ScheduleEnsureMany :exec
+-- Schedules every given kind (with its interval) for every given collection,
+-- due immediately; existing schedules are left as they are.
+INSERT INTO collection_schedules (collection_id, kind, interval_seconds)
+SELECT c.id, k.kind, k.every_seconds
+FROM unnest(@collection_ids::bigint[]) AS c(id)
+CROSS JOIN (SELECT unnest(@kinds::text[]) AS kind, unnest(@every_seconds::integer[]) AS every_seconds) AS k
+ON CONFLICT (collection_id, kind) DO NOTHING;
+
+-- name: ScheduleRestoreMany :exec
+-- Sets the last success and next due time of many pairs at once (restoring
+-- a schedule's state, e.g. a benchmark's steady state).
+UPDATE collection_schedules s SET last_success_at = u.last_success_at, next_due_at = u.next_due_at
+FROM (SELECT unnest(@collection_ids::bigint[]) AS collection_id, unnest(@kinds::text[]) AS kind,
+             unnest(@last_success_ats::timestamptz[]) AS last_success_at,
+             unnest(@next_due_ats::timestamptz[]) AS next_due_at) AS u
+WHERE s.collection_id = u.collection_id AND s.kind = u.kind;
+
+-- name: ScheduleAgesAt :many
+-- Seconds since the last success of every refreshed pair of one kind of
+-- active collections, at a given time.
+SELECT EXTRACT(EPOCH FROM (sqlc.arg(now)::timestamptz - s.last_success_at))::float8 AS age_seconds
+FROM collection_schedules s
+JOIN collections c ON c.id = s.collection_id AND c.status = 'active'
+WHERE s.kind = @kind AND s.last_success_at IS NOT NULL;
