@@ -56,27 +56,6 @@ func (q *Queries) PlannerOutstanding(ctx context.Context, arg PlannerOutstanding
 	return items, nil
 }
 
-const scheduleAdvance = `-- name: ScheduleAdvance :exec
-UPDATE collection_schedules s
-SET next_due_at = $1::timestamptz + s.interval_seconds * interval '1 second',
-    last_planned_at = $1::timestamptz
-FROM (SELECT unnest($2::bigint[]) AS collection_id, unnest($3::text[]) AS kind) AS u
-WHERE s.collection_id = u.collection_id AND s.kind = u.kind
-`
-
-type ScheduleAdvanceParams struct {
-	Now           time.Time
-	CollectionIds []int64
-	Kinds         []string
-}
-
-// Moves claimed pairs' next due time one interval past now (one statement
-// for the whole batch).
-func (q *Queries) ScheduleAdvance(ctx context.Context, arg ScheduleAdvanceParams) error {
-	_, err := q.db.Exec(ctx, scheduleAdvance, arg.Now, arg.CollectionIds, arg.Kinds)
-	return err
-}
-
 const scheduleAgesAt = `-- name: ScheduleAgesAt :many
 SELECT EXTRACT(EPOCH FROM ($1::timestamptz - s.last_success_at))::float8 AS age_seconds
 FROM collection_schedules s
@@ -135,12 +114,19 @@ WITH due AS (
     WHERE b.calls IS NULL OR r.n <= b.calls
     ORDER BY r.score DESC, r.collection_id, r.kind
     LIMIT $4
+), locked AS (
+    SELECT s.collection_id, s.kind
+    FROM collection_schedules s
+    JOIN picked p ON p.collection_id = s.collection_id AND p.kind = s.kind
+    FOR UPDATE OF s SKIP LOCKED
 )
-SELECT p.collection_id, p.kind, p.next_due_at, p.slug, p.source, p.priority, p.score
-FROM collection_schedules s
-JOIN picked p ON p.collection_id = s.collection_id AND p.kind = s.kind
-ORDER BY p.score DESC, p.collection_id, p.kind
-FOR UPDATE OF s SKIP LOCKED
+UPDATE collection_schedules s
+SET next_due_at = $1::timestamptz + s.interval_seconds * interval '1 second',
+    last_planned_at = $1::timestamptz
+FROM locked l, picked p
+WHERE s.collection_id = l.collection_id AND s.kind = l.kind
+  AND p.collection_id = l.collection_id AND p.kind = l.kind
+RETURNING p.collection_id, p.kind, p.slug, p.source, p.priority, p.score
 `
 
 type ScheduleClaimDueParams struct {
@@ -153,16 +139,16 @@ type ScheduleClaimDueParams struct {
 type ScheduleClaimDueRow struct {
 	CollectionID int64
 	Kind         string
-	NextDueAt    time.Time
 	Slug         string
 	Source       string
 	Priority     int16
 	Score        float64
 }
 
-// Locks the due (collection, kind) pairs of active collections the planner
-// serves this tick, most urgent first, skipping rows another planner holds.
-// Must run inside the planning transaction, followed by ScheduleAdvance.
+// Claims the due (collection, kind) pairs of active collections the planner
+// serves this tick, most urgent first: locks them (skipping rows another
+// planner holds) and moves their next due time one interval past now, in
+// one statement of the planning transaction. Rows come in no order.
 //
 // Urgency is score = weight * age / target (see the planner's doc):
 //
@@ -192,7 +178,6 @@ func (q *Queries) ScheduleClaimDue(ctx context.Context, arg ScheduleClaimDuePara
 		if err := rows.Scan(
 			&i.CollectionID,
 			&i.Kind,
-			&i.NextDueAt,
 			&i.Slug,
 			&i.Source,
 			&i.Priority,

@@ -186,6 +186,6 @@ func seedPlannerScale(b *testing.B, pool jobs.DB, n int, t0 time.Time) {
 	}
 	close(hot)
 	wg.Wait()
-	_, err := pool.Exec(ctx, "ANALYZE")
+	_, err := pool.Exec(ctx, "VACUUM ANALYZE")
 	require.NoError(b, err)
 }

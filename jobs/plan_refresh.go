@@ -1,10 +1,12 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -191,6 +193,7 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 	if err != nil {
 		return 0, err
 	}
+	// Claimed pairs are advanced by the same statement.
 	due, err := q.ScheduleClaimDue(ctx, db.ScheduleClaimDueParams{
 		Now: now, BudgetSources: sources, BudgetCalls: calls, MaxRows: opts.batch(),
 	})
@@ -200,6 +203,10 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 	if len(due) == 0 {
 		return 0, nil
 	}
+	// Most urgent first, so River's FIFO among equal priorities follows it.
+	slices.SortFunc(due, func(a, b db.ScheduleClaimDueRow) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.CollectionID, b.CollectionID), cmp.Compare(a.Kind, b.Kind))
+	})
 	ids := make([]int64, len(due))
 	kinds := make([]string, len(due))
 	for i, row := range due {
@@ -216,9 +223,6 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 	}
 	for i := range plan {
 		plan[i].Opts.Priority = priority[plan[i].CollectionID]
-	}
-	if err := q.ScheduleAdvance(ctx, db.ScheduleAdvanceParams{Now: now, CollectionIds: ids, Kinds: kinds}); err != nil {
-		return 0, fmt.Errorf("advance schedules: %w", err)
 	}
 	return insertPlanned(ctx, tx, client, plan)
 }

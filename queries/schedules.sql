@@ -6,9 +6,10 @@ VALUES (@collection_id, @kind, sqlc.arg(every_seconds)::integer)
 ON CONFLICT (collection_id, kind) DO NOTHING;
 
 -- name: ScheduleClaimDue :many
--- Locks the due (collection, kind) pairs of active collections the planner
--- serves this tick, most urgent first, skipping rows another planner holds.
--- Must run inside the planning transaction, followed by ScheduleAdvance.
+-- Claims the due (collection, kind) pairs of active collections the planner
+-- serves this tick, most urgent first: locks them (skipping rows another
+-- planner holds) and moves their next due time one interval past now, in
+-- one statement of the planning transaction. Rows come in no order.
 --
 -- Urgency is score = weight * age / target (see the planner's doc):
 --   age    = now - last_success_at; never refreshed: now - created_at + target
@@ -42,12 +43,19 @@ WITH due AS (
     WHERE b.calls IS NULL OR r.n <= b.calls
     ORDER BY r.score DESC, r.collection_id, r.kind
     LIMIT sqlc.arg(max_rows)
+), locked AS (
+    SELECT s.collection_id, s.kind
+    FROM collection_schedules s
+    JOIN picked p ON p.collection_id = s.collection_id AND p.kind = s.kind
+    FOR UPDATE OF s SKIP LOCKED
 )
-SELECT p.collection_id, p.kind, p.next_due_at, p.slug, p.source, p.priority, p.score
-FROM collection_schedules s
-JOIN picked p ON p.collection_id = s.collection_id AND p.kind = s.kind
-ORDER BY p.score DESC, p.collection_id, p.kind
-FOR UPDATE OF s SKIP LOCKED;
+UPDATE collection_schedules s
+SET next_due_at = sqlc.arg(now)::timestamptz + s.interval_seconds * interval '1 second',
+    last_planned_at = sqlc.arg(now)::timestamptz
+FROM locked l, picked p
+WHERE s.collection_id = l.collection_id AND s.kind = l.kind
+  AND p.collection_id = l.collection_id AND p.kind = l.kind
+RETURNING p.collection_id, p.kind, p.slug, p.source, p.priority, p.score;
 
 -- name: PlannerOutstanding :many
 -- Planned jobs not yet worked that will run before horizon, per source: the
@@ -61,15 +69,6 @@ WHERE j.state IN ('available', 'pending', 'retryable', 'scheduled')
   AND j.queue = ANY(@queues::text[])
   AND j.scheduled_at <= @horizon::timestamptz
 GROUP BY 1;
-
--- name: ScheduleAdvance :exec
--- Moves claimed pairs' next due time one interval past now (one statement
--- for the whole batch).
-UPDATE collection_schedules s
-SET next_due_at = sqlc.arg(now)::timestamptz + s.interval_seconds * interval '1 second',
-    last_planned_at = sqlc.arg(now)::timestamptz
-FROM (SELECT unnest(@collection_ids::bigint[]) AS collection_id, unnest(@kinds::text[]) AS kind) AS u
-WHERE s.collection_id = u.collection_id AND s.kind = u.kind;
 
 -- name: ScheduleMarkSuccess :exec
 UPDATE collection_schedules SET last_success_at = @at::timestamptz
