@@ -244,6 +244,59 @@ func (q *Queries) APIFloorByCollections(ctx context.Context, collectionIds []int
 	return items, nil
 }
 
+const aPIFreshnessByCollections = `-- name: APIFreshnessByCollections :many
+SELECT s.collection_id, s.kind, s.interval_seconds, s.next_due_at, s.last_success_at,
+       f.target_age_seconds::integer AS target_age_seconds,
+       COALESCE(f.age_seconds, 0)::float8 AS age_seconds, f.stale::boolean AS stale
+FROM collection_schedules s
+JOIN collection_freshness f ON f.collection_id = s.collection_id AND f.kind = s.kind
+WHERE s.collection_id = ANY($1::bigint[])
+ORDER BY s.collection_id, s.kind
+`
+
+type APIFreshnessByCollectionsRow struct {
+	CollectionID     int64
+	Kind             string
+	IntervalSeconds  int32
+	NextDueAt        time.Time
+	LastSuccessAt    pgtype.Timestamptz
+	TargetAgeSeconds int32
+	AgeSeconds       float64
+	Stale            bool
+}
+
+// Every schedule of the collections with its achieved freshness from the
+// collection_freshness view (age, target, stale), as the CLI and metrics
+// show it; age_seconds is 0 when it never succeeded (last_success_at NULL).
+func (q *Queries) APIFreshnessByCollections(ctx context.Context, collectionIds []int64) ([]APIFreshnessByCollectionsRow, error) {
+	rows, err := q.db.Query(ctx, aPIFreshnessByCollections, collectionIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []APIFreshnessByCollectionsRow{}
+	for rows.Next() {
+		var i APIFreshnessByCollectionsRow
+		if err := rows.Scan(
+			&i.CollectionID,
+			&i.Kind,
+			&i.IntervalSeconds,
+			&i.NextDueAt,
+			&i.LastSuccessAt,
+			&i.TargetAgeSeconds,
+			&i.AgeSeconds,
+			&i.Stale,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const aPIMetadataByCollections = `-- name: APIMetadataByCollections :many
 SELECT collection_id, source, name, description, image_url, banner_image_url, external_url, category, safelist_status, total_supply, unique_item_count, currency, currency_decimals, created_date, raw, fetched_at, source_as_of FROM collection_metadata WHERE collection_id = ANY($1::bigint[])
 `
@@ -365,38 +418,6 @@ func (q *Queries) APIRarityRunsByCollections(ctx context.Context, arg APIRarityR
 			&i.ExcludedTraits,
 			&i.ComputedAt,
 			&i.Entropy,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const aPISchedulesByCollections = `-- name: APISchedulesByCollections :many
-SELECT collection_id, kind, interval_seconds, next_due_at, last_planned_at, last_success_at, target_age_seconds FROM collection_schedules WHERE collection_id = ANY($1::bigint[]) ORDER BY collection_id, kind
-`
-
-func (q *Queries) APISchedulesByCollections(ctx context.Context, collectionIds []int64) ([]CollectionSchedule, error) {
-	rows, err := q.db.Query(ctx, aPISchedulesByCollections, collectionIds)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []CollectionSchedule{}
-	for rows.Next() {
-		var i CollectionSchedule
-		if err := rows.Scan(
-			&i.CollectionID,
-			&i.Kind,
-			&i.IntervalSeconds,
-			&i.NextDueAt,
-			&i.LastPlannedAt,
-			&i.LastSuccessAt,
-			&i.TargetAgeSeconds,
 		); err != nil {
 			return nil, err
 		}

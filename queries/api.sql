@@ -65,8 +65,17 @@ JOIN collections c ON c.id = v.collection_id AND c.source = v.source
 WHERE v.collection_id = ANY(@collection_ids::bigint[])
 ORDER BY v.collection_id, CASE v.time_window WHEN '1d' THEN 1 WHEN '7d' THEN 2 WHEN '30d' THEN 3 ELSE 4 END;
 
--- name: APISchedulesByCollections :many
-SELECT * FROM collection_schedules WHERE collection_id = ANY(@collection_ids::bigint[]) ORDER BY collection_id, kind;
+-- name: APIFreshnessByCollections :many
+-- Every schedule of the collections with its achieved freshness from the
+-- collection_freshness view (age, target, stale), as the CLI and metrics
+-- show it; age_seconds is 0 when it never succeeded (last_success_at NULL).
+SELECT s.collection_id, s.kind, s.interval_seconds, s.next_due_at, s.last_success_at,
+       f.target_age_seconds::integer AS target_age_seconds,
+       COALESCE(f.age_seconds, 0)::float8 AS age_seconds, f.stale::boolean AS stale
+FROM collection_schedules s
+JOIN collection_freshness f ON f.collection_id = s.collection_id AND f.kind = s.kind
+WHERE s.collection_id = ANY(@collection_ids::bigint[])
+ORDER BY s.collection_id, s.kind;
 
 -- name: APIRarityRunsByCollections :many
 SELECT collection_id, method, version, token_count, excluded_traits, computed_at, entropy

@@ -101,6 +101,7 @@ type ComplexityRoot struct {
 		NextDueAt              func(childComplexity int) int
 		RefreshIntervalSeconds func(childComplexity int) int
 		Stale                  func(childComplexity int) int
+		TargetAgeSeconds       func(childComplexity int) int
 	}
 
 	HistoryBucket struct {
@@ -654,6 +655,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Freshness.Stale(childComplexity), true
+	case "Freshness.targetAgeSeconds":
+		if e.ComplexityRoot.Freshness.TargetAgeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Freshness.TargetAgeSeconds(childComplexity), true
 
 	case "HistoryBucket.close":
 		if e.ComplexityRoot.HistoryBucket.Close == nil {
@@ -1736,6 +1743,8 @@ func (ec *executionContext) childFields_Freshness(ctx context.Context, field gra
 		return ec.fieldContext_Freshness_refreshIntervalSeconds(ctx, field)
 	case "ageSeconds":
 		return ec.fieldContext_Freshness_ageSeconds(ctx, field)
+	case "targetAgeSeconds":
+		return ec.fieldContext_Freshness_targetAgeSeconds(ctx, field)
 	case "stale":
 		return ec.fieldContext_Freshness_stale(ctx, field)
 	}
@@ -3905,6 +3914,29 @@ func (ec *executionContext) _Freshness_ageSeconds(ctx context.Context, field gra
 	)
 }
 func (ec *executionContext) fieldContext_Freshness_ageSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Freshness", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Freshness_targetAgeSeconds(ctx context.Context, field graphql.CollectedField, obj *Freshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Freshness_targetAgeSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetAgeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Freshness_targetAgeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Freshness", field, false, false, "Int")
 }
 
@@ -9173,6 +9205,11 @@ func (ec *executionContext) _Freshness(ctx context.Context, sel ast.SelectionSet
 		case "ageSeconds":
 			out.Values[i] = ec._Freshness_ageSeconds(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "targetAgeSeconds":
+			out.Values[i] = ec._Freshness_targetAgeSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "stale":

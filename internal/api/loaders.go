@@ -24,7 +24,7 @@ type loaders struct {
 	metadata  *dataloadgen.Loader[int64, db.CollectionMetadatum]
 	floor     *dataloadgen.Loader[int64, db.APIFloorByCollectionsRow]
 	volumes   *dataloadgen.Loader[int64, []db.APIVolumesByCollectionsRow]
-	schedules *dataloadgen.Loader[int64, []db.CollectionSchedule]
+	schedules *dataloadgen.Loader[int64, []db.APIFreshnessByCollectionsRow]
 	rarity    *dataloadgen.Loader[int64, db.APIRarityRunsByCollectionsRow]
 	contracts *dataloadgen.Loader[int64, []db.CollectionContract]
 	routes    *dataloadgen.Loader[int64, []db.CollectionRoutesResolveRow]
@@ -51,9 +51,9 @@ func newLoaders(q *db.Queries) *loaders {
 			rows, err := q.APIVolumesByCollections(ctx, ids)
 			return groupBy(rows, func(r db.APIVolumesByCollectionsRow) int64 { return r.CollectionID }), err
 		}, opt),
-		schedules: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64][]db.CollectionSchedule, error) {
-			rows, err := q.APISchedulesByCollections(ctx, ids)
-			return groupBy(rows, func(r db.CollectionSchedule) int64 { return r.CollectionID }), err
+		schedules: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64][]db.APIFreshnessByCollectionsRow, error) {
+			rows, err := q.APIFreshnessByCollections(ctx, ids)
+			return groupBy(rows, func(r db.APIFreshnessByCollectionsRow) int64 { return r.CollectionID }), err
 		}, opt),
 		rarity: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64]db.APIRarityRunsByCollectionsRow, error) {
 			rows, err := q.APIRarityRunsByCollections(ctx, db.APIRarityRunsByCollectionsParams{CollectionIds: ids, Method: rarityMethod})

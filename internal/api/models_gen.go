@@ -48,7 +48,9 @@ type Freshness struct {
 	RefreshIntervalSeconds int         `json:"refreshIntervalSeconds"`
 	// Seconds since the last success; null if it never succeeded.
 	AgeSeconds *int `json:"ageSeconds,omitempty"`
-	// True when it never succeeded or its age exceeds twice the interval.
+	// The age this kind should stay under: the collection's own target, else the kind's default (floor 60 s, volume 5 min, metadata and tokens 24 h).
+	TargetAgeSeconds int `json:"targetAgeSeconds"`
+	// True when it never succeeded or its age exceeds its target.
 	Stale bool `json:"stale"`
 }
 

@@ -247,19 +247,32 @@ func TestCollectionFields(t *testing.T) {
 		var out struct {
 			Collection struct {
 				Freshness []struct {
-					Kind       string `json:"kind"`
-					AgeSeconds *int   `json:"ageSeconds"`
-					Stale      bool   `json:"stale"`
+					Kind             string `json:"kind"`
+					AgeSeconds       *int   `json:"ageSeconds"`
+					TargetAgeSeconds int    `json:"targetAgeSeconds"`
+					Stale            bool   `json:"stale"`
 				} `json:"freshness"`
 			} `json:"collection"`
 		}
-		b.data(t, "", `{ collection(slug: "fresh") { freshness { kind ageSeconds stale } } }`, nil, &out)
+		b.data(t, "", `{ collection(slug: "fresh") { freshness { kind ageSeconds targetAgeSeconds stale } } }`, nil, &out)
 		f := out.Collection.Freshness
 		require.Equal(t, "FLOOR_PRICE", f[0].Kind)
 		require.InDelta(t, 90, *f[0].AgeSeconds, 30, "90 s old")
-		require.False(t, f[0].Stale, "90 s is within twice the 60 s interval")
+		require.Equal(t, 60, f[0].TargetAgeSeconds)
+		require.True(t, f[0].Stale, "90 s is past the floor's 60 s target")
+		require.Equal(t, "METADATA", f[1].Kind)
+		require.Nil(t, f[1].AgeSeconds, "never refreshed")
+		require.True(t, f[1].Stale, "never refreshed is stale")
 		require.Equal(t, "VOLUME", f[3].Kind)
-		require.False(t, f[3].Stale, "150 s of a 300 s interval")
+		require.Equal(t, 300, f[3].TargetAgeSeconds)
+		require.False(t, f[3].Stale, "150 s of a 300 s target")
+
+		// A collection's own target replaces the kind's: the view, hence
+		// the API, follows it.
+		require.NoError(t, q.ScheduleSetTarget(context.Background(), db.ScheduleSetTargetParams{CollectionID: id2, Kind: "floor_price", TargetSeconds: pgtype.Int4{Int32: 120, Valid: true}}))
+		b.data(t, "", `{ collection(slug: "fresh") { freshness { kind ageSeconds targetAgeSeconds stale } } }`, nil, &out)
+		require.Equal(t, 120, out.Collection.Freshness[0].TargetAgeSeconds)
+		require.False(t, out.Collection.Freshness[0].Stale, "90 s of its own 120 s target")
 	})
 
 	t.Run("Unknown", func(t *testing.T) {

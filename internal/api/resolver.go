@@ -240,21 +240,22 @@ func (r *resolver) Rarity(ctx context.Context, obj *Collection) (*RarityRun, err
 		TokenCount: int(run.TokenCount), ExcludedTraits: JSON(run.ExcludedTraits)}, nil
 }
 
+// Freshness reads the collection_freshness view: age on the database's
+// clock, the pair's target (its own, else the kind's) and the stale flag, so
+// the API, `collections list` and the metrics agree.
 func (r *resolver) Freshness(ctx context.Context, obj *Collection) ([]*Freshness, error) {
 	rows, _, err := load(ctx, loadersFrom(ctx).schedules, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load schedules: %w", err)
 	}
-	now := r.now()
 	out := make([]*Freshness, 0, len(rows))
 	for _, s := range rows {
 		f := &Freshness{Kind: RefreshKind(strings.ToUpper(s.Kind)), NextDueAt: s.NextDueAt,
-			RefreshIntervalSeconds: int(s.IntervalSeconds), Stale: true}
+			RefreshIntervalSeconds: int(s.IntervalSeconds), TargetAgeSeconds: int(s.TargetAgeSeconds), Stale: s.Stale}
 		if s.LastSuccessAt.Valid {
 			t := s.LastSuccessAt.Time
-			age := int(max(0, now.Sub(t)) / time.Second)
+			age := int(max(0, s.AgeSeconds))
 			f.LastSuccessAt, f.AgeSeconds = &t, &age
-			f.Stale = age > 2*int(s.IntervalSeconds)
 		}
 		out = append(out, f)
 	}
