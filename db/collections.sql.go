@@ -26,6 +26,52 @@ func (q *Queries) CollectionContractUpsert(ctx context.Context, arg CollectionCo
 	return err
 }
 
+const collectionFreshnessList = `-- name: CollectionFreshnessList :many
+SELECT collection_id, kind, target_age_seconds::integer AS target_age_seconds,
+       COALESCE(age_seconds, 0)::float8 AS age_seconds, (last_success_at IS NULL)::boolean AS never,
+       stale::boolean AS stale
+FROM collection_freshness
+ORDER BY collection_id, kind
+`
+
+type CollectionFreshnessListRow struct {
+	CollectionID     int64
+	Kind             string
+	TargetAgeSeconds int32
+	AgeSeconds       float64
+	Never            bool
+	Stale            bool
+}
+
+// Achieved freshness of every collection and kind (collection_freshness):
+// age in seconds (0 with never = true), target and the stale flag.
+func (q *Queries) CollectionFreshnessList(ctx context.Context) ([]CollectionFreshnessListRow, error) {
+	rows, err := q.db.Query(ctx, collectionFreshnessList)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []CollectionFreshnessListRow{}
+	for rows.Next() {
+		var i CollectionFreshnessListRow
+		if err := rows.Scan(
+			&i.CollectionID,
+			&i.Kind,
+			&i.TargetAgeSeconds,
+			&i.AgeSeconds,
+			&i.Never,
+			&i.Stale,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const collectionGetByID = `-- name: CollectionGetByID :one
 SELECT id, source, slug, chain, priority, status, status_reason, created_at, updated_at, traits_source FROM collections WHERE id = $1
 `

@@ -54,3 +54,12 @@ INSERT INTO collections (source, slug, chain, priority)
 SELECT @source, s, @chain, @priority FROM unnest(@slugs::text[]) AS s
 ON CONFLICT (source, slug) DO NOTHING
 RETURNING id;
+
+-- name: CollectionFreshnessList :many
+-- Achieved freshness of every collection and kind (collection_freshness):
+-- age in seconds (0 with never = true), target and the stale flag.
+SELECT collection_id, kind, target_age_seconds::integer AS target_age_seconds,
+       COALESCE(age_seconds, 0)::float8 AS age_seconds, (last_success_at IS NULL)::boolean AS never,
+       stale::boolean AS stale
+FROM collection_freshness
+ORDER BY collection_id, kind;

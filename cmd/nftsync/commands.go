@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -160,14 +161,29 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 	return nil
 }
 
-// listCollections prints every collection with what is stored for it and
-// the state of its source's API keys (UPSTREAM): "no usable key until T"
-// when upstream rejected every key, so the jobs snoozing meanwhile are not
-// silent.
+// listCollections prints every collection with its freshness and what is
+// stored for it, and the state of its source's API keys (UPSTREAM): "no
+// usable key until T" when upstream rejected every key, so the jobs
+// snoozing meanwhile are not silent. FLOOR, VOLUME, METADATA and
+// TOKENS_SYNC are each kind's age against its target ("42s/1m", "never/1m",
+// from the collection_freshness view, as the API and metrics show them);
+// STALE names the kinds past their target.
 func listCollections(ctx context.Context, pool *pgxpool.Pool, stdout io.Writer) error {
-	rows, err := db.New(pool).CollectionProgress(ctx)
+	q := db.New(pool)
+	rows, err := q.CollectionProgress(ctx)
 	if err != nil {
 		return fmt.Errorf("list collections: %w", err)
+	}
+	fresh, err := q.CollectionFreshnessList(ctx)
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
+	byCollection := map[int64]map[string]db.CollectionFreshnessListRow{}
+	for _, f := range fresh {
+		if byCollection[f.CollectionID] == nil {
+			byCollection[f.CollectionID] = map[string]db.CollectionFreshnessListRow{}
+		}
+		byCollection[f.CollectionID][f.Kind] = f
 	}
 	lim, err := ratelimit.New(pool, ratelimit.Options{})
 	if err != nil {
@@ -175,7 +191,7 @@ func listCollections(ctx context.Context, pool *pgxpool.Pool, stdout io.Writer) 
 	}
 	health := map[string]ratelimit.KeyHealth{}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tUPSTREAM\tFLOOR\tVOLUME\tMETADATA\tTOKENS\tTOKENS_COMPLETE\tTRAITS_SOURCE\tWITH_TRAITS\tTRAIT_FETCH\tRARITY_TOKENS")
+	_, _ = fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tUPSTREAM\tFLOOR\tVOLUME\tMETADATA\tTOKENS_SYNC\tSTALE\tTOKENS\tTOKENS_COMPLETE\tTRAITS_SOURCE\tWITH_TRAITS\tTRAIT_FETCH\tRARITY_TOKENS")
 	for _, r := range rows {
 		h, ok := health[r.Source]
 		if !ok {
@@ -184,10 +200,54 @@ func listCollections(ctx context.Context, pool *pgxpool.Pool, stdout io.Writer) 
 			}
 			health[r.Source] = h
 		}
-		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%t\t%t\t%t\t%d\t%t\t%s\t%d\t%s\t%d\n", r.ID, r.Slug, r.Status, h, r.HasFloor, r.HasVolume,
-			r.HasMetadata, r.Tokens, r.TokensComplete, r.TraitsSource, r.TokensWithTraits, traitFetchProgress(r), r.RarityTokens)
+		f := byCollection[r.ID]
+		var stale []string
+		for _, kind := range jobs.ScheduleKinds {
+			if s, ok := f[kind]; ok && s.Stale {
+				stale = append(stale, kind)
+			}
+		}
+		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%t\t%s\t%d\t%s\t%d\n", r.ID, r.Slug, r.Status, h,
+			freshnessCell(f, jobs.KindFloorPrice), freshnessCell(f, jobs.KindVolume), freshnessCell(f, jobs.KindMetadata),
+			freshnessCell(f, jobs.KindTokens), cmp.Or(strings.Join(stale, ","), "-"),
+			r.Tokens, r.TokensComplete, r.TraitsSource, r.TokensWithTraits, traitFetchProgress(r), r.RarityTokens)
 	}
 	return tw.Flush()
+}
+
+// freshnessCell is a kind's age against its target ("42s/1m", "never/1m"),
+// or "-" when the kind is not scheduled.
+func freshnessCell(f map[string]db.CollectionFreshnessListRow, kind string) string {
+	s, ok := f[kind]
+	if !ok {
+		return "-"
+	}
+	age := "never"
+	if !s.Never {
+		age = shortDuration(time.Duration(max(0, s.AgeSeconds)) * time.Second)
+	}
+	return age + "/" + shortDuration(time.Duration(s.TargetAgeSeconds)*time.Second)
+}
+
+// shortDuration writes d in its two largest units: 42s, 5m3s, 26h10m, 3d4h.
+func shortDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return trimZero(fmt.Sprintf("%dm%ds", int(d/time.Minute), int(d%time.Minute/time.Second)), "0s")
+	case d < 72*time.Hour:
+		return trimZero(fmt.Sprintf("%dh%dm", int(d/time.Hour), int(d%time.Hour/time.Minute)), "0m")
+	}
+	return trimZero(fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour)), "0h")
+}
+
+func trimZero(s, zero string) string {
+	if strings.HasSuffix(s, zero) && len(s) > len(zero) && s[len(s)-len(zero)-1] >= 'a' {
+		return strings.TrimSuffix(s, zero)
+	}
+	return s
 }
 
 // lookupStatus reads a collection (for messages that show its old status).

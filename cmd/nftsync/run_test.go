@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -142,4 +143,28 @@ func TestCollectionsListShowsNoUsableKey(t *testing.T) {
 
 	require.NoError(t, lim.RejectKey(ctx, "opensea", key, 401))
 	require.Regexp(t, `alpha\s+active\s+no usable key until \S+ \(1 of 1 rejected\)`, list())
+}
+
+// `collections list` shows each kind's age against its target and which
+// kinds are stale, from the collection_freshness view.
+func TestCollectionsListShowsFreshness(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewDatabase(t)
+	env := envOf(map[string]string{"DATABASE_URL": url, "NFTSYNC_LOG_LEVEL": "error"})
+	require.NoError(t, run(ctx, []string{"collections", "add", "alpha"}, env, io.Discard, io.Discard))
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	defer pool.Close()
+	q := db.New(pool)
+	c, err := q.CollectionGetBySlug(ctx, db.CollectionGetBySlugParams{Source: "opensea", Slug: "alpha"})
+	require.NoError(t, err)
+	now := time.Now()
+	for kind, age := range map[string]time.Duration{"floor_price": 90 * time.Second, "volume": 2 * time.Minute, "metadata": 26 * time.Hour} {
+		require.NoError(t, q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: now.Add(-age), CollectionID: c.ID, Kind: kind}))
+	}
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, []string{"collections", "list"}, env, &out, io.Discard))
+	require.Contains(t, out.String(), "FLOOR  ")
+	require.Regexp(t, `alpha\s+active\s+ok\s+1m3\ds/1m\s+2m\d*s?/5m\s+26h\d*m?/24h\s+never/24h\s+floor_price,metadata,tokens\s`, out.String())
 }
