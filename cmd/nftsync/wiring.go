@@ -85,6 +85,9 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 		// Every rejected key of a source leaves it without a usable key:
 		// counted once per pause (the ERROR log comes from the limiter).
 		OnNoUsableKeyFunc: func(source string, _ time.Time) { m.NoUsableKey(source) },
+		// Waits per bucket and give-ups (snoozes); the buckets are the
+		// sources' keys, a bounded set.
+		OnAcquireFunc: m.ObserveAcquire,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rate limiter: %w", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/ratelimit"
 )
 
 // Metrics holds nftsync's series and the registry they are exposed from.
@@ -27,6 +28,8 @@ type Metrics struct {
 	noKey       *prometheus.CounterVec
 	apiRequests *prometheus.CounterVec
 	apiDuration *prometheus.HistogramVec
+	limitWait   *prometheus.HistogramVec
+	limitGiveUp *prometheus.CounterVec
 }
 
 // New returns a registry with the Go runtime and process collectors and
@@ -63,8 +66,18 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 11),
 		}, []string{"operation", "status"}),
 	}
+	m.limitWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "nftsync_limiter_wait_seconds",
+		Help: "Time a granted upstream request waited for the shared limiter, by source, bucket (key digest, never the key) and class.",
+		// 0 (no wait) .. ~41 s
+		Buckets: append([]float64{0}, prometheus.ExponentialBuckets(0.005, 2.5, 11)...),
+	}, []string{"source", "key", "class"})
+	m.limitGiveUp = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "nftsync_limiter_snoozes_total",
+		Help: "Requests that got no budget within the limiter's max wait, so their job snoozed, by source, class and reason (tokens, paused, priority_hold, in_flight).",
+	}, []string{"source", "class", "reason"})
 	m.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.jobs, m.jobDuration, m.upstream, m.noKey, m.apiRequests, m.apiDuration)
+		m.jobs, m.jobDuration, m.upstream, m.noKey, m.apiRequests, m.apiDuration, m.limitWait, m.limitGiveUp)
 	return m
 }
 
@@ -124,6 +137,17 @@ func (m *Metrics) ObserveAPIRequest(operation, status string, d time.Duration) {
 // NoUsableKey counts a source left without a usable API key (the rate
 // limiter calls it once per pause, see ratelimit.Options.OnNoUsableKeyFunc).
 func (m *Metrics) NoUsableKey(source string) { m.noKey.WithLabelValues(source).Inc() }
+
+// ObserveAcquire records one limiter outcome (ratelimit.Options.OnAcquireFunc):
+// a grant's wait by source, bucket and class, or a give-up (the job snoozes)
+// by source, class and reason.
+func (m *Metrics) ObserveAcquire(e ratelimit.AcquireEvent) {
+	if e.GaveUp {
+		m.limitGiveUp.WithLabelValues(e.Source, e.Class.String(), e.Reason).Inc()
+		return
+	}
+	m.limitWait.WithLabelValues(e.Source, e.Key, e.Class.String()).Observe(e.Waited.Seconds())
+}
 
 // RegisterDatabase adds series read from PostgreSQL at scrape time: queue
 // backlog and oldest available age per queue, paused upstream keys, and data

@@ -82,6 +82,11 @@ type Options struct {
 	// key leaves its source without a usable key, with the time the first
 	// key comes back; metrics count it. It must not block.
 	OnNoUsableKeyFunc func(source string, until time.Time)
+	// OnAcquireFunc, when set, is called at the end of every Acquire that
+	// granted a lease or gave up for want of budget (a *WaitError: the job
+	// snoozes); metrics record the waits and the give-ups. Cancelled
+	// contexts and database errors are not reported. It must not block.
+	OnAcquireFunc func(AcquireEvent)
 	// Holder names this process in rate_limit_leases.holder. Empty means
 	// "hostname:pid".
 	Holder string
@@ -104,6 +109,7 @@ type Limiter struct {
 
 	keyRejectedPause time.Duration
 	onNoUsableKey    func(source string, until time.Time)
+	onAcquire        func(AcquireEvent)
 
 	gatesMu sync.Mutex
 	gates   map[gateKey]chan struct{}
@@ -138,6 +144,7 @@ func New(pool db.DBTX, opts Options) (*Limiter, error) {
 
 		keyRejectedPause: orDefault(opts.KeyRejectedPause, DefaultKeyRejectedPause),
 		onNoUsableKey:    opts.OnNoUsableKeyFunc,
+		onAcquire:        opts.OnAcquireFunc,
 		gates:            map[gateKey]chan struct{}{},
 	}
 	if l.maxWait < 0 {
@@ -240,6 +247,26 @@ type WaitError struct {
 
 func (e *WaitError) Error() string {
 	return fmt.Sprintf("ratelimit: %s %s: no budget (%s), retry after %s", e.Source, e.Class, e.Reason, e.RetryAfter)
+}
+
+// AcquireEvent is the outcome of one Acquire, for Options.OnAcquireFunc.
+type AcquireEvent struct {
+	Source string
+	Class  Class
+	// Key is the granted lease's bucket; empty when Acquire gave up.
+	Key string
+	// Waited is how long Acquire slept or queued before it returned.
+	Waited time.Duration
+	// GaveUp says no budget came within the wait allowed (Reason says why:
+	// tokens, paused, priority_hold or in_flight).
+	GaveUp bool
+	Reason string
+}
+
+func (l *Limiter) report(e AcquireEvent) {
+	if l.onAcquire != nil {
+		l.onAcquire(e)
+	}
 }
 
 // Lease is one granted request. Release it when the upstream call is done.
@@ -360,10 +387,12 @@ func (l *Limiter) Acquire(ctx context.Context, req Request) (*Lease, error) {
 			if err := ctx.Err(); err != nil {
 				return nil, errors.Join(fmt.Errorf("ratelimit: acquire %s: %w", req.Source, err), lease.Release(ctx))
 			}
+			l.report(AcquireEvent{Source: req.Source, Class: req.Class, Key: lease.Key, Waited: waited})
 			return lease, nil
 		}
 		wait, reason, retryAfter := l.waitFor(row)
 		if wait > budget {
+			l.report(AcquireEvent{Source: req.Source, Class: req.Class, Waited: waited, GaveUp: true, Reason: reason})
 			return nil, &WaitError{Source: req.Source, Class: req.Class, Reason: reason, RetryAfter: retryAfter}
 		}
 		if gate == nil && req.Class != ClassPriority {
@@ -381,6 +410,7 @@ func (l *Limiter) Acquire(ctx context.Context, req Request) (*Lease, error) {
 					if ctx.Err() != nil {
 						return nil, fmt.Errorf("ratelimit: acquire %s: %w", req.Source, err)
 					}
+					l.report(AcquireEvent{Source: req.Source, Class: req.Class, Waited: waited, GaveUp: true, Reason: reason})
 					return nil, &WaitError{Source: req.Source, Class: req.Class, Reason: reason, RetryAfter: retryAfter}
 				}
 				gate = g
