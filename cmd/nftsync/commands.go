@@ -57,7 +57,7 @@ func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
 
 func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: collections needs add, list, refresh, pause, resume, untrack, intervals or route", errUsage)
+		return fmt.Errorf("%w: collections needs add, list, refresh, pause, resume, untrack, intervals, targets or route", errUsage)
 	}
 	if args[0] == "route" {
 		svc, pool, err := openAdmin(ctx, cfg, logger)
@@ -76,6 +76,7 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 	reason := fs.String("reason", "", "why the collection is paused")
 	traitsSource := fs.String("traits-source", "", "where per-token traits come from: opensea (single-NFT endpoint, the default) or token_uri (the token's metadata_url); empty keeps a tracked collection's setting")
 	kinds := fs.String("kinds", "", "comma-separated kinds to refresh (default all)")
+	reset := fs.Bool("reset", false, "targets: restore every kind's default target")
 	intervals := map[string]*time.Duration{}
 	for _, kind := range jobs.ScheduleKinds {
 		intervals[kind] = fs.Duration(strings.ReplaceAll(kind, "_", "-"), 0, "refresh interval of "+kind)
@@ -150,6 +151,18 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 			_, err = svc.SetIntervals(ctx, actor, slug, setIntervals)
 			if err == nil {
 				_, _ = fmt.Fprintf(stdout, "%s: refresh intervals set\n", slug)
+			}
+		case "targets":
+			targets := setIntervals
+			if *reset {
+				targets = map[string]time.Duration{}
+				for _, kind := range jobs.ScheduleKinds {
+					targets[kind] = 0
+				}
+			}
+			_, err = svc.SetTargets(ctx, actor, slug, targets)
+			if err == nil {
+				_, _ = fmt.Fprintf(stdout, "%s: freshness targets set\n", slug)
 			}
 		default:
 			return fmt.Errorf("%w: unknown collections command %q", errUsage, cmd)
@@ -285,7 +298,7 @@ func reorderFlags(args []string) []string {
 
 func isBoolFlag(a string) bool {
 	switch strings.TrimLeft(a, "-") {
-	case "json", "h", "help":
+	case "json", "h", "help", "reset":
 		return true
 	}
 	return false

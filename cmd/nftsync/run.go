@@ -29,6 +29,7 @@ Commands:
   collections pause [-reason R] SLUG...   stop scheduling collections (data stays)
   collections untrack SLUG...  stop tracking collections and delete their data
   collections intervals [-floor-price D] [-volume D] [-metadata D] [-tokens D] SLUG...
+  collections targets [-floor-price D] [-volume D] [-metadata D] [-tokens D] [-reset] SLUG...
   jobs list [-kind K] [-state S] [-queue Q] [-limit N] [-after CURSOR] [--json]
   jobs get|retry|cancel ID [--json]
   jobs stats [--json]      River job counts by state, kind and queue

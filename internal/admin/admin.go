@@ -43,6 +43,7 @@ const (
 	ActionPause    = "pause"
 	ActionResume   = "resume"
 	ActionInterval = "set_intervals"
+	ActionTargets  = "set_targets"
 	ActionRetry    = "retry_job"
 	ActionCancel   = "cancel_job"
 )
@@ -224,6 +225,35 @@ func (s *Service) SetIntervals(ctx context.Context, actor, slug string, interval
 			}
 		}
 		return s.audit(ctx, q, actor, ActionInterval, c, map[string]any{"intervals": seconds(intervals)}, nil)
+	})
+}
+
+// SetTargets sets the collection's freshness targets per kind (the age the
+// planner tries to keep it under, see the planner's order); a zero duration
+// restores the kind's default from freshness_targets. Audited.
+func (s *Service) SetTargets(ctx context.Context, actor, slug string, targets map[string]time.Duration) (db.Collection, error) {
+	if len(targets) == 0 {
+		return db.Collection{}, newError(CodeBadInput, "targets: give at least one kind")
+	}
+	set := map[string]time.Duration{}
+	for kind, d := range targets {
+		if d != 0 {
+			set[kind] = d
+		} else if !slices.Contains(jobs.ScheduleKinds, kind) {
+			return db.Collection{}, newError(CodeBadInput, "target kind %q: want one of %s", kind, strings.Join(jobs.ScheduleKinds, ", "))
+		}
+	}
+	if err := validIntervals(set); err != nil {
+		return db.Collection{}, err
+	}
+	return s.withCollection(ctx, slug, func(tx pgx.Tx, q *db.Queries, c *db.Collection) error {
+		for _, kind := range sortedKeys(targets) {
+			target := pgtype.Int4{Int32: int32(targets[kind] / time.Second), Valid: targets[kind] != 0}
+			if err := q.ScheduleSetTarget(ctx, db.ScheduleSetTargetParams{CollectionID: c.ID, Kind: kind, TargetSeconds: target}); err != nil {
+				return fmt.Errorf("set %s target of %s: %w", kind, slug, err)
+			}
+		}
+		return s.audit(ctx, q, actor, ActionTargets, c, map[string]any{"targets": seconds(targets)}, nil)
 	})
 }
 
