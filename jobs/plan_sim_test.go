@@ -45,13 +45,8 @@ type served struct {
 // tick plans at s.now, serves what was planned and returns it.
 func (s *planSim) tick(tb testing.TB) []served {
 	tb.Helper()
-	ctx := context.Background()
-	inner, err := s.db.Begin(ctx)
-	require.NoError(tb, err)
-	_, err = jobs.PlanTx(ctx, inner, s.client, s.now, s.opts)
-	require.NoError(tb, err)
-	require.NoError(tb, inner.Commit(ctx))
-	return s.serve(tb)
+	got, _ := s.timedTick(tb)
+	return got
 }
 
 // timedTick is tick, also returning how long the planning transaction took
