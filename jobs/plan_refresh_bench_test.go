@@ -43,7 +43,7 @@ func BenchmarkPlanRouted(b *testing.B) {
 	for b.Loop() {
 		sp, err := tx.Begin(ctx)
 		require.NoError(b, err)
-		n, err = jobs.PlanTx(ctx, sp, client, now, 1000)
+		n, err = jobs.PlanTx(ctx, sp, client, now, jobs.PlanOptions{Batch: 1000})
 		require.NoError(b, err)
 		require.NoError(b, sp.Rollback(ctx))
 	}
