@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
@@ -38,7 +39,7 @@ const typicalQuery = `query($slug: String!) {
 // typical client query over real HTTP at 1, 16 and 64 concurrent clients
 // (each client sends its next request when the previous answer is read).
 // Full size: 50 collections of 4,000 tokens (200k tokens, six traits each,
-// all ranked) and 1,500 requests per client count; quick size
+// all ranked) and 1,000 requests per client count; quick size
 // (NFTSYNC_BENCH_SIZE=quick): 5 collections of 1,000 tokens and 300
 // requests. One iteration is one whole measurement (-benchtime 1x).
 //
@@ -55,7 +56,7 @@ const typicalQuery = `query($slug: String!) {
 func BenchmarkTypicalQuery(b *testing.B) {
 	collections := benchsize.Pick(b, 5, 50)
 	perCollection := benchsize.Pick(b, 1000, 4000)
-	requests := benchsize.Pick(b, 300, 1500)
+	requests := benchsize.Pick(b, 300, 1000)
 	bundle := setup(b, setupOpts{opts: api.Options{RequestTimeout: time.Minute, WriteTimeout: 2 * time.Minute}})
 	start := time.Now()
 	ids := make([]int64, collections)
@@ -70,7 +71,14 @@ func BenchmarkTypicalQuery(b *testing.B) {
 	b.Logf("seeded %d collections x %d tokens in %s", collections, perCollection, time.Since(start).Round(time.Second))
 
 	ctx, stopWriter := context.WithCancel(context.Background())
-	writer := &workerLoad{bundle: bundle, collections: ids, perCollection: perCollection}
+	// The writer has a pool of its own, as workers are processes of their
+	// own: the API's pool serves only the API.
+	wcfg := bundle.pool.Config().Copy()
+	wcfg.MaxConns = 4
+	wpool, err := pgxpool.NewWithConfig(context.Background(), wcfg)
+	require.NoError(b, err)
+	defer wpool.Close()
+	writer := &workerLoad{pool: wpool, collections: ids, perCollection: perCollection}
 	writerDone := make(chan error, 1)
 	go func() { writerDone <- writer.run(ctx) }()
 	defer func() {
@@ -84,9 +92,9 @@ func BenchmarkTypicalQuery(b *testing.B) {
 	for _, clients := range []int{1, 16, 64} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			for b.Loop() {
-				writes0, w0, cpu0 := writer.statements.Load(), time.Now(), processCPU()
+				writes0, w0, cpu0, pool0 := writer.statements.Load(), time.Now(), processCPU(), bundle.pool.Stat()
 				lat, elapsed := runClients(b, client, bundle.url, clients, requests, collections)
-				cpu := processCPU() - cpu0
+				cpu, pool := processCPU()-cpu0, bundle.pool.Stat()
 				slices.Sort(lat)
 				p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
 				b.ReportMetric(p(0.50), "p50_ms")
@@ -96,6 +104,10 @@ func BenchmarkTypicalQuery(b *testing.B) {
 				// CPU time of this process (server, clients and writer) per
 				// request: where the time goes besides the database.
 				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(lat)), "go-cpu-ms/req")
+				// Time spent waiting for a free connection of the API's pool
+				// (20 connections, as NFTSYNC_API_POOL_SIZE's default), per
+				// request.
+				b.ReportMetric(float64((pool.AcquireDuration()-pool0.AcquireDuration()).Microseconds())/1000/float64(len(lat)), "pool-wait-ms/req")
 			}
 		})
 	}
@@ -165,7 +177,7 @@ func runClients(b *testing.B, client *http.Client, url string, clients, requests
 // workerLoad writes what the refresh workers write (see
 // BenchmarkTypicalQuery) until its context ends.
 type workerLoad struct {
-	bundle        *testBundle
+	pool          *pgxpool.Pool
 	collections   []int64
 	perCollection int
 	statements    atomic.Int64
@@ -190,7 +202,7 @@ func (w *workerLoad) run(ctx context.Context) error {
 // prices observes every collection's floor and volumes once a second, the
 // observations spread over the second.
 func (w *workerLoad) prices(ctx context.Context) error {
-	q := db.New(w.bundle.pool)
+	q := db.New(w.pool)
 	tick := time.NewTicker(time.Second / time.Duration(len(w.collections)))
 	defer tick.Stop()
 	for i := 0; ; i++ {
@@ -240,7 +252,7 @@ func (w *workerLoad) tokenPages(ctx context.Context) error {
 			rng.Shuffle(len(page[j].traits), func(a, b int) { page[j].traits[a], page[j].traits[b] = page[j].traits[b], page[j].traits[a] })
 		}
 		up, tr := tokenBatches(id, "0x"+fmt.Sprintf("%040x", id), benchSlug(c), time.Now(), page)
-		err := db.WithTx(ctx, w.bundle.pool, func(tx pgx.Tx) error {
+		err := db.WithTx(ctx, w.pool, func(tx pgx.Tx) error {
 			q := db.New(tx)
 			if err := q.TokenUpsertBatch(ctx, up); err != nil {
 				return fmt.Errorf("upsert tokens: %w", err)
