@@ -150,7 +150,7 @@ var rows = []row{
 		},
 	},
 	{
-		ID: "6", Measure: "Planner at scale: one plan_refresh transaction, and achieved data age over 5 simulated minutes at a budget that should just hold",
+		ID: "6", Measure: "Planner at scale: one plan_refresh transaction, and achieved floor-price age over 5 simulated minutes (2 at 100k) at a budget that should just hold",
 		Bench: "BenchmarkPlannerScale", Target: "tick < 200 ms at 10k",
 		Line: func(size string, m *metrics) line {
 			tick := m.get("tick-ms")
