@@ -346,6 +346,30 @@ func TestTokensQuery(t *testing.T) {
 		require.InDelta(t, 0.5, *tr[0].Frequency, 1e-9)
 	})
 
+	t.Run("TraitsThroughFragments", func(t *testing.T) {
+		t.Parallel()
+		// A page fills its tokens' traits in one batch when the selection
+		// reaches traits, through fragments and aliases too.
+		for _, q := range []string{
+			`query($c: String!) { tokens(collection: $c) { edges { node { ...T } } } } fragment T on Token { tokenId traits { type value count } }`,
+			`query($c: String!) { tokens(collection: $c) { edges { node { tokenId ... on Token { t: traits { type value count } } } } } }`,
+			`query($c: String!) { tokens(collection: $c) { ... on TokenConnection { edges { node { tokenId traits { type value count } } } } } }`,
+		} {
+			var raw map[string]any
+			r := b.query(t, "", q, map[string]any{"c": "alpha"})
+			require.Empty(t, r.Errors, q)
+			require.NoError(t, json.Unmarshal(r.Data, &raw))
+			require.Contains(t, string(r.Data), `"type":"Color","value":"Red","count":3`, q)
+		}
+		var one struct {
+			Token struct {
+				Traits []struct{ Type string } `json:"traits"`
+			} `json:"token"`
+		}
+		b.data(t, "", `{ token(collection: "alpha", tokenId: "1") { ... on Token { traits { type } } } }`, nil, &one)
+		require.Len(t, one.Token.Traits, 2)
+	})
+
 	t.Run("PagesAcrossRankedAndUnranked", func(t *testing.T) {
 		t.Parallel()
 		var all []string
