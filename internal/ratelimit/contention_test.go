@@ -95,7 +95,9 @@ func TestContentionInFlight(t *testing.T) {
 	t.Logf("in flight: %d grants, peak %d of %d", len(gs), peak, maxInFlight)
 	require.LessOrEqual(t, peak, maxInFlight)
 	require.Equal(t, maxInFlight, peak, "the cap is reached under load")
-	require.Greater(t, len(gs), 200)
+	// Enough grants that slots were reused many times; not a throughput
+	// floor (a quiet machine grants ~600, a loaded one has given 183).
+	require.Greater(t, len(gs), 30)
 	st := bucket(t, lims[0], "os")
 	require.Zero(t, st.InFlight)
 	require.Zero(t, st.Expired, "every lease was released")
