@@ -120,10 +120,17 @@ var rows = []row{
 		Bench: "BenchmarkRarityReport", Target: "CLI ≥ 20× faster than Python",
 		Line: func(size string, m *metrics) line {
 			r := m.get("python/cli")
-			ours := fmt.Sprintf("%s: engine %s s, %s MB peak; CLI %s s, %s MB RSS", size,
+			ours := fmt.Sprintf("%s: engine %s s, %s MB peak heap; CLI %s s, %s MB RSS", size,
 				num(m.get("engine-s"), 3), num(m.get("engine-peak-MB"), 1), num(m.get("cli-s"), 3), num(m.get("cli-rss-MB"), 0))
 			base := fmt.Sprintf("Python %s s, %s MB RSS", num(m.get("python-s"), 2), num(m.get("python-rss-MB"), 0))
-			return line{ours, base, num(r, 1) + "×", check(r >= 20)}
+			res := num(r, 1) + "× wall"
+			if m.has("python-killed") && m.values["python-killed"] > 0 {
+				res = "≥ " + res + " (Python stopped at the budget)"
+			}
+			if m.has("python/cli-cpu") {
+				res += ", " + num(m.values["python/cli-cpu"], 1) + "× CPU"
+			}
+			return line{ours, base, res, check(r >= 20)}
 		},
 	},
 	{
@@ -138,7 +145,11 @@ var rows = []row{
 		Bench: "BenchmarkUpstreamEfficiency", Target: "ratio 1.0",
 		Line: func(size string, m *metrics) line {
 			r := m.get("ratio")
-			return line{size + ": " + num(m.get("calls"), 0) + " calls", num(m.get("minimum"), 0) + " calls", num(r, 2), check(r <= 1.0+1e-9)}
+			res := num(r, 3)
+			if m.has("cross-check-calls") && m.values["cross-check-calls"] > 0 {
+				res += fmt.Sprintf(" (%s trait cross-check calls beyond the minimum)", num(m.values["cross-check-calls"], 0))
+			}
+			return line{size + ": " + num(m.get("calls"), 0) + " calls", num(m.get("minimum"), 0) + " calls", res, check(r <= 1.0+1e-9)}
 		},
 	},
 	{
@@ -159,11 +170,15 @@ var rows = []row{
 			if size == "collections=10k" {
 				v = check(tick < 200)
 			}
-			return line{size + ": tick " + num(tick, 1) + " ms", "", res, v}
+			ours := size + ": tick " + num(tick, 1) + " ms"
+			if m.has("tick-max-ms") {
+				ours += " (slowest " + num(m.values["tick-max-ms"], 0) + " ms)"
+			}
+			return line{ours, "", res, v}
 		},
 	},
 	{
-		ID: "7", Measure: "API: the typical client query (one collection, floor, volumes, 50 rarest tokens with traits) over HTTP, workers running",
+		ID: "7", Measure: "API: the typical client query (one collection, floor, volumes, 50 rarest tokens with traits) over HTTP, 50 collections × 4,000 tokens, a background writer doing the workers' writes",
 		Bench: "BenchmarkTypicalQuery", Target: "p99 < 50 ms at 16 clients",
 		Line: func(size string, m *metrics) line {
 			p99 := m.get("p99_ms")
@@ -179,7 +194,14 @@ var rows = []row{
 		ID: "8", Measure: "Memory: worker RSS idle with many tracked collections, and during a large rarity run",
 		Bench: "BenchmarkWorkerMemory", Target: "reported",
 		Line: func(size string, m *metrics) line {
-			return line{size + ": " + num(m.get("rss-MB"), 0) + " MB RSS", "", "", reported}
+			what := size
+			switch {
+			case m.has("collections"):
+				what += " (" + num(m.values["collections"], 0) + " tracked collections)"
+			case m.has("tokens"):
+				what += " (" + num(m.values["tokens"], 0) + "-token rarity run)"
+			}
+			return line{what + ": " + num(m.get("rss-MB"), 0) + " MB RSS", "", "", reported}
 		},
 	},
 }
