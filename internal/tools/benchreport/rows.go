@@ -178,7 +178,7 @@ var rows = []row{
 		},
 	},
 	{
-		ID: "7", Measure: "API: the typical client query (one collection, floor, volumes, 50 rarest tokens with traits) over HTTP, 50 collections × 4,000 tokens, a background writer doing the workers' writes",
+		ID: "7", Measure: "API: the typical client query (one collection, floor, volumes, 50 rarest tokens with traits) over HTTP (full size: 50 collections × 4,000 tokens), a background writer doing the workers' writes",
 		Bench: "BenchmarkTypicalQuery", Target: "p99 < 50 ms at 16 clients",
 		Line: func(size string, m *metrics) line {
 			p99 := m.get("p99_ms")
