@@ -27,7 +27,7 @@ import (
 
 // Peak resident set size of a whole `nftsync worker` process whose only
 // work is one compute_rarity job for a 100k-token collection (8 trait
-// types): the README promises less than this.
+// types): docs/traits-and-rarity.md promises less than this.
 const rarityWorker100kRSS = 150 << 20
 
 // TestComputeRarityWorkerMemory runs a real worker process (built without

@@ -74,8 +74,8 @@ func jsonFields(typ reflect.Type) []string {
 
 // TestJobContractComplete: every job kind a worker runs is either in
 // jobargs (insert-only, for other services) or one of the internal
-// periodic jobs, and the README's job table lists every one of them with
-// its JSON fields and queue (internal ones marked so).
+// periodic jobs, and the job table of docs/enqueueing.md lists every one of
+// them with its JSON fields and queue (internal ones marked so).
 func TestJobContractComplete(t *testing.T) {
 	t.Parallel()
 	contract := map[string]river.JobArgs{}
@@ -94,12 +94,12 @@ func TestJobContractComplete(t *testing.T) {
 		require.Contains(t, internalKinds, k, "job kind %s is declared in jobs: move its args type to jobargs (or list it as internal)", k)
 	}
 
-	readme, err := os.ReadFile("../README.md")
+	doc, err := os.ReadFile("../docs/enqueueing.md")
 	require.NoError(t, err)
-	section := string(readme)
-	_, section, ok := strings.Cut(section, "## Enqueuing from other services")
-	require.True(t, ok)
-	section, _, _ = strings.Cut(section, "\n## ")
+	_, section, ok := strings.Cut(string(doc), "<!-- BEGIN GENERATED: job-kinds ")
+	require.True(t, ok, "docs/enqueueing.md has the job-kinds table")
+	section, _, ok = strings.Cut(section, "<!-- END GENERATED: job-kinds -->")
+	require.True(t, ok, "docs/enqueueing.md closes the job-kinds table")
 	rows := map[string][]string{}
 	for _, line := range strings.Split(section, "\n") {
 		cells := strings.Split(line, "|")
@@ -109,10 +109,10 @@ func TestJobContractComplete(t *testing.T) {
 		kind := strings.Trim(strings.TrimSpace(cells[1]), "`")
 		rows[kind] = cells[2:6]
 	}
-	require.Len(t, rows, len(contract)+len(internalKinds), "one README row per job kind")
+	require.Len(t, rows, len(contract)+len(internalKinds), "one docs/enqueueing.md row per job kind")
 	check := func(kind string, a river.JobArgs, internal bool) {
 		row, ok := rows[kind]
-		require.True(t, ok, "README job table has no row for %s", kind)
+		require.True(t, ok, "the job table of docs/enqueueing.md has no row for %s", kind)
 		args, queue, meaning := row[0], strings.Trim(strings.TrimSpace(row[1]), "`"), row[3]
 		for _, f := range jsonFields(reflect.TypeOf(a)) {
 			require.Contains(t, args, `"`+f+`"`, "%s: JSON field %s", kind, f)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -57,31 +55,4 @@ func TestLoadConfig(t *testing.T) {
 		_, err := loadConfig(envOf(map[string]string{"NFTSYNC_RESCUE_AFTER": "30s", "NFTSYNC_JOB_TIMEOUT": "1m"}))
 		require.ErrorContains(t, err, "NFTSYNC_RESCUE_AFTER")
 	})
-}
-
-// TestREADMEDocumentsEveryVariable keeps the README's configuration table in
-// step with the variables the program reads.
-func TestREADMEDocumentsEveryVariable(t *testing.T) {
-	t.Parallel()
-	readme, err := os.ReadFile("../../README.md")
-	require.NoError(t, err)
-	all := append(append([]envVar(nil), envVars...), subgraphEnvVars...)
-	for _, v := range all {
-		require.Contains(t, string(readme), "`"+v.Name+"`", "README lacks %s", v.Name)
-	}
-	src, err := os.ReadFile("config.go")
-	require.NoError(t, err)
-	src2, err := os.ReadFile("config_subgraph.go")
-	require.NoError(t, err)
-	src = append(src, src2...)
-	// Every NFTSYNC_ variable read in config.go is in the table.
-	for _, field := range strings.FieldsFunc(string(src), func(r rune) bool { return r == '"' }) {
-		if strings.HasPrefix(field, "NFTSYNC_") && !strings.HasSuffix(field, "_") && !strings.Contains(field, " ") {
-			found := false
-			for _, v := range all {
-				found = found || v.Name == field
-			}
-			require.True(t, found, "%s is read but not documented", field)
-		}
-	}
 }
