@@ -173,16 +173,21 @@ func checkConfigTable(t *testing.T) []string {
 	const file = "docs/configuration.md"
 	region, at := generatedRegion(t, file, "config")
 	rows := map[string]envVar{}
+	rowAt := map[string]int{}
 	for i, line := range region {
 		cells := tableCells(line)
 		if len(cells) != 3 || !strings.HasPrefix(cells[0], "`") {
 			continue
+		}
+		for j := range cells {
+			cells[j] = strings.ReplaceAll(cells[j], `\|`, "|")
 		}
 		name := strings.Trim(cells[0], "`")
 		if _, dup := rows[name]; dup {
 			bad("%s:%d: %s is listed twice", file, at+i, name)
 		}
 		rows[name] = envVar{Name: name, Default: strings.Trim(cells[1], "`"), Meaning: cells[2]}
+		rowAt[name] = at + i
 	}
 	for _, v := range documentedVars() {
 		row, ok := rows[v.Name]
@@ -192,12 +197,12 @@ func checkConfigTable(t *testing.T) []string {
 		}
 		if row.Default != v.Default || row.Meaning != v.Meaning {
 			bad("%s:%d: the row of %s differs from cmd/nftsync's table (run make generate):\n doc:  %q %q\n code: %q %q",
-				file, at, v.Name, row.Default, row.Meaning, v.Default, v.Meaning)
+				file, rowAt[v.Name], v.Name, row.Default, row.Meaning, v.Default, v.Meaning)
 		}
 		delete(rows, v.Name)
 	}
 	for name := range rows {
-		bad("%s:%d: the config table lists %s, which the program does not read", file, at, name)
+		bad("%s:%d: the config table lists %s, which the program does not read", file, rowAt[name], name)
 	}
 
 	// Every NFTSYNC_ variable config.go reads is in the program's table.
@@ -649,8 +654,8 @@ func checkRegions(t *testing.T, lines []docLine) []string {
 	return problems
 }
 
-// generatedRegion returns the lines between a region's markers in file and
-// the line number of the first of them.
+// generatedRegion returns the lines between a region's markers in file, as
+// written, and the line number of the first of them.
 func generatedRegion(t *testing.T, file, name string) ([]string, int) {
 	t.Helper()
 	lines := readDoc(t, file)
@@ -664,7 +669,7 @@ func generatedRegion(t *testing.T, file, name string) ([]string, int) {
 	require.Positive(t, end, "%s:%d: region %s is not closed", file, lines[begin].n, name)
 	var out []string
 	for _, l := range lines[begin+1 : begin+end] {
-		out = append(out, l.text)
+		out = append(out, l.raw)
 	}
 	return out, lines[begin+1].n
 }
