@@ -59,6 +59,20 @@ func (a *adoptions) get(key string) *adoptMemo {
 	return m
 }
 
+// windowSeconds estimates a window from the time to its reset: rounded up to
+// whole seconds, as X-RateLimit-Reset has them, except that one second
+// above a multiple of 5 s counts as that multiple. Servers round the reset
+// up (a 60 s window opened at 12:00:00.4 reports 12:01:01), and windows are
+// round (60/m, 600/h); if one really were a second longer, the burst the
+// pacing keeps in hand and the Remaining = 0 pause absorb it.
+func windowSeconds(toReset time.Duration) float64 {
+	w := math.Ceil(toReset.Seconds())
+	if r := w - 1; r >= 5 && math.Mod(r, 5) == 0 {
+		return r
+	}
+	return w
+}
+
 // adopt hands the budget a response reports to an adaptive bucket. The
 // window is the time to Reset, rounded up to whole seconds (Reset has whole
 // seconds); the database keeps the longest seen for the limit, since an
@@ -82,7 +96,7 @@ func (l *Limiter) adopt(ctx context.Context, key string, info ResponseInfo, now 
 	case toReset < MinWindow:
 		return // too short to measure, or the window is about to end
 	}
-	window := math.Ceil(toReset.Seconds())
+	window := windowSeconds(toReset)
 
 	l.adopted.mu.Lock()
 	m := l.adopted.get(key)
