@@ -61,13 +61,14 @@ func (a *adoptions) get(key string) *adoptMemo {
 
 // windowSeconds estimates a window from the time to its reset: rounded up to
 // whole seconds, as X-RateLimit-Reset has them, except that one second
-// above a multiple of 5 s counts as that multiple. Servers round the reset
+// above a multiple of 10 s counts as that multiple. Servers round the reset
 // up (a 60 s window opened at 12:00:00.4 reports 12:01:01), and windows are
-// round (60/m, 600/h); if one really were a second longer, the burst the
-// pacing keeps in hand and the Remaining = 0 pause absorb it.
+// round (60/m, 600/h); if one really were a second longer (at most a tenth
+// more than the estimate), the burst the pacing keeps in hand and the
+// Remaining = 0 pause absorb it.
 func windowSeconds(toReset time.Duration) float64 {
 	w := math.Ceil(toReset.Seconds())
-	if r := w - 1; r >= 5 && math.Mod(r, 5) == 0 {
+	if r := w - 1; r >= 10 && math.Mod(r, 10) == 0 {
 		return r
 	}
 	return w

@@ -26,7 +26,8 @@ import (
 // Limiters on one database) each run two bulk trait callers that never stop
 // (single-NFT calls, ClassBulk; a refused call sleeps its RetryAfter, as a
 // snoozed job would), and one of them a live floor refresh (stats call,
-// ClassLive) at random moments, on average every 4 s.
+// ClassLive) at random moments, on average every fifteenth of the window
+// (4 s at 60 per minute).
 //
 // Full: OpenSea's documented tier of 60 per minute for 3 minutes, measured
 // after the first minute. Quick: 60 per 10 s for 30 s, measured after the
@@ -178,7 +179,7 @@ func runHeaderBudget(tb testing.TB, tier indexersim.Tier, d, warmup time.Duratio
 	wg.Go(func() {
 		lctx := ratelimit.WithClass(rctx, ratelimit.ClassLive)
 		for {
-			sleepCtx(rctx, time.Duration(rand.ExpFloat64()*float64(4*time.Second)))
+			sleepCtx(rctx, time.Duration(rand.ExpFloat64()*float64(tier.Window/15)))
 			if rctx.Err() != nil {
 				return
 			}
