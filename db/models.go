@@ -263,6 +263,14 @@ type RateLimitBucket struct {
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	KeyRejectedUntil  pgtype.Timestamptz
+	Adaptive          bool
+	RateCap           pgtype.Float8
+	BurstCap          pgtype.Float8
+	ReportedLimit     pgtype.Int8
+	ReportedWindow    pgtype.Float8
+	ReportedAt        pgtype.Timestamptz
+	PacedRate         pgtype.Float8
+	PacedBurst        pgtype.Float8
 }
 
 type RateLimitSlot struct {

@@ -2,25 +2,92 @@
 -- Creates a bucket full (tokens = burst) or changes an existing one's
 -- configuration. A change first refills at the old rate up to now and then
 -- clamps the level to the new burst; held slots and a pause are kept.
--- Returns 0 rows when the configuration is unchanged (nothing written).
+-- An adaptive bucket (@adaptive) that already adopted a budget from its
+-- key's headers keeps it, under the new caps (@rate_cap, @burst_cap; NULL
+-- means none); one that has not yet runs at @rate and @burst (the caller's
+-- conservative start). Returns 0 rows when the configuration is unchanged
+-- (nothing written).
 -- Like every rate-limit statement it runs on its own (autocommit) and reads
 -- time from clock_timestamp(), the database clock, so all replicas agree on
 -- refills, pauses and lease expiry.
-INSERT INTO rate_limit_buckets AS k (key, source, rate, burst, max_in_flight, bulk_reserve, tokens, refilled_at)
+INSERT INTO rate_limit_buckets AS k (key, source, rate, burst, max_in_flight, bulk_reserve, tokens, refilled_at,
+                                     adaptive, rate_cap, burst_cap)
 VALUES (@key::text, @source::text, @rate::float8, @burst::float8, @max_in_flight::integer, @bulk_reserve::float8,
-        @burst::float8, clock_timestamp())
+        @burst::float8, clock_timestamp(), @adaptive::boolean, sqlc.narg('rate_cap')::float8, sqlc.narg('burst_cap')::float8)
 ON CONFLICT (key) DO UPDATE SET
     source        = EXCLUDED.source,
-    rate          = EXCLUDED.rate,
-    burst         = EXCLUDED.burst,
+    rate          = CASE WHEN EXCLUDED.adaptive AND k.paced_rate IS NOT NULL
+                         THEN least(coalesce(EXCLUDED.rate_cap, 'Infinity'), k.paced_rate)
+                         ELSE EXCLUDED.rate END,
+    burst         = CASE WHEN EXCLUDED.adaptive AND k.paced_burst IS NOT NULL
+                         THEN least(coalesce(EXCLUDED.burst_cap, 'Infinity'), k.paced_burst)
+                         ELSE EXCLUDED.burst END,
     max_in_flight = EXCLUDED.max_in_flight,
     bulk_reserve  = EXCLUDED.bulk_reserve,
-    tokens        = least(EXCLUDED.burst, k.burst,
+    adaptive      = EXCLUDED.adaptive,
+    rate_cap      = EXCLUDED.rate_cap,
+    burst_cap     = EXCLUDED.burst_cap,
+    tokens        = least(CASE WHEN EXCLUDED.adaptive AND k.paced_burst IS NOT NULL
+                               THEN least(coalesce(EXCLUDED.burst_cap, 'Infinity'), k.paced_burst)
+                               ELSE EXCLUDED.burst END,
+                          k.burst,
                           k.tokens + greatest(0, extract(epoch FROM clock_timestamp() - k.refilled_at)::float8) * k.rate),
     refilled_at   = greatest(k.refilled_at, clock_timestamp()),
     updated_at    = clock_timestamp()
-WHERE (k.source, k.rate, k.burst, k.max_in_flight, k.bulk_reserve)
-      IS DISTINCT FROM (EXCLUDED.source, EXCLUDED.rate, EXCLUDED.burst, EXCLUDED.max_in_flight, EXCLUDED.bulk_reserve);
+WHERE (k.source, k.max_in_flight, k.bulk_reserve, k.adaptive, k.rate_cap, k.burst_cap)
+      IS DISTINCT FROM (EXCLUDED.source, EXCLUDED.max_in_flight, EXCLUDED.bulk_reserve, EXCLUDED.adaptive,
+                        EXCLUDED.rate_cap, EXCLUDED.burst_cap)
+   OR (NOT EXCLUDED.adaptive AND (k.rate, k.burst) IS DISTINCT FROM (EXCLUDED.rate, EXCLUDED.burst))
+   OR (EXCLUDED.adaptive AND k.paced_rate IS NULL AND (k.rate, k.burst) IS DISTINCT FROM (EXCLUDED.rate, EXCLUDED.burst));
+
+-- name: RateLimitAdopt :one
+-- Adopts the budget an adaptive bucket's key reported: @limit requests per
+-- window, where @window_seconds is the time to the reset this answer gave.
+-- The window is the longest such time seen for the same limit (an answer in
+-- the middle of a window sees less than the whole; a changed limit starts
+-- over). From it:
+--   burst = 2 .. limit/20, at most 2 s of the rate and limit-1 (at least 1)
+--   rate  = (limit - burst) / window (at least limit/2 per window)
+-- so burst + rate × window <= limit: no stretch of one window's length,
+-- aligned with the key's windows or not, gets more than the key allows, and
+-- requests are spread evenly instead of spent at the start of the window.
+-- The bucket's rate and burst are these under the caps; its level is
+-- refilled at the old rate and clamped to the new burst. Returns no row when
+-- the bucket is not adaptive or nothing changed.
+WITH p AS (
+    SELECT @reported_limit::bigint AS lim, @window_seconds::float8 AS win_seen, @key::text AS key
+), cur AS (
+    SELECT k.key, p.lim,
+           CASE WHEN k.reported_limit = p.lim THEN greatest(k.reported_window, p.win_seen) ELSE p.win_seen END AS win
+    FROM rate_limit_buckets k, p
+    WHERE k.key = p.key AND k.adaptive
+    FOR NO KEY UPDATE OF k
+), pb AS (
+    SELECT cur.key, cur.lim, cur.win,
+           greatest(1, least(cur.lim - 1, greatest(2, least(ceil(cur.lim / 20.0), ceil(2 * cur.lim / cur.win)))))::float8 AS burst
+    FROM cur
+), np AS (
+    SELECT pb.key, pb.lim, pb.win, pb.burst,
+           (greatest(pb.lim - pb.burst, 0.5 * pb.lim) / pb.win)::float8 AS rate,
+           clock_timestamp() AS now
+    FROM pb
+)
+UPDATE rate_limit_buckets k
+SET rate            = least(coalesce(k.rate_cap, 'Infinity'), np.rate),
+    burst           = least(coalesce(k.burst_cap, 'Infinity'), np.burst),
+    tokens          = least(coalesce(k.burst_cap, 'Infinity'), np.burst,
+                            k.tokens + greatest(0, extract(epoch FROM np.now - k.refilled_at)::float8) * k.rate),
+    refilled_at     = greatest(k.refilled_at, np.now),
+    reported_limit  = np.lim,
+    reported_window = np.win,
+    reported_at     = np.now,
+    paced_rate      = np.rate,
+    paced_burst     = np.burst,
+    updated_at      = np.now
+FROM np
+WHERE k.key = np.key
+  AND (k.reported_limit, k.reported_window) IS DISTINCT FROM (np.lim, np.win)
+RETURNING k.rate, k.burst, k.reported_window::float8 AS reported_window;
 
 -- name: RateLimitSlotsSync :exec
 -- Makes the bucket's slot rows exactly 0 .. max_in_flight-1: creates missing
@@ -209,6 +276,7 @@ RETURNING k.paused_until::timestamptz AS paused_until;
 -- use, for operators and tests. in_flight counts held, unexpired slots;
 -- expired counts slots whose holder never released them (freed already).
 SELECT k.key, k.source, k.rate, k.burst, k.max_in_flight, k.bulk_reserve,
+       k.adaptive, k.rate_cap, k.burst_cap, k.reported_limit, k.reported_window, k.reported_at,
        least(k.burst, k.tokens + greatest(0, extract(epoch FROM clock_timestamp() - k.refilled_at)::float8) * k.rate)::float8 AS tokens,
        k.paused_until, k.priority_hold_until,
        (SELECT count(*) FROM rate_limit_slots sl

@@ -137,7 +137,10 @@ type simFaults struct {
 	MalformedRate float64
 	OversizeRate  float64
 	PerKeyRate    float64
-	APIKeys       []string
+	// Tier is each key's budget in fixed windows (TierSet: it was given).
+	Tier    indexersim.Tier
+	TierSet bool
+	APIKeys []string
 	// Metadata is the token metadata host and IPFS gateway: path, rate
 	// limit and per-token faults.
 	Metadata indexersim.MetadataConfig
@@ -156,8 +159,8 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_OPENSEA_URL", "https://api.opensea.io", "Base URL of the OpenSea API v2 (dev points it at the built-in simulator)."},
 	{"NFTSYNC_OPENSEA_API_KEY", "(unset)", "OpenSea API key, sent as X-API-KEY. Never logged."},
 	{"NFTSYNC_OPENSEA_API_KEYS", "(unset)", "More OpenSea keys, comma-separated; pooled with NFTSYNC_OPENSEA_API_KEY, each with its own budget."},
-	{"NFTSYNC_OPENSEA_RATE", "4/s", "Request rate allowed per OpenSea key across ALL replicas (e.g. 4/s, 240/m). dev defaults it to 90% of the simulator's rate and the burst to half of it."},
-	{"NFTSYNC_OPENSEA_BURST", "(rate, at least 1)", "Requests a key may send back to back after a quiet period."},
+	{"NFTSYNC_OPENSEA_RATE", "auto", "Request rate per OpenSea key across ALL replicas. auto: each key's budget from its answers' X-RateLimit-Limit/-Reset headers (one request per second until the first answer), paced evenly over the key's window; a rate such as 4/s or 240/m is an upper cap on that budget (and the start)."},
+	{"NFTSYNC_OPENSEA_BURST", "(auto: from the budget; else the rate, at least 1)", "Requests a key may send back to back after a quiet period (an upper cap on the burst derived from the key's budget)."},
 	{"NFTSYNC_OPENSEA_CONCURRENCY", "8", "Requests in flight per key across all replicas (0 = no cap)."},
 	{"NFTSYNC_OPENSEA_BULK_RESERVE", "0.3", "Share of each key's burst and slots that token backfills leave to live refreshes."},
 	{"NFTSYNC_LIMIT_MAX_WAIT", "2s", "How long a job waits for rate budget before it snoozes (no attempt spent)."},
@@ -204,6 +207,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_TRAITS_CHECK_TOLERANCE", "0.01", "Relative difference between our and the source's count of a trait value that the cross-check after a full fetch accepts."},
 	{"NFTSYNC_SIM_LIST_TRAITS", "false", "Simulator: send traits in the NFT list answers (the live API does not: opensea-sdk issue #1889)."},
 	{"NFTSYNC_SIM_PER_KEY_RATE", "0", "Simulator: allowed requests per second per API key (0 = no per-key limit)."},
+	{"NFTSYNC_SIM_TIER", "off (dev: 12000/m)", "Simulator: each API key's budget in fixed windows, sent in X-RateLimit-Limit/-Remaining/-Reset like OpenSea's: 60/m and 600/h are OpenSea's documented free tiers, N/<duration> any other, off none. dev uses a fast 12000/m unless set."},
 	{"NFTSYNC_SIM_API_KEYS", "(unset)", "Simulator: comma-separated accepted API keys; others get 401 (unset = no auth)."},
 	{"NFTSYNC_SIM_LATENCY", "0", "Simulator fault: latency added to every request."},
 	{"NFTSYNC_SIM_ERROR_RATE", "0", "Simulator fault: fraction of requests answered 500/502/503."},
@@ -310,6 +314,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			MalformedRate: p.fraction("NFTSYNC_SIM_MALFORMED_RATE"),
 			OversizeRate:  p.fraction("NFTSYNC_SIM_OVERSIZE_RATE"),
 			PerKeyRate:    p.float("NFTSYNC_SIM_PER_KEY_RATE", 0, 0),
+			Tier:          p.simTier(),
 			APIKeys:       splitList(getenv("NFTSYNC_SIM_API_KEYS")),
 			Metadata: indexersim.MetadataConfig{
 				GatewayPath:  getenv("NFTSYNC_SIM_METADATA_GATEWAY_PATH"),
@@ -332,8 +337,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		MaxWorkers:  map[string]int{},
 	}
 	c.API = p.apiConfig()
-	c.Limit.Rate = 4
-	if rs := getenv("NFTSYNC_OPENSEA_RATE"); rs != "" {
+	if rs := getenv("NFTSYNC_OPENSEA_RATE"); rs != "" && rs != "auto" {
 		r, err := ratelimit.ParseRate(rs)
 		if err != nil {
 			p.errs = append(p.errs, fmt.Errorf("NFTSYNC_OPENSEA_RATE: %w", err))
@@ -341,6 +345,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			c.Limit.Rate, c.RateSet = r, true
 		}
 	}
+	c.SimFaults.TierSet = getenv("NFTSYNC_SIM_TIER") != ""
 	c.PlanRate = cmp.Or(getenv("NFTSYNC_PLAN_RATE"), "auto")
 	if c.PlanRate != "auto" && c.PlanRate != "off" {
 		r, err := ratelimit.ParseRate(c.PlanRate)
@@ -450,6 +455,15 @@ func (p *envParser) fraction(name string) float64 {
 		return 0
 	}
 	return f
+}
+
+// simTier reads NFTSYNC_SIM_TIER.
+func (p *envParser) simTier() indexersim.Tier {
+	t, err := indexersim.ParseTier(p.getenv("NFTSYNC_SIM_TIER"))
+	if err != nil {
+		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_SIM_TIER: %w", err))
+	}
+	return t
 }
 
 // splitList splits a comma-separated list, dropping empty items.
@@ -590,19 +604,31 @@ func (c *config) simConfig() indexersim.Config {
 	return indexersim.Config{
 		Seed: c.SimSeed, Collections: c.SimCollections, Rate: c.SimRate, Burst: c.SimBurst,
 		MinTokens: c.SimMinTokens, MaxTokens: c.SimMaxTokens, ListTraits: c.SimListTraits,
-		PerKeyRate: f.PerKeyRate, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
+		PerKeyRate: f.PerKeyRate, Tier: f.Tier, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
 		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
 		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate, Metadata: f.Metadata,
 		Subgraphs: c.simSubgraphConfigs(),
 	}
 }
 
-// burst is the configured burst, or the rate rounded up (at least 1).
+// burst is the configured burst, or the rate rounded up (at least 1); 0
+// when neither is set (OpenSea's auto budget: no cap).
 func (l limitConfig) burst() int {
 	if l.Burst > 0 {
 		return l.Burst
 	}
+	if l.Rate == 0 {
+		return 0
+	}
 	return max(1, int(math.Ceil(l.Rate)))
+}
+
+// describe says what rate a key gets: "auto" or "auto, at most 4/s".
+func (l limitConfig) describe() string {
+	if l.Rate == 0 {
+		return "auto (from X-RateLimit-* headers)"
+	}
+	return "auto (from X-RateLimit-* headers), at most " + strconv.FormatFloat(l.Rate, 'g', 4, 64) + "/s"
 }
 
 func (c *config) jobsConfig() jobs.Config {
@@ -623,7 +649,11 @@ func (c *config) planRates() map[string]float64 {
 	case "off":
 		return nil
 	case "auto", "":
-		rates["opensea"] = c.Limit.Rate * float64(max(1, len(c.OpenSeaAPIKeys)))
+		// OpenSea's budget is read from its keys' headers at run time: with
+		// no cap configured the planner bounds it by PlanBatch only.
+		if c.Limit.Rate > 0 {
+			rates["opensea"] = c.Limit.Rate * float64(max(1, len(c.OpenSeaAPIKeys)))
+		}
 		for _, sg := range c.Subgraphs {
 			rates[sg.source()] = sg.Limit.Rate
 		}

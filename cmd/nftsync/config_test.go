@@ -56,3 +56,35 @@ func TestLoadConfig(t *testing.T) {
 		require.ErrorContains(t, err, "NFTSYNC_RESCUE_AFTER")
 	})
 }
+
+// TestOpenSeaRateAuto: by default (and with auto) each key's budget comes
+// from its headers: no rate cap, no burst cap, and the planner bounds
+// OpenSea by its batch only; an explicit rate is the cap and the planner's
+// budget. The simulator's tier is read by name.
+func TestOpenSeaRateAuto(t *testing.T) {
+	t.Parallel()
+
+	for _, env := range []map[string]string{nil, {"NFTSYNC_OPENSEA_RATE": "auto"}} {
+		cfg, err := loadConfig(envOf(env))
+		require.NoError(t, err)
+		require.False(t, cfg.RateSet)
+		require.Zero(t, cfg.Limit.Rate)
+		require.Zero(t, cfg.Limit.burst(), "no burst cap")
+		require.NotContains(t, cfg.planRates(), "opensea")
+		require.Contains(t, cfg.Limit.describe(), "auto")
+	}
+	cfg, err := loadConfig(envOf(map[string]string{"NFTSYNC_OPENSEA_RATE": "240/m", "NFTSYNC_OPENSEA_API_KEYS": "a,b"}))
+	require.NoError(t, err)
+	require.Equal(t, 4.0, cfg.Limit.Rate)
+	require.Equal(t, 4, cfg.Limit.burst())
+	require.Equal(t, 8.0, cfg.planRates()["opensea"])
+	require.Contains(t, cfg.Limit.describe(), "at most 4/s")
+
+	cfg, err = loadConfig(envOf(map[string]string{"NFTSYNC_SIM_TIER": "600/h"}))
+	require.NoError(t, err)
+	require.True(t, cfg.SimFaults.TierSet)
+	require.Equal(t, 600, cfg.simConfig().Tier.Limit)
+	require.Equal(t, time.Hour, cfg.simConfig().Tier.Window)
+	_, err = loadConfig(envOf(map[string]string{"NFTSYNC_SIM_TIER": "lots"}))
+	require.ErrorContains(t, err, "NFTSYNC_SIM_TIER")
+}

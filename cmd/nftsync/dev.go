@@ -54,12 +54,16 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	}
 	defer pool.Close()
 
+	if !cfg.SimFaults.TierSet {
+		cfg.SimFaults.Tier = devTier
+	}
 	sim, err := indexersim.Start(ctx, cfg.SimAddr, cfg.simConfig(), logger.With(slog.String("component", "sim")))
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
 	}
 	defer sim.Close()
-	logger.Info("indexer simulator listening", slog.String("url", sim.URL), slog.Int("collections", cfg.SimCollections))
+	logger.Info("indexer simulator listening", slog.String("url", sim.URL), slog.Int("collections", cfg.SimCollections),
+		slog.String("tier_per_key", tierNote(cfg.SimFaults)))
 
 	// Every third collection takes its traits from its tokens' own metadata
 	// URLs (the simulator serves them over http, its IPFS gateway and data:
@@ -75,15 +79,12 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 			return err
 		}
 	}
-	// The simulator's whole budget is known: use 90% of it unless told.
+	// Each key's budget comes from the simulator's X-RateLimit-* headers
+	// (its tier). Its global bucket sends no headers of its own once a tier
+	// is set: keep the keys' bursts within half of it.
 	limit := cfg.Limit
-	if !cfg.RateSet && cfg.SimRate > 0 {
-		limit.Rate = 0.9 * cfg.SimRate
-		if limit.Burst == 0 {
-			limit.Burst = max(1, int(0.5*cfg.SimRate))
-		}
-	} else if !cfg.RateSet {
-		limit.Rate = 1000
+	if !cfg.RateSet && cfg.SimRate > 0 && limit.Burst == 0 {
+		limit.Burst = max(1, int(0.5*cfg.SimRate))
 	}
 	obs, err := newObservers(ctx, cfg, pool, logger)
 	if err != nil {
@@ -118,6 +119,22 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 		logger.Warn("final progress report", slog.Any("error", perr))
 	}
 	return err
+}
+
+// devTier is dev's simulator tier per key unless NFTSYNC_SIM_TIER is set:
+// 200 requests/s on average, so the default world completes in minutes.
+var devTier = indexersim.Tier{Limit: 12000, Window: time.Minute}
+
+// tierNote says which tier the simulator gives each key.
+func tierNote(f simFaults) string {
+	switch {
+	case f.Tier.IsZero():
+		return "none (no X-RateLimit-* headers from tiers)"
+	case !f.TierSet && f.Tier == devTier:
+		return f.Tier.String() + " (dev's fast tier; NFTSYNC_SIM_TIER=60/m or 600/h for OpenSea's free tiers)"
+	default:
+		return f.Tier.String()
+	}
 }
 
 // redactURL hides the password of a connection URL (the private cluster's
@@ -180,7 +197,7 @@ func reportProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Ser
 					slog.Int("collections", total), slog.Duration("after", time.Since(start).Round(time.Second)),
 					slog.Int64("list_calls", st.ByEndpoint[indexersim.EndpointNFTs]),
 					slog.Int64("trait_calls", st.ByEndpoint[indexersim.EndpointNFT]),
-					slog.Int64("upstream_calls", st.Requests))
+					slog.Int64("upstream_calls", st.Requests), slog.String("key_budgets", keyBudgets(ctx, db.New(pool))))
 				start = time.Time{} // say it once
 			}
 		}
@@ -224,11 +241,30 @@ func logProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server
 	}
 	logger.Info("progress", slog.Int("collections_complete", complete), slog.Int("collections", len(rows)),
 		slog.Int64("tokens", tokens), slog.Int64("tokens_with_traits", withTraits), slog.Int64("tokens_ranked", ranked),
-		slog.String("jobs", strings.Join(parts, " ")))
+		slog.String("jobs", strings.Join(parts, " ")), slog.String("key_budgets", keyBudgets(ctx, q)))
 	if err := logSources(ctx, q, logger); err != nil {
 		return 0, 0, err
 	}
 	return complete, len(rows), nil
+}
+
+// keyBudgets renders the budget each OpenSea key reported and the rate its
+// bucket runs at, e.g. "opensea=12000/1m0s@193.3/s" ("unknown" before the
+// first answer).
+func keyBudgets(ctx context.Context, q *db.Queries) string {
+	rows, err := q.RateLimitBucketList(ctx, "opensea")
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	parts := make([]string, 0, len(rows))
+	for _, r := range rows {
+		b := "unknown"
+		if r.ReportedLimit.Valid && r.ReportedWindow.Valid {
+			b = fmt.Sprintf("%d/%s", r.ReportedLimit.Int64, time.Duration(r.ReportedWindow.Float64*float64(time.Second)))
+		}
+		parts = append(parts, fmt.Sprintf("%s=%s@%.4g/s", r.Key, b, r.Rate))
+	}
+	return strings.Join(parts, " ")
 }
 
 // logSources logs the current volume rows per source and the cross-source

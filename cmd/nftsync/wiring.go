@@ -105,7 +105,8 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 			Logger: logger,
 			Observe: func(i opensea.ResponseInfo) {
 				m.ObserveUpstream("opensea", i.Op, i.Status)
-				lim.Observe(bucket, ratelimit.ResponseInfo{Status: i.Status, RetryAfter: i.RetryAfter, Remaining: i.Remaining, Reset: i.Reset})
+				lim.Observe(bucket, ratelimit.ResponseInfo{Status: i.Status, RetryAfter: i.RetryAfter,
+					Limit: i.Limit, Remaining: i.Remaining, Reset: i.Reset, Malformed: i.Malformed})
 			},
 		})
 		if err != nil {
@@ -115,6 +116,9 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 		buckets = append(buckets, ratelimit.BucketConfig{
 			Key: bucket, Source: "opensea", Rate: limit.Rate, Burst: limit.burst(),
 			MaxInFlight: limit.Concurrency, BulkReserve: limit.BulkReserve,
+			// The key's budget comes from its answers' X-RateLimit-*
+			// headers; a configured rate and burst are upper caps.
+			Adaptive: true,
 		})
 	}
 	out := map[string]indexer.Indexer{"opensea": ratelimit.NewIndexer(lim, "opensea", clients)}
@@ -130,7 +134,7 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 		return nil, fmt.Errorf("configure rate limits: %w", err)
 	}
 	logger.Info("upstream budget", slog.String("source", "opensea"), slog.Int("keys", len(clients)),
-		slog.Float64("rate_per_key", limit.Rate), slog.Int("burst", limit.burst()), slog.Int("concurrency", limit.Concurrency))
+		slog.String("rate_per_key", limit.describe()), slog.Int("burst_cap", limit.burst()), slog.Int("concurrency", limit.Concurrency))
 	for _, sg := range cfg.Subgraphs {
 		logger.Info("upstream budget", slog.String("source", sg.source()), slog.Float64("rate", sg.Limit.Rate),
 			slog.Int("burst", sg.Limit.burst()), slog.Int("concurrency", sg.Limit.Concurrency))

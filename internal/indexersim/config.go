@@ -67,6 +67,13 @@ type Config struct {
 	// ceil(PerKeyRate).
 	PerKeyBurst int
 
+	// Tier is each API key's budget in fixed windows (requests without a
+	// key share one), sent in X-RateLimit-Limit, -Remaining and -Reset like
+	// OpenSea's (see Tier; TierPerMinute and TierPerHour are the documented
+	// free tiers). It applies after Rate and PerKeyRate, and its headers
+	// replace theirs. The zero Tier means none.
+	Tier Tier
+
 	// APIKeys, when non-empty, are the only accepted X-API-KEY values;
 	// other requests get 401. Empty means no authentication.
 	APIKeys []string
@@ -172,6 +179,9 @@ func (c Config) Validate() error {
 		if r.burst < 0 {
 			bad("%s burst must be >= 0, got %d", r.name, r.burst)
 		}
+	}
+	if c.Tier.Limit < 0 || (c.Tier.Limit > 0 && c.Tier.Window <= 0) {
+		bad("tier must be a positive number of requests per positive window, got %d per %s", c.Tier.Limit, c.Tier.Window)
 	}
 	for i, k := range c.APIKeys {
 		if k == "" {

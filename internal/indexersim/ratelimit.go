@@ -1,9 +1,11 @@
 package indexersim
 
 import (
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -58,18 +60,95 @@ func (b *bucket) fullAt(now time.Time) time.Time {
 	return now.Add(time.Duration(math.Ceil(float64(missing) / b.rate)))
 }
 
-// limiter holds the global bucket and one bucket per API key. Buckets use
-// the injected clock, so tests with a fake clock control refills exactly.
+// Tier is a key's documented budget: Limit requests per Window, counted in
+// fixed windows. OpenSea's free tier is 60 reads a minute in its spec's
+// example (api-types opensea-api.json, rate_limits.read "60/m") and 600 an
+// hour on its docs page (reference/api-keys.md, 2026-09), which tells
+// clients to size themselves from X-RateLimit-Limit, X-RateLimit-Remaining
+// and X-RateLimit-Reset (a Unix epoch) instead of a fixed number. How the
+// live API places its windows is not documented [unverified]; the
+// simulator opens a key's window at its first request after the previous
+// one ended (the GitHub-style fixed window), so a client cannot assume they
+// are aligned to the clock.
+type Tier struct {
+	Limit  int
+	Window time.Duration
+}
+
+// Documented tiers (see Tier).
+var (
+	TierPerMinute = Tier{Limit: 60, Window: time.Minute}
+	TierPerHour   = Tier{Limit: 600, Window: time.Hour}
+)
+
+// IsZero reports whether t sets no budget.
+func (t Tier) IsZero() bool { return t.Limit == 0 }
+
+// String renders t as ParseTier reads it, e.g. "60/1m0s"; "off" for none.
+func (t Tier) String() string {
+	if t.IsZero() {
+		return "off"
+	}
+	return strconv.Itoa(t.Limit) + "/" + t.Window.String()
+}
+
+// ParseTier reads a tier such as "60/m", "600/h", "60/10s" or "off" (no
+// tier; also the empty string): a positive whole number of requests per
+// s, m, h or a positive Go duration.
+func ParseTier(s string) (Tier, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "off" {
+		return Tier{}, nil
+	}
+	bad := func(why string) (Tier, error) {
+		return Tier{}, fmt.Errorf("tier %q: %s (want N/m, N/h, N/<duration> such as 60/m, 600/h or 60/10s, or off)", s, why)
+	}
+	num, unit, ok := strings.Cut(s, "/")
+	if !ok {
+		return bad("missing /window")
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if err != nil || n < 1 {
+		return bad("the request count must be a positive whole number")
+	}
+	var w time.Duration
+	switch u := strings.TrimSpace(unit); u {
+	case "s":
+		w = time.Second
+	case "m":
+		w = time.Minute
+	case "h":
+		w = time.Hour
+	default:
+		if w, err = time.ParseDuration(u); err != nil || w <= 0 {
+			return bad("unknown window " + strconv.Quote(u))
+		}
+	}
+	return Tier{Limit: n, Window: w}, nil
+}
+
+// window is one key's current fixed window of a Tier.
+type window struct {
+	end  time.Time
+	used int
+}
+
+// limiter holds the global bucket, one bucket per API key and each key's
+// tier window. They use the injected clock, so tests with a fake clock
+// control refills exactly.
 type limiter struct {
 	mu          sync.Mutex
 	global      *bucket // nil when unlimited
 	perKeyRate  float64 // 0 when there is no per-key limit
 	perKeyBurst int
 	keys        map[string]*bucket
+	tier        Tier
+	windows     map[string]*window
 }
 
 func newLimiter(cfg Config) *limiter {
-	l := &limiter{perKeyRate: cfg.PerKeyRate, perKeyBurst: cfg.PerKeyBurst, keys: map[string]*bucket{}}
+	l := &limiter{perKeyRate: cfg.PerKeyRate, perKeyBurst: cfg.PerKeyBurst, keys: map[string]*bucket{},
+		tier: cfg.Tier, windows: map[string]*window{}}
 	if cfg.Rate > 0 {
 		l.global = newBucket(cfg.Rate, cfg.Burst)
 	}
@@ -86,6 +165,7 @@ type decision struct {
 	limit      int64
 	remaining  int64
 	reset      time.Time
+	tiered     bool // the headers describe the key's Tier
 }
 
 // allow takes one token from the global bucket and from key's bucket, or
@@ -123,14 +203,40 @@ func (l *limiter) allow(key string, now time.Time) decision {
 	if d.bucket != nil {
 		d.limit, d.remaining, d.reset = d.bucket.capacity, d.bucket.remaining(), d.bucket.fullAt(now)
 	}
+	if !l.tier.IsZero() {
+		l.tierAllow(&d, key, now)
+	}
 	return d
+}
+
+// tierAllow applies key's tier after the buckets: a request the buckets
+// admitted counts against the key's window unless the window is used up,
+// and the headers describe the tier (Limit, what is left of the window, and
+// its end), as OpenSea's do.
+func (l *limiter) tierAllow(d *decision, key string, now time.Time) {
+	w, ok := l.windows[key]
+	if !ok || !now.Before(w.end) {
+		w = &window{end: now.Add(l.tier.Window)}
+		l.windows[key] = w
+	}
+	if d.ok {
+		if w.used < l.tier.Limit {
+			w.used++
+		} else {
+			// The buckets' tokens stay taken: a refused request costs the
+			// client its place either way.
+			d.ok, d.retryAfter = false, w.end.Sub(now)
+		}
+	}
+	d.tiered = true
+	d.limit, d.remaining, d.reset = int64(l.tier.Limit), int64(l.tier.Limit-w.used), w.end
 }
 
 // setHeaders writes X-RateLimit-Limit/Remaining/Reset (Reset as Unix
 // seconds, rounded up) and, for a refusal, Retry-After in whole seconds
 // (at least 1).
 func (d decision) setHeaders(h http.Header) {
-	if d.bucket == nil {
+	if d.bucket == nil && !d.tiered {
 		return
 	}
 	h.Set("X-RateLimit-Limit", strconv.FormatInt(d.limit, 10))

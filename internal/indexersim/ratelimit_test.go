@@ -150,3 +150,53 @@ func TestMaxServedPerSecond(t *testing.T) {
 		require.LessOrEqual(t, st.MaxServedPerSecond, int64(10+10), "never more than burst + rate in 1 s")
 	})
 }
+
+func TestTier(t *testing.T) {
+	t.Parallel()
+
+	t.Run("FixedWindowPerKey", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, Config{Collections: 1, Tier: Tier{Limit: 3, Window: time.Minute}})
+		start := b.clock.Now()
+		for i := range 3 {
+			b.clock.Advance(10 * time.Second) // the window opened at the first request
+			res := b.get(t, collectionPath, "X-API-KEY", "k1")
+			require.Equal(t, http.StatusOK, res.status)
+			require.Equal(t, "3", res.header.Get("X-RateLimit-Limit"))
+			require.Equal(t, strconv.Itoa(2-i), res.header.Get("X-RateLimit-Remaining"))
+		}
+		res := b.get(t, collectionPath, "X-API-KEY", "k1")
+		require.Equal(t, http.StatusTooManyRequests, res.status)
+		require.Equal(t, "0", res.header.Get("X-RateLimit-Remaining"))
+		first := start.Add(10 * time.Second)
+		require.Equal(t, strconv.FormatInt(ceilUnix(first.Add(time.Minute)), 10), res.header.Get("X-RateLimit-Reset"))
+		require.Equal(t, "40", res.header.Get("Retry-After"), "until the window ends")
+
+		// Another key has its own window.
+		require.Equal(t, http.StatusOK, b.get(t, collectionPath, "X-API-KEY", "k2").status)
+
+		b.clock.Advance(first.Add(time.Minute).Sub(b.clock.Now())) // the window ends
+		res = b.get(t, collectionPath, "X-API-KEY", "k1")
+		require.Equal(t, http.StatusOK, res.status)
+		require.Equal(t, "2", res.header.Get("X-RateLimit-Remaining"), "a new window")
+		st := b.sim.Stats()
+		require.Equal(t, int64(1), st.RateLimited)
+	})
+
+	t.Run("Parse", func(t *testing.T) {
+		t.Parallel()
+		for in, want := range map[string]Tier{
+			"60/m": TierPerMinute, "600/h": TierPerHour, "60/10s": {60, 10 * time.Second},
+			" 5 / s ": {5, time.Second}, "off": {}, "": {},
+		} {
+			got, err := ParseTier(in)
+			require.NoError(t, err, in)
+			require.Equal(t, want, got, in)
+		}
+		for _, in := range []string{"60", "0/m", "-1/m", "1.5/m", "60/fortnight", "60/-1s", "x/m"} {
+			_, err := ParseTier(in)
+			require.ErrorContains(t, err, strconv.Quote(in), in)
+		}
+		require.Error(t, Config{Tier: Tier{Limit: 5}}.Validate(), "a tier needs a window")
+	})
+}

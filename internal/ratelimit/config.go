@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // DefaultBulkReserve is a sensible BucketConfig.BulkReserve: bulk requests
@@ -36,6 +38,38 @@ type BucketConfig struct {
 	// that ClassBulk requests leave for live and priority ones. With Burst 1
 	// there is nothing to reserve; use Burst ≥ 2 for the reserve to matter.
 	BulkReserve float64
+	// Adaptive makes the bucket take its rate and burst from the budget its
+	// key reports in rate-limit headers (Observe): X-RateLimit-Limit requests
+	// per window, the window read from X-RateLimit-Reset. Rate and Burst are
+	// then upper caps (0: none). Until the key's first answer the bucket
+	// runs at its caps, or at StartRate with a burst of 1 when none is given.
+	// The adopted budget lives in the bucket row, so every replica uses it at
+	// once and a restarted one keeps it.
+	Adaptive bool
+}
+
+// StartRate is an adaptive bucket's rate, in requests per second, before its
+// key reported a budget: conservative enough for any documented tier.
+const StartRate = 1.0
+
+// start returns the rate and burst a bucket runs at before any answer and
+// the caps stored with it (not valid: none). A fixed bucket runs at its own. An
+// adaptive one runs at its caps when given (the operator vouched for them)
+// and otherwise at StartRate with a burst of 1.
+func (c BucketConfig) start() (rate, burst float64, rateCap, burstCap pgtype.Float8) {
+	if !c.Adaptive {
+		return c.Rate, float64(c.Burst), rateCap, burstCap
+	}
+	rate, burst = StartRate, 1
+	if c.Rate > 0 {
+		rate = c.Rate
+		rateCap = pgtype.Float8{Float64: rate, Valid: true}
+	}
+	if c.Burst > 0 {
+		burst = float64(c.Burst)
+		burstCap = pgtype.Float8{Float64: burst, Valid: true}
+	}
+	return rate, burst, rateCap, burstCap
 }
 
 // Validate reports what is wrong with c, naming the bucket.
@@ -47,11 +81,21 @@ func (c BucketConfig) Validate() error {
 	if c.Source == "" {
 		errs = append(errs, errors.New("source is empty"))
 	}
-	if !(c.Rate > 0) || math.IsInf(c.Rate, 0) {
-		errs = append(errs, fmt.Errorf("rate must be a positive number of requests per second, got %v", c.Rate))
-	}
-	if c.Burst < 1 {
-		errs = append(errs, fmt.Errorf("burst must be at least 1, got %d", c.Burst))
+	switch {
+	case c.Adaptive:
+		if !(c.Rate >= 0) || math.IsInf(c.Rate, 0) {
+			errs = append(errs, fmt.Errorf("rate cap must be 0 (none) or a positive number of requests per second, got %v", c.Rate))
+		}
+		if c.Burst < 0 {
+			errs = append(errs, fmt.Errorf("burst cap must be 0 (none) or at least 1, got %d", c.Burst))
+		}
+	default:
+		if !(c.Rate > 0) || math.IsInf(c.Rate, 0) {
+			errs = append(errs, fmt.Errorf("rate must be a positive number of requests per second, got %v", c.Rate))
+		}
+		if c.Burst < 1 {
+			errs = append(errs, fmt.Errorf("burst must be at least 1, got %d", c.Burst))
+		}
 	}
 	if c.MaxInFlight < 0 || c.MaxInFlight > math.MaxInt32 {
 		errs = append(errs, fmt.Errorf("max in flight must be 0 (no cap) or positive, got %d", c.MaxInFlight))

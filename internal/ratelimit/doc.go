@@ -70,11 +70,27 @@
 //
 // # Adapting to the upstream
 //
+// An adaptive bucket (BucketConfig.Adaptive) reads its budget from its key's
+// answers: Observe hands it X-RateLimit-Limit (L requests per window) and
+// the time to X-RateLimit-Reset, and the bucket row adopts them for every
+// replica. The window is the longest time to a reset seen for that limit
+// (an answer in the middle of a window sees only its rest; whole seconds,
+// see windowSeconds). The bucket then runs at rate (L − B)/window with a
+// small burst B (2 up to 2 s of the rate, at most L/20), so B + rate ×
+// window ≤ L: no stretch of one window's length, aligned with the key's
+// windows or not, sees more than L, and the budget is spread over the window
+// instead of spent at its start, which keeps the bulk reserve (a share of
+// B) free for live requests at every moment. Before the first answer the
+// bucket runs at StartRate (1/s) with burst 1; a configured rate and burst
+// are upper caps (and the start). Malformed or contradictory headers are
+// ignored with a warning.
+//
 // Pause (or PauseFor) stops a bucket for every replica until a time on the
 // database clock; the bucket then restarts empty and refills at its rate, so
 // the budget resumes smoothly instead of in a burst. PauseOnError pauses on a
 // rate-limited *indexer.Error (429/599) for its RetryAfter (or
-// Options.DefaultPause when the source gave none), and Observe pauses when a
+// Options.DefaultPause when the source gave none); Observe pauses on a
+// 429/599 for its Retry-After, else until X-RateLimit-Reset, and when a
 // response reports X-RateLimit-Remaining = 0 until X-RateLimit-Reset. Pauses
 // only ever extend and are capped at Options.MaxPause.
 //

@@ -113,6 +113,8 @@ type Limiter struct {
 
 	gatesMu sync.Mutex
 	gates   map[gateKey]chan struct{}
+
+	adopted adoptions
 }
 
 // New returns a Limiter on pool. Pass a pool (or a single connection used by
@@ -199,9 +201,11 @@ func (l *Limiter) Ensure(ctx context.Context, cfgs []BucketConfig) error {
 	sorted := slices.Clone(cfgs)
 	slices.SortFunc(sorted, func(a, b BucketConfig) int { return cmp.Compare(a.Key, b.Key) })
 	for _, c := range sorted {
+		rate, burst, rateCap, burstCap := c.start()
 		n, err := l.q.RateLimitBucketUpsert(ctx, db.RateLimitBucketUpsertParams{
-			Key: c.Key, Source: c.Source, Rate: c.Rate, Burst: float64(c.Burst),
+			Key: c.Key, Source: c.Source, Rate: rate, Burst: burst,
 			MaxInFlight: int32(c.MaxInFlight), BulkReserve: c.BulkReserve,
+			Adaptive: c.Adaptive, RateCap: rateCap, BurstCap: burstCap,
 		})
 		if err != nil {
 			return fmt.Errorf("ratelimit: ensure bucket %q: %w", c.Key, err)
@@ -209,12 +213,16 @@ func (l *Limiter) Ensure(ctx context.Context, cfgs []BucketConfig) error {
 		if err := l.q.RateLimitSlotsSync(ctx, c.Key); err != nil {
 			return fmt.Errorf("ratelimit: ensure slots of bucket %q: %w", c.Key, err)
 		}
-		if n > 0 {
+		if n > 0 && c.Adaptive {
+			l.log.InfoContext(ctx, "rate limit bucket configured: budget from the key's rate-limit headers", slog.String("bucket", c.Key),
+				slog.String("source", c.Source), slog.Float64("rate_cap_per_s", c.Rate), slog.Int("burst_cap", c.Burst),
+				slog.Float64("start_rate_per_s", rate), slog.Int("max_in_flight", c.MaxInFlight), slog.Float64("bulk_reserve", c.BulkReserve))
+		} else if n > 0 {
 			l.log.InfoContext(ctx, "rate limit bucket configured", slog.String("bucket", c.Key),
 				slog.String("source", c.Source), slog.Float64("rate_per_s", c.Rate), slog.Int("burst", c.Burst),
 				slog.Int("max_in_flight", c.MaxInFlight), slog.Float64("bulk_reserve", c.BulkReserve))
 		}
-		if c.BulkReserve > 0 && c.BulkReserve*float64(c.Burst) > float64(c.Burst-1) {
+		if !c.Adaptive && c.BulkReserve > 0 && c.BulkReserve*float64(c.Burst) > float64(c.Burst-1) {
 			l.log.WarnContext(ctx, "bulk reserve capped at burst-1 tokens; raise burst for a full reserve",
 				slog.String("bucket", c.Key), slog.Int("burst", c.Burst), slog.Float64("bulk_reserve", c.BulkReserve))
 		}
@@ -521,6 +529,32 @@ type BucketState struct {
 	// lie in the past.
 	PausedUntil       time.Time
 	PriorityHoldUntil time.Time
+	// Adaptive buckets take Rate and Burst from their key's headers, under
+	// RateCap and BurstCap (0: none). Reported is the budget the key last
+	// reported (zero before its first answer).
+	Adaptive bool
+	RateCap  float64
+	BurstCap float64
+	Reported Budget
+}
+
+// Budget is what a key reported in its rate-limit headers: Limit requests
+// per Window (estimated from X-RateLimit-Reset), adopted At (database clock).
+type Budget struct {
+	Limit  int64
+	Window time.Duration
+	At     time.Time
+}
+
+// IsZero reports whether no budget was reported.
+func (b Budget) IsZero() bool { return b.Limit == 0 }
+
+// String renders the budget as "60/1m0s", or "unknown".
+func (b Budget) String() string {
+	if b.IsZero() {
+		return "unknown"
+	}
+	return strconv.FormatInt(b.Limit, 10) + "/" + b.Window.String()
 }
 
 // Buckets returns the state of a source's buckets, ordered by key.
@@ -531,11 +565,16 @@ func (l *Limiter) Buckets(ctx context.Context, source string) ([]BucketState, er
 	}
 	out := make([]BucketState, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, BucketState{
+		st := BucketState{
 			Key: r.Key, Source: r.Source, Rate: r.Rate, Burst: r.Burst, MaxInFlight: int(r.MaxInFlight),
 			BulkReserve: r.BulkReserve, Tokens: r.Tokens, InFlight: int(r.InFlight), Expired: int(r.Expired), Slots: int(r.Slots),
 			PausedUntil: r.PausedUntil.Time, PriorityHoldUntil: r.PriorityHoldUntil.Time,
-		})
+			Adaptive: r.Adaptive, RateCap: r.RateCap.Float64, BurstCap: r.BurstCap.Float64,
+		}
+		if r.ReportedLimit.Valid && r.ReportedWindow.Valid {
+			st.Reported = Budget{Limit: r.ReportedLimit.Int64, Window: time.Duration(r.ReportedWindow.Float64 * float64(time.Second)), At: r.ReportedAt.Time}
+		}
+		out = append(out, st)
 	}
 	return out, nil
 }

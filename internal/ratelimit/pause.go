@@ -75,28 +75,47 @@ type ResponseInfo struct {
 	Status int
 	// RetryAfter is the parsed Retry-After header, 0 when absent.
 	RetryAfter time.Duration
+	// Limit is X-RateLimit-Limit, -1 when absent (or unparseable).
+	Limit int64
 	// Remaining is X-RateLimit-Remaining, -1 when absent.
 	Remaining int64
 	// Reset is X-RateLimit-Reset as an absolute time (local clock), zero
 	// when absent.
 	Reset time.Time
+	// Malformed quotes the rate-limit headers the client could not parse
+	// (their fields above read as absent); Observe logs them.
+	Malformed []string
 }
 
-// Observe adapts the bucket key to a response's rate-limit headers: a 429 or
-// 599 pauses it for RetryAfter (else until Reset when Remaining is 0, else
-// Options.DefaultPause), and any other response reporting Remaining == 0
-// pauses it until Reset. Everything else is ignored. It is meant for the
-// OpenSea client's Options.Observe hook, which has no ctx and no error
-// result, so Observe bounds its write by a short timeout and logs failures:
+// Observe adapts the bucket key to a response's rate-limit headers:
+//   - an adaptive bucket (BucketConfig.Adaptive) adopts the budget the key
+//     reports, Limit requests per window, the window being the longest time
+//     to Reset seen for that limit (see adopt); headers that contradict
+//     each other (Limit 0, Remaining above Limit, a Reset more than
+//     MaxWindow away) and headers the client could not parse are ignored
+//     with a warning naming them, at most one a minute per bucket;
+//   - a 429 or 599 pauses it for RetryAfter, else until Reset, else
+//     Options.DefaultPause;
+//   - any other response reporting Remaining == 0 pauses it until Reset.
+//
+// It is meant for the OpenSea client's Options.Observe hook, which has no
+// ctx and no error result, so Observe bounds its writes by a short timeout
+// and logs failures:
 //
 //	key := ratelimit.KeyFor("opensea", apiKey)
 //	opensea.Options{APIKey: apiKey, Observe: func(i opensea.ResponseInfo) {
-//		lim.Observe(key, ratelimit.ResponseInfo{Status: i.Status, RetryAfter: i.RetryAfter, Remaining: i.Remaining, Reset: i.Reset})
+//		lim.Observe(key, ratelimit.ResponseInfo{Status: i.Status, RetryAfter: i.RetryAfter,
+//			Limit: i.Limit, Remaining: i.Remaining, Reset: i.Reset})
 //	}}
 func (l *Limiter) Observe(key string, info ResponseInfo) {
+	now := l.now()
+	ctx, cancel := context.WithTimeout(context.Background(), observeTimeout)
+	defer cancel()
+	l.adopt(ctx, key, info, now)
+
 	untilReset := time.Duration(0)
-	if info.Remaining == 0 && !info.Reset.IsZero() {
-		untilReset = info.Reset.Sub(l.now())
+	if !info.Reset.IsZero() {
+		untilReset = info.Reset.Sub(now)
 	}
 	var d time.Duration
 	reason := "remaining_zero"
@@ -110,13 +129,11 @@ func (l *Limiter) Observe(key string, info ResponseInfo) {
 		if d <= 0 {
 			d = l.defaultPause
 		}
-	case untilReset > 0:
+	case info.Remaining == 0 && untilReset > 0:
 		d = untilReset
 	default:
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), observeTimeout)
-	defer cancel()
 	if _, err := l.PauseFor(ctx, key, d); err != nil {
 		l.log.WarnContext(ctx, "could not pause rate limit bucket", slog.String("bucket", key),
 			slog.String("reason", reason), slog.Any("error", err))

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nftsync/nftsync/internal/clip"
 )
 
 // MaxRetryAfter caps every wait the client derives from Retry-After or
@@ -38,6 +40,10 @@ type ResponseInfo struct {
 	Reset time.Time
 	// Elapsed is the time from sending the request to receiving headers.
 	Elapsed time.Duration
+	// Malformed quotes each rate-limit header that was present but not
+	// understood, as `Name: "value"` (value clipped); its field above is
+	// then -1 or zero, as if absent.
+	Malformed []string
 }
 
 // parseResponseInfo reads the rate-limit headers of resp relative to now.
@@ -53,14 +59,35 @@ func parseResponseInfo(op string, resp *http.Response, now time.Time, elapsed ti
 	if d, ok := parseRetryAfter(h.Get("Retry-After"), now); ok {
 		info.RetryAfter = d
 	}
-	if v, err := strconv.ParseInt(strings.TrimSpace(h.Get("X-RateLimit-Reset")), 10, 64); err == nil && v >= 0 {
+	reset := strings.TrimSpace(h.Get("X-RateLimit-Reset"))
+	if v, err := strconv.ParseInt(reset, 10, 64); err == nil && v >= 0 {
 		if v < resetDeltaThreshold {
 			info.Reset = now.Add(time.Duration(v) * time.Second)
 		} else {
 			info.Reset = time.Unix(v, 0).UTC()
 		}
+	} else if reset != "" {
+		info.Malformed = append(info.Malformed, quoteHeader("X-RateLimit-Reset", reset))
+	}
+	for _, c := range []struct {
+		name string
+		got  int64
+	}{{"X-RateLimit-Limit", info.Limit}, {"X-RateLimit-Remaining", info.Remaining}} {
+		if v := h.Get(c.name); c.got < 0 && strings.TrimSpace(v) != "" {
+			info.Malformed = append(info.Malformed, quoteHeader(c.name, v))
+		}
+	}
+	if v := h.Get("Retry-After"); info.RetryAfter == 0 && strings.TrimSpace(v) != "" {
+		if _, ok := parseRetryAfter(v, now); !ok {
+			info.Malformed = append(info.Malformed, quoteHeader("Retry-After", v))
+		}
 	}
 	return info
+}
+
+// quoteHeader renders a header for a log line, its value clipped.
+func quoteHeader(name, value string) string {
+	return name + ": " + strconv.Quote(clip.Text(value, 64))
 }
 
 // rateLimitWait is the wait a rate-limited response asks for: Retry-After

@@ -47,3 +47,36 @@ func TestParseCount(t *testing.T) {
 	require.Equal(t, int64(-1), parseCount("-5"))
 	require.Equal(t, int64(-1), parseCount("many"))
 }
+
+// TestParseResponseInfoMalformed: rate-limit headers that are present but
+// not understood read as absent and are named in Malformed, so the limiter
+// can ignore them loudly instead of silently.
+func TestParseResponseInfoMalformed(t *testing.T) {
+	t.Parallel()
+
+	now := testNow()
+	resp := &http.Response{StatusCode: 200, Header: http.Header{}}
+	resp.Header.Set("X-RateLimit-Limit", "sixty")
+	resp.Header.Set("X-RateLimit-Remaining", "-3")
+	resp.Header.Set("X-RateLimit-Reset", "soon")
+	resp.Header.Set("Retry-After", "later")
+	info := parseResponseInfo("stats x", resp, now, 0)
+	require.Equal(t, int64(-1), info.Limit)
+	require.Equal(t, int64(-1), info.Remaining)
+	require.True(t, info.Reset.IsZero())
+	require.Zero(t, info.RetryAfter)
+	require.ElementsMatch(t, []string{
+		`X-RateLimit-Limit: "sixty"`, `X-RateLimit-Remaining: "-3"`, `X-RateLimit-Reset: "soon"`, `Retry-After: "later"`,
+	}, info.Malformed)
+
+	resp.Header = http.Header{}
+	resp.Header.Set("X-RateLimit-Limit", "60")
+	resp.Header.Set("X-RateLimit-Remaining", "0")
+	resp.Header.Set("X-RateLimit-Reset", "1765000060")
+	resp.Header.Set("Retry-After", "0")
+	info = parseResponseInfo("stats x", resp, now, 0)
+	require.Empty(t, info.Malformed, "well-formed headers, and none at all, are not reported")
+	require.Equal(t, int64(60), info.Limit)
+	require.Equal(t, time.Unix(1765000060, 0).UTC(), info.Reset)
+	require.Empty(t, parseResponseInfo("stats x", &http.Response{StatusCode: 200, Header: http.Header{}}, now, 0).Malformed)
+}
