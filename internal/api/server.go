@@ -17,9 +17,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -278,6 +280,14 @@ func (s *Server) graphqlHandler() http.Handler {
 			return
 		}
 		req.Body = http.MaxBytesReader(w, req.Body, s.cfg.MaxBodyBytes)
+		if req.Method == http.MethodPost {
+			body, berr := readPostBody(req, s.cfg.MaxBodyBytes)
+			if berr != nil {
+				refuse(berr.status, berr.code, berr.msg)
+				return
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		h := &statusHolder{}
 		ctx := context.WithValue(req.Context(), authKey{}, a)
 		ctx = context.WithValue(ctx, statusKey{}, h)
