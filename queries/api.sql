@@ -233,3 +233,12 @@ SELECT * FROM admin_audit
 WHERE (sqlc.narg(collection_id)::bigint IS NULL OR collection_id = sqlc.narg(collection_id)::bigint)
 ORDER BY id DESC
 LIMIT @max_rows;
+
+-- name: APICollectionDataVersion :one
+-- The version of a collection's served data (0 before its first write): the
+-- response cache reads it before the data it caches.
+SELECT coalesce((SELECT version FROM collection_data_versions WHERE collection_id = @collection_id), 0)::bigint AS version;
+
+-- name: APICollectionDataVersions :many
+-- Current versions of the collections a cached response read.
+SELECT collection_id, version FROM collection_data_versions WHERE collection_id = ANY(@collection_ids::bigint[]);

@@ -34,6 +34,7 @@ func (p *envParser) apiConfig() apiConfig {
 			MaxComplexity:   p.int("NFTSYNC_API_MAX_COMPLEXITY", d.MaxComplexity, 10, 10000000),
 			MaxPageSize:     p.int("NFTSYNC_API_MAX_PAGE_SIZE", d.MaxPageSize, 1, 10000),
 			MaxBodyBytes:    int64(p.int("NFTSYNC_API_MAX_BODY_BYTES", int(d.MaxBodyBytes), 1024, 64<<20)),
+			CacheEntries:    cacheEntries(p.int("NFTSYNC_API_CACHE_ENTRIES", d.CacheEntries, 0, 1_000_000)),
 			RequestTimeout:  p.duration("NFTSYNC_API_REQUEST_TIMEOUT", d.RequestTimeout, 100*time.Millisecond),
 			ReadTimeout:     p.duration("NFTSYNC_API_READ_TIMEOUT", d.ReadTimeout, 100*time.Millisecond),
 			WriteTimeout:    p.duration("NFTSYNC_API_WRITE_TIMEOUT", d.WriteTimeout, 100*time.Millisecond),
@@ -61,4 +62,13 @@ func (p *envParser) apiConfig() apiConfig {
 		}
 	}
 	return c
+}
+
+// cacheEntries maps NFTSYNC_API_CACHE_ENTRIES (0 turns the cache off) to
+// api.Options.CacheEntries (0 is the default there, negative is off).
+func cacheEntries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

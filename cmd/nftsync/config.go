@@ -243,6 +243,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_API_MAX_COMPLEXITY", "5000", "API: most complexity points of a query (a page counts its size times its items)."},
 	{"NFTSYNC_API_MAX_PAGE_SIZE", "100", "API: largest `first` of any connection."},
 	{"NFTSYNC_API_MAX_BODY_BYTES", "1048576", "API: largest request body."},
+	{"NFTSYNC_API_CACHE_ENTRIES", "4096", "API: answers the response cache keeps (0 turns it off). A cached answer is served only while the data it read is unchanged."},
 	{"NFTSYNC_API_REQUEST_TIMEOUT", "10s", "API: time one request may take."},
 	{"NFTSYNC_API_READ_TIMEOUT", "15s", "API: server read timeout (headers and body)."},
 	{"NFTSYNC_API_WRITE_TIMEOUT", "30s", "API: server write timeout; must exceed the request timeout."},

@@ -129,10 +129,15 @@ func (r queryResolver) Collection(ctx context.Context, slug, chain, address *str
 		return nil, badInput("collection: give either slug, or chain and address")
 	}
 	if errors.Is(db.Interpret(err), db.ErrNotFound) {
+		// Tracking it later changes this answer, and no version says so.
+		uncacheable(ctx)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up collection: %w", err)
+	}
+	if err := noteCollection(ctx, c.ID); err != nil {
+		return nil, err
 	}
 	return &Collection{c}, nil
 }
@@ -147,7 +152,7 @@ func (r *resolver) collectionBySlug(ctx context.Context, slug string) (db.Collec
 	if err != nil {
 		return c, fmt.Errorf("look up collection %s: %w", slug, err)
 	}
-	return c, nil
+	return c, noteCollection(ctx, c.ID)
 }
 
 func (r *resolver) Priority(_ context.Context, obj *Collection) (int, error) {
@@ -171,6 +176,7 @@ func (r *resolver) Contracts(ctx context.Context, obj *Collection) ([]*Contract,
 }
 
 func (r *resolver) Routes(ctx context.Context, obj *Collection) ([]*SourceRoute, error) {
+	uncacheable(ctx) // defaults come from the configured sources, which no version covers
 	rows, _, err := load(ctx, loadersFrom(ctx).routes, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load routes: %w", err)
@@ -244,6 +250,7 @@ func (r *resolver) Rarity(ctx context.Context, obj *Collection) (*RarityRun, err
 // clock, the pair's target (its own, else the kind's) and the stale flag, so
 // the API, `collections list` and the metrics agree.
 func (r *resolver) Freshness(ctx context.Context, obj *Collection) ([]*Freshness, error) {
+	uncacheable(ctx) // ages grow with the clock, not only with writes
 	rows, _, err := load(ctx, loadersFrom(ctx).schedules, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load schedules: %w", err)

@@ -64,6 +64,9 @@ type Options struct {
 	MaxPageSize   int
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64
+	// CacheEntries is how many answers the response cache keeps (LRU); 0
+	// means the default, a negative value disables the cache.
+	CacheEntries int
 	// RequestTimeout bounds the work of one request.
 	RequestTimeout time.Duration
 	// Server timeouts.
@@ -78,7 +81,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Addr: "127.0.0.1:8080", MaxDepth: 15, MaxComplexity: 5000, MaxPageSize: 100,
-		MaxBodyBytes: 1 << 20, RequestTimeout: 10 * time.Second,
+		MaxBodyBytes: 1 << 20, RequestTimeout: 10 * time.Second, CacheEntries: 4096,
 		ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
 	}
@@ -93,6 +96,9 @@ func (c *Options) fill() {
 		if *f.v <= 0 {
 			*f.v = *f.def
 		}
+	}
+	if c.CacheEntries == 0 {
+		c.CacheEntries = d.CacheEntries
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = d.MaxBodyBytes
@@ -151,7 +157,11 @@ func New(cfg Options, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("river ui: %w", err)
 	}
 	s.riverUI = ui
-	s.mux.Handle("/graphql", s.graphqlHandler())
+	gql, err := s.graphqlHandler()
+	if err != nil {
+		return nil, err
+	}
+	s.mux.Handle("/graphql", gql)
 	s.mux.Handle("/riverui/", s.requireAdmin(ui))
 	s.mux.Handle("GET /riverui", http.RedirectHandler("/riverui/", http.StatusMovedPermanently))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -227,7 +237,7 @@ func (s *Server) Run(ctx context.Context, ready func(url string)) error {
 	return nil
 }
 
-func (s *Server) graphqlHandler() http.Handler {
+func (s *Server) graphqlHandler() (http.Handler, error) {
 	r := &resolver{q: db.New(s.deps.DB), stats: newStatsCache(defaultStatsCacheValues), admin: s.deps.Admin, maxPage: s.cfg.MaxPageSize, now: s.deps.Now,
 		actorFor: func(ctx context.Context) string { return authFrom(ctx).actor }}
 	ec := graphqlConfig(r)
@@ -243,7 +253,12 @@ func (s *Server) graphqlHandler() http.Handler {
 	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
 	srv.SetErrorPresenter(presentError(s.deps.Logger))
 	srv.SetRecoverFunc(recoverPanic(s.deps.Logger))
+	srv.Use(cachePolicy{})
 	q := db.New(s.deps.DB)
+	cache, err := newRespCache(q, s.cfg.CacheEntries)
+	if err != nil {
+		return nil, err
+	}
 	return s.cors(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start, ri := time.Now(), &requestInfo{}
 		if s.deps.Metrics != nil {
@@ -280,8 +295,10 @@ func (s *Server) graphqlHandler() http.Handler {
 			return
 		}
 		req.Body = http.MaxBytesReader(w, req.Body, s.cfg.MaxBodyBytes)
+		var body []byte
 		if req.Method == http.MethodPost {
-			body, berr := readPostBody(req, s.cfg.MaxBodyBytes)
+			var berr *bodyError
+			body, berr = readPostBody(req, s.cfg.MaxBodyBytes)
 			if berr != nil {
 				refuse(berr.status, berr.code, berr.msg)
 				return
@@ -293,8 +310,45 @@ func (s *Server) graphqlHandler() http.Handler {
 		ctx = context.WithValue(ctx, statusKey{}, h)
 		ctx = context.WithValue(ctx, requestInfoKey{}, ri)
 		ctx = withLoaders(ctx, newLoaders(q))
-		srv.ServeHTTP(&statusWriter{ResponseWriter: w, h: h}, req.WithContext(ctx))
-	}))
+		var key string
+		var rec *cacheRecorder
+		if cache != nil {
+			request := body
+			if req.Method == http.MethodGet {
+				request = []byte(req.URL.RawQuery)
+			}
+			accept := req.Header.Get("Accept")
+			key = cacheKey(a.role, accept, req.Method, request)
+			e, err := cache.current(ctx, key)
+			if err != nil {
+				s.deps.Logger.WarnContext(ctx, "response cache: versions unreadable, resolving", slog.Any("error", err))
+			}
+			if e != nil {
+				ri.setOperation(e.operation)
+				w.Header().Set("X-Cache", "hit")
+				serveCached(w, req, http.StatusOK, e.etag, e.contentType, e.body)
+				return
+			}
+			rec = &cacheRecorder{versions: map[int64]int64{}, q: q}
+			ctx = context.WithValue(ctx, cacheRecorderKey{}, rec)
+		}
+		cw := &captureWriter{ResponseWriter: w}
+		srv.ServeHTTP(&statusWriter{ResponseWriter: cw, h: h}, req.WithContext(ctx))
+		status := cw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		answer := cw.buf.Bytes()
+		etag := etagOf(answer)
+		if rec != nil && status == http.StatusOK {
+			op, _ := ri.labels()
+			if e := rec.entry(bytes.Clone(answer), etag, w.Header().Get("Content-Type"), op); e != nil {
+				cache.entries.Add(key, e)
+				w.Header().Set("X-Cache", "miss")
+			}
+		}
+		serveCached(w, req, status, etag, "", answer)
+	})), nil
 }
 
 func graphqlConfig(r *resolver) Config {
