@@ -287,6 +287,40 @@ func (q *Queries) APIFloorByCollections(ctx context.Context, collectionIds []int
 	return items, nil
 }
 
+const aPIFloorKeysAll = `-- name: APIFloorKeysAll :many
+SELECT f.collection_id, COALESCE(f.amount::text, '')::text AS amount, f.currency
+FROM floor_price_current f
+JOIN collections c ON c.id = f.collection_id AND c.source = f.source
+`
+
+type APIFloorKeysAllRow struct {
+	CollectionID int64
+	Amount       string
+	Currency     string
+}
+
+// Every tracked collection's current floor as amount and currency: where a
+// floorChanged subscription to all collections starts from.
+func (q *Queries) APIFloorKeysAll(ctx context.Context) ([]APIFloorKeysAllRow, error) {
+	rows, err := q.db.Query(ctx, aPIFloorKeysAll)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []APIFloorKeysAllRow{}
+	for rows.Next() {
+		var i APIFloorKeysAllRow
+		if err := rows.Scan(&i.CollectionID, &i.Amount, &i.Currency); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const aPIFreshnessByCollections = `-- name: APIFreshnessByCollections :many
 SELECT s.collection_id, s.kind, s.interval_seconds, s.next_due_at, s.last_success_at,
        f.target_age_seconds::integer AS target_age_seconds,

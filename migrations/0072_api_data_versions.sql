@@ -1,4 +1,5 @@
--- Per-collection data version for the API's response cache.
+-- Per-collection data version for the API's response cache, and change
+-- notifications for its subscriptions.
 --
 -- Every statement that writes data the client API serves bumps the version
 -- of each collection it touched, in the writing transaction (statement-level
@@ -41,6 +42,10 @@ BEGIN
     EXECUTE 'SELECT array_agg(DISTINCT id) FROM (' || TG_ARGV[0] || ') s (id)' INTO ids;
     IF ids IS NOT NULL THEN
         PERFORM nftsync_bump_data_versions(ids);
+        -- Delivered at commit, to every API replica listening (a rolled
+        -- back write sends nothing); identical payloads of one transaction
+        -- are sent once.
+        PERFORM pg_notify('nftsync_data_changed', id::text || ' ' || TG_TABLE_NAME) FROM unnest(ids) AS u (id);
     END IF;
     RETURN NULL;
 END
