@@ -32,6 +32,21 @@ LANGUAGE sql AS $$
         WHERE v.changed_xact <> EXCLUDED.changed_xact
 $$;
 
+-- nftsync_data_change_kind names the kind of served data a table holds,
+-- as the API's DataChange enum does.
+CREATE OR REPLACE FUNCTION nftsync_data_change_kind(table_name text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE
+        WHEN table_name LIKE 'floor\_price\_%' THEN 'FLOOR'
+        WHEN table_name LIKE 'volume\_%' THEN 'VOLUME'
+        WHEN table_name IN ('tokens', 'token_traits') THEN 'TOKENS'
+        WHEN table_name IN ('rarity_runs', 'token_rarity', 'trait_value_stats') THEN 'RARITY'
+        WHEN table_name = 'data_quality_events' THEN 'QUALITY'
+        WHEN table_name = 'collection_routes' THEN 'ROUTES'
+        ELSE 'METADATA'
+    END
+$$;
+
 -- The trigger function: the changed rows are in the transition table
 -- "changed"; TG_ARGV[0] is a query over it that yields their collection ids.
 CREATE OR REPLACE FUNCTION nftsync_touch_data_versions() RETURNS trigger
@@ -44,8 +59,9 @@ BEGIN
         PERFORM nftsync_bump_data_versions(ids);
         -- Delivered at commit, to every API replica listening (a rolled
         -- back write sends nothing); identical payloads of one transaction
-        -- are sent once.
-        PERFORM pg_notify('nftsync_data_changed', id::text || ' ' || TG_TABLE_NAME) FROM unnest(ids) AS u (id);
+        -- are sent once, so a transaction that writes a floor's current
+        -- row and its history tells once that the floor changed.
+        PERFORM pg_notify('nftsync_data_changed', id::text || ' ' || nftsync_data_change_kind(TG_TABLE_NAME)) FROM unnest(ids) AS u (id);
     END IF;
     RETURN NULL;
 END

@@ -17,29 +17,8 @@ import (
 
 // changeChannel is the PostgreSQL notification channel the data-version
 // triggers send on, in the writing transaction (so at its commit): the
-// payload is "<collection id> <table>".
+// payload is "<collection id> <DataChange>" (nftsync_data_change_kind).
 const changeChannel = "nftsync_data_changed"
-
-// dataChangeOf maps a table that notified to the kind of served data it
-// holds.
-func dataChangeOf(table string) DataChange {
-	switch {
-	case strings.HasPrefix(table, "floor_price_"):
-		return DataChangeFloor
-	case strings.HasPrefix(table, "volume_"):
-		return DataChangeVolume
-	case table == "tokens" || table == "token_traits":
-		return DataChangeTokens
-	case table == "rarity_runs" || table == "token_rarity" || table == "trait_value_stats":
-		return DataChangeRarity
-	case table == "data_quality_events":
-		return DataChangeQuality
-	case table == "collection_routes":
-		return DataChangeRoutes
-	default:
-		return DataChangeMetadata
-	}
-}
 
 // hub listens for committed data changes on one connection of its own and
 // passes them to the subscriptions of this process. Every API replica has
@@ -117,13 +96,14 @@ func (h *hub) listen(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("wait for notification: %w", err)
 		}
-		idText, table, ok := strings.Cut(n.Payload, " ")
+		idText, kindText, ok := strings.Cut(n.Payload, " ")
 		id, perr := strconv.ParseInt(idText, 10, 64)
-		if !ok || perr != nil {
+		kind := DataChange(kindText)
+		if !ok || perr != nil || !kind.IsValid() {
 			h.logger.WarnContext(ctx, "subscriptions: ignoring a malformed change notification", slog.String("payload", n.Payload))
 			continue
 		}
-		h.deliver(id, dataChangeOf(table))
+		h.deliver(id, kind)
 	}
 }
 
