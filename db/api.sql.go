@@ -96,6 +96,49 @@ func (q *Queries) APICollectionCount(ctx context.Context, arg APICollectionCount
 	return count, err
 }
 
+const aPICollectionDataVersion = `-- name: APICollectionDataVersion :one
+SELECT coalesce((SELECT version FROM collection_data_versions WHERE collection_id = $1), 0)::bigint AS version
+`
+
+// The version of a collection's served data (0 before its first write): the
+// response cache reads it before the data it caches.
+func (q *Queries) APICollectionDataVersion(ctx context.Context, collectionID int64) (int64, error) {
+	row := q.db.QueryRow(ctx, aPICollectionDataVersion, collectionID)
+	var version int64
+	err := row.Scan(&version)
+	return version, err
+}
+
+const aPICollectionDataVersions = `-- name: APICollectionDataVersions :many
+SELECT collection_id, version FROM collection_data_versions WHERE collection_id = ANY($1::bigint[])
+`
+
+type APICollectionDataVersionsRow struct {
+	CollectionID int64
+	Version      int64
+}
+
+// Current versions of the collections a cached response read.
+func (q *Queries) APICollectionDataVersions(ctx context.Context, collectionIds []int64) ([]APICollectionDataVersionsRow, error) {
+	rows, err := q.db.Query(ctx, aPICollectionDataVersions, collectionIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []APICollectionDataVersionsRow{}
+	for rows.Next() {
+		var i APICollectionDataVersionsRow
+		if err := rows.Scan(&i.CollectionID, &i.Version); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const aPICollectionList = `-- name: APICollectionList :many
 
 SELECT c.id, c.source, c.slug, c.chain, c.priority, c.status, c.status_reason, c.created_at, c.updated_at, c.traits_source
@@ -234,6 +277,40 @@ func (q *Queries) APIFloorByCollections(ctx context.Context, collectionIds []int
 			&i.FetchedAt,
 			&i.SourceAsOf,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const aPIFloorKeysAll = `-- name: APIFloorKeysAll :many
+SELECT f.collection_id, COALESCE(f.amount::text, '')::text AS amount, f.currency
+FROM floor_price_current f
+JOIN collections c ON c.id = f.collection_id AND c.source = f.source
+`
+
+type APIFloorKeysAllRow struct {
+	CollectionID int64
+	Amount       string
+	Currency     string
+}
+
+// Every tracked collection's current floor as amount and currency: where a
+// floorChanged subscription to all collections starts from.
+func (q *Queries) APIFloorKeysAll(ctx context.Context) ([]APIFloorKeysAllRow, error) {
+	rows, err := q.db.Query(ctx, aPIFloorKeysAll)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []APIFloorKeysAllRow{}
+	for rows.Next() {
+		var i APIFloorKeysAllRow
+		if err := rows.Scan(&i.CollectionID, &i.Amount, &i.Currency); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -90,6 +90,12 @@ type CollectionContract struct {
 	Address      string
 }
 
+type CollectionDataVersion struct {
+	CollectionID int64
+	Version      int64
+	ChangedXact  pgtype.Uint64
+}
+
 type CollectionFreshness struct {
 	CollectionID     int64
 	Source           string

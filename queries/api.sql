@@ -58,6 +58,13 @@ FROM floor_price_current f
 JOIN collections c ON c.id = f.collection_id AND c.source = f.source
 WHERE f.collection_id = ANY(@collection_ids::bigint[]);
 
+-- name: APIFloorKeysAll :many
+-- Every tracked collection's current floor as amount and currency: where a
+-- floorChanged subscription to all collections starts from.
+SELECT f.collection_id, COALESCE(f.amount::text, '')::text AS amount, f.currency
+FROM floor_price_current f
+JOIN collections c ON c.id = f.collection_id AND c.source = f.source;
+
 -- name: APIVolumesByCollections :many
 SELECT v.collection_id, v.source, v.time_window, v.amount::text AS amount, v.currency, v.decimals, v.sales, v.owners, v.fetched_at
 FROM volume_current v
@@ -233,3 +240,12 @@ SELECT * FROM admin_audit
 WHERE (sqlc.narg(collection_id)::bigint IS NULL OR collection_id = sqlc.narg(collection_id)::bigint)
 ORDER BY id DESC
 LIMIT @max_rows;
+
+-- name: APICollectionDataVersion :one
+-- The version of a collection's served data (0 before its first write): the
+-- response cache reads it before the data it caches.
+SELECT coalesce((SELECT version FROM collection_data_versions WHERE collection_id = @collection_id), 0)::bigint AS version;
+
+-- name: APICollectionDataVersions :many
+-- Current versions of the collections a cached response read.
+SELECT collection_id, version FROM collection_data_versions WHERE collection_id = ANY(@collection_ids::bigint[]);

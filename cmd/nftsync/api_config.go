@@ -26,19 +26,23 @@ func (p *envParser) apiConfig() apiConfig {
 	d := api.DefaultOptions()
 	c := apiConfig{
 		Options: api.Options{
-			Addr:            d.Addr,
-			AdminTokens:     splitList(p.getenv("NFTSYNC_API_ADMIN_TOKENS")),
-			ReadTokens:      splitList(p.getenv("NFTSYNC_API_READ_TOKENS")),
-			CORSOrigins:     splitList(p.getenv("NFTSYNC_API_CORS_ORIGINS")),
-			MaxDepth:        p.int("NFTSYNC_API_MAX_DEPTH", d.MaxDepth, 2, 100),
-			MaxComplexity:   p.int("NFTSYNC_API_MAX_COMPLEXITY", d.MaxComplexity, 10, 10000000),
-			MaxPageSize:     p.int("NFTSYNC_API_MAX_PAGE_SIZE", d.MaxPageSize, 1, 10000),
-			MaxBodyBytes:    int64(p.int("NFTSYNC_API_MAX_BODY_BYTES", int(d.MaxBodyBytes), 1024, 64<<20)),
-			RequestTimeout:  p.duration("NFTSYNC_API_REQUEST_TIMEOUT", d.RequestTimeout, 100*time.Millisecond),
-			ReadTimeout:     p.duration("NFTSYNC_API_READ_TIMEOUT", d.ReadTimeout, 100*time.Millisecond),
-			WriteTimeout:    p.duration("NFTSYNC_API_WRITE_TIMEOUT", d.WriteTimeout, 100*time.Millisecond),
-			IdleTimeout:     p.duration("NFTSYNC_API_IDLE_TIMEOUT", d.IdleTimeout, time.Second),
-			ShutdownTimeout: p.duration("NFTSYNC_API_SHUTDOWN_TIMEOUT", d.ShutdownTimeout, 0),
+			Addr:                          d.Addr,
+			AdminTokens:                   splitList(p.getenv("NFTSYNC_API_ADMIN_TOKENS")),
+			ReadTokens:                    splitList(p.getenv("NFTSYNC_API_READ_TOKENS")),
+			CORSOrigins:                   splitList(p.getenv("NFTSYNC_API_CORS_ORIGINS")),
+			MaxDepth:                      p.int("NFTSYNC_API_MAX_DEPTH", d.MaxDepth, 2, 100),
+			MaxComplexity:                 p.int("NFTSYNC_API_MAX_COMPLEXITY", d.MaxComplexity, 10, 10000000),
+			MaxPageSize:                   p.int("NFTSYNC_API_MAX_PAGE_SIZE", d.MaxPageSize, 1, 10000),
+			MaxBodyBytes:                  int64(p.int("NFTSYNC_API_MAX_BODY_BYTES", int(d.MaxBodyBytes), 1024, 64<<20)),
+			CacheEntries:                  cacheEntries(p.int("NFTSYNC_API_CACHE_ENTRIES", d.CacheEntries, 0, 1_000_000)),
+			MaxSubscriptionsPerConnection: p.int("NFTSYNC_API_WS_MAX_SUBSCRIPTIONS", d.MaxSubscriptionsPerConnection, 1, 10000),
+			MaxConnectionsPerToken:        p.int("NFTSYNC_API_WS_MAX_CONNECTIONS", d.MaxConnectionsPerToken, 1, 100000),
+			WebsocketKeepAlive:            p.duration("NFTSYNC_API_WS_KEEPALIVE", d.WebsocketKeepAlive, time.Second),
+			RequestTimeout:                p.duration("NFTSYNC_API_REQUEST_TIMEOUT", d.RequestTimeout, 100*time.Millisecond),
+			ReadTimeout:                   p.duration("NFTSYNC_API_READ_TIMEOUT", d.ReadTimeout, 100*time.Millisecond),
+			WriteTimeout:                  p.duration("NFTSYNC_API_WRITE_TIMEOUT", d.WriteTimeout, 100*time.Millisecond),
+			IdleTimeout:                   p.duration("NFTSYNC_API_IDLE_TIMEOUT", d.IdleTimeout, time.Second),
+			ShutdownTimeout:               p.duration("NFTSYNC_API_SHUTDOWN_TIMEOUT", d.ShutdownTimeout, 0),
 		},
 		RefreshCooldown: p.duration("NFTSYNC_API_REFRESH_COOLDOWN", time.Minute, 0),
 		PoolSize:        p.int("NFTSYNC_API_POOL_SIZE", 20, 2, 1000),
@@ -61,4 +65,13 @@ func (p *envParser) apiConfig() apiConfig {
 		}
 	}
 	return c
+}
+
+// cacheEntries maps NFTSYNC_API_CACHE_ENTRIES (0 turns the cache off) to
+// api.Options.CacheEntries (0 is the default there, negative is off).
+func cacheEntries(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

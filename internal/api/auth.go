@@ -73,7 +73,11 @@ func bearer(r *http.Request) string {
 }
 
 func (s *Server) authenticate(r *http.Request) authState {
-	tok := bearer(r)
+	return s.authenticateToken(bearer(r))
+}
+
+// authenticateToken is the role of tok ("" is no token).
+func (s *Server) authenticateToken(tok string) authState {
 	switch {
 	case tok == "":
 		return authState{role: roleNone}

@@ -89,28 +89,40 @@ func BenchmarkTypicalQuery(b *testing.B) {
 	}()
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
-	for _, clients := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			for b.Loop() {
-				writes0, w0, cpu0, pool0 := writer.statements.Load(), time.Now(), processCPU(), bundle.pool.Stat()
-				lat, elapsed := runClients(b, client, bundle.url, clients, requests, collections)
-				cpu, pool := processCPU()-cpu0, bundle.pool.Stat()
-				slices.Sort(lat)
-				p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
-				b.ReportMetric(p(0.50), "p50_ms")
-				b.ReportMetric(p(0.99), "p99_ms")
-				b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
-				b.ReportMetric(float64(writer.statements.Load()-writes0)/time.Since(w0).Seconds(), "writes/s")
-				// CPU time of this process (server, clients and writer) per
-				// request: where the time goes besides the database.
-				b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(lat)), "go-cpu-ms/req")
-				// Time spent waiting for a free connection of the API's pool
-				// (20 connections, as NFTSYNC_API_POOL_SIZE's default), per
-				// request.
-				b.ReportMetric(float64((pool.AcquireDuration()-pool0.AcquireDuration()).Microseconds())/1000/float64(len(lat)), "pool-wait-ms/req")
-			}
-		})
+	// The same server without its response cache, on the same database and
+	// under the same writes: what the cache is worth.
+	uncached := bundle.serve(b, api.Options{RequestTimeout: time.Minute, WriteTimeout: 2 * time.Minute, CacheEntries: -1})
+	for _, run := range []struct{ name, url string }{{"", bundle.url}, {"cache=off/", uncached}} {
+		for _, clients := range []int{1, 16, 64} {
+			typicalQueryRun(b, run.name+fmt.Sprintf("clients=%d", clients), client, run.url, clients, requests, collections, writer, bundle)
+		}
 	}
+}
+
+// typicalQueryRun is one sub-benchmark of BenchmarkTypicalQuery.
+func typicalQueryRun(b *testing.B, name string, client *http.Client, url string, clients, requests, collections int, writer *workerLoad, bundle *testBundle) {
+	b.Run(name, func(b *testing.B) {
+		for b.Loop() {
+			writes0, w0, cpu0, pool0 := writer.statements.Load(), time.Now(), processCPU(), bundle.pool.Stat()
+			lat, elapsed, hits := runClients(b, client, url, clients, requests, collections)
+			cpu, pool := processCPU()-cpu0, bundle.pool.Stat()
+			slices.Sort(lat)
+			p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
+			b.ReportMetric(p(0.50), "p50_ms")
+			b.ReportMetric(p(0.99), "p99_ms")
+			b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "req/s")
+			// Share of answers served from the response cache.
+			b.ReportMetric(float64(hits)/float64(len(lat)), "cache-hits")
+			b.ReportMetric(float64(writer.statements.Load()-writes0)/time.Since(w0).Seconds(), "writes/s")
+			// CPU time of this process (server, clients and writer) per
+			// request: where the time goes besides the database.
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(len(lat)), "go-cpu-ms/req")
+			// Time spent waiting for a free connection of the API's pool
+			// (20 connections, as NFTSYNC_API_POOL_SIZE's default), per
+			// request.
+			b.ReportMetric(float64((pool.AcquireDuration()-pool0.AcquireDuration()).Microseconds())/1000/float64(len(lat)), "pool-wait-ms/req")
+		}
+	})
 }
 
 // processCPU is the user and system CPU time this process has used.
@@ -139,9 +151,9 @@ func benchTokens(n, from, to int) []seedToken {
 // runClients sends requests typical queries from clients concurrent
 // clients, round-robin over the bench collections, and returns every
 // request's latency and the wall time of the whole run.
-func runClients(b *testing.B, client *http.Client, url string, clients, requests, collections int) ([]time.Duration, time.Duration) {
+func runClients(b *testing.B, client *http.Client, url string, clients, requests, collections int) ([]time.Duration, time.Duration, int64) {
 	lat := make([]time.Duration, requests)
-	var next atomic.Int64
+	var next, hits atomic.Int64
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	for range clients {
@@ -163,6 +175,9 @@ func runClients(b *testing.B, client *http.Client, url string, clients, requests
 				raw, _ := io.ReadAll(resp.Body)
 				_ = resp.Body.Close()
 				lat[i] = time.Since(s)
+				if resp.Header.Get("X-Cache") == "hit" {
+					hits.Add(1)
+				}
 				if resp.StatusCode != http.StatusOK || bytes.Contains(raw, []byte(`"errors"`)) || !bytes.Contains(raw, []byte(`"rank":50,`)) {
 					b.Errorf("status %d: %.300s", resp.StatusCode, raw)
 					return
@@ -171,7 +186,7 @@ func runClients(b *testing.B, client *http.Client, url string, clients, requests
 		}()
 	}
 	wg.Wait()
-	return lat, time.Since(t0)
+	return lat, time.Since(t0), hits.Load()
 }
 
 // workerLoad writes what the refresh workers write (see

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,9 @@ func presentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.Is(err, context.DeadlineExceeded):
 			return &gqlerror.Error{Message: "the request took too long and was stopped", Path: graphql.GetPath(ctx),
 				Extensions: map[string]any{"code": codeTimeout}}
+		case errors.As(err, &gerr) && gerr.Extensions["code"] == nil && gerr.Err == nil && strings.HasPrefix(gerr.Message, decodeErrorPrefix):
+			msg, _ := decodeErrorMessage(gerr.Message)
+			return badInput(msg)
 		case errors.As(err, &gerr) && gerr.Extensions["code"] != nil && gerr.Err == nil:
 			if gerr.Path == nil {
 				gerr.Path = graphql.GetPath(ctx)

@@ -34,6 +34,7 @@ type ResolverRoot interface {
 	Job() JobResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Subscription() SubscriptionResolver
 	TokenConnection() TokenConnectionResolver
 }
 
@@ -89,9 +90,21 @@ type ComplexityRoot struct {
 		UniqueItemCount func(childComplexity int) int
 	}
 
+	CollectionUpdate struct {
+		At         func(childComplexity int) int
+		Changed    func(childComplexity int) int
+		Collection func(childComplexity int) int
+	}
+
 	Contract struct {
 		Address func(childComplexity int) int
 		Chain   func(childComplexity int) int
+	}
+
+	FloorChange struct {
+		At    func(childComplexity int) int
+		Floor func(childComplexity int) int
+		Slug  func(childComplexity int) int
 	}
 
 	Freshness struct {
@@ -243,6 +256,11 @@ type ComplexityRoot struct {
 		Sources func(childComplexity int) int
 	}
 
+	Subscription struct {
+		CollectionUpdated func(childComplexity int, slug string) int
+		FloorChanged      func(childComplexity int, slugs []string) int
+	}
+
 	Token struct {
 		Contract      func(childComplexity int) int
 		FetchedAt     func(childComplexity int) int
@@ -354,6 +372,10 @@ type QueryResolver interface {
 	Jobs(ctx context.Context, kind *string, state *JobState, queue *string, first *int, after *string) (*JobConnection, error)
 	Job(ctx context.Context, id string) (*Job, error)
 	JobStats(ctx context.Context) (*JobStats, error)
+}
+type SubscriptionResolver interface {
+	CollectionUpdated(ctx context.Context, slug string) (<-chan *CollectionUpdate, error)
+	FloorChanged(ctx context.Context, slugs []string) (<-chan *FloorChange, error)
 }
 type TokenConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *TokenConnection) (int, error)
@@ -606,6 +628,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CollectionMetadata.UniqueItemCount(childComplexity), true
 
+	case "CollectionUpdate.at":
+		if e.ComplexityRoot.CollectionUpdate.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CollectionUpdate.At(childComplexity), true
+	case "CollectionUpdate.changed":
+		if e.ComplexityRoot.CollectionUpdate.Changed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CollectionUpdate.Changed(childComplexity), true
+	case "CollectionUpdate.collection":
+		if e.ComplexityRoot.CollectionUpdate.Collection == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CollectionUpdate.Collection(childComplexity), true
+
 	case "Contract.address":
 		if e.ComplexityRoot.Contract.Address == nil {
 			break
@@ -618,6 +659,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Contract.Chain(childComplexity), true
+
+	case "FloorChange.at":
+		if e.ComplexityRoot.FloorChange.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FloorChange.At(childComplexity), true
+	case "FloorChange.floor":
+		if e.ComplexityRoot.FloorChange.Floor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FloorChange.Floor(childComplexity), true
+	case "FloorChange.slug":
+		if e.ComplexityRoot.FloorChange.Slug == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FloorChange.Slug(childComplexity), true
 
 	case "Freshness.ageSeconds":
 		if e.ComplexityRoot.Freshness.AgeSeconds == nil {
@@ -1283,6 +1343,29 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SourceRoute.Sources(childComplexity), true
 
+	case "Subscription.collectionUpdated":
+		if e.ComplexityRoot.Subscription.CollectionUpdated == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_collectionUpdated_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.CollectionUpdated(childComplexity, args["slug"].(string)), true
+	case "Subscription.floorChanged":
+		if e.ComplexityRoot.Subscription.FloorChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_floorChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.FloorChanged(childComplexity, args["slugs"].([]string)), true
+
 	case "Token.contract":
 		if e.ComplexityRoot.Token.Contract == nil {
 			break
@@ -1582,6 +1665,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 				Data: buf.Bytes(),
 			}
 		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
 
 	default:
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "unsupported GraphQL operation"))
@@ -1721,6 +1821,18 @@ func (ec *executionContext) childFields_CollectionMetadata(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type CollectionMetadata", field.Name)
 }
 
+func (ec *executionContext) childFields_CollectionUpdate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "collection":
+		return ec.fieldContext_CollectionUpdate_collection(ctx, field)
+	case "changed":
+		return ec.fieldContext_CollectionUpdate_changed(ctx, field)
+	case "at":
+		return ec.fieldContext_CollectionUpdate_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CollectionUpdate", field.Name)
+}
+
 func (ec *executionContext) childFields_Contract(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "chain":
@@ -1729,6 +1841,18 @@ func (ec *executionContext) childFields_Contract(ctx context.Context, field grap
 		return ec.fieldContext_Contract_address(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Contract", field.Name)
+}
+
+func (ec *executionContext) childFields_FloorChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "slug":
+		return ec.fieldContext_FloorChange_slug(ctx, field)
+	case "floor":
+		return ec.fieldContext_FloorChange_floor(ctx, field)
+	case "at":
+		return ec.fieldContext_FloorChange_at(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FloorChange", field.Name)
 }
 
 func (ec *executionContext) childFields_Freshness(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2712,6 +2836,34 @@ func (ec *executionContext) field_Query_tokens_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["after"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_collectionUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "slug",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["slug"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_floorChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "slugs",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["slugs"] = arg0
 	return args, nil
 }
 
@@ -3756,6 +3908,84 @@ func (ec *executionContext) fieldContext_CollectionMetadata_fetchedAt(_ context.
 	return graphql.NewScalarFieldContext("CollectionMetadata", field, false, false, "Time")
 }
 
+func (ec *executionContext) _CollectionUpdate_collection(ctx context.Context, field graphql.CollectedField, obj *CollectionUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CollectionUpdate_collection(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Collection, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Collection) graphql.Marshaler {
+			return ec.marshalNCollection2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐCollection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CollectionUpdate_collection(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CollectionUpdate",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Collection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CollectionUpdate_changed(ctx context.Context, field graphql.CollectedField, obj *CollectionUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CollectionUpdate_changed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []DataChange) graphql.Marshaler {
+			return ec.marshalNDataChange2ᚕgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐDataChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CollectionUpdate_changed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CollectionUpdate", field, false, false, "DataChange")
+}
+
+func (ec *executionContext) _CollectionUpdate_at(ctx context.Context, field graphql.CollectedField, obj *CollectionUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CollectionUpdate_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CollectionUpdate_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CollectionUpdate", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Contract_chain(ctx context.Context, field graphql.CollectedField, obj *Contract) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3800,6 +4030,84 @@ func (ec *executionContext) _Contract_address(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_Contract_address(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Contract", field, false, false, "String")
+}
+
+func (ec *executionContext) _FloorChange_slug(ctx context.Context, field graphql.CollectedField, obj *FloorChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FloorChange_slug(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Slug, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FloorChange_slug(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FloorChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _FloorChange_floor(ctx context.Context, field graphql.CollectedField, obj *FloorChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FloorChange_floor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Floor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Price) graphql.Marshaler {
+			return ec.marshalOPrice2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐPrice(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FloorChange_floor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FloorChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Price(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FloorChange_at(ctx context.Context, field graphql.CollectedField, obj *FloorChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FloorChange_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FloorChange_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FloorChange", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Freshness_kind(ctx context.Context, field graphql.CollectedField, obj *Freshness) (ret graphql.Marshaler) {
@@ -6615,6 +6923,94 @@ func (ec *executionContext) fieldContext_SourceRoute_own(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("SourceRoute", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _Subscription_collectionUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_collectionUpdated(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().CollectionUpdated(ctx, fc.Args["slug"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *CollectionUpdate) graphql.Marshaler {
+			return ec.marshalNCollectionUpdate2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐCollectionUpdate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_collectionUpdated(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CollectionUpdate(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_collectionUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_floorChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_floorChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().FloorChanged(ctx, fc.Args["slugs"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *FloorChange) graphql.Marshaler {
+			return ec.marshalNFloorChange2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐFloorChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_floorChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FloorChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_floorChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Token_tokenId(ctx context.Context, field graphql.CollectedField, obj *Token) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9133,6 +9529,49 @@ func (ec *executionContext) _CollectionMetadata(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var collectionUpdateImplementors = []string{"CollectionUpdate"}
+
+func (ec *executionContext) _CollectionUpdate(ctx context.Context, sel ast.SelectionSet, obj *CollectionUpdate) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, collectionUpdateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CollectionUpdate")
+		case "collection":
+			out.Values[i] = ec._CollectionUpdate_collection(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changed":
+			out.Values[i] = ec._CollectionUpdate_changed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._CollectionUpdate_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var contractImplementors = []string{"Contract"}
 
 func (ec *executionContext) _Contract(ctx context.Context, sel ast.SelectionSet, obj *Contract) graphql.Marshaler {
@@ -9151,6 +9590,49 @@ func (ec *executionContext) _Contract(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "address":
 			out.Values[i] = ec._Contract_address(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var floorChangeImplementors = []string{"FloorChange"}
+
+func (ec *executionContext) _FloorChange(ctx context.Context, sel ast.SelectionSet, obj *FloorChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, floorChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FloorChange")
+		case "slug":
+			out.Values[i] = ec._FloorChange_slug(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "floor":
+			out.Values[i] = ec._FloorChange_floor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "at":
+			out.Values[i] = ec._FloorChange_at(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10208,6 +10690,28 @@ func (ec *executionContext) _SourceRoute(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "collectionUpdated":
+		return ec._Subscription_collectionUpdated(ctx, fields[0])
+	case "floorChanged":
+		return ec._Subscription_floorChanged(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var tokenImplementors = []string{"Token"}
 
 func (ec *executionContext) _Token(ctx context.Context, sel ast.SelectionSet, obj *Token) graphql.Marshaler {
@@ -11049,6 +11553,14 @@ func (ec *executionContext) marshalNCollectionStatus2githubᚗcomᚋnftsyncᚋnf
 	return v
 }
 
+func (ec *executionContext) marshalNCollectionUpdate2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐCollectionUpdate(ctx context.Context, sel ast.SelectionSet, v *CollectionUpdate) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CollectionUpdate!")
+		return graphql.Null
+	}
+	return ec._CollectionUpdate(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNContract2ᚕᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐContractᚄ(ctx context.Context, sel ast.SelectionSet, v []*Contract) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -11073,6 +11585,46 @@ func (ec *executionContext) marshalNContract2ᚖgithubᚗcomᚋnftsyncᚋnftsync
 	return ec._Contract(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNDataChange2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐDataChange(ctx context.Context, v any) (DataChange, error) {
+	var res DataChange
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDataChange2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐDataChange(ctx context.Context, sel ast.SelectionSet, v DataChange) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNDataChange2ᚕgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐDataChangeᚄ(ctx context.Context, v any) ([]DataChange, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]DataChange, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNDataChange2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐDataChange(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNDataChange2ᚕgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐDataChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []DataChange) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDataChange2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐDataChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11085,6 +11637,14 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
 	}
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) marshalNFloorChange2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐFloorChange(ctx context.Context, sel ast.SelectionSet, v *FloorChange) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "FloorChange!")
+		return graphql.Null
+	}
+	return ec._FloorChange(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNFreshness2ᚕᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐFreshnessᚄ(ctx context.Context, sel ast.SelectionSet, v []*Freshness) graphql.Marshaler {

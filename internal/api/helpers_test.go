@@ -53,6 +53,9 @@ type testBundle struct {
 	admin      *admin.Service
 	statements *statementCounter
 	now        time.Time
+	// serve starts another API server with opts on the same database and
+	// returns its URL.
+	serve func(t testing.TB, opts api.Options) string
 }
 
 type setupOpts struct {
@@ -82,22 +85,26 @@ func setup(t testing.TB, so setupOpts) *testBundle {
 	if opts.AdminTokens == nil {
 		opts.AdminTokens = []string{adminToken}
 	}
-	srv, err := api.New(opts, api.Deps{DB: pool, River: client, Admin: svc,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Ready: func(ctx context.Context) error {
-			pending, err := migrations.Check(ctx, pool)
-			if err == nil && pending.Behind() {
-				err = fmt.Errorf("migrations not applied: %s", pending)
-			}
-			return err
-		}})
-	require.NoError(t, err)
-	uiCtx, cancel := context.WithCancel(ctx)
-	t.Cleanup(cancel)
-	require.NoError(t, srv.Start(uiCtx))
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &testBundle{url: hs.URL, pool: pool, admin: svc, statements: counter, now: time.Now().UTC()}
+	serve := func(t testing.TB, opts api.Options) string {
+		t.Helper()
+		srv, err := api.New(opts, api.Deps{DB: pool, River: client, Admin: svc,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Ready: func(ctx context.Context) error {
+				pending, err := migrations.Check(ctx, pool)
+				if err == nil && pending.Behind() {
+					err = fmt.Errorf("migrations not applied: %s", pending)
+				}
+				return err
+			}})
+		require.NoError(t, err)
+		uiCtx, cancel := context.WithCancel(ctx)
+		t.Cleanup(cancel)
+		require.NoError(t, srv.Start(uiCtx))
+		hs := httptest.NewServer(srv.Handler())
+		t.Cleanup(hs.Close)
+		return hs.URL
+	}
+	return &testBundle{url: serve(t, opts), pool: pool, admin: svc, statements: counter, now: time.Now().UTC(), serve: serve}
 }
 
 type gqlError struct {

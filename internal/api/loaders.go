@@ -85,6 +85,15 @@ func loadersFrom(ctx context.Context) *loaders {
 	return ctx.Value(loadersKey{}).(*loaders)
 }
 
+// loadersOf are the loaders obj's fields read through: its own when it has
+// them (a subscription event), else the request's.
+func loadersOf(ctx context.Context, obj *Collection) *loaders {
+	if obj.ld != nil {
+		return obj.ld
+	}
+	return loadersFrom(ctx)
+}
+
 // load returns the value of key, found=false when the batch had none for it.
 func load[V any](ctx context.Context, l *dataloadgen.Loader[int64, V], key int64) (V, bool, error) {
 	v, err := l.Load(ctx, key)

@@ -40,6 +40,10 @@ func (j *JSON) UnmarshalGQL(v any) error {
 // per-request loaders (one statement per field for a whole page).
 type Collection struct {
 	db.Collection
+	// ld, when set, are the loaders the collection's fields read through
+	// instead of the request's: a subscription resolves each event with
+	// loaders of its own, since a request's loaders cache what they read.
+	ld *loaders
 }
 
 // Token is a token row with its rarity in the current run (nil when it has

@@ -36,9 +36,25 @@ type CollectionMetadata struct {
 	FetchedAt       time.Time `json:"fetchedAt"`
 }
 
+type CollectionUpdate struct {
+	Collection *Collection `json:"collection"`
+	// What changed since the previous event (empty in the first).
+	Changed []DataChange `json:"changed"`
+	// When the server saw the change.
+	At time.Time `json:"at"`
+}
+
 type Contract struct {
 	Chain   string `json:"chain"`
 	Address string `json:"address"`
+}
+
+type FloorChange struct {
+	Slug string `json:"slug"`
+	// The floor now; null when the collection has none.
+	Floor *Price `json:"floor,omitempty"`
+	// When the server saw the change.
+	At time.Time `json:"at"`
 }
 
 type Freshness struct {
@@ -189,6 +205,17 @@ type SourceRoute struct {
 	// default applies: the collection's source plus the sources that serve the
 	// kind by default.
 	Own bool `json:"own"`
+}
+
+// Live updates over a websocket at /graphql, in the graphql-transport-ws
+// protocol (the `graphql-ws` library's). Send the token in the
+// connection_init payload: `{"Authorization": "Bearer <token>"}`. Each
+// subscription first sends the current state, then an event after every
+// committed change (changes are coalesced while a client is slow). When the
+// server loses the database's change notifications (a database restart) it
+// completes every subscription: subscribe again, and the first event brings
+// the state again.
+type Subscription struct {
 }
 
 type TokenEdge struct {
@@ -362,6 +389,72 @@ func (e *CollectionStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e CollectionStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A kind of served data that changed.
+type DataChange string
+
+const (
+	DataChangeFloor    DataChange = "FLOOR"
+	DataChangeVolume   DataChange = "VOLUME"
+	DataChangeMetadata DataChange = "METADATA"
+	DataChangeTokens   DataChange = "TOKENS"
+	DataChangeRarity   DataChange = "RARITY"
+	DataChangeQuality  DataChange = "QUALITY"
+	DataChangeRoutes   DataChange = "ROUTES"
+)
+
+var AllDataChange = []DataChange{
+	DataChangeFloor,
+	DataChangeVolume,
+	DataChangeMetadata,
+	DataChangeTokens,
+	DataChangeRarity,
+	DataChangeQuality,
+	DataChangeRoutes,
+}
+
+func (e DataChange) IsValid() bool {
+	switch e {
+	case DataChangeFloor, DataChangeVolume, DataChangeMetadata, DataChangeTokens, DataChangeRarity, DataChangeQuality, DataChangeRoutes:
+		return true
+	}
+	return false
+}
+
+func (e DataChange) String() string {
+	return string(e)
+}
+
+func (e *DataChange) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DataChange(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DataChange", str)
+	}
+	return nil
+}
+
+func (e DataChange) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DataChange) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DataChange) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

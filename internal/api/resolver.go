@@ -26,6 +26,7 @@ type resolver struct {
 	maxPage  int
 	now      func() time.Time
 	actorFor func(ctx context.Context) string
+	hub      *hub // change notifications for subscriptions
 }
 
 func (r *resolver) Collection() CollectionResolver                     { return r }
@@ -95,7 +96,7 @@ func (r queryResolver) Collections(ctx context.Context, filter *CollectionFilter
 	}
 	for i, c := range rows {
 		cs := cursor{Kind: "collections", Order: string(order), Scope: f.scope(), Offset: offset + i + 1}.encode()
-		conn.Edges = append(conn.Edges, &CollectionEdge{Cursor: cs, Node: &Collection{c}})
+		conn.Edges = append(conn.Edges, &CollectionEdge{Cursor: cs, Node: &Collection{Collection: c}})
 		conn.PageInfo.EndCursor = &cs
 	}
 	if conn.Edges == nil {
@@ -129,12 +130,17 @@ func (r queryResolver) Collection(ctx context.Context, slug, chain, address *str
 		return nil, badInput("collection: give either slug, or chain and address")
 	}
 	if errors.Is(db.Interpret(err), db.ErrNotFound) {
+		// Tracking it later changes this answer, and no version says so.
+		uncacheable(ctx)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up collection: %w", err)
 	}
-	return &Collection{c}, nil
+	if err := noteCollection(ctx, c.ID); err != nil {
+		return nil, err
+	}
+	return &Collection{Collection: c}, nil
 }
 
 // collectionBySlug is the collection a tokens/token query names; an unknown
@@ -147,7 +153,7 @@ func (r *resolver) collectionBySlug(ctx context.Context, slug string) (db.Collec
 	if err != nil {
 		return c, fmt.Errorf("look up collection %s: %w", slug, err)
 	}
-	return c, nil
+	return c, noteCollection(ctx, c.ID)
 }
 
 func (r *resolver) Priority(_ context.Context, obj *Collection) (int, error) {
@@ -159,7 +165,7 @@ func (r *resolver) Status(_ context.Context, obj *Collection) (CollectionStatus,
 }
 
 func (r *resolver) Contracts(ctx context.Context, obj *Collection) ([]*Contract, error) {
-	rows, _, err := load(ctx, loadersFrom(ctx).contracts, obj.ID)
+	rows, _, err := load(ctx, loadersOf(ctx, obj).contracts, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load contracts: %w", err)
 	}
@@ -171,7 +177,8 @@ func (r *resolver) Contracts(ctx context.Context, obj *Collection) ([]*Contract,
 }
 
 func (r *resolver) Routes(ctx context.Context, obj *Collection) ([]*SourceRoute, error) {
-	rows, _, err := load(ctx, loadersFrom(ctx).routes, obj.ID)
+	uncacheable(ctx) // defaults come from the configured sources, which no version covers
+	rows, _, err := load(ctx, loadersOf(ctx, obj).routes, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load routes: %w", err)
 	}
@@ -183,7 +190,7 @@ func (r *resolver) Routes(ctx context.Context, obj *Collection) ([]*SourceRoute,
 }
 
 func (r *resolver) Metadata(ctx context.Context, obj *Collection) (*CollectionMetadata, error) {
-	m, ok, err := load(ctx, loadersFrom(ctx).metadata, obj.ID)
+	m, ok, err := load(ctx, loadersOf(ctx, obj).metadata, obj.ID)
 	if err != nil || !ok {
 		return nil, wrap("load metadata", err)
 	}
@@ -195,7 +202,7 @@ func (r *resolver) Metadata(ctx context.Context, obj *Collection) (*CollectionMe
 }
 
 func (r *resolver) Floor(ctx context.Context, obj *Collection) (*Price, error) {
-	f, ok, err := load(ctx, loadersFrom(ctx).floor, obj.ID)
+	f, ok, err := load(ctx, loadersOf(ctx, obj).floor, obj.ID)
 	if err != nil || !ok || f.Amount == "" {
 		return nil, wrap("load floor", err)
 	}
@@ -207,7 +214,7 @@ func (r *resolver) Floor(ctx context.Context, obj *Collection) (*Price, error) {
 }
 
 func (r *resolver) Volumes(ctx context.Context, obj *Collection) ([]*Volume, error) {
-	rows, _, err := load(ctx, loadersFrom(ctx).volumes, obj.ID)
+	rows, _, err := load(ctx, loadersOf(ctx, obj).volumes, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load volumes: %w", err)
 	}
@@ -232,7 +239,7 @@ func (r *resolver) TraitDistribution(ctx context.Context, obj *Collection) ([]*T
 }
 
 func (r *resolver) Rarity(ctx context.Context, obj *Collection) (*RarityRun, error) {
-	run, ok, err := load(ctx, loadersFrom(ctx).rarity, obj.ID)
+	run, ok, err := load(ctx, loadersOf(ctx, obj).rarity, obj.ID)
 	if err != nil || !ok {
 		return nil, wrap("load rarity run", err)
 	}
@@ -244,7 +251,8 @@ func (r *resolver) Rarity(ctx context.Context, obj *Collection) (*RarityRun, err
 // clock, the pair's target (its own, else the kind's) and the stale flag, so
 // the API, `collections list` and the metrics agree.
 func (r *resolver) Freshness(ctx context.Context, obj *Collection) ([]*Freshness, error) {
-	rows, _, err := load(ctx, loadersFrom(ctx).schedules, obj.ID)
+	uncacheable(ctx) // ages grow with the clock, not only with writes
+	rows, _, err := load(ctx, loadersOf(ctx, obj).schedules, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("load schedules: %w", err)
 	}

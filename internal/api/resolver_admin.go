@@ -27,7 +27,7 @@ func (r mutationResolver) TrackCollection(ctx context.Context, slug string, chai
 	if err != nil {
 		return nil, err
 	}
-	return &Collection{c}, nil
+	return &Collection{Collection: c}, nil
 }
 
 func (r mutationResolver) UntrackCollection(ctx context.Context, slug string) (*UntrackResult, error) {
@@ -43,7 +43,7 @@ func (r mutationResolver) PauseCollection(ctx context.Context, slug string, reas
 	if err != nil {
 		return nil, err
 	}
-	return &Collection{c}, nil
+	return &Collection{Collection: c}, nil
 }
 
 func (r mutationResolver) ResumeCollection(ctx context.Context, slug string) (*Collection, error) {
@@ -51,7 +51,7 @@ func (r mutationResolver) ResumeCollection(ctx context.Context, slug string) (*C
 	if err != nil {
 		return nil, err
 	}
-	return &Collection{c}, nil
+	return &Collection{Collection: c}, nil
 }
 
 func (r mutationResolver) SetCollectionRoute(ctx context.Context, slug string, kind RefreshKind, sources []string) (*Collection, error) {
@@ -59,7 +59,7 @@ func (r mutationResolver) SetCollectionRoute(ctx context.Context, slug string, k
 	if err != nil {
 		return nil, err
 	}
-	return &Collection{c}, nil
+	return &Collection{Collection: c}, nil
 }
 
 func (r mutationResolver) SetRefreshIntervals(ctx context.Context, slug string, intervals RefreshIntervalsInput) (*Collection, error) {
@@ -67,7 +67,7 @@ func (r mutationResolver) SetRefreshIntervals(ctx context.Context, slug string, 
 	if err != nil {
 		return nil, err
 	}
-	return &Collection{c}, nil
+	return &Collection{Collection: c}, nil
 }
 
 func (r mutationResolver) RefreshCollection(ctx context.Context, slug string, kinds []RefreshKind) (*RefreshResult, error) {
@@ -79,7 +79,7 @@ func (r mutationResolver) RefreshCollection(ctx context.Context, slug string, ki
 	if err != nil {
 		return nil, err
 	}
-	out := &RefreshResult{Collection: &Collection{res.Collection}, RequestedAt: res.At, AuditID: strconv.FormatInt(res.AuditID, 10)}
+	out := &RefreshResult{Collection: &Collection{Collection: res.Collection}, RequestedAt: res.At, AuditID: strconv.FormatInt(res.AuditID, 10)}
 	for _, j := range res.Jobs {
 		out.Jobs = append(out.Jobs, &RefreshJob{Kind: RefreshKind(strings.ToUpper(j.Kind)), Source: j.Source, JobKind: j.JobKind,
 			JobID: strconv.FormatInt(j.JobID, 10), AlreadyPending: j.Duplicate})

@@ -46,6 +46,7 @@ func historyRange(from, to time.Time, step time.Duration) (pgtype.Interval, erro
 }
 
 func (r *resolver) FloorHistory(ctx context.Context, obj *Collection, from, to time.Time, interval HistoryInterval) ([]*HistoryBucket, error) {
+	uncacheable(ctx) // rollup progress (global, not per collection) decides which table answers
 	step, rollup, _, err := historyStep(interval)
 	if err != nil {
 		return nil, err
@@ -67,6 +68,7 @@ func (r *resolver) FloorHistory(ctx context.Context, obj *Collection, from, to t
 }
 
 func (r *resolver) VolumeHistory(ctx context.Context, obj *Collection, window string, from, to time.Time, interval HistoryInterval) ([]*HistoryBucket, error) {
+	uncacheable(ctx) // as FloorHistory
 	switch window {
 	case "1d", "7d", "30d", "all":
 	default:

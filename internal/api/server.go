@@ -17,9 +17,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,6 +64,20 @@ type Options struct {
 	MaxPageSize   int
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64
+	// CacheEntries is how many answers the response cache keeps (LRU); 0
+	// means the default, a negative value disables the cache.
+	CacheEntries int
+	// MaxSubscriptionsPerConnection bounds the subscriptions one websocket
+	// connection may hold; MaxConnectionsPerToken the websocket connections
+	// one token (or, without a token, one client address) may hold.
+	MaxSubscriptionsPerConnection int
+	MaxConnectionsPerToken        int
+	// WebsocketKeepAlive is how often the server pings a websocket client
+	// (a client that does not answer within twice that is dropped);
+	// WebsocketInitTimeout how long a new connection may take to send
+	// connection_init.
+	WebsocketKeepAlive   time.Duration
+	WebsocketInitTimeout time.Duration
 	// RequestTimeout bounds the work of one request.
 	RequestTimeout time.Duration
 	// Server timeouts.
@@ -76,7 +92,8 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Addr: "127.0.0.1:8080", MaxDepth: 15, MaxComplexity: 5000, MaxPageSize: 100,
-		MaxBodyBytes: 1 << 20, RequestTimeout: 10 * time.Second,
+		MaxBodyBytes: 1 << 20, RequestTimeout: 10 * time.Second, CacheEntries: 4096,
+		MaxSubscriptionsPerConnection: 20, MaxConnectionsPerToken: 50, WebsocketKeepAlive: 15 * time.Second, WebsocketInitTimeout: 10 * time.Second,
 		ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
 		ShutdownTimeout: 15 * time.Second,
 	}
@@ -87,16 +104,21 @@ func (c *Options) fill() {
 	if c.Addr == "" {
 		c.Addr = d.Addr
 	}
-	for _, f := range []struct{ v, def *int }{{&c.MaxDepth, &d.MaxDepth}, {&c.MaxComplexity, &d.MaxComplexity}, {&c.MaxPageSize, &d.MaxPageSize}} {
+	for _, f := range []struct{ v, def *int }{{&c.MaxDepth, &d.MaxDepth}, {&c.MaxComplexity, &d.MaxComplexity}, {&c.MaxPageSize, &d.MaxPageSize},
+		{&c.MaxSubscriptionsPerConnection, &d.MaxSubscriptionsPerConnection}, {&c.MaxConnectionsPerToken, &d.MaxConnectionsPerToken}} {
 		if *f.v <= 0 {
 			*f.v = *f.def
 		}
+	}
+	if c.CacheEntries == 0 {
+		c.CacheEntries = d.CacheEntries
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = d.MaxBodyBytes
 	}
 	for _, f := range []struct{ v, def *time.Duration }{{&c.RequestTimeout, &d.RequestTimeout}, {&c.ReadTimeout, &d.ReadTimeout},
-		{&c.WriteTimeout, &d.WriteTimeout}, {&c.IdleTimeout, &d.IdleTimeout}, {&c.ShutdownTimeout, &d.ShutdownTimeout}} {
+		{&c.WriteTimeout, &d.WriteTimeout}, {&c.IdleTimeout, &d.IdleTimeout}, {&c.ShutdownTimeout, &d.ShutdownTimeout},
+		{&c.WebsocketKeepAlive, &d.WebsocketKeepAlive}, {&c.WebsocketInitTimeout, &d.WebsocketInitTimeout}} {
 		if *f.v <= 0 {
 			*f.v = *f.def
 		}
@@ -127,6 +149,7 @@ type Server struct {
 	readers tokenSet
 	mux     *http.ServeMux
 	riverUI *riverui.Handler
+	hub     *hub
 }
 
 // New builds the server. It does not listen; use Run, or Handler with a
@@ -139,7 +162,8 @@ func New(cfg Options, deps Deps) (*Server, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	s := &Server{cfg: cfg, deps: deps, admins: newTokenSet(cfg.AdminTokens), readers: newTokenSet(cfg.ReadTokens), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, deps: deps, admins: newTokenSet(cfg.AdminTokens), readers: newTokenSet(cfg.ReadTokens), mux: http.NewServeMux(),
+		hub: newHub(deps.DB, deps.Logger.With(slog.String("component", "subscriptions")))}
 	ui, err := riverui.NewHandler(&riverui.HandlerOpts{
 		Endpoints: riverui.NewEndpoints(deps.River, nil),
 		Logger:    deps.Logger.With(slog.String("component", "riverui")),
@@ -149,7 +173,11 @@ func New(cfg Options, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("river ui: %w", err)
 	}
 	s.riverUI = ui
-	s.mux.Handle("/graphql", s.graphqlHandler())
+	gql, err := s.graphqlHandler()
+	if err != nil {
+		return nil, err
+	}
+	s.mux.Handle("/graphql", gql)
 	s.mux.Handle("/riverui/", s.requireAdmin(ui))
 	s.mux.Handle("GET /riverui", http.RedirectHandler("/riverui/", http.StatusMovedPermanently))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -159,11 +187,13 @@ func New(cfg Options, deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// Start starts River UI's background caches; they stop when ctx is done.
+// Start starts River UI's background caches and the listener that feeds
+// subscriptions; they stop when ctx is done.
 func (s *Server) Start(ctx context.Context) error {
 	if err := s.riverUI.Start(ctx); err != nil {
 		return fmt.Errorf("start river ui: %w", err)
 	}
+	go s.hub.run(ctx)
 	return nil
 }
 
@@ -171,6 +201,11 @@ func (s *Server) Start(ctx context.Context) error {
 // routes.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isWebsocket(r) {
+			// A subscription connection lives as long as the client wants.
+			s.mux.ServeHTTP(w, r)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		s.mux.ServeHTTP(w, r.WithContext(ctx))
@@ -225,11 +260,12 @@ func (s *Server) Run(ctx context.Context, ready func(url string)) error {
 	return nil
 }
 
-func (s *Server) graphqlHandler() http.Handler {
+func (s *Server) graphqlHandler() (http.Handler, error) {
 	r := &resolver{q: db.New(s.deps.DB), stats: newStatsCache(defaultStatsCacheValues), admin: s.deps.Admin, maxPage: s.cfg.MaxPageSize, now: s.deps.Now,
-		actorFor: func(ctx context.Context) string { return authFrom(ctx).actor }}
+		actorFor: func(ctx context.Context) string { return authFrom(ctx).actor }, hub: s.hub}
 	ec := graphqlConfig(r)
 	srv := handler.New(NewExecutableSchema(ec))
+	srv.AddTransport(s.websocketTransport(&connLimiter{max: s.cfg.MaxConnectionsPerToken, n: map[string]int{}}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	// Parsed and validated documents by query text: a client app sends the
@@ -241,7 +277,12 @@ func (s *Server) graphqlHandler() http.Handler {
 	srv.Use(extension.FixedComplexityLimit(s.cfg.MaxComplexity))
 	srv.SetErrorPresenter(presentError(s.deps.Logger))
 	srv.SetRecoverFunc(recoverPanic(s.deps.Logger))
+	srv.Use(cachePolicy{})
 	q := db.New(s.deps.DB)
+	cache, err := newRespCache(q, s.cfg.CacheEntries)
+	if err != nil {
+		return nil, err
+	}
 	return s.cors(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start, ri := time.Now(), &requestInfo{}
 		if s.deps.Metrics != nil {
@@ -254,6 +295,14 @@ func (s *Server) graphqlHandler() http.Handler {
 			ri.setOperation("none")
 			ri.setError(code)
 			writeGraphQLError(w, status, code, msg)
+		}
+		if isWebsocket(req) {
+			// Subscriptions: auth and limits come with connection_init.
+			ri.setOperation("subscription")
+			ctx := context.WithValue(req.Context(), wsPeerKey{}, req.RemoteAddr)
+			ctx = context.WithValue(ctx, requestInfoKey{}, ri)
+			srv.ServeHTTP(w, req.WithContext(ctx))
+			return
 		}
 		if req.Method != http.MethodPost && req.Method != http.MethodGet {
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
@@ -278,13 +327,60 @@ func (s *Server) graphqlHandler() http.Handler {
 			return
 		}
 		req.Body = http.MaxBytesReader(w, req.Body, s.cfg.MaxBodyBytes)
+		var body []byte
+		if req.Method == http.MethodPost {
+			var berr *bodyError
+			body, berr = readPostBody(req, s.cfg.MaxBodyBytes)
+			if berr != nil {
+				refuse(berr.status, berr.code, berr.msg)
+				return
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		h := &statusHolder{}
 		ctx := context.WithValue(req.Context(), authKey{}, a)
 		ctx = context.WithValue(ctx, statusKey{}, h)
 		ctx = context.WithValue(ctx, requestInfoKey{}, ri)
 		ctx = withLoaders(ctx, newLoaders(q))
-		srv.ServeHTTP(&statusWriter{ResponseWriter: w, h: h}, req.WithContext(ctx))
-	}))
+		var key string
+		var rec *cacheRecorder
+		if cache != nil {
+			request := body
+			if req.Method == http.MethodGet {
+				request = []byte(req.URL.RawQuery)
+			}
+			accept := req.Header.Get("Accept")
+			key = cacheKey(a.role, accept, req.Method, request)
+			e, err := cache.current(ctx, key)
+			if err != nil {
+				s.deps.Logger.WarnContext(ctx, "response cache: versions unreadable, resolving", slog.Any("error", err))
+			}
+			if e != nil {
+				ri.setOperation(e.operation)
+				w.Header().Set("X-Cache", "hit")
+				serveCached(w, req, http.StatusOK, e.etag, e.contentType, e.body)
+				return
+			}
+			rec = &cacheRecorder{versions: map[int64]int64{}, q: q}
+			ctx = context.WithValue(ctx, cacheRecorderKey{}, rec)
+		}
+		cw := &captureWriter{ResponseWriter: w}
+		srv.ServeHTTP(&statusWriter{ResponseWriter: cw, h: h}, req.WithContext(ctx))
+		status := cw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		answer := cw.buf.Bytes()
+		etag := etagOf(answer)
+		if rec != nil && status == http.StatusOK {
+			op, _ := ri.labels()
+			if e := rec.entry(bytes.Clone(answer), etag, w.Header().Get("Content-Type"), op); e != nil {
+				cache.entries.Add(key, e)
+				w.Header().Set("X-Cache", "miss")
+			}
+		}
+		serveCached(w, req, status, etag, "", answer)
+	})), nil
 }
 
 func graphqlConfig(r *resolver) Config {
