@@ -247,6 +247,8 @@ type RarityRun struct {
 	ComputedAt     time.Time
 	SyncRun        int64
 	SnapshotXmax   int64
+	UnknownCount   int32
+	MissingCount   int32
 }
 
 type RateLimitBucket struct {
@@ -370,6 +372,7 @@ type Token struct {
 	TraitsAsOf      pgtype.Timestamptz
 	TraitsError     string
 	TraitsSource    string
+	TraitsUnknown   bool
 }
 
 type TokenRarity struct {
@@ -411,6 +414,7 @@ type TokenSyncRun struct {
 	TraitsCompletedAt pgtype.Timestamptz
 	RarityCoverage    pgtype.Float8
 	UpdatedAt         time.Time
+	TraitsUnknown     int64
 }
 
 type TokenSyncState struct {
@@ -436,6 +440,13 @@ type TokenTrait struct {
 	DisplayType  string
 	MaxValue     string
 	Raw          []byte
+}
+
+type TraitBatchSize struct {
+	Source    string
+	Size      int32
+	Refused   int32
+	LearnedAt time.Time
 }
 
 type TraitValueStat struct {
