@@ -255,10 +255,12 @@ func logSources(ctx context.Context, q *db.Queries, logger *slog.Logger) error {
 }
 
 // collectionComplete: floor, volume, metadata, all n tokens listed, every
-// token's traits known and a rarity run over all of them.
+// token's traits fetched (known, or known to be unknown to the source) and
+// a rarity run ranking every token whose traits are known.
 func collectionComplete(r db.CollectionProgressRow, n int64) bool {
 	return r.HasFloor && r.HasVolume && r.HasMetadata && r.TokensComplete && r.Tokens == n &&
-		r.TokensWithTraits == n && r.TraitsDue == 0 && r.TraitsComplete && r.RarityTokens == n
+		r.TokensWithTraits+r.TokensUnknownTraits == n && r.TraitsDue == 0 && r.TraitsComplete &&
+		r.TokensWithTraits > 0 && r.RarityTokens == r.TokensWithTraits
 }
 
 // startDevAPI serves the API for dev (a free port when NFTSYNC_API_ADDR is
