@@ -200,10 +200,10 @@ func (s *Server) metadataURL(r *http.Request, c *collection, i int) string {
 
 // wireMetadata is a metadata document (OpenSea metadata standard).
 type wireMetadata struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Image       string          `json:"image"`
-	ExternalURL string          `json:"external_url"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Image       string `json:"image"`
+	ExternalURL string `json:"external_url"`
 	// Attributes is left out for a token whose traits are unknown (the
 	// document says nothing about them), and [] for a token without traits.
 	Attributes *[]wireAttribute `json:"attributes,omitempty"`

@@ -139,11 +139,11 @@ type wireNFTDetailed struct {
 	// Traits is always sent: null for a token whose traits the API does not
 	// know (it shadows wireNFT.Traits, which is left out when nil).
 	Traits       *[]wireTrait `json:"traits"`
-	AnimationURL *string     `json:"animation_url"`
-	IsSuspicious bool        `json:"is_suspicious"`
-	Creator      string      `json:"creator"`
-	Owners       []wireOwner `json:"owners"`
-	Rarity       *wireRarity `json:"rarity"`
+	AnimationURL *string      `json:"animation_url"`
+	IsSuspicious bool         `json:"is_suspicious"`
+	Creator      string       `json:"creator"`
+	Owners       []wireOwner  `json:"owners"`
+	Rarity       *wireRarity  `json:"rarity"`
 }
 
 // wireNFTBatchRequest is BatchNftsRequest, the body of POST

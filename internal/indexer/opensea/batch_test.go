@@ -90,7 +90,9 @@ func TestTokenTraitsBatch(t *testing.T) {
 		t.Cleanup(srv.Close)
 		info, _ := sim.Collection(sim.Slugs()[0])
 		c := newTestClient(t, srv.URL, Options{})
-		ref := func(id string) indexer.TokenRef { return indexer.TokenRef{Chain: "ethereum", Contract: info.Contract, TokenID: id} }
+		ref := func(id string) indexer.TokenRef {
+			return indexer.TokenRef{Chain: "ethereum", Contract: info.Contract, TokenID: id}
+		}
 		got, err := c.TokenTraitsBatch(t.Context(), []indexer.TokenRef{ref("1"), ref("46"), ref("9999")})
 		require.NoError(t, err)
 		want, _ := sim.Token(info.Slug, "1")
