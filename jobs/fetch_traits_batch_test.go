@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/benchsize"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexersim"
 	"github.com/nftsync/nftsync/internal/rarity"
@@ -221,4 +222,62 @@ func (o *omittingSource) TokenTraits(ctx context.Context, ref indexer.TokenRef) 
 
 func (o *omittingSource) CollectionTraits(ctx context.Context, slug string) (*indexer.TraitCounts, error) {
 	return o.BatchTraitSource.(indexer.TraitCounter).CollectionTraits(ctx, slug)
+}
+
+// BenchmarkTraitsFirstSync counts, as the simulator counts them, the
+// upstream calls of a first sync of one collection of N tokens (full:
+// 10,000; quick: 1,000): list pages + trait calls + the cross-check, and of
+// a re-sync with k = 100 changed tokens, with the default batch size
+// (batch=50: ceil(N/200) + ceil(N/50) + 1, then ceil(N/200) + ceil(k/50))
+// and with one single-NFT call per token (batch=1) for comparison. The
+// collection has tokens whose traits are unknown; they cost nothing extra.
+// One iteration is the measurement; use -benchtime 1x.
+func BenchmarkTraitsFirstSync(b *testing.B) {
+	n := benchsize.Pick(b, 1000, 10000)
+	for _, size := range []int{50, 1} {
+		b.Run("batch="+itoa(size), func(b *testing.B) {
+			for b.Loop() {
+				wb := setupWorkers(b, func(c *indexersim.Config) {
+					c.Seed, c.ListTraits, c.Collections, c.MinTokens, c.MaxTokens = 1, false, 1, n, n
+				})
+				wb.deps.Traits.BatchSize = size
+				syncAndFetchAll(b, wb)
+				st := wb.sim.Stats()
+				b.ReportMetric(float64(st.Requests), "first-sync-calls")
+				b.ReportMetric(float64(st.ByEndpoint[indexersim.EndpointNFTs]), "list-pages")
+				b.ReportMetric(float64(st.ByEndpoint[indexersim.EndpointNFTsBatch]), "batch-calls")
+				b.ReportMetric(float64(st.ByEndpoint[indexersim.EndpointNFT]), "single-nft-calls")
+				b.ReportMetric(float64(st.ByEndpoint[indexersim.EndpointTraits]), "cross-check-calls")
+				changed := make([]string, 100)
+				for i := range changed {
+					changed[i] = itoa(1 + i*(n/100))
+				}
+				require.NoError(b, wb.sim.Touch(wb.info.Slug, changed...))
+				syncAndFetchAll(b, wb)
+				b.ReportMetric(float64(wb.sim.Stats().Requests-st.Requests), "resync-k100-calls")
+			}
+		})
+	}
+}
+
+// syncAndFetchAll runs a token sync and then its trait fetch, each again
+// after a snooze (a job yields after its time budget), until both complete.
+func syncAndFetchAll(t testing.TB, b *workerBundle) {
+	t.Helper()
+	sync := jobs.SyncTokensArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID}}
+	res := work(t, b, &jobs.SyncTokensWorker{Deps: b.deps}, sync)
+	for res.EventKind == river.EventKindJobSnoozed {
+		res = work(t, b, &jobs.SyncTokensWorker{Deps: b.deps}, sync)
+	}
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
+	st, err := db.New(b.tx).TokenSyncStateGet(context.Background(), b.coll.ID)
+	require.NoError(t, err)
+	w := &jobs.FetchTraitsWorker{Deps: b.deps}
+	jobs.SetAfterTraitsForTest(w)
+	args := jobs.FetchTraitsArgs{CollectionID: b.coll.ID, SyncRun: st.Run}
+	res = work(t, b, w, args)
+	for res.EventKind == river.EventKindJobSnoozed {
+		res = work(t, b, w, args)
+	}
+	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
 }

@@ -50,7 +50,7 @@ func truthTraits(t *testing.T, b *workerBundle, tokenID string) []string {
 	return out
 }
 
-func syncAndFetch(t *testing.T, b *workerBundle) *rivertest.WorkResult {
+func syncAndFetch(t testing.TB, b *workerBundle) *rivertest.WorkResult {
 	t.Helper()
 	res := work(t, b, &jobs.SyncTokensWorker{Deps: b.deps}, jobs.SyncTokensArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID}})
 	require.Equal(t, river.EventKindJobCompleted, res.EventKind)
