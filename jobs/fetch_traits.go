@@ -69,15 +69,20 @@ type tokenOutcome struct {
 	err     error  // rate limited, transient or cancelled: stop the batch
 }
 
-// Work fetches due tokens batch by batch. Every batch's traits, the tokens'
-// fetch marks and the run's counters commit together, so a crash refetches
-// at most the batch in flight and never a stored token (the job is
-// resumable and idempotent: it always works on what is still due). A token
-// the source refuses for good (unknown, bad document) is recorded as a
-// data-quality event and not fetched again until its updated_at moves. When
-// nothing is due the fetch completes: after a full fetch the collection's
-// trait counts are cross-checked with the source's, and compute_rarity is
-// enqueued when the known share reaches Traits.MinCoverage.
+// Work fetches due tokens step by step: with a source that has a batch
+// lookup (indexer.BatchTraitSource) in batch calls of Traits.BatchSize
+// tokens (see fetchBatched), else one call per token. Every step's traits,
+// the tokens' fetch marks and the run's counters commit together, so a
+// crash refetches at most the step in flight and never a stored token (the
+// job is resumable and idempotent: it always works on what is still due).
+// A token the source refuses for good (not found, bad document) is recorded
+// as a data-quality event; a token whose traits the source answers as
+// unknown (null, a document without attributes) is marked unknown; neither
+// is fetched again until its updated_at moves. When nothing is due the
+// fetch completes: after a full fetch the collection's trait counts are
+// cross-checked with the source's, and compute_rarity is enqueued when the
+// share of known traits among the tokens whose traits the source can tell
+// (all but the unknown ones) reaches Traits.MinCoverage.
 func (w *FetchTraitsWorker) Work(ctx context.Context, job *river.Job[FetchTraitsArgs]) error {
 	d := w.Deps
 	c, err := loadCollection(ctx, d, job.Args.CollectionID)
@@ -212,7 +217,7 @@ func firstStop(outcomes []tokenOutcome) (tokenOutcome, bool) {
 }
 
 // fetchBatch fetches rows one call per token with up to n calls in flight,
-// and reports the calls made. After the first call that must stop the
+// and reports the answered calls. After the first call that must stop the
 // batch (rate limit, transient error), the calls not yet started are
 // skipped.
 func fetchBatch(ctx context.Context, src indexer.TraitSource, c *db.Collection, rows []db.TokenTraitsDueRow, n int) ([]tokenOutcome, int64) {
@@ -249,9 +254,9 @@ func fetchBatch(ctx context.Context, src indexer.TraitSource, c *db.Collection, 
 		}()
 	}
 	wg.Wait()
-	calls := int64(0)
+	calls := int64(0) // answered calls, as token_sync_runs counts them
 	for _, o := range out {
-		if !errors.Is(o.err, errSkip) {
+		if o.err == nil {
 			calls++
 		}
 	}
@@ -596,7 +601,7 @@ func (b *batchSizer) refused(ctx context.Context, n int) int {
 }
 
 // fetchBatched fetches rows with batch calls of the sizer's size, up to
-// Traits.Concurrency calls in flight, and reports the calls made. A call
+// Traits.Concurrency calls in flight, and reports the answered calls. A call
 // refused as too large is split in halves, and the halved size is
 // remembered (batchSizer). Tokens the answer left out (not found, or an
 // entry that could not be read), and every token of a call refused for
@@ -626,8 +631,11 @@ func fetchBatched(ctx context.Context, d *Deps, src indexer.BatchTraitSource, c 
 		for k, i := range idx {
 			refs[k] = tokenRef(c, rows[i])
 		}
-		calls.Add(1)
 		mds, err := src.TokenTraitsBatch(ctx, refs)
+		switch class := indexer.ClassOf(err); {
+		case err == nil || class == indexer.ClassPermanent || class == indexer.ClassMalformed:
+			calls.Add(1) // answered (rate limits and transient failures are not counted)
+		}
 		switch class := indexer.ClassOf(err); {
 		case err == nil:
 			var missing []int
