@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"sort"
 	"sync"
 	"testing"
 
@@ -197,7 +198,9 @@ type omittingSource struct {
 func (o *omittingSource) singles() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return append([]string(nil), o.single...)
+	out := append([]string(nil), o.single...)
+	sort.Strings(out) // asked concurrently
+	return out
 }
 
 func (o *omittingSource) TokenTraitsBatch(ctx context.Context, refs []indexer.TokenRef) ([]*indexer.TokenMetadata, error) {
