@@ -179,6 +179,7 @@ func reportProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Ser
 				logger.Info("every collection complete: floor, volume, metadata, all tokens, every token's traits and rarity",
 					slog.Int("collections", total), slog.Duration("after", time.Since(start).Round(time.Second)),
 					slog.Int64("list_calls", st.ByEndpoint[indexersim.EndpointNFTs]),
+					slog.Int64("trait_batch_calls", st.ByEndpoint[indexersim.EndpointNFTsBatch]),
 					slog.Int64("trait_calls", st.ByEndpoint[indexersim.EndpointNFT]),
 					slog.Int64("upstream_calls", st.Requests))
 				start = time.Time{} // say it once
