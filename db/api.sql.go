@@ -458,7 +458,7 @@ func (q *Queries) APIQualityEvents(ctx context.Context, arg APIQualityEventsPara
 }
 
 const aPIRarityRunsByCollections = `-- name: APIRarityRunsByCollections :many
-SELECT collection_id, method, version, token_count, excluded_traits, computed_at, entropy
+SELECT collection_id, method, version, token_count, excluded_traits, computed_at, entropy, unknown_count, missing_count
 FROM rarity_runs
 WHERE collection_id = ANY($1::bigint[]) AND method = $2
 `
@@ -476,6 +476,8 @@ type APIRarityRunsByCollectionsRow struct {
 	ExcludedTraits []byte
 	ComputedAt     time.Time
 	Entropy        float64
+	UnknownCount   int32
+	MissingCount   int32
 }
 
 func (q *Queries) APIRarityRunsByCollections(ctx context.Context, arg APIRarityRunsByCollectionsParams) ([]APIRarityRunsByCollectionsRow, error) {
@@ -495,6 +497,8 @@ func (q *Queries) APIRarityRunsByCollections(ctx context.Context, arg APIRarityR
 			&i.ExcludedTraits,
 			&i.ComputedAt,
 			&i.Entropy,
+			&i.UnknownCount,
+			&i.MissingCount,
 		); err != nil {
 			return nil, err
 		}
@@ -540,6 +544,8 @@ func (q *Queries) APITokenCount(ctx context.Context, arg APITokenCountParams) (i
 const aPITokenGet = `-- name: APITokenGet :one
 SELECT t.id, t.collection_id, t.contract, t.token_id, t.token_standard, t.name, t.image_url, t.metadata_url,
        t.traits_known, t.fetched_at,
+       (CASE WHEN t.traits_known THEN 'known' WHEN t.traits_unknown THEN 'unknown'
+             WHEN t.traits_error <> '' THEN 'failed' ELSE 'pending' END)::text AS traits_state,
        r.score, r.rank, r.unique_count, r.trait_count
 FROM tokens t
 LEFT JOIN rarity_runs rr ON rr.collection_id = t.collection_id AND rr.method = $1
@@ -566,6 +572,7 @@ type APITokenGetRow struct {
 	MetadataUrl   string
 	TraitsKnown   bool
 	FetchedAt     time.Time
+	TraitsState   string
 	Score         pgtype.Float8
 	Rank          pgtype.Int4
 	UniqueCount   pgtype.Int4
@@ -587,6 +594,7 @@ func (q *Queries) APITokenGet(ctx context.Context, arg APITokenGetParams) (APITo
 		&i.MetadataUrl,
 		&i.TraitsKnown,
 		&i.FetchedAt,
+		&i.TraitsState,
 		&i.Score,
 		&i.Rank,
 		&i.UniqueCount,
@@ -598,6 +606,8 @@ func (q *Queries) APITokenGet(ctx context.Context, arg APITokenGetParams) (APITo
 const aPITokensByRank = `-- name: APITokensByRank :many
 SELECT t.id, t.collection_id, t.contract, t.token_id, t.token_standard, t.name, t.image_url, t.metadata_url,
        t.traits_known, t.fetched_at,
+       (CASE WHEN t.traits_known THEN 'known' WHEN t.traits_unknown THEN 'unknown'
+             WHEN t.traits_error <> '' THEN 'failed' ELSE 'pending' END)::text AS traits_state,
        r.score, r.rank, r.unique_count, r.trait_count
 FROM token_rarity r
 JOIN tokens t ON t.id = r.token_pk
@@ -635,6 +645,7 @@ type APITokensByRankRow struct {
 	MetadataUrl   string
 	TraitsKnown   bool
 	FetchedAt     time.Time
+	TraitsState   string
 	Score         float64
 	Rank          int32
 	UniqueCount   int32
@@ -677,6 +688,7 @@ func (q *Queries) APITokensByRank(ctx context.Context, arg APITokensByRankParams
 			&i.MetadataUrl,
 			&i.TraitsKnown,
 			&i.FetchedAt,
+			&i.TraitsState,
 			&i.Score,
 			&i.Rank,
 			&i.UniqueCount,
@@ -695,6 +707,8 @@ func (q *Queries) APITokensByRank(ctx context.Context, arg APITokensByRankParams
 const aPITokensByTokenID = `-- name: APITokensByTokenID :many
 SELECT t.id, t.collection_id, t.contract, t.token_id, t.token_standard, t.name, t.image_url, t.metadata_url,
        t.traits_known, t.fetched_at,
+       (CASE WHEN t.traits_known THEN 'known' WHEN t.traits_unknown THEN 'unknown'
+             WHEN t.traits_error <> '' THEN 'failed' ELSE 'pending' END)::text AS traits_state,
        r.score, r.rank, r.unique_count, r.trait_count
 FROM tokens t
 LEFT JOIN rarity_runs rr ON rr.collection_id = t.collection_id AND rr.method = $1
@@ -733,6 +747,7 @@ type APITokensByTokenIDRow struct {
 	MetadataUrl   string
 	TraitsKnown   bool
 	FetchedAt     time.Time
+	TraitsState   string
 	Score         pgtype.Float8
 	Rank          pgtype.Int4
 	UniqueCount   pgtype.Int4
@@ -770,6 +785,7 @@ func (q *Queries) APITokensByTokenID(ctx context.Context, arg APITokensByTokenID
 			&i.MetadataUrl,
 			&i.TraitsKnown,
 			&i.FetchedAt,
+			&i.TraitsState,
 			&i.Score,
 			&i.Rank,
 			&i.UniqueCount,
@@ -787,7 +803,9 @@ func (q *Queries) APITokensByTokenID(ctx context.Context, arg APITokensByTokenID
 
 const aPITokensUnranked = `-- name: APITokensUnranked :many
 SELECT t.id, t.collection_id, t.contract, t.token_id, t.token_standard, t.name, t.image_url, t.metadata_url,
-       t.traits_known, t.fetched_at
+       t.traits_known, t.fetched_at,
+       (CASE WHEN t.traits_known THEN 'known' WHEN t.traits_unknown THEN 'unknown'
+             WHEN t.traits_error <> '' THEN 'failed' ELSE 'pending' END)::text AS traits_state
 FROM tokens t
 WHERE t.collection_id = $1 AND t.id > $2::bigint
   AND NOT EXISTS (
@@ -824,6 +842,7 @@ type APITokensUnrankedRow struct {
 	MetadataUrl   string
 	TraitsKnown   bool
 	FetchedAt     time.Time
+	TraitsState   string
 }
 
 // A page of the collection's tokens without a rank in the current run (they
@@ -856,6 +875,7 @@ func (q *Queries) APITokensUnranked(ctx context.Context, arg APITokensUnrankedPa
 			&i.MetadataUrl,
 			&i.TraitsKnown,
 			&i.FetchedAt,
+			&i.TraitsState,
 		); err != nil {
 			return nil, err
 		}

@@ -206,6 +206,7 @@ SELECT c.id, c.slug, c.status, c.source,
        COALESCE((SELECT s.completed_at IS NOT NULL FROM token_sync_state s WHERE s.collection_id = c.id), false)::boolean AS tokens_complete,
        c.traits_source,
        (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id AND t.traits_known)::bigint AS tokens_with_traits,
+       (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id AND t.traits_unknown)::bigint AS tokens_unknown_traits,
        (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id
             AND (t.traits_checked_at IS NULL OR t.traits_as_of IS DISTINCT FROM t.source_updated_at))::bigint AS traits_due,
        COALESCE((SELECT r.traits_completed_at IS NOT NULL FROM token_sync_runs r WHERE r.collection_id = c.id
@@ -216,20 +217,21 @@ ORDER BY c.id
 `
 
 type CollectionProgressRow struct {
-	ID               int64
-	Slug             string
-	Status           string
-	Source           string
-	HasFloor         bool
-	HasVolume        bool
-	HasMetadata      bool
-	Tokens           int64
-	TokensComplete   bool
-	TraitsSource     string
-	TokensWithTraits int64
-	TraitsDue        int64
-	TraitsComplete   bool
-	RarityTokens     int64
+	ID                  int64
+	Slug                string
+	Status              string
+	Source              string
+	HasFloor            bool
+	HasVolume           bool
+	HasMetadata         bool
+	Tokens              int64
+	TokensComplete      bool
+	TraitsSource        string
+	TokensWithTraits    int64
+	TokensUnknownTraits int64
+	TraitsDue           int64
+	TraitsComplete      bool
+	RarityTokens        int64
 }
 
 // Per collection: what has been stored so far. Used by dev progress logs and
@@ -255,6 +257,7 @@ func (q *Queries) CollectionProgress(ctx context.Context) ([]CollectionProgressR
 			&i.TokensComplete,
 			&i.TraitsSource,
 			&i.TokensWithTraits,
+			&i.TokensUnknownTraits,
 			&i.TraitsDue,
 			&i.TraitsComplete,
 			&i.RarityTokens,

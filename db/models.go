@@ -253,6 +253,8 @@ type RarityRun struct {
 	ComputedAt     time.Time
 	SyncRun        int64
 	SnapshotXmax   int64
+	UnknownCount   int32
+	MissingCount   int32
 }
 
 type RateLimitBucket struct {
@@ -384,6 +386,7 @@ type Token struct {
 	TraitsAsOf      pgtype.Timestamptz
 	TraitsError     string
 	TraitsSource    string
+	TraitsUnknown   bool
 }
 
 type TokenRarity struct {
@@ -425,6 +428,7 @@ type TokenSyncRun struct {
 	TraitsCompletedAt pgtype.Timestamptz
 	RarityCoverage    pgtype.Float8
 	UpdatedAt         time.Time
+	TraitsUnknown     int64
 }
 
 type TokenSyncState struct {
@@ -450,6 +454,13 @@ type TokenTrait struct {
 	DisplayType  string
 	MaxValue     string
 	Raw          []byte
+}
+
+type TraitBatchSize struct {
+	Source    string
+	Size      int32
+	Refused   int32
+	LearnedAt time.Time
 }
 
 type TraitValueStat struct {

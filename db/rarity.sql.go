@@ -34,7 +34,7 @@ func (q *Queries) RarityReadSettings(ctx context.Context) error {
 }
 
 const rarityRunGet = `-- name: RarityRunGet :one
-SELECT collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at, sync_run, snapshot_xmax FROM rarity_runs WHERE collection_id = $1 AND method = $2
+SELECT collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes, computed_at, sync_run, snapshot_xmax, unknown_count, missing_count FROM rarity_runs WHERE collection_id = $1 AND method = $2
 `
 
 type RarityRunGetParams struct {
@@ -58,6 +58,8 @@ func (q *Queries) RarityRunGet(ctx context.Context, arg RarityRunGetParams) (Rar
 		&i.ComputedAt,
 		&i.SyncRun,
 		&i.SnapshotXmax,
+		&i.UnknownCount,
+		&i.MissingCount,
 	)
 	return i, err
 }
@@ -74,24 +76,30 @@ func (q *Queries) RarityRunNextID(ctx context.Context) (int64, error) {
 }
 
 const rarityRunTouch = `-- name: RarityRunTouch :exec
-UPDATE rarity_runs SET sync_run = $1, snapshot_xmax = $2
-WHERE collection_id = $3 AND method = $4
+UPDATE rarity_runs SET sync_run = $1, snapshot_xmax = $2,
+    unknown_count = $3, missing_count = $4
+WHERE collection_id = $5 AND method = $6
   AND (sync_run, snapshot_xmax) < ($1::bigint, $2::bigint)
 `
 
 type RarityRunTouchParams struct {
 	SyncRun      int64
 	SnapshotXmax int64
+	UnknownCount int32
+	MissingCount int32
 	CollectionID int64
 	Method       string
 }
 
 // Records that the stored run also holds for newer data whose input hash
-// is the same (nothing else to write).
+// is the same (nothing else to write but the unranked counts, which the
+// hash does not cover: a failed token that turned out unknown).
 func (q *Queries) RarityRunTouch(ctx context.Context, arg RarityRunTouchParams) error {
 	_, err := q.db.Exec(ctx, rarityRunTouch,
 		arg.SyncRun,
 		arg.SnapshotXmax,
+		arg.UnknownCount,
+		arg.MissingCount,
 		arg.CollectionID,
 		arg.Method,
 	)
@@ -100,12 +108,13 @@ func (q *Queries) RarityRunTouch(ctx context.Context, arg RarityRunTouchParams) 
 
 const rarityRunUpsert = `-- name: RarityRunUpsert :execrows
 INSERT INTO rarity_runs (collection_id, method, run_id, version, input_hash, entropy, token_count, excluded_traits, notes,
-    computed_at, sync_run, snapshot_xmax)
+    computed_at, sync_run, snapshot_xmax, unknown_count, missing_count)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
-    $10, $11, $12)
+    $10, $11, $12, $13, $14)
 ON CONFLICT (collection_id, method) DO UPDATE
 SET run_id = EXCLUDED.run_id, version = EXCLUDED.version, input_hash = EXCLUDED.input_hash, entropy = EXCLUDED.entropy,
-    token_count = EXCLUDED.token_count, excluded_traits = EXCLUDED.excluded_traits, notes = EXCLUDED.notes,
+    token_count = EXCLUDED.token_count, unknown_count = EXCLUDED.unknown_count, missing_count = EXCLUDED.missing_count,
+    excluded_traits = EXCLUDED.excluded_traits, notes = EXCLUDED.notes,
     computed_at = EXCLUDED.computed_at, sync_run = EXCLUDED.sync_run, snapshot_xmax = EXCLUDED.snapshot_xmax
 WHERE (rarity_runs.sync_run, rarity_runs.snapshot_xmax) <= (EXCLUDED.sync_run, EXCLUDED.snapshot_xmax)
 `
@@ -123,6 +132,8 @@ type RarityRunUpsertParams struct {
 	ComputedAt     time.Time
 	SyncRun        int64
 	SnapshotXmax   int64
+	UnknownCount   int32
+	MissingCount   int32
 }
 
 // Stores a run unless the stored one was computed from newer data (a later
@@ -142,6 +153,8 @@ func (q *Queries) RarityRunUpsert(ctx context.Context, arg RarityRunUpsertParams
 		arg.ComputedAt,
 		arg.SyncRun,
 		arg.SnapshotXmax,
+		arg.UnknownCount,
+		arg.MissingCount,
 	)
 	if err != nil {
 		return 0, err
@@ -170,6 +183,27 @@ func (q *Queries) RaritySnapshot(ctx context.Context, collectionID int64) (Rarit
 	row := q.db.QueryRow(ctx, raritySnapshot, collectionID)
 	var i RaritySnapshotRow
 	err := row.Scan(&i.SnapshotXmax, &i.SyncRun, &i.MultiContract)
+	return i, err
+}
+
+const rarityUnranked = `-- name: RarityUnranked :one
+SELECT (count(*) FILTER (WHERE traits_unknown))::integer AS unknown,
+    (count(*) FILTER (WHERE NOT traits_known AND NOT traits_unknown))::integer AS missing
+FROM tokens WHERE collection_id = $1
+`
+
+type RarityUnrankedRow struct {
+	Unknown int32
+	Missing int32
+}
+
+// Inside the rarity read's snapshot: the collection's tokens a run leaves
+// unranked, those whose traits the source does not know and those whose
+// traits are not known for another reason (not fetched yet, fetch failed).
+func (q *Queries) RarityUnranked(ctx context.Context, collectionID int64) (RarityUnrankedRow, error) {
+	row := q.db.QueryRow(ctx, rarityUnranked, collectionID)
+	var i RarityUnrankedRow
+	err := row.Scan(&i.Unknown, &i.Missing)
 	return i, err
 }
 

@@ -27,7 +27,7 @@ func (q *Queries) CollectionSetTraitsSource(ctx context.Context, arg CollectionS
 }
 
 const syncRunGet = `-- name: SyncRunGet :one
-SELECT collection_id, run, started_at, listed_at, list_pages, tokens_listed, traits_source, traits_started_at, traits_due, traits_fetched, traits_failed, trait_calls, traits_completed_at, rarity_coverage, updated_at FROM token_sync_runs WHERE collection_id = $1 AND run = $2
+SELECT collection_id, run, started_at, listed_at, list_pages, tokens_listed, traits_source, traits_started_at, traits_due, traits_fetched, traits_failed, trait_calls, traits_completed_at, rarity_coverage, updated_at, traits_unknown FROM token_sync_runs WHERE collection_id = $1 AND run = $2
 `
 
 type SyncRunGetParams struct {
@@ -54,12 +54,13 @@ func (q *Queries) SyncRunGet(ctx context.Context, arg SyncRunGetParams) (TokenSy
 		&i.TraitsCompletedAt,
 		&i.RarityCoverage,
 		&i.UpdatedAt,
+		&i.TraitsUnknown,
 	)
 	return i, err
 }
 
 const syncRunLatest = `-- name: SyncRunLatest :one
-SELECT collection_id, run, started_at, listed_at, list_pages, tokens_listed, traits_source, traits_started_at, traits_due, traits_fetched, traits_failed, trait_calls, traits_completed_at, rarity_coverage, updated_at FROM token_sync_runs WHERE collection_id = $1 ORDER BY run DESC LIMIT 1
+SELECT collection_id, run, started_at, listed_at, list_pages, tokens_listed, traits_source, traits_started_at, traits_due, traits_fetched, traits_failed, trait_calls, traits_completed_at, rarity_coverage, updated_at, traits_unknown FROM token_sync_runs WHERE collection_id = $1 ORDER BY run DESC LIMIT 1
 `
 
 func (q *Queries) SyncRunLatest(ctx context.Context, collectionID int64) (TokenSyncRun, error) {
@@ -81,6 +82,7 @@ func (q *Queries) SyncRunLatest(ctx context.Context, collectionID int64) (TokenS
 		&i.TraitsCompletedAt,
 		&i.RarityCoverage,
 		&i.UpdatedAt,
+		&i.TraitsUnknown,
 	)
 	return i, err
 }
@@ -117,14 +119,16 @@ func (q *Queries) SyncRunListedPage(ctx context.Context, arg SyncRunListedPagePa
 
 const syncRunTraitsComplete = `-- name: SyncRunTraitsComplete :one
 UPDATE token_sync_runs
-SET traits_completed_at = $1::timestamptz, rarity_coverage = $2::double precision, updated_at = $1::timestamptz
-WHERE collection_id = $3 AND run = $4
-RETURNING collection_id, run, started_at, listed_at, list_pages, tokens_listed, traits_source, traits_started_at, traits_due, traits_fetched, traits_failed, trait_calls, traits_completed_at, rarity_coverage, updated_at
+SET traits_completed_at = $1::timestamptz, rarity_coverage = $2::double precision,
+    traits_unknown = $3::bigint, updated_at = $1::timestamptz
+WHERE collection_id = $4 AND run = $5
+RETURNING collection_id, run, started_at, listed_at, list_pages, tokens_listed, traits_source, traits_started_at, traits_due, traits_fetched, traits_failed, trait_calls, traits_completed_at, rarity_coverage, updated_at, traits_unknown
 `
 
 type SyncRunTraitsCompleteParams struct {
 	Now            time.Time
 	RarityCoverage pgtype.Float8
+	TraitsUnknown  int64
 	CollectionID   int64
 	Run            int64
 }
@@ -133,6 +137,7 @@ func (q *Queries) SyncRunTraitsComplete(ctx context.Context, arg SyncRunTraitsCo
 	row := q.db.QueryRow(ctx, syncRunTraitsComplete,
 		arg.Now,
 		arg.RarityCoverage,
+		arg.TraitsUnknown,
 		arg.CollectionID,
 		arg.Run,
 	)
@@ -153,6 +158,7 @@ func (q *Queries) SyncRunTraitsComplete(ctx context.Context, arg SyncRunTraitsCo
 		&i.TraitsCompletedAt,
 		&i.RarityCoverage,
 		&i.UpdatedAt,
+		&i.TraitsUnknown,
 	)
 	return i, err
 }
@@ -193,7 +199,7 @@ SET traits_source = EXCLUDED.traits_source,
     traits_started_at = COALESCE(token_sync_runs.traits_started_at, EXCLUDED.traits_started_at),
     traits_due = CASE WHEN token_sync_runs.traits_started_at IS NULL THEN EXCLUDED.traits_due ELSE token_sync_runs.traits_due END,
     updated_at = EXCLUDED.updated_at
-RETURNING collection_id, run, started_at, listed_at, list_pages, tokens_listed, traits_source, traits_started_at, traits_due, traits_fetched, traits_failed, trait_calls, traits_completed_at, rarity_coverage, updated_at
+RETURNING collection_id, run, started_at, listed_at, list_pages, tokens_listed, traits_source, traits_started_at, traits_due, traits_fetched, traits_failed, trait_calls, traits_completed_at, rarity_coverage, updated_at, traits_unknown
 `
 
 type SyncRunTraitsStartParams struct {
@@ -231,6 +237,7 @@ func (q *Queries) SyncRunTraitsStart(ctx context.Context, arg SyncRunTraitsStart
 		&i.TraitsCompletedAt,
 		&i.RarityCoverage,
 		&i.UpdatedAt,
+		&i.TraitsUnknown,
 	)
 	return i, err
 }
@@ -271,19 +278,23 @@ func (q *Queries) TokenTraitCountsForCheck(ctx context.Context, collectionID int
 }
 
 const tokenTraitsCoverage = `-- name: TokenTraitsCoverage :one
-SELECT count(*)::bigint AS tokens, (count(*) FILTER (WHERE traits_known))::bigint AS with_traits
+SELECT count(*)::bigint AS tokens, (count(*) FILTER (WHERE traits_known))::bigint AS with_traits,
+    (count(*) FILTER (WHERE traits_unknown))::bigint AS unknown
 FROM tokens WHERE collection_id = $1
 `
 
 type TokenTraitsCoverageRow struct {
 	Tokens     int64
 	WithTraits int64
+	Unknown    int64
 }
 
+// A collection's tokens, those with known traits and those whose traits the
+// source does not know.
 func (q *Queries) TokenTraitsCoverage(ctx context.Context, collectionID int64) (TokenTraitsCoverageRow, error) {
 	row := q.db.QueryRow(ctx, tokenTraitsCoverage, collectionID)
 	var i TokenTraitsCoverageRow
-	err := row.Scan(&i.Tokens, &i.WithTraits)
+	err := row.Scan(&i.Tokens, &i.WithTraits, &i.Unknown)
 	return i, err
 }
 
@@ -381,7 +392,7 @@ func (q *Queries) TokenTraitsMarkFailed(ctx context.Context, arg TokenTraitsMark
 
 const tokenTraitsMarkFetched = `-- name: TokenTraitsMarkFetched :exec
 UPDATE tokens t
-SET traits_known = true, traits_source = $1::text, traits_checked_at = $2::timestamptz, traits_as_of = NULLIF(u.as_of, '0001-01-01 00:00:00+00'::timestamptz), traits_error = ''
+SET traits_known = true, traits_unknown = false, traits_source = $1::text, traits_checked_at = $2::timestamptz, traits_as_of = NULLIF(u.as_of, '0001-01-01 00:00:00+00'::timestamptz), traits_error = ''
 FROM (SELECT unnest($4::bigint[]) AS id, unnest($5::timestamptz[]) AS as_of) AS u
 WHERE t.id = u.id AND t.collection_id = $3
 `
@@ -405,4 +416,95 @@ func (q *Queries) TokenTraitsMarkFetched(ctx context.Context, arg TokenTraitsMar
 		arg.AsOfs,
 	)
 	return err
+}
+
+const tokenTraitsMarkUnknown = `-- name: TokenTraitsMarkUnknown :exec
+UPDATE tokens t
+SET traits_unknown = NOT t.traits_known, traits_checked_at = $1::timestamptz,
+    traits_as_of = NULLIF(u.as_of, '0001-01-01 00:00:00+00'::timestamptz), traits_error = ''
+FROM (SELECT unnest($3::bigint[]) AS id, unnest($4::timestamptz[]) AS as_of) AS u
+WHERE t.id = u.id AND t.collection_id = $2
+`
+
+type TokenTraitsMarkUnknownParams struct {
+	Now          time.Time
+	CollectionID int64
+	Ids          []int64
+	AsOfs        []time.Time
+}
+
+// Marks tokens whose fetch succeeded but whose traits the source does not
+// know (traits null, a document without attributes): they are checked as
+// of the listed updated_at and not due again until it moves. A token whose
+// traits were known keeps them (traits once known stay known, as with list
+// answers); any other becomes unknown, left out of rarity.
+func (q *Queries) TokenTraitsMarkUnknown(ctx context.Context, arg TokenTraitsMarkUnknownParams) error {
+	_, err := q.db.Exec(ctx, tokenTraitsMarkUnknown,
+		arg.Now,
+		arg.CollectionID,
+		arg.Ids,
+		arg.AsOfs,
+	)
+	return err
+}
+
+const traitBatchSizeGet = `-- name: TraitBatchSizeGet :one
+SELECT size, refused, learned_at FROM trait_batch_sizes
+WHERE source = $1 AND learned_at >= $2::timestamptz
+`
+
+type TraitBatchSizeGetParams struct {
+	Source string
+	Since  time.Time
+}
+
+type TraitBatchSizeGetRow struct {
+	Size      int32
+	Refused   int32
+	LearnedAt time.Time
+}
+
+// The batch size a source's batch lookup was last refused above, when
+// learned since @since.
+func (q *Queries) TraitBatchSizeGet(ctx context.Context, arg TraitBatchSizeGetParams) (TraitBatchSizeGetRow, error) {
+	row := q.db.QueryRow(ctx, traitBatchSizeGet, arg.Source, arg.Since)
+	var i TraitBatchSizeGetRow
+	err := row.Scan(&i.Size, &i.Refused, &i.LearnedAt)
+	return i, err
+}
+
+const traitBatchSizeLearn = `-- name: TraitBatchSizeLearn :one
+INSERT INTO trait_batch_sizes (source, size, refused, learned_at)
+VALUES ($1, $2::integer, $3::integer, $4::timestamptz)
+ON CONFLICT (source) DO UPDATE
+SET size = CASE WHEN trait_batch_sizes.learned_at < $5::timestamptz THEN EXCLUDED.size
+                ELSE LEAST(trait_batch_sizes.size, EXCLUDED.size) END,
+    refused = CASE WHEN trait_batch_sizes.learned_at < $5::timestamptz THEN EXCLUDED.refused
+                   ELSE LEAST(trait_batch_sizes.refused, EXCLUDED.refused) END,
+    learned_at = EXCLUDED.learned_at
+RETURNING size
+`
+
+type TraitBatchSizeLearnParams struct {
+	Source  string
+	Size    int32
+	Refused int32
+	Now     time.Time
+	Since   time.Time
+}
+
+// Records that the source refused a batch of @refused tokens as too large
+// and that fetch_traits goes on with @size. Concurrent learners (replicas)
+// keep the smallest size; a record older than @since is replaced.
+func (q *Queries) TraitBatchSizeLearn(ctx context.Context, arg TraitBatchSizeLearnParams) (int32, error) {
+	row := q.db.QueryRow(ctx, traitBatchSizeLearn,
+		arg.Source,
+		arg.Size,
+		arg.Refused,
+		arg.Now,
+		arg.Since,
+	)
+	var size int32
+	err := row.Scan(&size)
+	return size, err
 }

@@ -102,6 +102,10 @@ type rarityInput struct {
 	pks  []int64 // builder input index -> tokens.id
 	src  rarityRunSource
 	refu error // refused while reading (bad token standard)
+	// Tokens left out, unranked: the source does not know their traits
+	// (unknown), or their traits are not known for another reason (missing:
+	// not fetched yet, fetch failed; only below full coverage).
+	unknown, missing int32
 }
 
 // rarityRunSource identifies the data a run was computed from.
@@ -120,7 +124,10 @@ type txBeginner interface {
 }
 
 // readRarityInput reads the collection in one REPEATABLE READ, READ ONLY
-// transaction into a rarity.Builder. Collections with one contract use the
+// transaction into a rarity.Builder. Only tokens whose traits are known
+// are read into it: the others (unknown to the source, not fetched, failed)
+// are counted and left unranked, and the collection size OpenRarity's
+// probabilities use is the number of tokens ranked. Collections with one contract use the
 // token id as rarity id (numeric order); with several contracts the id is
 // "contract/token".
 func readRarityInput(ctx context.Context, d *Deps, c *db.Collection, method rarity.Method) (*rarityInput, error) {
@@ -148,6 +155,11 @@ func readRarityInput(ctx context.Context, d *Deps, c *db.Collection, method rari
 		return nil, fmt.Errorf("read rarity input %s: snapshot: %w", c.Slug, err)
 	}
 	in.src = rarityRunSource{syncRun: snap.SyncRun, snapshotXmax: snap.SnapshotXmax}
+	unranked, err := q.RarityUnranked(ctx, c.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read rarity input %s: unranked tokens: %w", c.Slug, err)
+	}
+	in.unknown, in.missing = unranked.Unknown, unranked.Missing
 
 	// Pass 1: every token, in key order (ids, keys, standards and whether
 	// its traits are known).
@@ -306,6 +318,7 @@ func storeRarity(ctx context.Context, d *Deps, tx pgx.Tx, c *db.Collection, res 
 			log.DebugContext(ctx, "rarity input unchanged")
 			return false, q.RarityRunTouch(ctx, db.RarityRunTouchParams{
 				CollectionID: c.ID, Method: method, SyncRun: in.src.syncRun, SnapshotXmax: in.src.snapshotXmax,
+				UnknownCount: in.unknown, MissingCount: in.missing,
 			})
 		}
 		if err := q.TokenRarityDeleteRun(ctx, prev.RunID); err != nil {
@@ -359,6 +372,7 @@ func storeRarity(ctx context.Context, d *Deps, tx pgx.Tx, c *db.Collection, res 
 		CollectionID: c.ID, Method: method, RunID: runID, Version: res.Version, InputHash: res.InputHash,
 		Entropy: res.Entropy, TokenCount: int32(len(res.Tokens)), ExcludedTraits: excluded, Notes: notes,
 		ComputedAt: d.now(), SyncRun: in.src.syncRun, SnapshotXmax: in.src.snapshotXmax,
+		UnknownCount: in.unknown, MissingCount: in.missing,
 	})
 	if err != nil {
 		return false, fmt.Errorf("write rarity run: %w", err)

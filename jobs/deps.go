@@ -38,7 +38,8 @@ type Deps struct {
 	PageTimeout time.Duration
 
 	// TraitSources fetch one token's traits, by a collection's
-	// traits_source ("opensea", "token_uri").
+	// traits_source ("opensea", "token_uri"); a source that is also an
+	// indexer.BatchTraitSource is asked many tokens per call.
 	TraitSources map[string]indexer.TraitSource
 	// Traits configures the fetch_traits job and the trait checks of
 	// sync_tokens.
@@ -50,8 +51,14 @@ type Deps struct {
 type TraitsConfig struct {
 	// Batch is how many tokens one fetch_traits step fetches before it
 	// stores them in one transaction (a crash refetches at most this
-	// many). 0 means 50.
+	// many); with a batch source it is rounded up to whole batch calls.
+	// 0 means 50.
 	Batch int
+	// BatchSize is how many tokens one batch call asks for, with a source
+	// that has a batch lookup (OpenSea's POST /api/v2/nfts/batch): the
+	// starting size, halved when the source refuses a batch as too large.
+	// 1 asks one token per call (the single-NFT endpoint). 0 means 50.
+	BatchSize int
 	// Concurrency is how many of a batch's calls one job has in flight (each
 	// still takes its own lease from the shared limiter). 0 means 4.
 	Concurrency int
@@ -71,6 +78,8 @@ type TraitsConfig struct {
 }
 
 func (c TraitsConfig) batch() int { return cmpPositive(c.Batch, 50) }
+
+func (c TraitsConfig) batchSize() int { return cmpPositive(c.BatchSize, 50) }
 
 func (c TraitsConfig) concurrency() int { return cmpPositive(c.Concurrency, 4) }
 

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,21 +62,27 @@ func (w *FetchTraitsWorker) Timeout(*river.Job[FetchTraitsArgs]) time.Duration {
 
 // tokenOutcome is what one token's fetch gave.
 type tokenOutcome struct {
-	row  db.TokenTraitsDueRow
-	md   *indexer.TokenMetadata
-	fail string // permanent or malformed: the reason, for this token only
-	err  error  // rate limited, transient or cancelled: stop the batch
+	row     db.TokenTraitsDueRow
+	md      *indexer.TokenMetadata
+	unknown bool   // the fetch succeeded and the source does not know the token's traits
+	fail    string // permanent or malformed: the reason, for this token only
+	err     error  // rate limited, transient or cancelled: stop the batch
 }
 
-// Work fetches due tokens batch by batch. Every batch's traits, the tokens'
-// fetch marks and the run's counters commit together, so a crash refetches
-// at most the batch in flight and never a stored token (the job is
-// resumable and idempotent: it always works on what is still due). A token
-// the source refuses for good (unknown, bad document) is recorded as a
-// data-quality event and not fetched again until its updated_at moves. When
-// nothing is due the fetch completes: after a full fetch the collection's
-// trait counts are cross-checked with the source's, and compute_rarity is
-// enqueued when the known share reaches Traits.MinCoverage.
+// Work fetches due tokens step by step: with a source that has a batch
+// lookup (indexer.BatchTraitSource) in batch calls of Traits.BatchSize
+// tokens (see fetchBatched), else one call per token. Every step's traits,
+// the tokens' fetch marks and the run's counters commit together, so a
+// crash refetches at most the step in flight and never a stored token (the
+// job is resumable and idempotent: it always works on what is still due).
+// A token the source refuses for good (not found, bad document) is recorded
+// as a data-quality event; a token whose traits the source answers as
+// unknown (null, a document without attributes) is marked unknown; neither
+// is fetched again until its updated_at moves. When nothing is due the
+// fetch completes: after a full fetch the collection's trait counts are
+// cross-checked with the source's, and compute_rarity is enqueued when the
+// share of known traits among the tokens whose traits the source can tell
+// (all but the unknown ones) reaches Traits.MinCoverage.
 func (w *FetchTraitsWorker) Work(ctx context.Context, job *river.Job[FetchTraitsArgs]) error {
 	d := w.Deps
 	c, err := loadCollection(ctx, d, job.Args.CollectionID)
@@ -121,25 +128,44 @@ func (w *FetchTraitsWorker) Work(ctx context.Context, job *river.Job[FetchTraits
 	ctx = ratelimit.WithClass(ctx, ratelimit.ClassBulk)
 	deadline := d.now().Add(d.tokenSyncBudget())
 	lastLog := time.Now()
+	var sizer *batchSizer
+	bsrc, batched := src.(indexer.BatchTraitSource)
+	if batched && d.Traits.batchSize() > 1 {
+		if sizer, err = newBatchSizer(ctx, d, c.TraitsSource); err != nil {
+			return err
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rows, err := q.TokenTraitsDue(ctx, db.TokenTraitsDueParams{CollectionID: c.ID, MaxTokens: int32(d.Traits.batch())})
+		step := d.Traits.batch()
+		if sizer != nil {
+			// Whole batch calls per step: ceil(N/B) calls for N due tokens.
+			b := sizer.get()
+			step = (step + b - 1) / b * b
+		}
+		rows, err := q.TokenTraitsDue(ctx, db.TokenTraitsDueParams{CollectionID: c.ID, MaxTokens: int32(step)})
 		if err != nil {
 			return fmt.Errorf("select tokens due for traits %s: %w", c.Slug, err)
 		}
 		if len(rows) == 0 {
 			return w.complete(ctx, job, c, src, run)
 		}
-		outcomes := fetchBatch(ctx, src, c, rows, d.Traits.concurrency())
-		if err := w.storeBatch(ctx, job, c, run.Run, outcomes); err != nil {
+		var (
+			outcomes []tokenOutcome
+			calls    int64
+		)
+		if sizer != nil {
+			outcomes, calls = fetchBatched(ctx, d, bsrc, c, rows, sizer)
+		} else {
+			outcomes, calls = fetchBatch(ctx, src, c, rows, d.Traits.concurrency())
+		}
+		if err := w.storeBatch(ctx, job, c, run.Run, outcomes, calls); err != nil {
 			return err
 		}
-		for _, o := range outcomes {
-			if o.err != nil {
-				return handleTraitError(ctx, d, c, o)
-			}
+		if o, stop := firstStop(outcomes); stop {
+			return handleTraitError(ctx, d, c, o)
 		}
 		run.TraitsFetched += int64(len(outcomes))
 		if time.Since(lastLog) > 10*time.Second {
@@ -169,10 +195,32 @@ func handleTraitError(ctx context.Context, d *Deps, c *db.Collection, o tokenOut
 	return fmt.Errorf("fetch traits %s token %s: %w", c.Slug, o.row.TokenID, o.err)
 }
 
-// fetchBatch fetches rows with up to n calls in flight. After the first
-// call that must stop the batch (rate limit, transient error), the calls
-// not yet started are skipped.
-func fetchBatch(ctx context.Context, src indexer.TraitSource, c *db.Collection, rows []db.TokenTraitsDueRow, n int) []tokenOutcome {
+// firstStop returns the outcome that stopped a step (rate limit, transient
+// error), preferring a real error to the skips it caused.
+func firstStop(outcomes []tokenOutcome) (tokenOutcome, bool) {
+	var skipped *tokenOutcome
+	for i, o := range outcomes {
+		switch {
+		case o.err == nil:
+		case errors.Is(o.err, errSkip):
+			if skipped == nil {
+				skipped = &outcomes[i]
+			}
+		default:
+			return o, true
+		}
+	}
+	if skipped != nil {
+		return *skipped, true
+	}
+	return tokenOutcome{}, false
+}
+
+// fetchBatch fetches rows one call per token with up to n calls in flight,
+// and reports the answered calls. After the first call that must stop the
+// batch (rate limit, transient error), the calls not yet started are
+// skipped.
+func fetchBatch(ctx context.Context, src indexer.TraitSource, c *db.Collection, rows []db.TokenTraitsDueRow, n int) ([]tokenOutcome, int64) {
 	out := make([]tokenOutcome, len(rows))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -197,16 +245,8 @@ func fetchBatch(ctx context.Context, src indexer.TraitSource, c *db.Collection, 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			md, err := src.TokenTraits(ctx, indexer.TokenRef{Chain: c.Chain, Contract: r.Contract, TokenID: r.TokenID, MetadataURL: r.MetadataUrl})
-			switch {
-			case err == nil && md.Traits == nil:
-				out[i].fail = "the answer has no traits (null or absent)"
-			case err == nil:
-				out[i].md = md
-			case indexer.ClassOf(err) == indexer.ClassPermanent || indexer.ClassOf(err) == indexer.ClassMalformed:
-				out[i].fail = err.Error()
-			default:
-				out[i].err = err
+			md, err := src.TokenTraits(ctx, tokenRef(c, r))
+			if setOutcome(&out[i], md, err) {
 				mu.Lock()
 				stopped = true
 				mu.Unlock()
@@ -214,18 +254,48 @@ func fetchBatch(ctx context.Context, src indexer.TraitSource, c *db.Collection, 
 		}()
 	}
 	wg.Wait()
-	return out
+	calls := int64(0) // answered calls, as token_sync_runs counts them
+	for _, o := range out {
+		if o.err == nil {
+			calls++
+		}
+	}
+	return out, calls
+}
+
+func tokenRef(c *db.Collection, r db.TokenTraitsDueRow) indexer.TokenRef {
+	return indexer.TokenRef{Chain: c.Chain, Contract: r.Contract, TokenID: r.TokenID, MetadataURL: r.MetadataUrl}
+}
+
+// setOutcome records what one token's answer (or error) means, and reports
+// whether the error must stop the step. An answer without traits (null, a
+// document without attributes) is a successful fetch of a token whose
+// traits the source does not know.
+func setOutcome(o *tokenOutcome, md *indexer.TokenMetadata, err error) (stop bool) {
+	switch {
+	case err == nil && md.Traits == nil:
+		o.unknown = true
+	case err == nil:
+		o.md = md
+	case indexer.ClassOf(err) == indexer.ClassPermanent || indexer.ClassOf(err) == indexer.ClassMalformed:
+		o.fail = err.Error()
+	default:
+		o.err = err
+		return true
+	}
+	return false
 }
 
 // storeBatch stores what a batch got in one transaction: the traits of
 // fetched tokens (replacing stored ones, capped per token), the marks of
 // fetched and failed tokens, their data-quality events and the run's
 // counters. Tokens whose call was stopped stay due.
-func (w *FetchTraitsWorker) storeBatch(ctx context.Context, job *river.Job[FetchTraitsArgs], c *db.Collection, run int64, outcomes []tokenOutcome) error {
+func (w *FetchTraitsWorker) storeBatch(ctx context.Context, job *river.Job[FetchTraitsArgs], c *db.Collection, run int64, outcomes []tokenOutcome, calls int64) error {
 	d := w.Deps
 	now := d.now()
 	fetched := db.TokenTraitsMarkFetchedParams{CollectionID: c.ID, Now: now, TraitsSource: c.TraitsSource}
 	failed := db.TokenTraitsMarkFailedParams{CollectionID: c.ID, Now: now}
+	unknown := db.TokenTraitsMarkUnknownParams{CollectionID: c.ID, Now: now}
 	clear := db.TokenTraitsDeleteBatchParams{CollectionID: c.ID}
 	traits := &db.TokenTraitsInsertBatchParams{CollectionID: c.ID}
 	var capped, failedTokens []string
@@ -245,6 +315,9 @@ func (w *FetchTraitsWorker) storeBatch(ctx context.Context, job *river.Job[Fetch
 				capped = append(capped, fmt.Sprintf("%s (%d of %d kept)", o.row.TokenID, len(kept), len(o.md.Traits)))
 			}
 			appendTraitRows(traits, o.row.Contract, o.row.TokenID, kept)
+		case o.unknown:
+			unknown.Ids = append(unknown.Ids, o.row.ID)
+			unknown.AsOfs = append(unknown.AsOfs, asOf)
 		case o.fail != "":
 			failed.Ids = append(failed.Ids, o.row.ID)
 			failed.AsOfs = append(failed.AsOfs, asOf)
@@ -252,7 +325,7 @@ func (w *FetchTraitsWorker) storeBatch(ctx context.Context, job *river.Job[Fetch
 			failedTokens = append(failedTokens, o.row.TokenID)
 		}
 	}
-	if len(fetched.Ids)+len(failed.Ids) == 0 {
+	if len(fetched.Ids)+len(failed.Ids)+len(unknown.Ids) == 0 && calls == 0 {
 		return nil
 	}
 	op := "fetch traits " + c.Slug
@@ -269,6 +342,11 @@ func (w *FetchTraitsWorker) storeBatch(ctx context.Context, job *river.Job[Fetch
 			}
 			if err := q.TokenTraitsMarkFetched(ctx, fetched); err != nil {
 				return fmt.Errorf("mark traits fetched %s: %w", c.Slug, err)
+			}
+		}
+		if len(unknown.Ids) > 0 {
+			if err := q.TokenTraitsMarkUnknown(ctx, unknown); err != nil {
+				return fmt.Errorf("mark traits unknown %s: %w", c.Slug, err)
 			}
 		}
 		if len(failed.Ids) > 0 {
@@ -288,9 +366,8 @@ func (w *FetchTraitsWorker) storeBatch(ctx context.Context, job *river.Job[Fetch
 				return err
 			}
 		}
-		calls := int64(len(fetched.Ids) + len(failed.Ids))
 		return q.SyncRunTraitsProgress(ctx, db.SyncRunTraitsProgressParams{
-			Fetched: int64(len(fetched.Ids)), Failed: int64(len(failed.Ids)), Calls: calls, Now: now,
+			Fetched: int64(len(fetched.Ids) + len(unknown.Ids)), Failed: int64(len(failed.Ids)), Calls: calls, Now: now,
 			CollectionID: c.ID, Run: run,
 		})
 	})
@@ -323,14 +400,17 @@ func (w *FetchTraitsWorker) complete(ctx context.Context, job *river.Job[FetchTr
 			return err
 		}
 	}
+	// Coverage counts the tokens whose traits the source can tell: those it
+	// answered as unknown are left out of rarity (unranked), not missing.
+	tellable := cov.Tokens - cov.Unknown
 	share := 1.0
-	if cov.Tokens > 0 {
-		share = float64(cov.WithTraits) / float64(cov.Tokens)
+	if tellable > 0 {
+		share = float64(cov.WithTraits) / float64(tellable)
 	}
-	enough := cov.Tokens > 0 && share >= d.Traits.minCoverage()
+	enough := tellable > 0 && share >= d.Traits.minCoverage()
 	return withTx(ctx, d, func(tx pgx.Tx) error {
 		tq := db.New(tx)
-		params := db.SyncRunTraitsCompleteParams{Now: d.now(), CollectionID: c.ID, Run: run.Run}
+		params := db.SyncRunTraitsCompleteParams{Now: d.now(), CollectionID: c.ID, Run: run.Run, TraitsUnknown: cov.Unknown}
 		if enough {
 			params.RarityCoverage = pgtype.Float8{Float64: share, Valid: true}
 		}
@@ -340,10 +420,14 @@ func (w *FetchTraitsWorker) complete(ctx context.Context, job *river.Job[FetchTr
 		}
 		d.Logger.InfoContext(ctx, "trait fetch complete", slog.String("slug", c.Slug), slog.Int64("run", run.Run),
 			slog.String("source", c.TraitsSource), slog.Int64("tokens", cov.Tokens), slog.Int64("with_traits", cov.WithTraits),
+			slog.Int64("traits_unknown", cov.Unknown),
 			slog.Int("list_pages", int(done.ListPages)), slog.Int64("trait_calls", done.TraitCalls), slog.Int64("trait_failures", done.TraitsFailed))
 		if !enough {
-			msg := fmt.Sprintf("traits known for %d of %d tokens (%.1f%%), below the %.1f%% rarity needs; rarity not computed",
-				cov.WithTraits, cov.Tokens, 100*share, 100*d.Traits.minCoverage())
+			msg := fmt.Sprintf("traits known for %d of the %d tokens whose traits the source can tell (%.1f%%; %d more it does not know), below the %.1f%% rarity needs; rarity not computed",
+				cov.WithTraits, tellable, 100*share, cov.Unknown, 100*d.Traits.minCoverage())
+			if tellable == 0 && cov.Tokens > 0 {
+				msg = fmt.Sprintf("the source does not know the traits of any of the %d tokens; rarity not computed", cov.Tokens)
+			}
 			d.Logger.WarnContext(ctx, "rarity postponed", slog.String("slug", c.Slug), slog.String("reason", msg))
 			if cov.Tokens == 0 {
 				return nil
@@ -450,4 +534,176 @@ func appendTraitRows(tr *db.TokenTraitsInsertBatchParams, contract, tokenID stri
 		tr.MaxValues = append(tr.MaxValues, a.MaxValue)
 		tr.Raws = append(tr.Raws, traw)
 	}
+}
+
+// batchSizeMemory is how long a batch size learned from a refusal holds;
+// after it the configured size is tried again (the source may have raised
+// its maximum), at the cost of one refused call a day.
+const batchSizeMemory = 24 * time.Hour
+
+// batchSizer is the size of one trait source's batch calls: the configured
+// size (Traits.BatchSize), or the smaller one learned since the source last
+// refused a batch as too large. What it learns is kept in PostgreSQL
+// (trait_batch_sizes), so every replica and the next job start from the
+// size that works instead of each paying its own refused calls, and a
+// restart does not forget it.
+type batchSizer struct {
+	d      *Deps
+	source string
+	mu     sync.Mutex
+	size   int
+}
+
+// newBatchSizer starts from the configured size, or the smaller size
+// learned within batchSizeMemory.
+func newBatchSizer(ctx context.Context, d *Deps, source string) (*batchSizer, error) {
+	size := d.Traits.batchSize()
+	row, err := db.New(d.DB).TraitBatchSizeGet(ctx, db.TraitBatchSizeGetParams{Source: source, Since: d.now().Add(-batchSizeMemory)})
+	switch {
+	case err == nil:
+		size = min(size, int(row.Size))
+	case errors.Is(db.Interpret(err), db.ErrNotFound):
+	default:
+		return nil, fmt.Errorf("learned trait batch size of %s: %w", source, err)
+	}
+	return &batchSizer{d: d, source: source, size: max(size, 1)}, nil
+}
+
+func (b *batchSizer) get() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.size
+}
+
+// refused records that a call of n tokens was refused as too large and
+// returns the size to go on with: half of n, or less when another call or
+// replica has learned less. A failure to record it is logged; the halved
+// size still holds for this job.
+func (b *batchSizer) refused(ctx context.Context, n int) int {
+	b.mu.Lock()
+	b.size = min(b.size, max(1, n/2))
+	size := b.size
+	b.mu.Unlock()
+	now := b.d.now()
+	learned, err := db.New(b.d.DB).TraitBatchSizeLearn(ctx, db.TraitBatchSizeLearnParams{
+		Source: b.source, Size: int32(size), Refused: int32(n), Now: now, Since: now.Add(-batchSizeMemory),
+	})
+	if err != nil {
+		b.d.Logger.WarnContext(ctx, "could not record the trait batch size", slog.String("source", b.source), slog.Any("error", err))
+		return size
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.size = min(b.size, max(int(learned), 1))
+	b.d.Logger.InfoContext(ctx, "trait batch too large for the source; batch size halved",
+		slog.String("source", b.source), slog.Int("refused", n), slog.Int("size", b.size))
+	return b.size
+}
+
+// fetchBatched fetches rows with batch calls of the sizer's size, up to
+// Traits.Concurrency calls in flight, and reports the answered calls. A call
+// refused as too large is split in halves, and the halved size is
+// remembered (batchSizer). Tokens the answer left out (not found, or an
+// entry that could not be read), and every token of a call refused for
+// another reason, are asked alone, once, exactly as fetchBatch asks them; a
+// rate limit or transient error stops the step, and the tokens not fetched
+// stay due.
+func fetchBatched(ctx context.Context, d *Deps, src indexer.BatchTraitSource, c *db.Collection, rows []db.TokenTraitsDueRow, sizer *batchSizer) ([]tokenOutcome, int64) {
+	out := make([]tokenOutcome, len(rows))
+	for i, r := range rows {
+		out[i].row = r
+	}
+	var (
+		calls   atomic.Int64
+		stopped atomic.Bool
+		mu      sync.Mutex
+		alone   []int // indices into rows to ask one by one
+	)
+	var batch func(idx []int)
+	batch = func(idx []int) {
+		if stopped.Load() {
+			for _, i := range idx {
+				out[i].err = errSkip
+			}
+			return
+		}
+		refs := make([]indexer.TokenRef, len(idx))
+		for k, i := range idx {
+			refs[k] = tokenRef(c, rows[i])
+		}
+		mds, err := src.TokenTraitsBatch(ctx, refs)
+		switch class := indexer.ClassOf(err); {
+		case err == nil || class == indexer.ClassPermanent || class == indexer.ClassMalformed:
+			calls.Add(1) // answered (rate limits and transient failures are not counted)
+		}
+		switch class := indexer.ClassOf(err); {
+		case err == nil:
+			var missing []int
+			for k, i := range idx {
+				if mds[k] == nil {
+					missing = append(missing, i)
+					continue
+				}
+				setOutcome(&out[i], mds[k], nil)
+			}
+			mu.Lock()
+			alone = append(alone, missing...)
+			mu.Unlock()
+		case errors.Is(err, indexer.ErrBatchTooLarge) && len(idx) > 1:
+			sizer.refused(ctx, len(idx))
+			for start := 0; start < len(idx); {
+				size := sizer.get() // what this or another call learned since
+				batch(idx[start:min(start+size, len(idx))])
+				start += size
+			}
+		case class == indexer.ClassPermanent || class == indexer.ClassMalformed:
+			d.Logger.WarnContext(ctx, "trait batch call refused; asking its tokens one by one",
+				slog.String("slug", c.Slug), slog.Int("tokens", len(idx)), slog.Any("error", err))
+			mu.Lock()
+			alone = append(alone, idx...)
+			mu.Unlock()
+		default:
+			for _, i := range idx {
+				out[i].err = err
+			}
+			stopped.Store(true)
+		}
+	}
+	size := sizer.get()
+	sem := make(chan struct{}, d.Traits.concurrency())
+	var wg sync.WaitGroup
+	for start := 0; start < len(rows); start += size {
+		idx := make([]int, 0, size)
+		for i := start; i < min(start+size, len(rows)); i++ {
+			idx = append(idx, i)
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			batch(idx)
+		}()
+	}
+	wg.Wait()
+	if len(alone) == 0 {
+		return out, calls.Load()
+	}
+	sort.Ints(alone)
+	if stopped.Load() {
+		for _, i := range alone {
+			out[i].err = errSkip // still due: asked again by the next step
+		}
+		return out, calls.Load()
+	}
+	single := make([]db.TokenTraitsDueRow, len(alone))
+	for k, i := range alone {
+		single[k] = rows[i]
+	}
+	got, n := fetchBatch(ctx, src, c, single, d.Traits.concurrency())
+	for k, i := range alone {
+		out[i] = got[k]
+	}
+	d.Logger.DebugContext(ctx, "trait batch: tokens asked alone", slog.String("slug", c.Slug), slog.Int("tokens", len(alone)))
+	return out, calls.Load() + n
 }

@@ -46,8 +46,17 @@ func TestTraitsSourcePerToken(t *testing.T) {
 	t.Run("OpenSeaSingleNFT", func(t *testing.T) {
 		t.Parallel()
 		b := setupWorkers(t, noListTraits)
+		b.deps.Traits.BatchSize = 1 // the single-NFT endpoint only
 		require.Equal(t, river.EventKindJobCompleted, syncAndFetch(t, b).EventKind)
 		require.Equal(t, int64(b.info.TokenCount), b.sim.Stats().ByEndpoint[indexersim.EndpointNFT])
+		require.Equal(t, map[string]int{indexer.TraitSourceOpenSea: b.info.TokenCount}, traitProvenance(t, b))
+	})
+
+	t.Run("OpenSeaBatch", func(t *testing.T) {
+		t.Parallel()
+		b := setupWorkers(t, noListTraits)
+		require.Equal(t, river.EventKindJobCompleted, syncAndFetch(t, b).EventKind)
+		require.Equal(t, int64((b.info.TokenCount+49)/50), b.sim.Stats().ByEndpoint[indexersim.EndpointNFTsBatch])
 		require.Equal(t, map[string]int{indexer.TraitSourceOpenSea: b.info.TokenCount}, traitProvenance(t, b))
 	})
 

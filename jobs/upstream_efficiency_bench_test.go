@@ -19,10 +19,11 @@ import (
 // (floor, volume, metadata, and every token with its traits) of simulated
 // collections (full: 3 of 400..1,200 tokens) as the simulator counts them,
 // against the API's minimum for the same refresh: one stats call for floor
-// and volume, one metadata call, ceil(N/200) list pages, and one trait call
-// per token whose traits the list answer lacks and that changed (the live
-// API sends no traits in the list, so every token on the first refresh and
-// none on an unchanged one):
+// and volume, one metadata call, ceil(N/200) list pages, and ceil(k/B)
+// batch trait calls (POST /api/v2/nfts/batch, B the default batch size 50)
+// for the k tokens whose traits the list answer lacks and that changed (the
+// live API sends no traits in the list, so every token on the first
+// refresh and none on an unchanged one):
 //   - first: the first refresh of freshly tracked collections;
 //   - unchanged: a second full refresh with nothing changed upstream.
 //
@@ -34,6 +35,7 @@ import (
 // call goes through the PostgreSQL limiter. One iteration is the whole
 // measurement; use -benchtime 1x.
 func BenchmarkUpstreamEfficiency(b *testing.B) {
+	const traitBatch = 50 // NFTSYNC_TRAITS_BATCH_SIZE's default
 	cfg := indexersim.Config{
 		Seed: 17, Collections: benchsize.Pick(b, 2, 3),
 		MinTokens: benchsize.Pick(b, 100, 400), MaxTokens: benchsize.Pick(b, 300, 1200),
@@ -55,10 +57,12 @@ func BenchmarkUpstreamEfficiency(b *testing.B) {
 					require.True(b, ok)
 					minimum += 2 + int64((info.TokenCount+199)/200)
 					if name == "first" {
-						minimum += int64(info.TokenCount)
+						minimum += int64((info.TokenCount + traitBatch - 1) / traitBatch)
 					}
 				}
 				b.ReportMetric(float64(calls), "calls")
+				b.ReportMetric(float64(after.ByEndpoint[indexersim.EndpointNFTsBatch]-before.ByEndpoint[indexersim.EndpointNFTsBatch]), "batch-calls")
+				b.ReportMetric(float64(after.ByEndpoint[indexersim.EndpointNFT]-before.ByEndpoint[indexersim.EndpointNFT]), "single-nft-calls")
 				b.ReportMetric(float64(minimum), "minimum")
 				b.ReportMetric(float64(calls)/float64(minimum), "ratio")
 				b.ReportMetric(float64(cross), "cross-check-calls")

@@ -34,7 +34,7 @@ type workerBundle struct {
 // setupWorkers gives a test transaction, a simulator behind a real HTTP
 // server (configured by mutate) and the production OpenSea client pointed at
 // it, with the simulator's first collection tracked.
-func setupWorkers(t *testing.T, mutate func(*indexersim.Config)) *workerBundle {
+func setupWorkers(t testing.TB, mutate func(*indexersim.Config)) *workerBundle {
 	t.Helper()
 	cfg := indexersim.Config{Seed: 7, Collections: 2, MinTokens: 250, MaxTokens: 450, ListTraits: true}
 	if mutate != nil {

@@ -85,7 +85,7 @@ WHERE s.collection_id = ANY(@collection_ids::bigint[])
 ORDER BY s.collection_id, s.kind;
 
 -- name: APIRarityRunsByCollections :many
-SELECT collection_id, method, version, token_count, excluded_traits, computed_at, entropy
+SELECT collection_id, method, version, token_count, excluded_traits, computed_at, entropy, unknown_count, missing_count
 FROM rarity_runs
 WHERE collection_id = ANY(@collection_ids::bigint[]) AND method = @method;
 
@@ -113,6 +113,8 @@ LIMIT @max_rows;
 -- instead of reading and sorting the whole run.
 SELECT t.id, t.collection_id, t.contract, t.token_id, t.token_standard, t.name, t.image_url, t.metadata_url,
        t.traits_known, t.fetched_at,
+       (CASE WHEN t.traits_known THEN 'known' WHEN t.traits_unknown THEN 'unknown'
+             WHEN t.traits_error <> '' THEN 'failed' ELSE 'pending' END)::text AS traits_state,
        r.score, r.rank, r.unique_count, r.trait_count
 FROM token_rarity r
 JOIN tokens t ON t.id = r.token_pk
@@ -131,7 +133,9 @@ LIMIT @max_rows;
 -- A page of the collection's tokens without a rank in the current run (they
 -- follow the ranked ones), by token pk after after_id. Same trait filter.
 SELECT t.id, t.collection_id, t.contract, t.token_id, t.token_standard, t.name, t.image_url, t.metadata_url,
-       t.traits_known, t.fetched_at
+       t.traits_known, t.fetched_at,
+       (CASE WHEN t.traits_known THEN 'known' WHEN t.traits_unknown THEN 'unknown'
+             WHEN t.traits_error <> '' THEN 'failed' ELSE 'pending' END)::text AS traits_state
 FROM tokens t
 WHERE t.collection_id = @collection_id AND t.id > @after_id::bigint
   AND NOT EXISTS (
@@ -151,6 +155,8 @@ LIMIT @max_rows;
 -- (token id, token pk), with their rarity in the current run if any.
 SELECT t.id, t.collection_id, t.contract, t.token_id, t.token_standard, t.name, t.image_url, t.metadata_url,
        t.traits_known, t.fetched_at,
+       (CASE WHEN t.traits_known THEN 'known' WHEN t.traits_unknown THEN 'unknown'
+             WHEN t.traits_error <> '' THEN 'failed' ELSE 'pending' END)::text AS traits_state,
        r.score, r.rank, r.unique_count, r.trait_count
 FROM tokens t
 LEFT JOIN rarity_runs rr ON rr.collection_id = t.collection_id AND rr.method = @method
@@ -181,6 +187,8 @@ WHERE t.collection_id = @collection_id
 -- One token by id (normalised digits) with its rarity in the current run.
 SELECT t.id, t.collection_id, t.contract, t.token_id, t.token_standard, t.name, t.image_url, t.metadata_url,
        t.traits_known, t.fetched_at,
+       (CASE WHEN t.traits_known THEN 'known' WHEN t.traits_unknown THEN 'unknown'
+             WHEN t.traits_error <> '' THEN 'failed' ELSE 'pending' END)::text AS traits_state,
        r.score, r.rank, r.unique_count, r.trait_count
 FROM tokens t
 LEFT JOIN rarity_runs rr ON rr.collection_id = t.collection_id AND rr.method = @method

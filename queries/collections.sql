@@ -39,6 +39,7 @@ SELECT c.id, c.slug, c.status, c.source,
        COALESCE((SELECT s.completed_at IS NOT NULL FROM token_sync_state s WHERE s.collection_id = c.id), false)::boolean AS tokens_complete,
        c.traits_source,
        (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id AND t.traits_known)::bigint AS tokens_with_traits,
+       (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id AND t.traits_unknown)::bigint AS tokens_unknown_traits,
        (SELECT count(*) FROM tokens t WHERE t.collection_id = c.id
             AND (t.traits_checked_at IS NULL OR t.traits_as_of IS DISTINCT FROM t.source_updated_at))::bigint AS traits_due,
        COALESCE((SELECT r.traits_completed_at IS NOT NULL FROM token_sync_runs r WHERE r.collection_id = c.id

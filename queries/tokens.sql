@@ -24,6 +24,7 @@ SET token_standard = EXCLUDED.token_standard, name = EXCLUDED.name, image_url = 
     traits_as_of = CASE WHEN EXCLUDED.traits_known THEN EXCLUDED.source_updated_at ELSE tokens.traits_as_of END,
     traits_source = CASE WHEN EXCLUDED.traits_known THEN EXCLUDED.traits_source ELSE tokens.traits_source END,
     traits_error = CASE WHEN EXCLUDED.traits_known THEN '' ELSE tokens.traits_error END,
+    traits_unknown = tokens.traits_unknown AND NOT EXCLUDED.traits_known,
     source_updated_at = EXCLUDED.source_updated_at, fetched_at = EXCLUDED.fetched_at,
     sync_run = EXCLUDED.sync_run, raw = EXCLUDED.raw;
 

@@ -18,7 +18,7 @@ WHERE collection_id = @collection_id
 -- Marks fetched tokens: their traits are known as of the listed updated_at
 -- they were fetched for (zero time = NULL), from traits_source.
 UPDATE tokens t
-SET traits_known = true, traits_source = @traits_source::text, traits_checked_at = @now::timestamptz, traits_as_of = NULLIF(u.as_of, '0001-01-01 00:00:00+00'::timestamptz), traits_error = ''
+SET traits_known = true, traits_unknown = false, traits_source = @traits_source::text, traits_checked_at = @now::timestamptz, traits_as_of = NULLIF(u.as_of, '0001-01-01 00:00:00+00'::timestamptz), traits_error = ''
 FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@as_ofs::timestamptz[]) AS as_of) AS u
 WHERE t.id = u.id AND t.collection_id = @collection_id;
 
@@ -30,8 +30,23 @@ SET traits_checked_at = @now::timestamptz, traits_as_of = NULLIF(u.as_of, '0001-
 FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@as_ofs::timestamptz[]) AS as_of, unnest(@errors::text[]) AS error) AS u
 WHERE t.id = u.id AND t.collection_id = @collection_id;
 
+-- name: TokenTraitsMarkUnknown :exec
+-- Marks tokens whose fetch succeeded but whose traits the source does not
+-- know (traits null, a document without attributes): they are checked as
+-- of the listed updated_at and not due again until it moves. A token whose
+-- traits were known keeps them (traits once known stay known, as with list
+-- answers); any other becomes unknown, left out of rarity.
+UPDATE tokens t
+SET traits_unknown = NOT t.traits_known, traits_checked_at = @now::timestamptz,
+    traits_as_of = NULLIF(u.as_of, '0001-01-01 00:00:00+00'::timestamptz), traits_error = ''
+FROM (SELECT unnest(@ids::bigint[]) AS id, unnest(@as_ofs::timestamptz[]) AS as_of) AS u
+WHERE t.id = u.id AND t.collection_id = @collection_id;
+
 -- name: TokenTraitsCoverage :one
-SELECT count(*)::bigint AS tokens, (count(*) FILTER (WHERE traits_known))::bigint AS with_traits
+-- A collection's tokens, those with known traits and those whose traits the
+-- source does not know.
+SELECT count(*)::bigint AS tokens, (count(*) FILTER (WHERE traits_known))::bigint AS with_traits,
+    (count(*) FILTER (WHERE traits_unknown))::bigint AS unknown
 FROM tokens WHERE collection_id = @collection_id;
 
 -- name: TokenTraitCountsForCheck :many
@@ -72,7 +87,8 @@ WHERE collection_id = @collection_id AND run = @run;
 
 -- name: SyncRunTraitsComplete :one
 UPDATE token_sync_runs
-SET traits_completed_at = @now::timestamptz, rarity_coverage = sqlc.narg(rarity_coverage)::double precision, updated_at = @now::timestamptz
+SET traits_completed_at = @now::timestamptz, rarity_coverage = sqlc.narg(rarity_coverage)::double precision,
+    traits_unknown = @traits_unknown::bigint, updated_at = @now::timestamptz
 WHERE collection_id = @collection_id AND run = @run
 RETURNING *;
 
@@ -84,3 +100,23 @@ SELECT * FROM token_sync_runs WHERE collection_id = @collection_id ORDER BY run 
 
 -- name: CollectionSetTraitsSource :exec
 UPDATE collections SET traits_source = @traits_source, updated_at = now() WHERE id = @id;
+
+-- name: TraitBatchSizeGet :one
+-- The batch size a source's batch lookup was last refused above, when
+-- learned since @since.
+SELECT size, refused, learned_at FROM trait_batch_sizes
+WHERE source = @source AND learned_at >= @since::timestamptz;
+
+-- name: TraitBatchSizeLearn :one
+-- Records that the source refused a batch of @refused tokens as too large
+-- and that fetch_traits goes on with @size. Concurrent learners (replicas)
+-- keep the smallest size; a record older than @since is replaced.
+INSERT INTO trait_batch_sizes (source, size, refused, learned_at)
+VALUES (@source, @size::integer, @refused::integer, @now::timestamptz)
+ON CONFLICT (source) DO UPDATE
+SET size = CASE WHEN trait_batch_sizes.learned_at < @since::timestamptz THEN EXCLUDED.size
+                ELSE LEAST(trait_batch_sizes.size, EXCLUDED.size) END,
+    refused = CASE WHEN trait_batch_sizes.learned_at < @since::timestamptz THEN EXCLUDED.refused
+                   ELSE LEAST(trait_batch_sizes.refused, EXCLUDED.refused) END,
+    learned_at = EXCLUDED.learned_at
+RETURNING size;

@@ -75,6 +75,7 @@ type config struct {
 	SimMinTokens   int
 	SimMaxTokens   int
 	SimListTraits  bool
+	SimBatchMax    int
 	Traits         jobs.TraitsConfig
 	SimAddr        string
 	SimFaults      simFaults
@@ -200,11 +201,13 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_MIN_TOKENS", "100", "Simulator: fewest tokens in a collection."},
 	{"NFTSYNC_SIM_MAX_TOKENS", "1000", "Simulator: most tokens in a collection (sizes are log-uniform in between)."},
 	{"NFTSYNC_WORKERS_TRAITS", "2", "Max concurrent fetch_traits jobs in this process (queue traits)."},
-	{"NFTSYNC_TRAITS_BATCH", "50", "Tokens per trait-fetch batch, stored in one transaction (a crash refetches at most one batch)."},
+	{"NFTSYNC_TRAITS_BATCH", "50", "Tokens per trait-fetch step, stored in one transaction (a crash refetches at most one step); rounded up to whole batch calls."},
+	{"NFTSYNC_TRAITS_BATCH_SIZE", "50", "Tokens asked per upstream batch call (OpenSea POST /api/v2/nfts/batch): the starting size, halved when the source refuses a batch as too large; 1 = one single-NFT call per token."},
 	{"NFTSYNC_TRAITS_CONCURRENCY", "4", "Per-token trait calls one fetch_traits job has in flight (each takes its own rate-limit lease)."},
 	{"NFTSYNC_RARITY_MIN_COVERAGE", "1", "Share of a collection's tokens whose traits must be known before rarity is computed (the run records its coverage)."},
 	{"NFTSYNC_MAX_TRAITS_PER_TOKEN", "1000", "Traits stored per token; the excess is dropped and recorded as a data-quality event (at most 32767)."},
 	{"NFTSYNC_TRAITS_CHECK_TOLERANCE", "0.01", "Relative difference between our and the source's count of a trait value that the cross-check after a full fetch accepts."},
+	{"NFTSYNC_SIM_NFTS_BATCH_MAX", "100", "Simulator: most identifiers one POST /api/v2/nfts/batch accepts; more get 400 (the spec states no maximum)."},
 	{"NFTSYNC_SIM_LIST_TRAITS", "false", "Simulator: send traits in the NFT list answers (the live API does not: opensea-sdk issue #1889)."},
 	{"NFTSYNC_SIM_PER_KEY_RATE", "0", "Simulator: allowed requests per second per API key (0 = no per-key limit)."},
 	{"NFTSYNC_SIM_TIER", "off (dev: 12000/m)", "Simulator: each API key's budget in fixed windows, sent in X-RateLimit-Limit/-Remaining/-Reset like OpenSea's: 60/m and 600/h are OpenSea's documented free tiers, N/<duration> any other, off none. dev uses a fast 12000/m unless set."},
@@ -302,8 +305,10 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		SimMinTokens:   p.int("NFTSYNC_SIM_MIN_TOKENS", 100, 1, 10000000),
 		SimMaxTokens:   p.int("NFTSYNC_SIM_MAX_TOKENS", 1000, 1, 10000000),
 		SimListTraits:  p.bool("NFTSYNC_SIM_LIST_TRAITS", false),
+		SimBatchMax:    p.int("NFTSYNC_SIM_NFTS_BATCH_MAX", 100, 1, 10000),
 		Traits: jobs.TraitsConfig{
 			Batch:          p.int("NFTSYNC_TRAITS_BATCH", 50, 1, 10000),
+			BatchSize:      p.int("NFTSYNC_TRAITS_BATCH_SIZE", 50, 1, 10000),
 			Concurrency:    p.int("NFTSYNC_TRAITS_CONCURRENCY", 4, 1, 1000),
 			MinCoverage:    p.float("NFTSYNC_RARITY_MIN_COVERAGE", 1, 0.000001),
 			MaxPerToken:    p.int("NFTSYNC_MAX_TRAITS_PER_TOKEN", 1000, 1, 32767),
@@ -607,7 +612,7 @@ func (c *config) simConfig() indexersim.Config {
 	f := c.SimFaults
 	return indexersim.Config{
 		Seed: c.SimSeed, Collections: c.SimCollections, Rate: c.SimRate, Burst: c.SimBurst,
-		MinTokens: c.SimMinTokens, MaxTokens: c.SimMaxTokens, ListTraits: c.SimListTraits,
+		MinTokens: c.SimMinTokens, MaxTokens: c.SimMaxTokens, ListTraits: c.SimListTraits, MaxBatchNFTs: c.SimBatchMax,
 		PerKeyRate: f.PerKeyRate, Tier: f.Tier, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
 		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
 		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate, Metadata: f.Metadata,

@@ -196,6 +196,7 @@ func reportProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Ser
 				logger.Info("every collection complete: floor, volume, metadata, all tokens, every token's traits and rarity",
 					slog.Int("collections", total), slog.Duration("after", time.Since(start).Round(time.Second)),
 					slog.Int64("list_calls", st.ByEndpoint[indexersim.EndpointNFTs]),
+					slog.Int64("trait_batch_calls", st.ByEndpoint[indexersim.EndpointNFTsBatch]),
 					slog.Int64("trait_calls", st.ByEndpoint[indexersim.EndpointNFT]),
 					slog.Int64("upstream_calls", st.Requests), slog.String("key_budgets", keyBudgets(ctx, db.New(pool))))
 				start = time.Time{} // say it once
@@ -291,10 +292,12 @@ func logSources(ctx context.Context, q *db.Queries, logger *slog.Logger) error {
 }
 
 // collectionComplete: floor, volume, metadata, all n tokens listed, every
-// token's traits known and a rarity run over all of them.
+// token's traits fetched (known, or known to be unknown to the source) and
+// a rarity run ranking every token whose traits are known.
 func collectionComplete(r db.CollectionProgressRow, n int64) bool {
 	return r.HasFloor && r.HasVolume && r.HasMetadata && r.TokensComplete && r.Tokens == n &&
-		r.TokensWithTraits == n && r.TraitsDue == 0 && r.TraitsComplete && r.RarityTokens == n
+		r.TokensWithTraits+r.TokensUnknownTraits == n && r.TraitsDue == 0 && r.TraitsComplete &&
+		r.TokensWithTraits > 0 && r.RarityTokens == r.TokensWithTraits
 }
 
 // startDevAPI serves the API for dev (a free port when NFTSYNC_API_ADDR is

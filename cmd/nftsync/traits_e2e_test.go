@@ -16,7 +16,9 @@ import (
 // traits (the simulator's default: no traits in list answers). A new worker
 // resumes: it calls the single-NFT endpoint exactly once for every token
 // that was not stored when the first one died, never for a stored one, and
-// every collection ends with all traits and rarity equal to the truth.
+// every collection ends with all traits and rarity equal to the truth. The
+// single-NFT path (NFTSYNC_TRAITS_BATCH_SIZE=1) lets the simulator count
+// calls per token; the batch path stores its steps the same way.
 func TestKilledDuringTraitFetch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -26,7 +28,7 @@ func TestKilledDuringTraitFetch(t *testing.T) {
 	require.NoError(t, err)
 	defer sim.Close()
 	r := newReplicas(t, append(fastRecovery(), "DATABASE_URL="+dbURL, "NFTSYNC_OPENSEA_URL="+sim.URL,
-		"NFTSYNC_LOG_LEVEL=warn", "NFTSYNC_TRAITS_BATCH=20", "NFTSYNC_REFRESH_TOKENS=1h")...)
+		"NFTSYNC_LOG_LEVEL=warn", "NFTSYNC_TRAITS_BATCH=20", "NFTSYNC_TRAITS_BATCH_SIZE=1", "NFTSYNC_REFRESH_TOKENS=1h")...)
 	r.cli(append([]string{"collections", "add"}, sim.Server.Slugs()...)...)
 	r.start("w1")
 	pool, err := pgxpool.New(ctx, dbURL)

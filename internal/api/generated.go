@@ -231,7 +231,10 @@ type ComplexityRoot struct {
 		ComputedAt     func(childComplexity int) int
 		ExcludedTraits func(childComplexity int) int
 		Method         func(childComplexity int) int
+		MissingCount   func(childComplexity int) int
+		RankedCount    func(childComplexity int) int
 		TokenCount     func(childComplexity int) int
+		UnknownCount   func(childComplexity int) int
 		Version        func(childComplexity int) int
 	}
 
@@ -272,6 +275,7 @@ type ComplexityRoot struct {
 		TokenStandard func(childComplexity int) int
 		Traits        func(childComplexity int) int
 		TraitsKnown   func(childComplexity int) int
+		TraitsState   func(childComplexity int) int
 	}
 
 	TokenConnection struct {
@@ -1255,12 +1259,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RarityRun.Method(childComplexity), true
+	case "RarityRun.missingCount":
+		if e.ComplexityRoot.RarityRun.MissingCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RarityRun.MissingCount(childComplexity), true
+	case "RarityRun.rankedCount":
+		if e.ComplexityRoot.RarityRun.RankedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RarityRun.RankedCount(childComplexity), true
 	case "RarityRun.tokenCount":
 		if e.ComplexityRoot.RarityRun.TokenCount == nil {
 			break
 		}
 
 		return e.ComplexityRoot.RarityRun.TokenCount(childComplexity), true
+	case "RarityRun.unknownCount":
+		if e.ComplexityRoot.RarityRun.UnknownCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RarityRun.UnknownCount(childComplexity), true
 	case "RarityRun.version":
 		if e.ComplexityRoot.RarityRun.Version == nil {
 			break
@@ -1426,6 +1448,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Token.TraitsKnown(childComplexity), true
+	case "Token.traitsState":
+		if e.ComplexityRoot.Token.TraitsState == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.TraitsState(childComplexity), true
 
 	case "TokenConnection.edges":
 		if e.ComplexityRoot.TokenConnection.Edges == nil {
@@ -2061,6 +2089,12 @@ func (ec *executionContext) childFields_RarityRun(ctx context.Context, field gra
 		return ec.fieldContext_RarityRun_computedAt(ctx, field)
 	case "tokenCount":
 		return ec.fieldContext_RarityRun_tokenCount(ctx, field)
+	case "rankedCount":
+		return ec.fieldContext_RarityRun_rankedCount(ctx, field)
+	case "unknownCount":
+		return ec.fieldContext_RarityRun_unknownCount(ctx, field)
+	case "missingCount":
+		return ec.fieldContext_RarityRun_missingCount(ctx, field)
 	case "excludedTraits":
 		return ec.fieldContext_RarityRun_excludedTraits(ctx, field)
 	}
@@ -2125,6 +2159,8 @@ func (ec *executionContext) childFields_Token(ctx context.Context, field graphql
 		return ec.fieldContext_Token_metadataUrl(ctx, field)
 	case "traitsKnown":
 		return ec.fieldContext_Token_traitsKnown(ctx, field)
+	case "traitsState":
+		return ec.fieldContext_Token_traitsState(ctx, field)
 	case "traits":
 		return ec.fieldContext_Token_traits(ctx, field)
 	case "rarity":
@@ -6606,6 +6642,75 @@ func (ec *executionContext) fieldContext_RarityRun_tokenCount(_ context.Context,
 	return graphql.NewScalarFieldContext("RarityRun", field, false, false, "Int")
 }
 
+func (ec *executionContext) _RarityRun_rankedCount(ctx context.Context, field graphql.CollectedField, obj *RarityRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RarityRun_rankedCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RankedCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RarityRun_rankedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RarityRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RarityRun_unknownCount(ctx context.Context, field graphql.CollectedField, obj *RarityRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RarityRun_unknownCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UnknownCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RarityRun_unknownCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RarityRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RarityRun_missingCount(ctx context.Context, field graphql.CollectedField, obj *RarityRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RarityRun_missingCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MissingCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RarityRun_missingCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RarityRun", field, false, false, "Int")
+}
+
 func (ec *executionContext) _RarityRun_excludedTraits(ctx context.Context, field graphql.CollectedField, obj *RarityRun) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7170,6 +7275,29 @@ func (ec *executionContext) _Token_traitsKnown(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Token_traitsKnown(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Token", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Token_traitsState(ctx context.Context, field graphql.CollectedField, obj *Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_traitsState(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TraitsState, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v TraitsState) graphql.Marshaler {
+			return ec.marshalNTraitsState2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐTraitsState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Token_traitsState(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Token", field, false, false, "TraitsState")
 }
 
 func (ec *executionContext) _Token_traits(ctx context.Context, field graphql.CollectedField, obj *Token) (ret graphql.Marshaler) {
@@ -10524,6 +10652,21 @@ func (ec *executionContext) _RarityRun(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "rankedCount":
+			out.Values[i] = ec._RarityRun_rankedCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unknownCount":
+			out.Values[i] = ec._RarityRun_unknownCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "missingCount":
+			out.Values[i] = ec._RarityRun_missingCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "excludedTraits":
 			out.Values[i] = ec._RarityRun_excludedTraits(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -10755,6 +10898,11 @@ func (ec *executionContext) _Token(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "traitsKnown":
 			out.Values[i] = ec._Token_traitsKnown(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "traitsState":
+			out.Values[i] = ec._Token_traitsState(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12158,6 +12306,16 @@ func (ec *executionContext) marshalNTraitValueStat2ᚖgithubᚗcomᚋnftsyncᚋn
 		return graphql.Null
 	}
 	return ec._TraitValueStat(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTraitsState2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐTraitsState(ctx context.Context, v any) (TraitsState, error) {
+	var res TraitsState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTraitsState2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐTraitsState(ctx context.Context, sel ast.SelectionSet, v TraitsState) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalNUntrackResult2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐUntrackResult(ctx context.Context, sel ast.SelectionSet, v *UntrackResult) graphql.Marshaler {

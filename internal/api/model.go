@@ -60,6 +60,7 @@ type Token struct {
 	ImageURL      string
 	MetadataURL   string
 	TraitsKnown   bool
+	TraitsState   TraitsState
 	FetchedAt     time.Time
 	Rarity        *TokenRarity
 	Traits        []*Trait

@@ -163,7 +163,14 @@ type RarityRun struct {
 	Method     string    `json:"method"`
 	Version    string    `json:"version"`
 	ComputedAt time.Time `json:"computedAt"`
-	TokenCount int       `json:"tokenCount"`
+	// Tokens ranked by the run (the same as rankedCount).
+	TokenCount int `json:"tokenCount"`
+	// Tokens ranked by the run: scored and ranked among themselves only.
+	RankedCount int `json:"rankedCount"`
+	// Tokens left unranked because the source does not know their traits (traitsState UNKNOWN).
+	UnknownCount int `json:"unknownCount"`
+	// Tokens left unranked because their traits were not fetched yet or their fetch failed (only when the configured minimum coverage is below 1).
+	MissingCount int `json:"missingCount"`
 	// Traits left out of frequency scoring (numeric, date and boolean ones).
 	ExcludedTraits JSON `json:"excludedTraits"`
 }
@@ -693,6 +700,70 @@ func (e *TokenOrder) UnmarshalJSON(b []byte) error {
 }
 
 func (e TokenOrder) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Where a token's traits stand.
+type TraitsState string
+
+const (
+	// Not fetched yet (or changed upstream since, and not yet fetched again).
+	TraitsStatePending TraitsState = "PENDING"
+	// Fetched: the source answered a list of traits (possibly empty).
+	TraitsStateKnown TraitsState = "KNOWN"
+	// Fetched, and the source does not know them (traits null, or a metadata document without attributes): left unranked.
+	TraitsStateUnknown TraitsState = "UNKNOWN"
+	// The fetch failed for good (unknown token, bad document); fetched again when the token changes upstream.
+	TraitsStateFailed TraitsState = "FAILED"
+)
+
+var AllTraitsState = []TraitsState{
+	TraitsStatePending,
+	TraitsStateKnown,
+	TraitsStateUnknown,
+	TraitsStateFailed,
+}
+
+func (e TraitsState) IsValid() bool {
+	switch e {
+	case TraitsStatePending, TraitsStateKnown, TraitsStateUnknown, TraitsStateFailed:
+		return true
+	}
+	return false
+}
+
+func (e TraitsState) String() string {
+	return string(e)
+}
+
+func (e *TraitsState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = TraitsState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid TraitsState", str)
+	}
+	return nil
+}
+
+func (e TraitsState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *TraitsState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e TraitsState) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

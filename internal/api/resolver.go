@@ -244,7 +244,22 @@ func (r *resolver) Rarity(ctx context.Context, obj *Collection) (*RarityRun, err
 		return nil, wrap("load rarity run", err)
 	}
 	return &RarityRun{Method: run.Method, Version: run.Version, ComputedAt: run.ComputedAt,
-		TokenCount: int(run.TokenCount), ExcludedTraits: JSON(run.ExcludedTraits)}, nil
+		TokenCount: int(run.TokenCount), RankedCount: int(run.TokenCount), UnknownCount: int(run.UnknownCount),
+		MissingCount: int(run.MissingCount), ExcludedTraits: JSON(run.ExcludedTraits)}, nil
+}
+
+// traitsState maps the token queries' traits_state (known, unknown,
+// failed, pending) to the API enum.
+func traitsState(s string) TraitsState {
+	switch s {
+	case "known":
+		return TraitsStateKnown
+	case "unknown":
+		return TraitsStateUnknown
+	case "failed":
+		return TraitsStateFailed
+	}
+	return TraitsStatePending
 }
 
 // Freshness reads the collection_freshness view: age on the database's
@@ -397,7 +412,7 @@ func (r queryResolver) tokensByRank(ctx context.Context, collectionID int64, f t
 		for _, t := range rows {
 			toks = append(toks, &Token{PK: t.ID, CollectionID: t.CollectionID, TokenID: t.TokenID, Contract: t.Contract,
 				TokenStandard: t.TokenStandard, Name: t.Name, ImageURL: t.ImageUrl, MetadataURL: t.MetadataUrl,
-				TraitsKnown: t.TraitsKnown, FetchedAt: t.FetchedAt,
+				TraitsKnown: t.TraitsKnown, TraitsState: traitsState(t.TraitsState), FetchedAt: t.FetchedAt,
 				Rarity: &TokenRarity{Score: t.Score, Rank: int(t.Rank), UniqueAttributeCount: int(t.UniqueCount), TraitCount: int(t.TraitCount)}})
 			curs = append(curs, cursor{Ranked: true, Rank: t.Rank, PK: t.ID})
 		}
@@ -418,7 +433,7 @@ func (r queryResolver) tokensByRank(ctx context.Context, collectionID int64, f t
 	for _, t := range rows {
 		toks = append(toks, &Token{PK: t.ID, CollectionID: t.CollectionID, TokenID: t.TokenID, Contract: t.Contract,
 			TokenStandard: t.TokenStandard, Name: t.Name, ImageURL: t.ImageUrl, MetadataURL: t.MetadataUrl,
-			TraitsKnown: t.TraitsKnown, FetchedAt: t.FetchedAt})
+			TraitsKnown: t.TraitsKnown, TraitsState: traitsState(t.TraitsState), FetchedAt: t.FetchedAt})
 		curs = append(curs, cursor{PK: t.ID})
 	}
 	return toks, curs, nil
@@ -453,7 +468,7 @@ func (r queryResolver) tokensByID(ctx context.Context, collectionID int64, f tra
 func tokenWithRarity(t db.APITokenGetRow) *Token {
 	tok := &Token{PK: t.ID, CollectionID: t.CollectionID, TokenID: t.TokenID, Contract: t.Contract,
 		TokenStandard: t.TokenStandard, Name: t.Name, ImageURL: t.ImageUrl, MetadataURL: t.MetadataUrl,
-		TraitsKnown: t.TraitsKnown, FetchedAt: t.FetchedAt}
+		TraitsKnown: t.TraitsKnown, TraitsState: traitsState(t.TraitsState), FetchedAt: t.FetchedAt}
 	if t.Rank.Valid {
 		tok.Rarity = &TokenRarity{Score: t.Score.Float64, Rank: int(t.Rank.Int32),
 			UniqueAttributeCount: int(t.UniqueCount.Int32), TraitCount: int(t.TraitCount.Int32)}

@@ -10,6 +10,7 @@ package indexer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 )
 
@@ -179,6 +180,24 @@ type TraitSource interface {
 	// TokenTraits returns the token's metadata with its traits.
 	TokenTraits(ctx context.Context, ref TokenRef) (*TokenMetadata, error)
 }
+
+// BatchTraitSource is a TraitSource that can also fetch many tokens'
+// traits in one call (OpenSea's POST /api/v2/nfts/batch).
+type BatchTraitSource interface {
+	TraitSource
+	// TokenTraitsBatch returns one entry per ref, in order: the token's
+	// metadata (Traits nil when the source does not know them), or nil when
+	// the answer left the token out (the source did not find it, or its
+	// entry was unusable): the caller asks for such a token alone. An error
+	// concerns the whole call; errors.Is(err, ErrBatchTooLarge) says the
+	// source refused the call because it asked for too many tokens.
+	TokenTraitsBatch(ctx context.Context, refs []TokenRef) ([]*TokenMetadata, error)
+}
+
+// ErrBatchTooLarge is wrapped by the error of a batch call the source
+// refused for asking too many tokens at once (HTTP 413, or a 400 whose
+// message says so). A smaller batch may succeed.
+var ErrBatchTooLarge = errors.New("batch too large")
 
 // The trait sources a collection can be configured with.
 const (

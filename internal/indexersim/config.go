@@ -13,6 +13,10 @@ const (
 	DefaultMinTokens     = 1000
 	DefaultMaxTokens     = 10000
 	DefaultOversizeBytes = 17 << 20 // just over a 16 MiB client body limit
+	// DefaultMaxBatchNFTs is the most identifiers POST /api/v2/nfts/batch
+	// accepts when Config.MaxBatchNFTs is 0. The spec states no maximum.
+	DefaultMaxBatchNFTs = 100
+	maxBatchNFTs        = 10_000
 
 	maxCollections = 10_000
 	maxTokens      = 10_000_000
@@ -51,6 +55,20 @@ type Config struct {
 	// issue #1889), so it is off by default: traits come from the
 	// single-NFT endpoint or the token's metadata_url.
 	ListTraits bool
+
+	// AllTraitsKnown makes the API know every token's traits. By default,
+	// as on real collections (unrevealed tokens, broken metadata), about
+	// half the collections have one to three tokens whose traits the API
+	// does not know: "traits": null in the single-NFT and batch answers
+	// (and in list answers with ListTraits), and a metadata document
+	// without attributes. Server.Token returns nil traits for them.
+	AllTraitsKnown bool
+
+	// MaxBatchNFTs is the most identifiers one POST /api/v2/nfts/batch
+	// accepts; a longer list is refused with 400 and a message saying so.
+	// The spec states no maximum (see serveNFTsBatch). Zero means
+	// DefaultMaxBatchNFTs.
+	MaxBatchNFTs int
 
 	// Rate is the number of requests per second allowed over all API keys
 	// together (a token bucket refilled at Rate with capacity Burst). Zero
@@ -152,6 +170,9 @@ func (c Config) withDefaults() Config {
 	if c.OversizeBytes == 0 {
 		c.OversizeBytes = DefaultOversizeBytes
 	}
+	if c.MaxBatchNFTs == 0 {
+		c.MaxBatchNFTs = DefaultMaxBatchNFTs
+	}
 	return c
 }
 
@@ -209,6 +230,9 @@ func (c Config) Validate() error {
 	}
 	if sum > 1 {
 		bad("fault rates must add up to at most 1, got %v", sum)
+	}
+	if c.MaxBatchNFTs < 1 || c.MaxBatchNFTs > maxBatchNFTs {
+		bad("max batch NFTs must be in 1..%d, got %d", maxBatchNFTs, c.MaxBatchNFTs)
 	}
 	if c.OversizeBytes < minOversize {
 		bad("oversize bytes must be >= %d, got %d", minOversize, c.OversizeBytes)

@@ -202,6 +202,15 @@ func (s *Server) wireNFT(r *http.Request, c *collection, i int) wireNFT {
 		OriginalImageURL: "ipfs://" + c.cid + "/images/" + id + ".png",
 		OpenseaURL:       "https://opensea.io/assets/ethereum/" + c.info.Contract + "/" + id,
 		UpdatedAt:        c.updatedAt(i).Format(timeLayout),
-		Traits:           &wt,
+		Traits:           traitsOrNull(traits, &wt),
 	}
+}
+
+// traitsOrNull is wt, or nil (sent as null or left out) for a token whose
+// traits are unknown (traits nil).
+func traitsOrNull(traits []Trait, wt *[]wireTrait) *[]wireTrait {
+	if traits == nil {
+		return nil
+	}
+	return wt
 }

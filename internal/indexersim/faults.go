@@ -163,6 +163,21 @@ func malform(kind string, body []byte, variant uint64) ([]byte, string, string) 
 			n, _ := strconv.ParseInt(fmt.Sprint(nft["identifier"]), 10, 64)
 			nft["identifier"] = n
 		}
+	case EndpointNFTsBatch:
+		nfts, _ := doc["nfts"].([]any)
+		if len(nfts) == 0 {
+			doc["nfts"] = "none"
+			break
+		}
+		nft, _ := nfts[variant%uint64(len(nfts))].(map[string]any)
+		switch {
+		case negative:
+			nft["identifier"] = "-" + fmt.Sprint(nft["identifier"])
+		case variant%2 == 0:
+			nft["traits"] = "none"
+		default:
+			nft["traits"] = []any{map[string]any{"trait_type": 7, "value": "x"}}
+		}
 	case EndpointNFT:
 		nft, _ := doc["nft"].(map[string]any)
 		switch {

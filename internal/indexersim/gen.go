@@ -32,6 +32,7 @@ const (
 	tagActivity
 	tagOwners
 	tagHolder
+	tagUnknown
 )
 
 // CollectionInfo is the generator's truth about a collection, for tests and
@@ -85,6 +86,8 @@ type collection struct {
 	royaltyAddr string
 	traits      []traitSpec
 	bare        map[int]bool   // token indices with traits: []
+	unknown     map[int]bool   // token indices with traits: null (unrevealed, broken metadata)
+	allKnown    bool           // Config.AllTraitsKnown: unknown is ignored
 	oneOfOne    map[int]string // token index -> unique value of traits[0]
 	market      *market
 
@@ -211,7 +214,30 @@ func newCollection(seed int64, idx, minTokens, maxTokens int) *collection {
 	}
 	c.bare, c.oneOfOne = genSpecialTokens(r, n)
 	c.market = newMarket(r, c)
+	c.unknown = genUnknownTokens(cs, n, c.bare, c.oneOfOne)
 	return c
+}
+
+// genUnknownTokens picks the tokens whose traits the API does not know (it
+// answers "traits": null, their metadata documents have no attributes), as
+// on real collections: unrevealed tokens, broken metadata. About half the
+// collections of ten tokens or more have one to three. They come from their
+// own hash stream, so the rest of the collection is what it was without
+// them.
+func genUnknownTokens(cs uint64, n int, bare map[int]bool, oneOfOne map[int]string) map[int]bool {
+	r := &rng{s: hash(cs, tagUnknown)}
+	out := map[int]bool{}
+	if n < 10 || r.float() < 0.5 {
+		return out
+	}
+	want := r.between(1, 3)
+	for tries := 0; len(out) < want && tries < 100; tries++ {
+		i := int(r.next() % uint64(n))
+		if _, special := oneOfOne[i]; !special && !bare[i] {
+			out[i] = true
+		}
+	}
+	return out
 }
 
 // genTraitSpecs draws 4..9 trait types: string types with Zipf-distributed
@@ -309,7 +335,8 @@ func shuffle[T any](r *rng, xs []T) {
 
 // tokenTraits returns the traits of token index i (0-based): a pure function
 // of (seed, slug, i) until Server.Touch changes the token, then of its
-// revision too. Bare tokens return an empty, non-nil slice.
+// revision too. Bare tokens return an empty, non-nil slice; tokens whose
+// traits are unknown return nil until touched (a touch reveals them).
 func (c *collection) tokenTraits(i int) []Trait {
 	return c.traitsAt(i, c.touchOf(i).rev)
 }
@@ -325,6 +352,9 @@ func (c *collection) touchOf(i int) touch {
 // generated token (bare and 1-of-1 tokens included); later revisions redraw
 // every trait from the collection's distributions.
 func (c *collection) traitsAt(i int, rev uint64) []Trait {
+	if rev == 0 && c.unknown[i] && !c.allKnown {
+		return nil
+	}
 	out := make([]Trait, 0, len(c.traits))
 	if rev == 0 && c.bare[i] {
 		return out

@@ -200,11 +200,13 @@ func (s *Server) metadataURL(r *http.Request, c *collection, i int) string {
 
 // wireMetadata is a metadata document (OpenSea metadata standard).
 type wireMetadata struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Image       string          `json:"image"`
-	ExternalURL string          `json:"external_url"`
-	Attributes  []wireAttribute `json:"attributes"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Image       string `json:"image"`
+	ExternalURL string `json:"external_url"`
+	// Attributes is left out for a token whose traits are unknown (the
+	// document says nothing about them), and [] for a token without traits.
+	Attributes *[]wireAttribute `json:"attributes,omitempty"`
 }
 
 // wireAttribute is one attribute: display_type and max_value are left out
@@ -226,7 +228,10 @@ func (c *collection) metadataDocument(i int) []byte {
 		Description: c.description,
 		Image:       "ipfs://" + c.cid + "/images/" + id + ".png",
 		ExternalURL: "https://example.org/" + c.info.Slug + "/" + id,
-		Attributes:  make([]wireAttribute, len(traits)),
+	}
+	attrs := make([]wireAttribute, len(traits))
+	if traits != nil {
+		doc.Attributes = &attrs
 	}
 	for k, t := range traits {
 		a := wireAttribute{TraitType: t.Type, Value: t.Value, DisplayType: t.DisplayType}
@@ -240,7 +245,7 @@ func (c *collection) metadataDocument(i int) []byte {
 				a.MaxValue = t.MaxValue
 			}
 		}
-		doc.Attributes[k] = a
+		attrs[k] = a
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {

@@ -110,6 +110,10 @@ func TestMetadataDocumentsAreTheGroundTruth(t *testing.T) {
 			require.Equal(t, http.StatusOK, res.status, string(res.body))
 			want, ok := b.sim.Token(slug, id)
 			require.True(t, ok)
+			if want == nil {
+				require.Nil(t, doc.Attributes, "%s #%s: a token whose traits are unknown has no attributes", slug, id)
+				continue
+			}
 			require.Equal(t, want, traitsOf(t, doc), "%s #%s", slug, id)
 			require.NotNil(t, doc.Attributes, "a token without traits has attributes: []")
 			info, _ := b.sim.Collection(slug)

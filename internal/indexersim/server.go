@@ -70,6 +70,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	for i := range cfg.Collections {
 		c := newCollection(cfg.Seed, i, cfg.MinTokens, cfg.MaxTokens)
+		c.allKnown = cfg.AllTraitsKnown
 		s.collections = append(s.collections, c)
 		s.bySlug[c.info.Slug] = c
 		s.byContract[c.info.Contract] = c
@@ -89,6 +90,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	mux.Handle("GET /api/v2/collection/{slug}/nfts", s.api(EndpointNFTs, s.serveNFTs))
 	mux.Handle("GET /api/v2/chain/{chain}/contract/{address}/nfts/{identifier}", s.api(EndpointNFT, s.serveNFT))
 	mux.Handle("GET /api/v2/traits/{slug}", s.api(EndpointTraits, s.serveTraits))
+	mux.Handle("POST /api/v2/nfts/batch", s.api(EndpointNFTsBatch, s.serveNFTsBatch))
 	mux.Handle("/api/", s.api(EndpointUnknown, func(*http.Request, time.Time) (int, any) {
 		return http.StatusNotFound, wireErrors{Errors: []string{"not found"}}
 	}))
@@ -176,8 +178,8 @@ func (s *Server) Collection(slug string) (CollectionInfo, bool) {
 }
 
 // Token returns the traits the simulator serves for a token now (an empty,
-// non-nil slice for a token without traits), and false for an unknown slug
-// or identifier.
+// non-nil slice for a token without traits, nil for a token whose traits
+// the API does not know), and false for an unknown slug or identifier.
 func (s *Server) Token(slug, identifier string) ([]Trait, bool) {
 	c, ok := s.bySlug[slug]
 	if !ok {

@@ -13,6 +13,7 @@ const (
 	EndpointNFTs       = "nfts"       // GET /api/v2/collection/{slug}/nfts
 	EndpointNFT        = "nft"        // GET /api/v2/chain/{chain}/contract/{address}/nfts/{identifier}
 	EndpointTraits     = "traits"     // GET /api/v2/traits/{slug}
+	EndpointNFTsBatch  = "nfts_batch" // POST /api/v2/nfts/batch
 	EndpointUnknown    = "unknown"    // any other path under /api/
 )
 

@@ -136,11 +136,32 @@ type wireOwner struct {
 // traits (an empty list for a token without any).
 type wireNFTDetailed struct {
 	wireNFT
-	AnimationURL *string     `json:"animation_url"`
-	IsSuspicious bool        `json:"is_suspicious"`
-	Creator      string      `json:"creator"`
-	Owners       []wireOwner `json:"owners"`
-	Rarity       *wireRarity `json:"rarity"`
+	// Traits is always sent: null for a token whose traits the API does not
+	// know (it shadows wireNFT.Traits, which is left out when nil).
+	Traits       *[]wireTrait `json:"traits"`
+	AnimationURL *string      `json:"animation_url"`
+	IsSuspicious bool         `json:"is_suspicious"`
+	Creator      string       `json:"creator"`
+	Owners       []wireOwner  `json:"owners"`
+	Rarity       *wireRarity  `json:"rarity"`
+}
+
+// wireNFTBatchRequest is BatchNftsRequest, the body of POST
+// /api/v2/nfts/batch: {"identifiers": [NftIdentifierInput]}.
+type wireNFTBatchRequest struct {
+	Identifiers *[]wireNFTIdentifier `json:"identifiers"`
+}
+
+// wireNFTIdentifier is NftIdentifierInput; all three fields are required.
+type wireNFTIdentifier struct {
+	Chain           *string `json:"chain"`
+	ContractAddress *string `json:"contract_address"`
+	TokenID         *string `json:"token_id"`
+}
+
+// wireNFTBatchResponse is NftBatchResponse: {"nfts": [NftDetailed]}.
+type wireNFTBatchResponse struct {
+	NFTs []wireNFTDetailed `json:"nfts"`
 }
 
 // wireNFTResponse is NftResponse: {"nft": NftDetailed}.

@@ -1,6 +1,7 @@
 package opensea
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -188,17 +189,33 @@ type response struct {
 // response. path must already be escaped. Every failure is an
 // *indexer.Error classified as described in the package doc.
 func (c *Client) get(ctx context.Context, op, path string, query url.Values) (*response, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, contextError(op, 0, err)
-	}
 	target := c.baseURL + path
 	if len(query) > 0 {
 		target += "?" + query.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	return c.do(ctx, op, http.MethodGet, target, nil)
+}
+
+// post performs POST baseURL+path with a JSON body, like get.
+func (c *Client) post(ctx context.Context, op, path string, body []byte) (*response, error) {
+	return c.do(ctx, op, http.MethodPost, c.baseURL+path, body)
+}
+
+func (c *Client) do(ctx context.Context, op, method, target string, body []byte) (*response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, contextError(op, 0, err)
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		// Only a slug that breaks URL syntax gets here; retrying won't help.
 		return nil, &indexer.Error{Class: indexer.ClassPermanent, Op: op, Err: fmt.Errorf("build request: %w", err)}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
@@ -229,11 +246,11 @@ func (c *Client) get(ctx context.Context, op, path string, query url.Values) (*r
 		return nil, c.statusError(op, resp, info, now)
 	}
 
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
 		return nil, c.transportError(ctx, op, resp.StatusCode, fmt.Errorf("read body: %w", err))
 	}
-	if int64(len(body)) > c.maxBody {
+	if int64(len(data)) > c.maxBody {
 		return nil, &indexer.Error{
 			Class:  indexer.ClassMalformed,
 			Op:     op,
@@ -241,7 +258,7 @@ func (c *Client) get(ctx context.Context, op, path string, query url.Values) (*r
 			Err:    fmt.Errorf("body exceeds %d bytes", c.maxBody),
 		}
 	}
-	return &response{body: body, status: resp.StatusCode, fetchedAt: now}, nil
+	return &response{body: data, status: resp.StatusCode, fetchedAt: now}, nil
 }
 
 // contextError reports that the caller's ctx ended. It is transient and
@@ -282,6 +299,9 @@ func (c *Client) statusError(op string, resp *http.Response, info ResponseInfo, 
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		e.Class = indexer.ClassPermanent
 		what = "api key rejected"
+	case code == http.StatusRequestEntityTooLarge:
+		e.Class = indexer.ClassPermanent
+		what = "request too large"
 	case code == http.StatusBadRequest:
 		e.Class = indexer.ClassPermanent
 		what = "bad request"

@@ -141,7 +141,7 @@ var rows = []row{
 		},
 	},
 	{
-		ID: "4", Measure: "Upstream efficiency: calls per full refresh of a collection, counted by the simulator, vs the API's minimum",
+		ID: "4", Measure: "Upstream efficiency: calls per full refresh of a collection, counted by the simulator, vs the API's minimum (traits by the batch lookup: ceil(N/50) calls)",
 		Bench: "BenchmarkUpstreamEfficiency", Target: "ratio 1.0",
 		Line: func(size string, m *metrics) line {
 			r := m.get("ratio")
