@@ -210,11 +210,6 @@ type FloorPriceLatest struct {
 	SourceAsOf   pgtype.Timestamptz
 }
 
-type FreshnessTarget struct {
-	Kind             string
-	TargetAgeSeconds int32
-}
-
 type HistoryRollupState struct {
 	Target          string
 	DoneUntil       time.Time
@@ -231,6 +226,12 @@ type IndexerSource struct {
 type NftsyncMigration struct {
 	Version   int32
 	Name      string
+	AppliedAt time.Time
+}
+
+type NftsyncMigrationFile struct {
+	Name      string
+	Sha256    string
 	AppliedAt time.Time
 }
 
@@ -273,6 +274,23 @@ type RateLimitSlot struct {
 	Holder     pgtype.Text
 	AcquiredAt pgtype.Timestamptz
 	ExpiresAt  pgtype.Timestamptz
+}
+
+type RefreshKind struct {
+	RefreshKind            string
+	Position               int16
+	DefaultIntervalSeconds int32
+	TargetAgeSeconds       int32
+	Meaning                string
+}
+
+type RefreshKindJob struct {
+	RefreshKind    string
+	OwnSource      bool
+	JobKind        string
+	JobQueue       string
+	MaxAttempts    int16
+	UniqueBySource bool
 }
 
 type RiverJob struct {
@@ -324,6 +342,12 @@ type RiverQueue struct {
 	UpdatedAt time.Time
 }
 
+type Source struct {
+	Source        string
+	ClientPackage string
+	Meaning       string
+}
+
 type SourceCrossCheck struct {
 	ID           int64
 	CollectionID int64
@@ -341,6 +365,11 @@ type SourceCrossCheck struct {
 	Tolerance    pgtype.Numeric
 	Agree        bool
 	CheckedAt    time.Time
+}
+
+type SourceRefreshKind struct {
+	Source      string
+	RefreshKind string
 }
 
 type StatsFetch struct {

@@ -213,7 +213,7 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 		ids[i], kinds[i] = row.CollectionID, row.Kind
 	}
 	// One job per source routed for each pair, as every enqueue path does.
-	plan, err := jobargs.Plan(ctx, tx, ids, kinds, func(int) CollectionArgs { return CollectionArgs{Bucket: now} })
+	plan, err := jobargs.Plan(ctx, tx, ids, kinds, func(int) CollectionArgs { return CollectionArgs{PlannedAt: now} })
 	if err != nil {
 		return 0, err
 	}

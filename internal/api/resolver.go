@@ -529,7 +529,7 @@ func intervalsOf(in *RefreshIntervalsInput) map[string]time.Duration {
 	if in == nil {
 		return m
 	}
-	for kind, v := range map[string]*int{jobs.KindFloorPrice: in.FloorPrice, jobs.KindVolume: in.Volume, jobs.KindMetadata: in.Metadata, jobs.KindTokens: in.Tokens} {
+	for kind, v := range map[string]*int{jobs.RefreshFloorPrice: in.FloorPrice, jobs.RefreshVolume: in.Volume, jobs.RefreshMetadata: in.Metadata, jobs.RefreshTokens: in.Tokens} {
 		if v != nil {
 			m[kind] = time.Duration(*v) * time.Second
 		}
