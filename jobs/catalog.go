@@ -138,8 +138,8 @@ func QueueSpecs() []QueueSpec {
 func RefreshKinds() []RefreshKindSpec {
 	return []RefreshKindSpec{
 		{
-			Name:     jobargs.RefreshFloorPrice,
-			Meaning:  "A collection's floor price (and, from the same answer, its volume).",
+			Name:    jobargs.RefreshFloorPrice,
+			Meaning: "A collection's floor price (and, from the same answer, its volume).",
 			Jobs: []RefreshJobSpec{{Args: jobargs.FetchFloorPriceArgs{}, OwnSource: true, Add: func(w *river.Workers, d *Deps) {
 				river.AddWorker(w, &FetchFloorPriceWorker{Deps: d})
 			}}},
@@ -173,8 +173,8 @@ func RefreshKinds() []RefreshKindSpec {
 			Target:   24 * time.Hour,
 		},
 		{
-			Name:     jobargs.RefreshTokens,
-			Meaning:  "A collection's tokens, then their traits (fetch_traits) and rarity (compute_rarity).",
+			Name:    jobargs.RefreshTokens,
+			Meaning: "A collection's tokens, then their traits (fetch_traits) and rarity (compute_rarity).",
 			Jobs: []RefreshJobSpec{{Args: jobargs.SyncTokensArgs{}, OwnSource: true, Add: func(w *river.Workers, d *Deps) {
 				river.AddWorker(w, &SyncTokensWorker{Deps: d, AfterSync: enqueueFetchTraits})
 			}}},
@@ -233,10 +233,54 @@ func RefreshKind(name string) (RefreshKindSpec, bool) {
 // RefreshKindNames).
 var ScheduleKinds = RefreshKindNames() //nolint:gochecknoglobals // read-only
 
-// AllJobs returns a zero value of every job kind nftsync works: the job
-// contract (jobargs.All) and the internal periodic jobs.
+// JobSpec documents one job kind for the job-kinds table of the docs.
+type JobSpec struct {
+	// Args is a zero value of the job's args.
+	Args river.JobArgs
+	// Example is its JSON args, optional fields marked with "?".
+	Example string
+	// Unique says how River deduplicates it.
+	Unique string
+	// Meaning says what it does; "internal" marks the periodic jobs other
+	// services must not enqueue.
+	Meaning string
+}
+
+// JobSpecs lists every job kind nftsync works: the job contract
+// (jobargs.All) and the internal periodic jobs.
+func JobSpecs() []JobSpec {
+	const pending = "by `collection_id`, among unfinished jobs"
+	return []JobSpec{
+		{jobargs.FetchFloorPriceArgs{}, `{"collection_id": 42, "bucket"?: RFC 3339, "manual"?: true}`, pending,
+			"refresh the floor price from the collection's own source (OpenSea)"},
+		{jobargs.FetchVolumeArgs{}, `{"collection_id": 42, "bucket"?: RFC 3339, "manual"?: true}`, pending,
+			"refresh 1d/7d/30d/all-time volume and sales from the collection's own source (OpenSea)"},
+		{jobargs.FetchSourceVolumeArgs{}, `{"collection_id": 42, "source": "subgraph:seaport", "bucket"?: RFC 3339, "manual"?: true}`,
+			"by `collection_id` and `source`, among unfinished jobs",
+			"refresh the volume windows from one other routed source (a marketplace subgraph), stored under its name; runs the cross-check"},
+		{jobargs.FetchCollectionMetadataArgs{}, `{"collection_id": 42, "source"?: "subgraph:seaport", "bucket"?: RFC 3339, "manual"?: true}`, pending,
+			"refresh name, description, images, links, contracts; from `source` when metadata is routed to another source"},
+		{jobargs.SyncTokensArgs{}, `{"collection_id": 42, "bucket"?: RFC 3339, "manual"?: true}`, pending,
+			"page through every token (resumes from its cursor); the last page enqueues `fetch_traits`"},
+		{jobargs.FetchTraitsArgs{}, `{"collection_id": 42, "sync_run"?: 7}`, pending,
+			"fetch traits of new, changed or never-fetched tokens through the collection's trait source, recorded on token sync run `sync_run` (left out: the latest; none yet: cancelled); enqueues `compute_rarity` when enough traits are known"},
+		{jobargs.ComputeRarityArgs{}, `{"collection_id": 42, "method"?: "openrarity", "sync_run"?: 7}`, "by all three fields, among unfinished jobs",
+			"recompute rarity scores and ranks"},
+		{PlanRefreshArgs{}, `{}`, "by 5 s period",
+			"internal, periodic: the elected leader's planning tick; never enqueue it"},
+		{MaintainHistoryArgs{}, `{}`, "among unfinished jobs",
+			"internal, periodic: the leader's history rollups, partitions and retention; never enqueue it"},
+	}
+}
+
+// AllJobs returns a zero value of every job kind nftsync works.
 func AllJobs() []river.JobArgs {
-	return append(jobargs.All(), PlanRefreshArgs{}, MaintainHistoryArgs{})
+	specs := JobSpecs()
+	out := make([]river.JobArgs, len(specs))
+	for i, j := range specs {
+		out[i] = j.Args
+	}
+	return out
 }
 
 // QueueJobKinds names the job kinds worked on each queue.

@@ -65,7 +65,7 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
-	all := append(append([]envVar(nil), envVars...), subgraphEnvVars...)
+	all := append(append(append([]envVar(nil), envVars...), catalogEnvVars()...), subgraphEnvVars...)
 	for _, v := range all {
 		require.Contains(t, string(readme), "`"+v.Name+"`", "README lacks %s", v.Name)
 	}

@@ -37,7 +37,9 @@ func (FetchFloorPriceArgs) forRefresh(a CollectionArgs, _ string) river.JobArgs 
 	return FetchFloorPriceArgs{a}
 }
 
-func (FetchVolumeArgs) forRefresh(a CollectionArgs, _ string) river.JobArgs { return FetchVolumeArgs{a} }
+func (FetchVolumeArgs) forRefresh(a CollectionArgs, _ string) river.JobArgs {
+	return FetchVolumeArgs{a}
+}
 
 func (FetchCollectionMetadataArgs) forRefresh(a CollectionArgs, source string) river.JobArgs {
 	return FetchCollectionMetadataArgs{CollectionArgs: a, Source: source}
