@@ -130,6 +130,13 @@ $$;
 
 
 --
+-- Name: FUNCTION nftsync_enqueue_refresh(collection_slug text, kind text, manual boolean, collection_source text); Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON FUNCTION public.nftsync_enqueue_refresh(collection_slug text, kind text, manual boolean, collection_source text) IS 'Enqueue nftsync refresh jobs (kind: a refresh kind of the refresh_kinds table, or all) for a tracked collection: one job per source routed for each kind (nftsync_refresh_jobs), skipping jobs still unfinished exactly like River''s unique insert. Returns one row per job: job id, job kind, queue, inserted (false = duplicate skipped), refresh kind, source asked.';
+
+
+--
 -- Name: nftsync_ensure_partitions(regclass, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
 --
 

@@ -5,7 +5,8 @@
 //   - migrations/catalog.sql: the rows of refresh_kinds, refresh_kind_jobs,
 //     sources and source_refresh_kinds as idempotent upserts (the migration
 //     runner applies the file again whenever it changes);
-//   - the RefreshKind enum of internal/api/schema.graphqls;
+//   - the RefreshKind enum and the RefreshIntervalsInput fields of
+//     internal/api/schema.graphqls;
 //   - the KEDA triggers of deploy/k8s/overlays/prod/worker-scaledobject.yaml
 //     (one per queue with a backlog target);
 //   - every Markdown region between
@@ -180,7 +181,35 @@ func graphqlEnum(src string) (string, error) {
 	for _, k := range jobs.RefreshKinds() {
 		fmt.Fprintf(&b, "  %s\n", strings.ToUpper(k.Name))
 	}
+	src = src[:start] + b.String() + src[start+end:]
+
+	// The interval of each refresh kind, in seconds, camelCase.
+	const input = "input RefreshIntervalsInput {\n"
+	start = strings.Index(src, input)
+	if start < 0 {
+		return "", fmt.Errorf("no %q", strings.TrimSpace(input))
+	}
+	start += len(input)
+	end = strings.Index(src[start:], "}")
+	if end < 0 {
+		return "", fmt.Errorf("input RefreshIntervalsInput is not closed")
+	}
+	b.Reset()
+	for _, k := range jobs.RefreshKinds() {
+		fmt.Fprintf(&b, "  %s: Int\n", camel(k.Name))
+	}
 	return src[:start] + b.String() + src[start+end:], nil
+}
+
+// camel writes floor_price as floorPrice.
+func camel(s string) string {
+	parts := strings.Split(s, "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
 }
 
 // kedaTriggers rewrites everything after "  triggers:" with one PostgreSQL
