@@ -10,7 +10,7 @@ import (
 )
 
 const migrationFileHashes = `-- name: MigrationFileHashes :many
-SELECT name, sha256 FROM nftsync_migration_file ORDER BY name
+SELECT name, sha256 FROM nftsync_migration_file ORDER BY name, applied_at, sha256
 `
 
 type MigrationFileHashesRow struct {
@@ -18,7 +18,8 @@ type MigrationFileHashesRow struct {
 	Sha256 string
 }
 
-// The SHA-256 of each re-applied file as last applied.
+// Every content (SHA-256) of the re-applied files ever applied, oldest
+// first: the last of a name is its current content.
 func (q *Queries) MigrationFileHashes(ctx context.Context) ([]MigrationFileHashesRow, error) {
 	rows, err := q.db.Query(ctx, migrationFileHashes)
 	if err != nil {
@@ -40,8 +41,8 @@ func (q *Queries) MigrationFileHashes(ctx context.Context) ([]MigrationFileHashe
 }
 
 const migrationFileRecord = `-- name: MigrationFileRecord :exec
-INSERT INTO nftsync_migration_file (name, sha256, applied_at) VALUES ($1, $2, now())
-ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = EXCLUDED.applied_at
+INSERT INTO nftsync_migration_file (name, sha256, applied_at) VALUES ($1, $2, clock_timestamp())
+ON CONFLICT (name, sha256) DO UPDATE SET applied_at = EXCLUDED.applied_at
 `
 
 type MigrationFileRecordParams struct {

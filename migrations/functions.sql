@@ -1,7 +1,7 @@
 -- nftsync's SQL functions. Every statement here is idempotent (CREATE OR
--- REPLACE): the migration runner applies this file whenever its content
--- differs from the one it last applied (it keeps the file's SHA-256 in
--- nftsync_migration_file), before the numbered schema files, with
+-- REPLACE): the migration runner applies this file whenever its content is
+-- one the database never had (it keeps the SHA-256 of every content applied
+-- in nftsync_migration_file), before the numbered schema files, with
 -- check_function_bodies off as pg_dump restores do. So a function changes by
 -- editing it here, never by a migration. A change of a function's result
 -- type or arguments needs a DROP FUNCTION IF EXISTS of the old signature

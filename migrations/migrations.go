@@ -13,8 +13,14 @@
 //     from jobs/catalog.go (idempotent upserts), applied again whenever it
 //     changes, after the numbered files.
 //
-// The SHA-256 of the last applied functions.sql and catalog.sql is kept in
-// nftsync_migration_file (ledger.sql creates both ledgers).
+// Every content (SHA-256) of functions.sql and catalog.sql ever applied is
+// kept in nftsync_migration_file (ledger.sql creates both ledgers). A file
+// is applied when its content was never applied; a content applied before
+// but since replaced belongs to an older release, so an older replica that
+// starts during a rolling upgrade never puts its functions back over the
+// newer ones (and Check does not call its database behind). The flip side:
+// returning a file to an earlier content needs a change to it (a comment
+// will do).
 //
 // Up is idempotent and safe to run from several replicas at once: it holds a
 // PostgreSQL session advisory lock for its whole run, so concurrent callers
@@ -200,7 +206,7 @@ func applyOurs(ctx context.Context, conn *pgx.Conn, logger *slog.Logger, res *Re
 	}
 
 	applyFile := func(f File, setup string) error {
-		if hashes[f.Name] == f.SHA256 {
+		if !hashes[f.Name].pending(f) {
 			return nil
 		}
 		err := db.WithTx(ctx, conn, func(tx pgx.Tx) error {
@@ -247,14 +253,32 @@ func applyOurs(ctx context.Context, conn *pgx.Conn, logger *slog.Logger, res *Re
 	return applyFile(reapplied[1], "")
 }
 
-func fileHashes(ctx context.Context, q *db.Queries) (map[string]string, error) {
+// fileHistory is what a database has applied of one re-applied file.
+type fileHistory struct {
+	current string          // the content applied last
+	seen    map[string]bool // every content ever applied
+}
+
+// pending reports whether f is to be applied: its content is not the
+// current one and was never applied (else a newer release replaced it).
+func (h fileHistory) pending(f File) bool {
+	return h.current != f.SHA256 && !h.seen[f.SHA256]
+}
+
+func fileHashes(ctx context.Context, q *db.Queries) (map[string]fileHistory, error) {
 	rows, err := q.MigrationFileHashes(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list applied schema files: %w", err)
 	}
-	out := make(map[string]string, len(rows))
+	out := map[string]fileHistory{}
 	for _, r := range rows {
-		out[r.Name] = r.Sha256
+		h := out[r.Name]
+		if h.seen == nil {
+			h.seen = map[string]bool{}
+		}
+		h.current = r.Sha256
+		h.seen[r.Sha256] = true
+		out[r.Name] = h
 	}
 	return out, nil
 }
@@ -297,8 +321,8 @@ func (p *Pending) String() string {
 // reads River's and nftsync's ledgers, so it works for a role without DDL
 // rights. A database never migrated has everything pending. Migrations the
 // database has but this binary does not know (a newer release migrated it)
-// are not an error; a re-applied file whose content differs is pending
-// either way (Up applies this binary's).
+// are not an error, and neither is a re-applied file a newer release
+// replaced.
 func Check(ctx context.Context, pool *pgxpool.Pool) (*Pending, error) {
 	all, err := All()
 	if err != nil {
@@ -345,7 +369,7 @@ func Check(ctx context.Context, pool *pgxpool.Pool) (*Pending, error) {
 		return nil, err
 	}
 	for _, f := range reapplied {
-		if hashes[f.Name] != f.SHA256 {
+		if hashes[f.Name].pending(f) {
 			p.Files = append(p.Files, f.Name)
 		}
 	}

@@ -97,6 +97,36 @@ UPDATE nftsync_migration_file SET sha256 = 'old' WHERE name = 'functions.sql';`)
 	require.Nil(t, sources, "the current body: no such collection, NULL")
 }
 
+// TestOlderReleaseLeavesNewerFunctions: a replica of an older release
+// (its functions.sql was applied, then replaced by a newer release's) does
+// not apply its own again, and does not call the database behind.
+func TestOlderReleaseLeavesNewerFunctions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.EmptyDatabase(t))
+	require.NoError(t, err)
+	defer pool.Close()
+	logger := slog.New(slog.DiscardHandler)
+	_, err = migrations.Up(ctx, pool, logger)
+	require.NoError(t, err)
+
+	// A newer release replaced functions.sql after this one applied it.
+	_, err = pool.Exec(ctx, `
+CREATE OR REPLACE FUNCTION nftsync_route_sources(route_collection_id bigint, route_kind text) RETURNS text[]
+LANGUAGE sql STABLE AS $$ SELECT ARRAY['newer'] $$;
+INSERT INTO nftsync_migration_file (name, sha256, applied_at) VALUES ('functions.sql', 'newer', clock_timestamp() + interval '1 second');`)
+	require.NoError(t, err)
+	p, err := migrations.Check(ctx, pool)
+	require.NoError(t, err)
+	require.False(t, p.Behind(), "pending: %s", p)
+	res, err := migrations.Up(ctx, pool, logger)
+	require.NoError(t, err)
+	require.Empty(t, res.Files)
+	var sources []string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT nftsync_route_sources(0, 'volume')`).Scan(&sources))
+	require.Equal(t, []string{"newer"}, sources, "the newer body stays")
+}
+
 // TestCatalogRowsAreApplied: catalog.sql writes the refresh kinds and
 // sources, and a stale row is put right when the file is applied again
 // (its upserts are idempotent).
