@@ -31,13 +31,22 @@ bench-quick: ## every BENCHMARKS.md row at toy sizes, table to stdout (proves th
 bench/all: ## every Go benchmark in the module, default sizes, against a throwaway PostgreSQL
 	.ci/with-postgres.sh $(GO) test -run '^$$' -bench . -benchmem ./...
 
-generate: ## regenerate sqlc code, River's schema copy and the API's gqlgen code
+# generate derives every generated file; verify fails when that changed any
+# of them, so a catalogue row, a query or the schema cannot drift from what
+# is derived from it. schemadump needs the PostgreSQL server binaries and
+# pg_dump (the tests need them too); its output follows pg_dump's major
+# version, 15 in CI.
+GENERATED := db jobs/jobargs/internal migrations/catalog.sql internal/api deploy/k8s README.md docs
+
+generate: ## regenerate sqlc and gqlgen code, River's schema copy, the catalogue's derived files (SQL rows, GraphQL enum, KEDA triggers, doc tables) and db/schema.sql
 	$(GO) run ./internal/tools/riverschema > db/schema/river.sql
+	$(GO) run ./internal/tools/catalogen
 	$(GO) tool sqlc generate
 	cd internal/api && $(GO) tool gqlgen generate --config gqlgen.yml
+	$(GO) run ./internal/tools/schemadump -out db/schema.sql
 
-verify: generate ## fail when generated code is stale or code is unformatted
-	@git diff --exit-code -- db internal/api || (echo "generated code is stale: run make generate and commit" >&2; exit 1)
+verify: generate ## fail when generated files are stale or code is unformatted
+	@test -z "$$(git status --porcelain -- $(GENERATED))" || (git status --short -- $(GENERATED); git diff --stat -- $(GENERATED); echo "generated files are stale: run make generate and commit" >&2; exit 1)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1)
 	$(GO) vet ./...
 

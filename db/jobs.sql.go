@@ -65,7 +65,7 @@ func (q *Queries) JobErrorSummary(ctx context.Context) (JobErrorSummaryRow, erro
 const jobListByKinds = `-- name: JobListByKinds :many
 SELECT id, kind, state::text AS state, attempt, attempted_by,
        COALESCE(args->>'collection_id', '')::text AS collection_id,
-       COALESCE(args->>'bucket', '')::text AS bucket
+       COALESCE(args->>'bucket', '')::text AS planned_at
 FROM river_job
 WHERE kind = ANY($1::text[])
 ORDER BY id
@@ -78,10 +78,11 @@ type JobListByKindsRow struct {
 	Attempt      int16
 	AttemptedBy  []string
 	CollectionID string
-	Bucket       string
+	PlannedAt    string
 }
 
-// River jobs of the given kinds with the collection and bucket they carry.
+// River jobs of the given kinds with the collection and planned time they carry
+// (the args field "bucket", CollectionArgs.PlannedAt).
 func (q *Queries) JobListByKinds(ctx context.Context, kinds []string) ([]JobListByKindsRow, error) {
 	rows, err := q.db.Query(ctx, jobListByKinds, kinds)
 	if err != nil {
@@ -98,7 +99,7 @@ func (q *Queries) JobListByKinds(ctx context.Context, kinds []string) ([]JobList
 			&i.Attempt,
 			&i.AttemptedBy,
 			&i.CollectionID,
-			&i.Bucket,
+			&i.PlannedAt,
 		); err != nil {
 			return nil, err
 		}

@@ -9,6 +9,52 @@ import (
 	"context"
 )
 
+const migrationFileHashes = `-- name: MigrationFileHashes :many
+SELECT name, sha256 FROM nftsync_migration_file ORDER BY name, applied_at, sha256
+`
+
+type MigrationFileHashesRow struct {
+	Name   string
+	Sha256 string
+}
+
+// Every content (SHA-256) of the re-applied files ever applied, oldest
+// first: the last of a name is its current content.
+func (q *Queries) MigrationFileHashes(ctx context.Context) ([]MigrationFileHashesRow, error) {
+	rows, err := q.db.Query(ctx, migrationFileHashes)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []MigrationFileHashesRow{}
+	for rows.Next() {
+		var i MigrationFileHashesRow
+		if err := rows.Scan(&i.Name, &i.Sha256); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const migrationFileRecord = `-- name: MigrationFileRecord :exec
+INSERT INTO nftsync_migration_file (name, sha256, applied_at) VALUES ($1, $2, clock_timestamp())
+ON CONFLICT (name, sha256) DO UPDATE SET applied_at = EXCLUDED.applied_at
+`
+
+type MigrationFileRecordParams struct {
+	Name   string
+	Sha256 string
+}
+
+func (q *Queries) MigrationFileRecord(ctx context.Context, arg MigrationFileRecordParams) error {
+	_, err := q.db.Exec(ctx, migrationFileRecord, arg.Name, arg.Sha256)
+	return err
+}
+
 const migrationListApplied = `-- name: MigrationListApplied :many
 SELECT version FROM nftsync_migration ORDER BY version
 `

@@ -216,11 +216,6 @@ type FloorPriceLatest struct {
 	SourceAsOf   pgtype.Timestamptz
 }
 
-type FreshnessTarget struct {
-	Kind             string
-	TargetAgeSeconds int32
-}
-
 type HistoryRollupState struct {
 	Target          string
 	DoneUntil       time.Time
@@ -237,6 +232,12 @@ type IndexerSource struct {
 type NftsyncMigration struct {
 	Version   int32
 	Name      string
+	AppliedAt time.Time
+}
+
+type NftsyncMigrationFile struct {
+	Name      string
+	Sha256    string
 	AppliedAt time.Time
 }
 
@@ -291,6 +292,23 @@ type RateLimitSlot struct {
 	ExpiresAt  pgtype.Timestamptz
 }
 
+type RefreshKind struct {
+	RefreshKind            string
+	Position               int16
+	DefaultIntervalSeconds int32
+	TargetAgeSeconds       int32
+	Meaning                string
+}
+
+type RefreshKindJob struct {
+	RefreshKind    string
+	OwnSource      bool
+	JobKind        string
+	JobQueue       string
+	MaxAttempts    int16
+	UniqueBySource bool
+}
+
 type RiverJob struct {
 	ID           int64
 	State        RiverJobState
@@ -340,6 +358,12 @@ type RiverQueue struct {
 	UpdatedAt time.Time
 }
 
+type Source struct {
+	Source        string
+	ClientPackage string
+	Meaning       string
+}
+
 type SourceCrossCheck struct {
 	ID           int64
 	CollectionID int64
@@ -357,6 +381,11 @@ type SourceCrossCheck struct {
 	Tolerance    pgtype.Numeric
 	Agree        bool
 	CheckedAt    time.Time
+}
+
+type SourceRefreshKind struct {
+	Source      string
+	RefreshKind string
 }
 
 type StatsFetch struct {

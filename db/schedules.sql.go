@@ -100,8 +100,8 @@ WITH due AS (
               END)::float8 AS score
     FROM collection_schedules s
     JOIN collections c ON c.id = s.collection_id
-    LEFT JOIN freshness_targets t ON t.kind = s.kind
-    CROSS JOIN LATERAL (SELECT COALESCE(s.target_age_seconds, t.target_age_seconds, s.interval_seconds)::float8 AS target) tg
+    JOIN refresh_kinds t ON t.refresh_kind = s.kind
+    CROSS JOIN LATERAL (SELECT COALESCE(s.target_age_seconds, t.target_age_seconds)::float8 AS target) tg
     LEFT JOIN volume_latest v ON v.collection_id = c.id AND v.source = c.source AND v.time_window = '1d'
     WHERE s.next_due_at <= $1::timestamptz AND c.status = 'active'
 ), ranked AS (
@@ -154,8 +154,8 @@ type ScheduleClaimDueRow struct {
 //
 //	age    = now - last_success_at; never refreshed: now - created_at + target
 //	         (a new pair starts as "just at its target" and ages from there);
-//	target = the pair's target_age_seconds, else the kind's freshness_targets
-//	         row, else its refresh interval;
+//	target = the pair's target_age_seconds, else its refresh kind's
+//	         (refresh_kinds.target_age_seconds);
 //	weight = (1 + least(log10(1 + 1-day volume), 6)) * 2^(2 - priority),
 //	         between 0.25 (cold, priority 4) and 14 (hot, priority 1).
 //
@@ -387,8 +387,8 @@ type ScheduleSetTargetParams struct {
 	Kind          string
 }
 
-// Sets a pair's freshness target; NULL restores the kind's default
-// (freshness_targets).
+// Sets a pair's freshness target; NULL restores its refresh kind's
+// (refresh_kinds.target_age_seconds).
 func (q *Queries) ScheduleSetTarget(ctx context.Context, arg ScheduleSetTargetParams) error {
 	_, err := q.db.Exec(ctx, scheduleSetTarget, arg.TargetSeconds, arg.CollectionID, arg.Kind)
 	return err

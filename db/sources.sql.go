@@ -306,9 +306,9 @@ func (q *Queries) IndexerSourceUpsert(ctx context.Context, arg IndexerSourceUpse
 }
 
 const refreshJobKinds = `-- name: RefreshJobKinds :many
-SELECT k.kind::text AS kind, k.own_source::boolean AS own_source, k.job_kind::text AS job_kind,
-       k.job_queue::text AS job_queue, k.max_attempts::smallint AS max_attempts, k.unique_by_source::boolean AS unique_by_source
-FROM nftsync_refresh_job_kinds() AS k
+SELECT k.refresh_kind AS kind, k.own_source, k.job_kind, k.job_queue, k.max_attempts, k.unique_by_source
+FROM refresh_kind_jobs AS k
+ORDER BY k.refresh_kind, k.own_source DESC
 `
 
 type RefreshJobKindsRow struct {
@@ -320,8 +320,8 @@ type RefreshJobKindsRow struct {
 	UniqueBySource bool
 }
 
-// Which job asks a source for a kind (nftsync_refresh_job_kinds), for the
-// test that holds the Go job types to it.
+// Which job asks a source for a refresh kind (refresh_kind_jobs, the rows
+// catalog.sql writes from jobs/catalog.go).
 func (q *Queries) RefreshJobKinds(ctx context.Context) ([]RefreshJobKindsRow, error) {
 	rows, err := q.db.Query(ctx, refreshJobKinds)
 	if err != nil {
@@ -338,63 +338,6 @@ func (q *Queries) RefreshJobKinds(ctx context.Context) ([]RefreshJobKindsRow, er
 			&i.JobQueue,
 			&i.MaxAttempts,
 			&i.UniqueBySource,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const refreshJobs = `-- name: RefreshJobs :many
-SELECT r.collection_id::bigint AS collection_id, r.kind::text AS kind, r.source::text AS source,
-       r.own_source::boolean AS own_source, r.job_kind::text AS job_kind, r.job_queue::text AS job_queue,
-       r.max_attempts::smallint AS max_attempts, r.job_args::jsonb AS job_args, r.unique_args::text AS unique_args
-FROM nftsync_refresh_jobs($1::bigint[], $2::text[]) AS r
-`
-
-type RefreshJobsParams struct {
-	CollectionIds []int64
-	Kinds         []string
-}
-
-type RefreshJobsRow struct {
-	CollectionID int64
-	Kind         string
-	Source       string
-	OwnSource    bool
-	JobKind      string
-	JobQueue     string
-	MaxAttempts  int16
-	JobArgs      []byte
-	UniqueArgs   string
-}
-
-// The jobs a refresh of kinds[i] for collection_ids[i] means
-// (nftsync_refresh_jobs): one per routed source that serves the kind, pair
-// by pair in input order, then in route order.
-func (q *Queries) RefreshJobs(ctx context.Context, arg RefreshJobsParams) ([]RefreshJobsRow, error) {
-	rows, err := q.db.Query(ctx, refreshJobs, arg.CollectionIds, arg.Kinds)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []RefreshJobsRow{}
-	for rows.Next() {
-		var i RefreshJobsRow
-		if err := rows.Scan(
-			&i.CollectionID,
-			&i.Kind,
-			&i.Source,
-			&i.OwnSource,
-			&i.JobKind,
-			&i.JobQueue,
-			&i.MaxAttempts,
-			&i.JobArgs,
-			&i.UniqueArgs,
 		); err != nil {
 			return nil, err
 		}

@@ -49,7 +49,7 @@ func TestStatsAmountOutOfRange(t *testing.T) {
 			res *rivertest.WorkResult
 			err error
 		)
-		if kind == jobs.KindFloorPrice {
+		if kind == jobs.RefreshFloorPrice {
 			tw := rivertest.NewWorker(t, riverpgxv5.New(nil), &river.Config{Logger: discardLogger()}, &jobs.FetchFloorPriceWorker{Deps: deps})
 			res, err = tw.Work(ctx, t, tx, jobs.FetchFloorPriceArgs{CollectionArgs: args}, nil)
 		} else {
@@ -72,26 +72,26 @@ func TestStatsAmountOutOfRange(t *testing.T) {
 
 	t.Run("FloorTooBig", func(t *testing.T) {
 		t.Parallel()
-		res, q, coll := run(t, jobs.KindFloorPrice, &statsSource{pagedSource: &pagedSource{}, floor: big, volume: "1"})
+		res, q, coll := run(t, jobs.RefreshFloorPrice, &statsSource{pagedSource: &pagedSource{}, floor: big, volume: "1"})
 		requireOutOfRange(t, res, q, coll, "floor price")
 	})
 
 	t.Run("FloorBelowResolution", func(t *testing.T) {
 		t.Parallel()
-		res, q, coll := run(t, jobs.KindFloorPrice, &statsSource{pagedSource: &pagedSource{}, floor: tiny, volume: "1"})
+		res, q, coll := run(t, jobs.RefreshFloorPrice, &statsSource{pagedSource: &pagedSource{}, floor: tiny, volume: "1"})
 		requireOutOfRange(t, res, q, coll, "floor price")
 	})
 
 	t.Run("VolumeTooBig", func(t *testing.T) {
 		t.Parallel()
-		res, q, coll := run(t, jobs.KindVolume, &statsSource{pagedSource: &pagedSource{}, floor: "1", volume: big})
+		res, q, coll := run(t, jobs.RefreshVolume, &statsSource{pagedSource: &pagedSource{}, floor: "1", volume: big})
 		requireOutOfRange(t, res, q, coll, "volume 1d")
 	})
 
 	t.Run("EdgesOfTheRangeAreStored", func(t *testing.T) {
 		t.Parallel()
 		edge := strings.Repeat("9", 60) + "." + strings.Repeat("9", 17) + "1"
-		res, _, _ := run(t, jobs.KindFloorPrice, &statsSource{pagedSource: &pagedSource{}, floor: edge, volume: "0." + strings.Repeat("0", 17) + "1"})
+		res, _, _ := run(t, jobs.RefreshFloorPrice, &statsSource{pagedSource: &pagedSource{}, floor: edge, volume: "0." + strings.Repeat("0", 17) + "1"})
 		require.Equal(t, river.EventKindJobCompleted, res.EventKind)
 	})
 }

@@ -25,7 +25,7 @@ func EnqueueBulk(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], c
 	for i := range ids {
 		ids[i] = collectionID
 	}
-	plan, err := jobargs.Plan(ctx, tx, ids, kinds, func(int) CollectionArgs { return CollectionArgs{Bucket: now} })
+	plan, err := jobargs.Plan(ctx, tx, ids, kinds, func(int) CollectionArgs { return CollectionArgs{PlannedAt: now} })
 	if err != nil {
 		return 0, fmt.Errorf("backfill collection %d: %w", collectionID, err)
 	}

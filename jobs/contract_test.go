@@ -74,8 +74,8 @@ func jsonFields(typ reflect.Type) []string {
 
 // TestJobContractComplete: every job kind a worker runs is either in
 // jobargs (insert-only, for other services) or one of the internal
-// periodic jobs, and the job table of docs/enqueueing.md lists every one of
-// them with its JSON fields and queue (internal ones marked so).
+// periodic jobs, and the catalogue's JobSpecs (the docs' job table) lists
+// every one of them with its JSON fields (internal ones marked so).
 func TestJobContractComplete(t *testing.T) {
 	t.Parallel()
 	contract := map[string]river.JobArgs{}
@@ -94,32 +94,21 @@ func TestJobContractComplete(t *testing.T) {
 		require.Contains(t, internalKinds, k, "job kind %s is declared in jobs: move its args type to jobargs (or list it as internal)", k)
 	}
 
-	doc, err := os.ReadFile("../docs/enqueueing.md")
-	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(doc), "<!-- BEGIN GENERATED: job-kinds ")
-	require.True(t, ok, "docs/enqueueing.md has the job-kinds table")
-	section, _, ok = strings.Cut(section, "<!-- END GENERATED: job-kinds -->")
-	require.True(t, ok, "docs/enqueueing.md closes the job-kinds table")
-	rows := map[string][]string{}
-	for _, line := range strings.Split(section, "\n") {
-		cells := strings.Split(line, "|")
-		if len(cells) < 7 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
-			continue
-		}
-		kind := strings.Trim(strings.TrimSpace(cells[1]), "`")
-		rows[kind] = cells[2:6]
+	// The docs' job table is generated from jobs.JobSpecs (make generate
+	// fails verify when it drifts); JobSpecs must cover every job kind and
+	// its example every JSON field.
+	specs := map[string]jobs.JobSpec{}
+	for _, j := range jobs.JobSpecs() {
+		specs[j.Args.Kind()] = j
 	}
-	require.Len(t, rows, len(contract)+len(internalKinds), "one docs/enqueueing.md row per job kind")
+	require.Len(t, specs, len(contract)+len(internalKinds), "one JobSpecs row per job kind")
 	check := func(kind string, a river.JobArgs, internal bool) {
-		row, ok := rows[kind]
-		require.True(t, ok, "the job table of docs/enqueueing.md has no row for %s", kind)
-		args, queue, meaning := row[0], strings.Trim(strings.TrimSpace(row[1]), "`"), row[3]
+		spec, ok := specs[kind]
+		require.True(t, ok, "JobSpecs has no row for %s", kind)
 		for _, f := range jsonFields(reflect.TypeOf(a)) {
-			require.Contains(t, args, `"`+f+`"`, "%s: JSON field %s", kind, f)
+			require.Contains(t, spec.Example, `"`+f+`"`, "%s: JSON field %s", kind, f)
 		}
-		opts := a.(interface{ InsertOpts() river.InsertOpts }).InsertOpts()
-		require.Equal(t, opts.Queue, queue, kind)
-		require.Equal(t, internal, strings.Contains(meaning, "internal"), "%s: internal jobs say so, others do not", kind)
+		require.Equal(t, internal, strings.Contains(spec.Meaning, "internal"), "%s: internal jobs say so, others do not", kind)
 	}
 	for k, a := range contract {
 		check(k, a, false)

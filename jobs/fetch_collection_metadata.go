@@ -33,7 +33,7 @@ func (w *FetchCollectionMetadataWorker) Work(ctx context.Context, job *river.Job
 	if err != nil {
 		return err
 	}
-	if err := activeOrSkip(d, ctx, c, KindMetadata); err != nil {
+	if err := activeOrSkip(d, ctx, c, RefreshMetadata); err != nil {
 		return nil //nolint:nilerr // inactive collections complete without work
 	}
 	source := cmp.Or(job.Args.Source, c.Source)
@@ -90,7 +90,7 @@ func (w *FetchCollectionMetadataWorker) Work(ctx context.Context, job *river.Job
 				return fmt.Errorf("store contract %s: %w", c.Slug, err)
 			}
 		}
-		return q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: fetched, CollectionID: c.ID, Kind: KindMetadata})
+		return q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: fetched, CollectionID: c.ID, Kind: RefreshMetadata})
 	})
 }
 

@@ -71,11 +71,11 @@ func (w *FetchSourceVolumeWorker) Work(ctx context.Context, job *river.Job[Fetch
 	if err != nil {
 		return err
 	}
-	if err := activeOrSkip(d, ctx, c, KindVolume); err != nil {
+	if err := activeOrSkip(d, ctx, c, RefreshVolume); err != nil {
 		return nil //nolint:nilerr // inactive collections complete without work
 	}
 	idx, ok := d.Indexers[a.Source]
-	if !ok || !indexer.Supports(idx, indexer.KindVolume) {
+	if !ok || !indexer.Supports(idx, indexer.DataVolume) {
 		return river.JobCancel(fmt.Errorf("source %q is not configured or serves no volume", a.Source))
 	}
 	key, err := sourceKey(ctx, d, job.JobRow, c, a.Source)
@@ -91,7 +91,7 @@ func (w *FetchSourceVolumeWorker) Work(ctx context.Context, job *river.Job[Fetch
 	if fetched.IsZero() {
 		fetched = d.now()
 	}
-	round := bucketOf(a.CollectionArgs, job.JobRow)
+	round := plannedAt(a.CollectionArgs, job.JobRow)
 	params := make([]db.VolumeObserveParams, 0, len(st.Volumes))
 	for _, v := range st.Volumes {
 		amt, err := pgNumeric(v.Amount.Amount)
@@ -218,7 +218,7 @@ func crossCheck(ctx context.Context, d *Deps, q *db.Queries, job *rivertype.JobR
 	}
 	// A reference the collection's volume is not routed to is not refreshed
 	// any more: its last figure only grows stale, so nothing is compared.
-	routed, err := routedSources(ctx, q, c.ID, KindVolume)
+	routed, err := routedSources(ctx, q, c.ID, RefreshVolume)
 	if err != nil {
 		return err
 	}

@@ -20,5 +20,5 @@ type FetchVolumeWorker struct {
 // Work fetches stats (or reuses a fresh stored response) and stores volume
 // and floor snapshots.
 func (w *FetchVolumeWorker) Work(ctx context.Context, job *river.Job[FetchVolumeArgs]) error {
-	return refreshStats(ctx, w.Deps, job.JobRow, job.Args.CollectionArgs, KindVolume)
+	return refreshStats(ctx, w.Deps, job.JobRow, job.Args.CollectionArgs, RefreshVolume)
 }

@@ -50,7 +50,7 @@ func BenchmarkHistoryRowsPerDay(b *testing.B) {
 	for _, slug := range sim.Slugs() {
 		c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: slug, Chain: "ethereum", Priority: 2})
 		require.NoError(b, err)
-		for kind, every := range map[string]int32{jobs.KindFloorPrice: 60, jobs.KindVolume: 300} {
+		for kind, every := range map[string]int32{jobs.RefreshFloorPrice: 60, jobs.RefreshVolume: 300} {
 			require.NoError(b, q.ScheduleEnsure(ctx, db.ScheduleEnsureParams{CollectionID: c.ID, Kind: kind, EverySeconds: every}))
 		}
 		ids = append(ids, c.ID)
@@ -60,7 +60,7 @@ func BenchmarkHistoryRowsPerDay(b *testing.B) {
 		for m := range 24 * 60 {
 			clock.Set(day.Add(time.Duration(m) * time.Minute))
 			for _, id := range ids {
-				args := jobs.CollectionArgs{CollectionID: id, Bucket: clock.Now()}
+				args := jobs.CollectionArgs{CollectionID: id, PlannedAt: clock.Now()}
 				work(b, bundle, &jobs.FetchFloorPriceWorker{Deps: bundle.deps}, jobs.FetchFloorPriceArgs{CollectionArgs: args})
 				if m%5 == 0 {
 					work(b, bundle, &jobs.FetchVolumeWorker{Deps: bundle.deps}, jobs.FetchVolumeArgs{CollectionArgs: args})

@@ -67,7 +67,7 @@ func benchSyncPath(b *testing.B, pool *pgxpool.Pool, n, size int) (int64, float6
 	for _, slug := range up.sim.Slugs() {
 		c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: slug, Chain: "ethereum", Priority: 2})
 		require.NoError(b, err)
-		require.NoError(b, q.ScheduleEnsure(ctx, db.ScheduleEnsureParams{CollectionID: c.ID, Kind: jobs.KindTokens, EverySeconds: 3600}))
+		require.NoError(b, q.ScheduleEnsure(ctx, db.ScheduleEnsureParams{CollectionID: c.ID, Kind: jobs.RefreshTokens, EverySeconds: 3600}))
 		params = append(params, river.InsertManyParams{Args: jobs.SyncTokensArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: c.ID}}})
 		ids = append(ids, c.ID)
 		info, ok := up.sim.Collection(slug)

@@ -23,10 +23,10 @@ var planBenchKinds = []struct {
 	kind  string
 	every time.Duration
 }{
-	{jobs.KindFloorPrice, time.Minute},
-	{jobs.KindVolume, 5 * time.Minute},
-	{jobs.KindMetadata, time.Hour},
-	{jobs.KindTokens, 6 * time.Hour},
+	{jobs.RefreshFloorPrice, time.Minute},
+	{jobs.RefreshVolume, 5 * time.Minute},
+	{jobs.RefreshMetadata, time.Hour},
+	{jobs.RefreshTokens, 6 * time.Hour},
 }
 
 // BenchmarkPlannerScale runs the real planner over N tracked collections
@@ -89,9 +89,9 @@ func BenchmarkPlannerScale(b *testing.B) {
 						}
 						samples += len(ages)
 						switch k.kind {
-						case jobs.KindFloorPrice:
+						case jobs.RefreshFloorPrice:
 							floorAges = append(floorAges, ages...)
-						case jobs.KindVolume:
+						case jobs.RefreshVolume:
 							volumeAges = append(volumeAges, ages...)
 						}
 					}
@@ -116,9 +116,9 @@ func BenchmarkPlannerScale(b *testing.B) {
 // targetOf is the default freshness target of a kind (migration 0051).
 func targetOf(kind string) time.Duration {
 	switch kind {
-	case jobs.KindFloorPrice:
+	case jobs.RefreshFloorPrice:
 		return time.Minute
-	case jobs.KindVolume:
+	case jobs.RefreshVolume:
 		return 5 * time.Minute
 	}
 	return 24 * time.Hour

@@ -26,7 +26,7 @@ func trackFloorOnly(t *testing.T, tx pgx.Tx, prefix string, n int, volumes func(
 	for i := range n {
 		c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: fmt.Sprintf("%s-%02d", prefix, i), Chain: "ethereum", Priority: 2})
 		require.NoError(t, err)
-		require.NoError(t, q.ScheduleEnsure(ctx, db.ScheduleEnsureParams{CollectionID: c.ID, Kind: jobs.KindFloorPrice, EverySeconds: 60}))
+		require.NoError(t, q.ScheduleEnsure(ctx, db.ScheduleEnsureParams{CollectionID: c.ID, Kind: jobs.RefreshFloorPrice, EverySeconds: 60}))
 		if v := volumes(i); v >= 0 {
 			setVolume1d(t, q, c.ID, v, time.Now())
 		}
@@ -131,10 +131,10 @@ func TestPlanFreshness(t *testing.T) {
 		// Collection i was last refreshed i+1 minutes ago: all are due, the
 		// three oldest (7, 6, 5) go first.
 		for i, id := range ids {
-			require.NoError(t, q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: b.sim.now.Add(-time.Duration(i+1) * time.Minute), CollectionID: id, Kind: jobs.KindFloorPrice}))
+			require.NoError(t, q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: b.sim.now.Add(-time.Duration(i+1) * time.Minute), CollectionID: id, Kind: jobs.RefreshFloorPrice}))
 		}
 		got := b.sim.tick(t)
-		require.ElementsMatch(t, []served{{ids[7], jobs.KindFloorPrice}, {ids[6], jobs.KindFloorPrice}, {ids[5], jobs.KindFloorPrice}}, got)
+		require.ElementsMatch(t, []served{{ids[7], jobs.RefreshFloorPrice}, {ids[6], jobs.RefreshFloorPrice}, {ids[5], jobs.RefreshFloorPrice}}, got)
 	})
 
 	t.Run("StaleColdBeatsFreshHot", func(t *testing.T) {
@@ -145,9 +145,9 @@ func TestPlanFreshness(t *testing.T) {
 		q := db.New(b.tx)
 		// The hot one is 2 targets old (score 7 × 2), the cold one 15
 		// (score 1 × 15): overdue-ness outgrows any hotness.
-		require.NoError(t, q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: b.sim.now.Add(-2 * time.Minute), CollectionID: ids[0], Kind: jobs.KindFloorPrice}))
-		require.NoError(t, q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: b.sim.now.Add(-15 * time.Minute), CollectionID: ids[1], Kind: jobs.KindFloorPrice}))
-		require.Equal(t, []served{{ids[1], jobs.KindFloorPrice}}, b.sim.tick(t))
+		require.NoError(t, q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: b.sim.now.Add(-2 * time.Minute), CollectionID: ids[0], Kind: jobs.RefreshFloorPrice}))
+		require.NoError(t, q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: b.sim.now.Add(-15 * time.Minute), CollectionID: ids[1], Kind: jobs.RefreshFloorPrice}))
+		require.Equal(t, []served{{ids[1], jobs.RefreshFloorPrice}}, b.sim.tick(t))
 	})
 
 	t.Run("PendingJobsUseTheBudget", func(t *testing.T) {
@@ -175,11 +175,11 @@ func TestPlanFreshness(t *testing.T) {
 		ids := trackFloorOnly(t, b.tx, "target", 2, func(int) int64 { return 10 })
 		q := db.New(b.tx)
 		for _, id := range ids {
-			require.NoError(t, q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: b.sim.now.Add(-5 * time.Minute), CollectionID: id, Kind: jobs.KindFloorPrice}))
+			require.NoError(t, q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: b.sim.now.Add(-5 * time.Minute), CollectionID: id, Kind: jobs.RefreshFloorPrice}))
 		}
 		// Same age, but collection 1 wants its floor within 30 s: it is
 		// further past its target.
-		require.NoError(t, q.ScheduleSetTarget(ctx, db.ScheduleSetTargetParams{CollectionID: ids[1], Kind: jobs.KindFloorPrice, TargetSeconds: pgtypeInt4(30)}))
-		require.Equal(t, []served{{ids[1], jobs.KindFloorPrice}}, b.sim.tick(t))
+		require.NoError(t, q.ScheduleSetTarget(ctx, db.ScheduleSetTargetParams{CollectionID: ids[1], Kind: jobs.RefreshFloorPrice, TargetSeconds: pgtypeInt4(30)}))
+		require.Equal(t, []served{{ids[1], jobs.RefreshFloorPrice}}, b.sim.tick(t))
 	})
 }

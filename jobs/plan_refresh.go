@@ -49,9 +49,9 @@ type PlanRefreshWorker struct {
 // where age is the time since the pair's last successful refresh (a pair
 // never refreshed counts from its collection's tracking time plus one
 // target, so it starts as "just at its target"), target is the pair's
-// freshness target (collection_schedules.target_age_seconds, else the kind's
-// row of freshness_targets: floor 60 s, volume 5 min, metadata and tokens
-// 24 h), volume_1d is the collection's last 1-day volume from its own source
+// freshness target (collection_schedules.target_age_seconds, else the
+// refresh kind's Target in the catalogue, stored in refresh_kinds: floor
+// 60 s, volume 5 min, metadata and tokens 24 h), volume_1d is the collection's last 1-day volume from its own source
 // in the source's currency (0 when unknown) and priority the collection's
 // class (1..4). Age over target makes kinds comparable (a floor 2 min old
 // and metadata 48 h old are equally late); the weight makes a hot
@@ -213,7 +213,7 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 		ids[i], kinds[i] = row.CollectionID, row.Kind
 	}
 	// One job per source routed for each pair, as every enqueue path does.
-	plan, err := jobargs.Plan(ctx, tx, ids, kinds, func(int) CollectionArgs { return CollectionArgs{Bucket: now} })
+	plan, err := jobargs.Plan(ctx, tx, ids, kinds, func(int) CollectionArgs { return CollectionArgs{PlannedAt: now} })
 	if err != nil {
 		return 0, err
 	}

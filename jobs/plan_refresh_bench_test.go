@@ -34,7 +34,7 @@ func BenchmarkPlanRouted(b *testing.B) {
 	for i := range 250 {
 		c := trackTx(b, tx, fmt.Sprintf("bench-plan-%03d", i), time.Minute)
 		if i%5 == 0 {
-			require.NoError(b, jobs.SetRoute(ctx, tx, c.ID, jobs.KindVolume, []string{"subgraph:seaport"}))
+			require.NoError(b, jobs.SetRoute(ctx, tx, c.ID, jobs.RefreshVolume, []string{"subgraph:seaport"}))
 		}
 	}
 	client := insertOnlyClient(b)

@@ -18,10 +18,10 @@ import (
 
 // scheduleKindOf maps a planned fetch job to its schedule kind.
 var scheduleKindOf = map[string]string{
-	"fetch_floor_price":         jobs.KindFloorPrice,
-	"fetch_volume":              jobs.KindVolume,
-	"fetch_collection_metadata": jobs.KindMetadata,
-	"sync_tokens":               jobs.KindTokens,
+	"fetch_floor_price":         jobs.RefreshFloorPrice,
+	"fetch_volume":              jobs.RefreshVolume,
+	"fetch_collection_metadata": jobs.RefreshMetadata,
+	"sync_tokens":               jobs.RefreshTokens,
 }
 
 // planSim runs the real planner tick after tick on simulated time, with

@@ -120,7 +120,7 @@ func benchFloorVolumePipeline(b *testing.B, n int) pipelineRun {
 	for _, slug := range up.sim.Slugs() {
 		c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: slug, Chain: "ethereum", Priority: 2})
 		require.NoError(b, err)
-		for _, kind := range []string{jobs.KindFloorPrice, jobs.KindVolume} {
+		for _, kind := range []string{jobs.RefreshFloorPrice, jobs.RefreshVolume} {
 			require.NoError(b, q.ScheduleEnsure(ctx, db.ScheduleEnsureParams{CollectionID: c.ID, Kind: kind, EverySeconds: 3600}))
 		}
 		ids = append(ids, c.ID)
@@ -130,7 +130,7 @@ func benchFloorVolumePipeline(b *testing.B, n int) pipelineRun {
 		round := time.Now().UTC()
 		params := make([]river.InsertManyParams, 0, 2*n)
 		for _, id := range ids {
-			args := jobs.CollectionArgs{CollectionID: id, Bucket: round}
+			args := jobs.CollectionArgs{CollectionID: id, PlannedAt: round}
 			params = append(params,
 				river.InsertManyParams{Args: jobs.FetchFloorPriceArgs{CollectionArgs: args}},
 				river.InsertManyParams{Args: jobs.FetchVolumeArgs{CollectionArgs: args}})

@@ -27,32 +27,32 @@ type Config struct {
 	MaintainInterval time.Duration
 }
 
-// DefaultMaxWorkers are the per-process queue sizes when not configured.
+// DefaultMaxWorkers are the per-process queue sizes when not configured
+// (the catalogue's QueueSpecs).
 func DefaultMaxWorkers() map[string]int {
-	return map[string]int{
-		QueuePlanner:      1,
-		QueueFloorPrice:   4,
-		QueueVolume:       2,
-		QueueMetadata:     2,
-		QueueTokens:       3,
-		QueueRarity:       1,
-		QueueMaintenance:  1,
-		QueueTraits:       2,
-		QueueSourceVolume: 2,
+	out := map[string]int{}
+	for _, q := range QueueSpecs() {
+		out[q.Name] = q.Workers
 	}
+	return out
 }
 
-// Register adds every worker to workers. The token sync worker enqueues
-// fetch_traits in the transaction that completes a listing, and
-// fetch_traits enqueues compute_rarity in the one that completes the
-// collection's traits.
+// Register adds every worker to workers: the refresh kinds' jobs from the
+// catalogue, then the jobs that follow them and the periodic ones. The
+// token sync worker enqueues fetch_traits in the transaction that completes
+// a listing, and fetch_traits enqueues compute_rarity in the one that
+// completes the collection's traits.
 func Register(workers *river.Workers, d *Deps, cfg Config) {
+	added := map[string]bool{}
+	for _, k := range RefreshKinds() {
+		for _, j := range k.Jobs {
+			if j.Add != nil && !added[j.JobKind()] {
+				j.Add(workers, d)
+				added[j.JobKind()] = true
+			}
+		}
+	}
 	river.AddWorker(workers, &PlanRefreshWorker{Deps: d, Options: PlanOptions{Batch: cfg.PlanBatch, Rates: cfg.PlanRates, Interval: cfg.PlanInterval}})
-	river.AddWorker(workers, &FetchFloorPriceWorker{Deps: d})
-	river.AddWorker(workers, &FetchVolumeWorker{Deps: d})
-	river.AddWorker(workers, &FetchSourceVolumeWorker{Deps: d})
-	river.AddWorker(workers, &FetchCollectionMetadataWorker{Deps: d})
-	river.AddWorker(workers, &SyncTokensWorker{Deps: d, AfterSync: enqueueFetchTraits})
 	river.AddWorker(workers, &FetchTraitsWorker{Deps: d, AfterTraits: enqueueRarity})
 	river.AddWorker(workers, &ComputeRarityWorker{Deps: d})
 	river.AddWorker(workers, &MaintainHistoryWorker{Deps: d, Policy: cfg.History})

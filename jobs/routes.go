@@ -20,12 +20,12 @@ var ErrBadRoute = errors.New("invalid route")
 // by route; every other source serves defaultKinds[source] to every
 // collection without a route of its own. Sources starting with forget that
 // are not in indexers any more are dropped.
-func RegisterSources(ctx context.Context, dbtx db.DBTX, indexers map[string]indexer.Indexer, defaultKinds map[string][]indexer.Kind, forget string) error {
+func RegisterSources(ctx context.Context, dbtx db.DBTX, indexers map[string]indexer.Indexer, defaultKinds map[string][]indexer.DataKind, forget string) error {
 	q := db.New(dbtx)
 	names := make([]string, 0, len(indexers))
 	for name, ix := range indexers {
 		var kinds, defaults []string
-		for _, k := range indexer.Kinds() {
+		for _, k := range indexer.DataKinds() {
 			if indexer.Supports(ix, k) {
 				kinds = append(kinds, string(k))
 				if slices.Contains(defaultKinds[name], k) {
@@ -73,7 +73,7 @@ func SetRoute(ctx context.Context, dbtx db.DBTX, collectionID int64, kind string
 	if len(sources) == 0 {
 		return fmt.Errorf("%w: %s needs at least one source", ErrBadRoute, kind)
 	}
-	if (kind == KindMetadata || kind == KindTokens) && len(sources) != 1 {
+	if (kind == RefreshMetadata || kind == RefreshTokens) && len(sources) != 1 {
 		return fmt.Errorf("%w: %s comes from exactly one source, got %d", ErrBadRoute, kind, len(sources))
 	}
 	c, err := q.CollectionGetByID(ctx, collectionID)

@@ -40,12 +40,12 @@ func setupSources(t *testing.T, seaport indexersim.SubgraphConfig) *workerBundle
 	os, err := opensea.NewClient(srv.URL, &http.Client{Timeout: 5 * time.Second}, opensea.Options{Now: now})
 	require.NoError(t, err)
 	idx := map[string]indexer.Indexer{"opensea": os}
-	defaults := map[string][]indexer.Kind{}
+	defaults := map[string][]indexer.DataKind{}
 	for _, name := range []string{"seaport", "blur"} {
 		c, err := subgraph.NewClient(name, srv.URL+"/subgraphs/name/"+name, nil, subgraph.Options{Now: now})
 		require.NoError(t, err)
 		idx[c.Source()] = c
-		defaults[c.Source()] = []indexer.Kind{indexer.KindVolume}
+		defaults[c.Source()] = []indexer.DataKind{indexer.DataVolume}
 	}
 	tx := dbtest.Tx(t)
 	require.NoError(t, jobs.RegisterSources(context.Background(), tx, idx, defaults, subgraph.SourcePrefix))
@@ -65,7 +65,7 @@ func setupSources(t *testing.T, seaport indexersim.SubgraphConfig) *workerBundle
 // then the subgraph.
 func refreshRound(t *testing.T, b *workerBundle, c db.Collection, round time.Time, source string) *river.EventKind {
 	t.Helper()
-	args := jobs.CollectionArgs{CollectionID: c.ID, Bucket: round}
+	args := jobs.CollectionArgs{CollectionID: c.ID, PlannedAt: round}
 	require.Equal(t, river.EventKindJobCompleted, work(t, b, &jobs.FetchCollectionMetadataWorker{Deps: b.deps}, jobs.FetchCollectionMetadataArgs{CollectionArgs: args}).EventKind)
 	require.Equal(t, river.EventKindJobCompleted, work(t, b, &jobs.FetchVolumeWorker{Deps: b.deps}, jobs.FetchVolumeArgs{CollectionArgs: args}).EventKind)
 	ev := work(t, b, &jobs.FetchSourceVolumeWorker{Deps: b.deps}, jobs.FetchSourceVolumeArgs{CollectionArgs: args, Source: source}).EventKind
@@ -100,13 +100,13 @@ func TestSourceVolumeWithProvenanceAndCrossCheck(t *testing.T) {
 	require.Equal(t, "volume_1d", checks[0].Metric)
 
 	// A retry of the round checks nothing again.
-	work(t, b, &jobs.FetchSourceVolumeWorker{Deps: b.deps}, jobs.FetchSourceVolumeArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID, Bucket: round}, Source: "subgraph:seaport"})
+	work(t, b, &jobs.FetchSourceVolumeWorker{Deps: b.deps}, jobs.FetchSourceVolumeArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID, PlannedAt: round}, Source: "subgraph:seaport"})
 	checks, err = q.CrossCheckList(ctx, b.coll.ID)
 	require.NoError(t, err)
 	require.Len(t, checks, 1)
 
 	// Metadata routed to the subgraph carries its as-of time.
-	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindMetadata, []string{"subgraph:seaport"}))
+	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.RefreshMetadata, []string{"subgraph:seaport"}))
 	args := jobs.FetchCollectionMetadataArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID}, Source: "subgraph:seaport"}
 	require.Equal(t, river.EventKindJobCompleted, work(t, b, &jobs.FetchCollectionMetadataWorker{Deps: b.deps}, args).EventKind)
 	m, err := q.MetadataGet(ctx, b.coll.ID)
@@ -125,7 +125,7 @@ func TestCrossCheckDisagreementOneEventPerRound(t *testing.T) {
 	for i, round := range rounds {
 		refreshRound(t, b, b.coll, round, "subgraph:seaport")
 		// The retry of a round adds nothing.
-		work(t, b, &jobs.FetchSourceVolumeWorker{Deps: b.deps}, jobs.FetchSourceVolumeArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID, Bucket: round}, Source: "subgraph:seaport"})
+		work(t, b, &jobs.FetchSourceVolumeWorker{Deps: b.deps}, jobs.FetchSourceVolumeArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID, PlannedAt: round}, Source: "subgraph:seaport"})
 		events, err := q.DataQualityEventList(ctx, pgtypeInt8(b.coll.ID))
 		require.NoError(t, err)
 		var dis []db.DataQualityEvent
@@ -168,7 +168,7 @@ func TestSourceVolumeUnknownAndBrokenSource(t *testing.T) {
 			// Seaport too: the all-marketplaces total is the sum of both,
 			// never with OpenSea's own figure.
 			require.Equal(t, river.EventKindJobCompleted, work(t, b, &jobs.FetchSourceVolumeWorker{Deps: b.deps},
-				jobs.FetchSourceVolumeArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: c.ID, Bucket: simNoon}, Source: "subgraph:seaport"}).EventKind)
+				jobs.FetchSourceVolumeArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: c.ID, PlannedAt: simNoon}, Source: "subgraph:seaport"}).EventKind)
 			total, err := q.VolumeAllMarketplaces(ctx, c.ID)
 			require.NoError(t, err)
 			require.Len(t, total, 4)
@@ -231,8 +231,8 @@ func TestRoutingPlansOnlyServingSources(t *testing.T) {
 	routes, err := jobs.CollectionRoutes(ctx, b.tx, b.coll.ID)
 	require.NoError(t, err)
 	want := map[string][]string{
-		jobs.KindFloorPrice: {"opensea"}, jobs.KindVolume: {"opensea", "subgraph:blur", "subgraph:seaport"},
-		jobs.KindMetadata: {"opensea"}, jobs.KindTokens: {"opensea"},
+		jobs.RefreshFloorPrice: {"opensea"}, jobs.RefreshVolume: {"opensea", "subgraph:blur", "subgraph:seaport"},
+		jobs.RefreshMetadata: {"opensea"}, jobs.RefreshTokens: {"opensea"},
 	}
 	for _, r := range routes {
 		require.Equal(t, want[r.Kind], r.Sources, r.Kind)
@@ -240,14 +240,14 @@ func TestRoutingPlansOnlyServingSources(t *testing.T) {
 	}
 
 	// A source never serves a kind it lacks; metadata has one source.
-	require.ErrorIs(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindFloorPrice, []string{"subgraph:seaport"}), jobs.ErrBadRoute)
-	require.ErrorIs(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindTokens, []string{"subgraph:seaport"}), jobs.ErrBadRoute)
-	require.ErrorIs(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindMetadata, []string{"opensea", "subgraph:seaport"}), jobs.ErrBadRoute)
-	require.ErrorIs(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindVolume, []string{"subgraph:nope"}), jobs.ErrBadRoute)
+	require.ErrorIs(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.RefreshFloorPrice, []string{"subgraph:seaport"}), jobs.ErrBadRoute)
+	require.ErrorIs(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.RefreshTokens, []string{"subgraph:seaport"}), jobs.ErrBadRoute)
+	require.ErrorIs(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.RefreshMetadata, []string{"opensea", "subgraph:seaport"}), jobs.ErrBadRoute)
+	require.ErrorIs(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.RefreshVolume, []string{"subgraph:nope"}), jobs.ErrBadRoute)
 	require.ErrorIs(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, "price", []string{"opensea"}), jobs.ErrBadRoute)
 
 	// This collection: volume only from the Seaport subgraph.
-	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindVolume, []string{"subgraph:seaport"}))
+	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.RefreshVolume, []string{"subgraph:seaport"}))
 	n, err := jobs.PlanTx(ctx, b.tx, client, time.Now(), jobs.PlanOptions{Batch: 100})
 	require.NoError(t, err)
 	var kinds []string
@@ -268,8 +268,8 @@ func TestRoutingPlansOnlyServingSources(t *testing.T) {
 
 	// A backfill enqueues the same routed set, at bulk priority.
 	bulk := trackTx(t, b.tx, b.sim.Slugs()[2], time.Minute)
-	require.NoError(t, jobs.SetRoute(ctx, b.tx, bulk.ID, jobs.KindVolume, []string{"subgraph:blur", "subgraph:seaport"}))
-	n, err = jobs.EnqueueBulk(ctx, b.tx, client, bulk.ID, []string{jobs.KindVolume, jobs.KindFloorPrice}, time.Now())
+	require.NoError(t, jobs.SetRoute(ctx, b.tx, bulk.ID, jobs.RefreshVolume, []string{"subgraph:blur", "subgraph:seaport"}))
+	n, err = jobs.EnqueueBulk(ctx, b.tx, client, bulk.ID, []string{jobs.RefreshVolume, jobs.RefreshFloorPrice}, time.Now())
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	var bulkJobs []string
@@ -284,10 +284,10 @@ func TestRoutingPlansOnlyServingSources(t *testing.T) {
 	require.Equal(t, []string{"fetch_floor_price::4", "fetch_source_volume:subgraph:blur:4", "fetch_source_volume:subgraph:seaport:4"}, bulkJobs)
 
 	// Back to the default.
-	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindVolume, nil))
+	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.RefreshVolume, nil))
 	routes, err = jobs.CollectionRoutes(ctx, b.tx, b.coll.ID)
 	require.NoError(t, err)
-	require.Equal(t, want[jobs.KindVolume], routes[1].Sources, "%+v", routes)
+	require.Equal(t, want[jobs.RefreshVolume], routes[1].Sources, "%+v", routes)
 }
 
 // TestCrossCheckOnlyRoutedAndRecent: the cross-check compares only figures
@@ -308,7 +308,7 @@ func TestCrossCheckOnlyRoutedAndRecent(t *testing.T) {
 	sourceRound := func(round time.Time) {
 		t.Helper()
 		ev := work(t, b, &jobs.FetchSourceVolumeWorker{Deps: b.deps}, jobs.FetchSourceVolumeArgs{
-			CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID, Bucket: round}, Source: "subgraph:seaport"}).EventKind
+			CollectionArgs: jobs.CollectionArgs{CollectionID: b.coll.ID, PlannedAt: round}, Source: "subgraph:seaport"}).EventKind
 		require.Equal(t, river.EventKindJobCompleted, ev)
 	}
 
@@ -328,12 +328,12 @@ func TestCrossCheckOnlyRoutedAndRecent(t *testing.T) {
 	_, err = b.tx.Exec(ctx, `UPDATE volume_latest SET last_seen_at = $2 WHERE collection_id = $1 AND source = 'opensea'`,
 		b.coll.ID, simNoon.Add(-time.Minute))
 	require.NoError(t, err)
-	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindVolume, []string{"subgraph:seaport"}))
+	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.RefreshVolume, []string{"subgraph:seaport"}))
 	sourceRound(simNoon.Add(-3 * time.Minute))
 	require.Equal(t, 1, checks(), "OpenSea is not routed for this collection's volume")
 
 	// Routed to both again: compared.
-	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.KindVolume, []string{"opensea", "subgraph:seaport"}))
+	require.NoError(t, jobs.SetRoute(ctx, b.tx, b.coll.ID, jobs.RefreshVolume, []string{"opensea", "subgraph:seaport"}))
 	sourceRound(simNoon.Add(-2 * time.Minute))
 	require.Equal(t, 2, checks())
 	events, err := q.DataQualityEventList(ctx, pgtypeInt8(b.coll.ID))

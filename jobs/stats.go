@@ -44,7 +44,7 @@ func refreshStats(ctx context.Context, d *Deps, job *rivertype.JobRow, args Coll
 		return nil //nolint:nilerr // inactive collections complete without work
 	}
 	now := d.now()
-	freshFrom, err := statsFreshFrom(ctx, d, c, kind, bucketOf(args, job), now)
+	freshFrom, err := statsFreshFrom(ctx, d, c, kind, plannedAt(args, job), now)
 	if err != nil {
 		return err
 	}
@@ -227,11 +227,11 @@ func storeStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Colle
 	store := func(tx pgx.Tx) error {
 		q := db.New(tx)
 		switch kind {
-		case KindFloorPrice:
+		case RefreshFloorPrice:
 			if err := q.FloorPriceObserve(ctx, rows.floor); err != nil {
 				return fmt.Errorf("store floor %s: %w", c.Slug, err)
 			}
-		case KindVolume:
+		case RefreshVolume:
 			for _, v := range rows.volumes {
 				if err := q.VolumeObserve(ctx, v); err != nil {
 					return fmt.Errorf("store volume %s %s: %w", c.Slug, v.TimeWindow, err)
@@ -328,7 +328,7 @@ func statsRows(ctx context.Context, d *Deps, c *db.Collection, s *indexer.Stats,
 		return fallback.Currency, int16(fallback.Decimals), nil
 	}
 	switch kind {
-	case KindFloorPrice:
+	case RefreshFloorPrice:
 		var floor indexer.Money
 		if s.Floor != nil {
 			floor = *s.Floor
@@ -345,7 +345,7 @@ func statsRows(ctx context.Context, d *Deps, c *db.Collection, s *indexer.Stats,
 			CollectionID: c.ID, Source: c.Source, Amount: amt, Currency: cur, Decimals: dec,
 			Owners: pgInt8(s.Owners), SeenAt: seen, SourceAsOf: pgTime(s.SourceAsOf),
 		}
-	case KindVolume:
+	case RefreshVolume:
 		for _, v := range s.Volumes {
 			if v.Amount.Amount == "" {
 				return nil, &qualityError{kind: "invalid_value", err: fmt.Errorf("volume %s: empty amount", v.Window)}

@@ -47,7 +47,7 @@ func TestStatsSingleFlightAcrossReplicas(t *testing.T) {
 	for _, slug := range sim.Slugs() {
 		c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: slug, Chain: "ethereum", Priority: 2})
 		require.NoError(t, err)
-		for _, kind := range []string{jobs.KindFloorPrice, jobs.KindVolume} {
+		for _, kind := range []string{jobs.RefreshFloorPrice, jobs.RefreshVolume} {
 			require.NoError(t, q.ScheduleEnsure(ctx, db.ScheduleEnsureParams{CollectionID: c.ID, Kind: kind, EverySeconds: 2}))
 		}
 	}
@@ -83,7 +83,7 @@ func TestStatsSingleFlightAcrossReplicas(t *testing.T) {
 		if j.State != "completed" {
 			continue
 		}
-		key := j.CollectionID + "@" + j.Bucket
+		key := j.CollectionID + "@" + j.PlannedAt
 		if rounds[key] == nil {
 			rounds[key] = map[string]bool{}
 		}
@@ -170,7 +170,7 @@ func TestStatsWaitForACallInFlightWithoutSnoozing(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = jobTx.Rollback(ctx) }()
 	tw := rivertest.NewWorker(t, riverpgxv5.New(nil), &river.Config{Logger: discardLogger()}, &jobs.FetchVolumeWorker{Deps: deps})
-	res, err := tw.Work(ctx, t, jobTx, jobs.FetchVolumeArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: c.ID, Bucket: up.clock()}}, nil)
+	res, err := tw.Work(ctx, t, jobTx, jobs.FetchVolumeArgs{CollectionArgs: jobs.CollectionArgs{CollectionID: c.ID, PlannedAt: up.clock()}}, nil)
 	require.NoError(t, err)
 	require.NoError(t, <-stored)
 	require.Equal(t, river.EventKindJobCompleted, res.EventKind, "used the answer of the call in flight instead of snoozing")

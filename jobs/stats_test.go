@@ -100,13 +100,13 @@ func setupStats(t *testing.T, chain string) *statsBundle {
 // round runs the floor job of a round planned at the upstream clock's now.
 func (b *statsBundle) floorRound(t *testing.T) river.EventKind {
 	t.Helper()
-	args := jobs.CollectionArgs{CollectionID: b.coll.ID, Bucket: b.up.clock()}
+	args := jobs.CollectionArgs{CollectionID: b.coll.ID, PlannedAt: b.up.clock()}
 	return work(t, b.workerBundle, &jobs.FetchFloorPriceWorker{Deps: b.deps}, jobs.FetchFloorPriceArgs{CollectionArgs: args}).EventKind
 }
 
 func (b *statsBundle) volumeRound(t *testing.T) river.EventKind {
 	t.Helper()
-	args := jobs.CollectionArgs{CollectionID: b.coll.ID, Bucket: b.up.clock()}
+	args := jobs.CollectionArgs{CollectionID: b.coll.ID, PlannedAt: b.up.clock()}
 	return work(t, b.workerBundle, &jobs.FetchVolumeWorker{Deps: b.deps}, jobs.FetchVolumeArgs{CollectionArgs: args}).EventKind
 }
 
@@ -185,7 +185,7 @@ func TestStatsKindsKeepTheirIntervals(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, int64(1), counts.Floors)
 		require.Zero(t, counts.Volumes, "volume is refreshed at NFTSYNC_REFRESH_VOLUME, not at every floor tick")
-		s, err := db.New(b.tx).ScheduleGet(ctx, db.ScheduleGetParams{CollectionID: b.coll.ID, Kind: jobs.KindVolume})
+		s, err := db.New(b.tx).ScheduleGet(ctx, db.ScheduleGetParams{CollectionID: b.coll.ID, Kind: jobs.RefreshVolume})
 		require.NoError(t, err)
 		require.False(t, s.LastSuccessAt.Valid, "a floor job does not count as a volume refresh")
 	})
@@ -193,7 +193,7 @@ func TestStatsKindsKeepTheirIntervals(t *testing.T) {
 	t.Run("FloorIntervalShorterThanOldReuseWindowIsKept", func(t *testing.T) {
 		t.Parallel()
 		b := setupStats(t, "ethereum")
-		require.NoError(t, db.New(b.tx).ScheduleSetInterval(ctx, db.ScheduleSetIntervalParams{CollectionID: b.coll.ID, Kind: jobs.KindFloorPrice, EverySeconds: 20}))
+		require.NoError(t, db.New(b.tx).ScheduleSetInterval(ctx, db.ScheduleSetIntervalParams{CollectionID: b.coll.ID, Kind: jobs.RefreshFloorPrice, EverySeconds: 20}))
 		start := b.up.clock()
 		for i := range 30 {
 			b.up.at(start.Add(time.Duration(i) * 20 * time.Second))
@@ -213,7 +213,7 @@ func TestStatsKindsKeepTheirIntervals(t *testing.T) {
 		// A volume job of that round that runs late (it was snoozed for
 		// longer than its interval) calls again rather than store a stale
 		// answer.
-		args := jobs.CollectionArgs{CollectionID: b.coll.ID, Bucket: start}
+		args := jobs.CollectionArgs{CollectionID: b.coll.ID, PlannedAt: start}
 		b.up.at(start.Add(90 * time.Second))
 		work(t, b.workerBundle, &jobs.FetchVolumeWorker{Deps: b.deps}, jobs.FetchVolumeArgs{CollectionArgs: args})
 		require.Equal(t, int64(2), b.up.calls.Load())

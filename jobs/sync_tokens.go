@@ -62,7 +62,7 @@ func (w *SyncTokensWorker) Work(ctx context.Context, job *river.Job[SyncTokensAr
 	if err != nil {
 		return err
 	}
-	if err := activeOrSkip(d, ctx, c, KindTokens); err != nil {
+	if err := activeOrSkip(d, ctx, c, RefreshTokens); err != nil {
 		return nil //nolint:nilerr // inactive collections complete without work
 	}
 	idx, err := d.indexer(c.Source)
@@ -258,7 +258,7 @@ func (w *SyncTokensWorker) storePage(ctx context.Context, c *db.Collection, run,
 		if err := w.removeVanished(ctx, q, c, run, seen+int64(len(tokens.TokenIds))); err != nil {
 			return err
 		}
-		if err := q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: now, CollectionID: c.ID, Kind: KindTokens}); err != nil {
+		if err := q.ScheduleMarkSuccess(ctx, db.ScheduleMarkSuccessParams{At: now, CollectionID: c.ID, Kind: RefreshTokens}); err != nil {
 			return fmt.Errorf("mark tokens refreshed %s: %w", c.Slug, err)
 		}
 		if w.AfterSync != nil {

@@ -114,7 +114,7 @@ func (r *refreshBench) refresh(b *testing.B) {
 	round := time.Now().UTC()
 	var params []river.InsertManyParams
 	for _, id := range r.ids {
-		args := jobs.CollectionArgs{CollectionID: id, Bucket: round}
+		args := jobs.CollectionArgs{CollectionID: id, PlannedAt: round}
 		params = append(params,
 			river.InsertManyParams{Args: jobs.FetchFloorPriceArgs{CollectionArgs: args}},
 			river.InsertManyParams{Args: jobs.FetchVolumeArgs{CollectionArgs: args}},

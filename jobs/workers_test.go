@@ -81,7 +81,7 @@ func TestFetchFloorPriceWorker(t *testing.T) {
 		t.Parallel()
 		b := setupWorkers(t, nil)
 		bucket := time.Now().UTC().Add(-time.Second)
-		args := jobs.CollectionArgs{CollectionID: b.coll.ID, Bucket: bucket}
+		args := jobs.CollectionArgs{CollectionID: b.coll.ID, PlannedAt: bucket}
 		fw := &jobs.FetchFloorPriceWorker{Deps: b.deps}
 
 		res := work(t, b, fw, jobs.FetchFloorPriceArgs{CollectionArgs: args})

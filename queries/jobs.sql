@@ -6,10 +6,11 @@ GROUP BY kind, state
 ORDER BY kind, state;
 
 -- name: JobListByKinds :many
--- River jobs of the given kinds with the collection and bucket they carry.
+-- River jobs of the given kinds with the collection and planned time they carry
+-- (the args field "bucket", CollectionArgs.PlannedAt).
 SELECT id, kind, state::text AS state, attempt, attempted_by,
        COALESCE(args->>'collection_id', '')::text AS collection_id,
-       COALESCE(args->>'bucket', '')::text AS bucket
+       COALESCE(args->>'bucket', '')::text AS planned_at
 FROM river_job
 WHERE kind = ANY(@kinds::text[])
 ORDER BY id;

@@ -14,8 +14,8 @@ ON CONFLICT (collection_id, kind) DO NOTHING;
 -- Urgency is score = weight * age / target (see the planner's doc):
 --   age    = now - last_success_at; never refreshed: now - created_at + target
 --            (a new pair starts as "just at its target" and ages from there);
---   target = the pair's target_age_seconds, else the kind's freshness_targets
---            row, else its refresh interval;
+--   target = the pair's target_age_seconds, else its refresh kind's
+--            (refresh_kinds.target_age_seconds);
 --   weight = (1 + least(log10(1 + 1-day volume), 6)) * 2^(2 - priority),
 --            between 0.25 (cold, priority 4) and 14 (hot, priority 1).
 -- Each source takes at most its budget of pairs (budget_sources[i] gets
@@ -29,8 +29,8 @@ WITH due AS (
               END)::float8 AS score
     FROM collection_schedules s
     JOIN collections c ON c.id = s.collection_id
-    LEFT JOIN freshness_targets t ON t.kind = s.kind
-    CROSS JOIN LATERAL (SELECT COALESCE(s.target_age_seconds, t.target_age_seconds, s.interval_seconds)::float8 AS target) tg
+    JOIN refresh_kinds t ON t.refresh_kind = s.kind
+    CROSS JOIN LATERAL (SELECT COALESCE(s.target_age_seconds, t.target_age_seconds)::float8 AS target) tg
     LEFT JOIN volume_latest v ON v.collection_id = c.id AND v.source = c.source AND v.time_window = '1d'
     WHERE s.next_due_at <= sqlc.arg(now)::timestamptz AND c.status = 'active'
 ), ranked AS (
@@ -95,8 +95,8 @@ FROM (SELECT unnest(@collection_ids::bigint[]) AS collection_id, unnest(@kinds::
 WHERE s.collection_id = u.collection_id AND s.kind = u.kind;
 
 -- name: ScheduleSetTarget :exec
--- Sets a pair's freshness target; NULL restores the kind's default
--- (freshness_targets).
+-- Sets a pair's freshness target; NULL restores its refresh kind's
+-- (refresh_kinds.target_age_seconds).
 UPDATE collection_schedules SET target_age_seconds = sqlc.narg(target_seconds)::integer
 WHERE collection_id = @collection_id AND kind = @kind;
 

@@ -30,15 +30,6 @@ SELECT r.collection_id::bigint AS collection_id, r.kind::text AS kind, r.sources
 FROM nftsync_routes(@collection_ids::bigint[], @kinds::text[]) AS r
 ORDER BY r.pair::bigint;
 
--- name: RefreshJobs :many
--- The jobs a refresh of kinds[i] for collection_ids[i] means
--- (nftsync_refresh_jobs): one per routed source that serves the kind, pair
--- by pair in input order, then in route order.
-SELECT r.collection_id::bigint AS collection_id, r.kind::text AS kind, r.source::text AS source,
-       r.own_source::boolean AS own_source, r.job_kind::text AS job_kind, r.job_queue::text AS job_queue,
-       r.max_attempts::smallint AS max_attempts, r.job_args::jsonb AS job_args, r.unique_args::text AS unique_args
-FROM nftsync_refresh_jobs(@collection_ids::bigint[], @kinds::text[]) AS r;
-
 -- name: CollectionContractFirst :one
 -- The collection's contract address on its chain (the first known one).
 SELECT cc.address FROM collection_contracts cc
@@ -83,8 +74,8 @@ SELECT collection_id, time_window, currency, decimals::smallint AS decimals, amo
 FROM volume_all_marketplaces WHERE collection_id = @collection_id ORDER BY time_window;
 
 -- name: RefreshJobKinds :many
--- Which job asks a source for a kind (nftsync_refresh_job_kinds), for the
--- test that holds the Go job types to it.
-SELECT k.kind::text AS kind, k.own_source::boolean AS own_source, k.job_kind::text AS job_kind,
-       k.job_queue::text AS job_queue, k.max_attempts::smallint AS max_attempts, k.unique_by_source::boolean AS unique_by_source
-FROM nftsync_refresh_job_kinds() AS k;
+-- Which job asks a source for a refresh kind (refresh_kind_jobs, the rows
+-- catalog.sql writes from jobs/catalog.go).
+SELECT k.refresh_kind AS kind, k.own_source, k.job_kind, k.job_queue, k.max_attempts, k.unique_by_source
+FROM refresh_kind_jobs AS k
+ORDER BY k.refresh_kind, k.own_source DESC;

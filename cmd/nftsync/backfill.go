@@ -155,16 +155,16 @@ type enqueued struct{ jobs, complete, inactive int }
 func missingKinds(p db.BackfillProgressRow) []string {
 	var kinds []string
 	if !p.HasFloor {
-		kinds = append(kinds, jobs.KindFloorPrice)
+		kinds = append(kinds, jobs.RefreshFloorPrice)
 	}
 	if !p.HasVolume {
-		kinds = append(kinds, jobs.KindVolume)
+		kinds = append(kinds, jobs.RefreshVolume)
 	}
 	if !p.HasMetadata {
-		kinds = append(kinds, jobs.KindMetadata)
+		kinds = append(kinds, jobs.RefreshMetadata)
 	}
 	if !p.TokensComplete {
-		kinds = append(kinds, jobs.KindTokens)
+		kinds = append(kinds, jobs.RefreshTokens)
 	}
 	return kinds
 }

@@ -221,8 +221,8 @@ func listCollections(ctx context.Context, pool *pgxpool.Pool, stdout io.Writer) 
 			}
 		}
 		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%t\t%s\t%d\t%s\t%d\n", r.ID, r.Slug, r.Status, h,
-			freshnessCell(f, jobs.KindFloorPrice), freshnessCell(f, jobs.KindVolume), freshnessCell(f, jobs.KindMetadata),
-			freshnessCell(f, jobs.KindTokens), cmp.Or(strings.Join(stale, ","), "-"),
+			freshnessCell(f, jobs.RefreshFloorPrice), freshnessCell(f, jobs.RefreshVolume), freshnessCell(f, jobs.RefreshMetadata),
+			freshnessCell(f, jobs.RefreshTokens), cmp.Or(strings.Join(stale, ","), "-"),
 			r.Tokens, r.TokensComplete, r.TraitsSource, r.TokensWithTraits, traitFetchProgress(r), r.RarityTokens)
 	}
 	return tw.Flush()

@@ -147,10 +147,22 @@ type simFaults struct {
 	Metadata indexersim.MetadataConfig
 }
 
-// envVar documents one environment variable; the README's table is kept in
-// step with this list (a test checks it).
+// envVar documents one environment variable. The configuration table of the
+// docs is generated from envVars, catalogEnvVars and subgraphEnvVars (make
+// generate).
 type envVar struct {
 	Name, Default, Meaning string
+}
+
+// catalogEnvVars are the variables whose defaults come from the catalogue
+// (jobs.ConfigVars): each queue's MaxWorkers and each refresh kind's default
+// interval.
+func catalogEnvVars() []envVar {
+	var out []envVar
+	for _, v := range jobs.ConfigVars() {
+		out = append(out, envVar{v.Name, v.Default, v.Meaning})
+	}
+	return out
 }
 
 var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation table
@@ -165,13 +177,6 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_OPENSEA_CONCURRENCY", "8", "Requests in flight per key across all replicas (0 = no cap)."},
 	{"NFTSYNC_OPENSEA_BULK_RESERVE", "0.3", "Share of each key's burst and slots that token backfills leave to live refreshes."},
 	{"NFTSYNC_LIMIT_MAX_WAIT", "2s", "How long a job waits for rate budget before it snoozes (no attempt spent)."},
-	{"NFTSYNC_WORKERS_PLANNER", "1", "Max concurrent plan_refresh jobs in this process."},
-	{"NFTSYNC_WORKERS_FLOOR_PRICE", "4", "Max concurrent fetch_floor_price jobs in this process (queue floor_price)."},
-	{"NFTSYNC_WORKERS_VOLUME", "2", "Max concurrent fetch_volume jobs in this process (queue volume)."},
-	{"NFTSYNC_WORKERS_METADATA", "2", "Max concurrent fetch_collection_metadata jobs in this process (queue metadata)."},
-	{"NFTSYNC_WORKERS_TOKENS", "3", "Max concurrent sync_tokens jobs in this process (queue tokens)."},
-	{"NFTSYNC_WORKERS_RARITY", "1", "Max concurrent compute_rarity jobs in this process (queue rarity)."},
-	{"NFTSYNC_WORKERS_MAINTENANCE", "1", "Max concurrent maintain_history jobs in this process (queue maintenance)."},
 	{"NFTSYNC_PLAN_INTERVAL", "5s", "How often the leader plans due refreshes."},
 	{"NFTSYNC_PLAN_BATCH", "1000", "Most (collection, kind) pairs planned per tick."},
 	{"NFTSYNC_PLAN_RATE", "auto", "Upstream requests per second the planner fills per source (auto: the limiter's rate, OpenSea's times its keys, each subgraph's own; a rate such as 10/s for every source; off: plan by NFTSYNC_PLAN_BATCH only). When due work exceeds it, the stalest and hottest pairs go first."},
@@ -182,10 +187,6 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_RESCUE_AFTER", "5m", "Jobs running longer are presumed lost with their process and retried (River RescueStuckJobsAfter); must exceed every job timeout."},
 	{"NFTSYNC_SOFT_STOP_TIMEOUT", "20s", "On SIGTERM, how long running jobs may finish before they are cancelled."},
 	{"NFTSYNC_TOKEN_SYNC_BUDGET", "2m", "How long one sync_tokens run pages before it yields and resumes from its cursor."},
-	{"NFTSYNC_REFRESH_FLOOR_PRICE", "1m", "Default floor price refresh interval for newly tracked collections."},
-	{"NFTSYNC_REFRESH_VOLUME", "5m", "Default volume refresh interval."},
-	{"NFTSYNC_REFRESH_METADATA", "1h", "Default collection metadata refresh interval."},
-	{"NFTSYNC_REFRESH_TOKENS", "6h", "Default full token and trait sync interval."},
 	{"NFTSYNC_HISTORY_RAW_RETENTION", "168h", "Raw floor/volume history (one row per run of an unchanged value) is kept this long, in whole UTC days (at least 24h)."},
 	{"NFTSYNC_HISTORY_HOURLY_RETENTION", "2160h", "Hourly open/low/high/close rollups are kept this long (90 days; at least 24h)."},
 	{"NFTSYNC_HISTORY_DAILY_RETENTION", "0", "Daily open/low/high/close rollups are kept this long; 0 keeps them forever."},
@@ -200,7 +201,6 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_BURST", "(rate)", "Simulator: requests it accepts back to back before its rate applies."},
 	{"NFTSYNC_SIM_MIN_TOKENS", "100", "Simulator: fewest tokens in a collection."},
 	{"NFTSYNC_SIM_MAX_TOKENS", "1000", "Simulator: most tokens in a collection (sizes are log-uniform in between)."},
-	{"NFTSYNC_WORKERS_TRAITS", "2", "Max concurrent fetch_traits jobs in this process (queue traits)."},
 	{"NFTSYNC_TRAITS_BATCH", "50", "Tokens per trait-fetch step, stored in one transaction (a crash refetches at most one step); rounded up to whole batch calls."},
 	{"NFTSYNC_TRAITS_BATCH_SIZE", "50", "Tokens asked per upstream batch call (OpenSea POST /api/v2/nfts/batch): the starting size, halved when the source refuses a batch as too large; 1 = one single-NFT call per token."},
 	{"NFTSYNC_TRAITS_CONCURRENCY", "4", "Per-token trait calls one fetch_traits job has in flight (each takes its own rate-limit lease)."},
@@ -289,23 +289,17 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		},
 		MaintainInterval: p.duration("NFTSYNC_HISTORY_MAINTAIN_INTERVAL", 5*time.Minute, time.Second),
 		TokenSyncBudget:  p.duration("NFTSYNC_TOKEN_SYNC_BUDGET", 2*time.Minute, time.Second),
-		Intervals: map[string]time.Duration{
-			jobs.KindFloorPrice: p.duration("NFTSYNC_REFRESH_FLOOR_PRICE", time.Minute, time.Second),
-			jobs.KindVolume:     p.duration("NFTSYNC_REFRESH_VOLUME", 5*time.Minute, time.Second),
-			jobs.KindMetadata:   p.duration("NFTSYNC_REFRESH_METADATA", time.Hour, time.Second),
-			jobs.KindTokens:     p.duration("NFTSYNC_REFRESH_TOKENS", 6*time.Hour, time.Second),
-		},
-		DevDir:         cmp.Or(getenv("NFTSYNC_DEV_DIR"), ".nftsync"),
-		DevDuration:    p.duration("NFTSYNC_DEV_DURATION", 0, 0),
-		SimCollections: p.int("NFTSYNC_SIM_COLLECTIONS", 50, 1, 10000),
-		SimSeed:        int64(p.int("NFTSYNC_SIM_SEED", 1, -1<<62, 1<<62)),
-		SimRate:        p.float("NFTSYNC_SIM_RATE", 200, 0),
-		SimAddr:        cmp.Or(getenv("NFTSYNC_SIM_ADDR"), "127.0.0.1:0"),
-		SimBurst:       p.int("NFTSYNC_SIM_BURST", 0, 1, 1000000),
-		SimMinTokens:   p.int("NFTSYNC_SIM_MIN_TOKENS", 100, 1, 10000000),
-		SimMaxTokens:   p.int("NFTSYNC_SIM_MAX_TOKENS", 1000, 1, 10000000),
-		SimListTraits:  p.bool("NFTSYNC_SIM_LIST_TRAITS", false),
-		SimBatchMax:    p.int("NFTSYNC_SIM_NFTS_BATCH_MAX", 100, 1, 10000),
+		DevDir:           cmp.Or(getenv("NFTSYNC_DEV_DIR"), ".nftsync"),
+		DevDuration:      p.duration("NFTSYNC_DEV_DURATION", 0, 0),
+		SimCollections:   p.int("NFTSYNC_SIM_COLLECTIONS", 50, 1, 10000),
+		SimSeed:          int64(p.int("NFTSYNC_SIM_SEED", 1, -1<<62, 1<<62)),
+		SimRate:          p.float("NFTSYNC_SIM_RATE", 200, 0),
+		SimAddr:          cmp.Or(getenv("NFTSYNC_SIM_ADDR"), "127.0.0.1:0"),
+		SimBurst:         p.int("NFTSYNC_SIM_BURST", 0, 1, 1000000),
+		SimMinTokens:     p.int("NFTSYNC_SIM_MIN_TOKENS", 100, 1, 10000000),
+		SimMaxTokens:     p.int("NFTSYNC_SIM_MAX_TOKENS", 1000, 1, 10000000),
+		SimListTraits:    p.bool("NFTSYNC_SIM_LIST_TRAITS", false),
+		SimBatchMax:      p.int("NFTSYNC_SIM_NFTS_BATCH_MAX", 100, 1, 10000),
 		Traits: jobs.TraitsConfig{
 			Batch:          p.int("NFTSYNC_TRAITS_BATCH", 50, 1, 10000),
 			BatchSize:      p.int("NFTSYNC_TRAITS_BATCH_SIZE", 50, 1, 10000),
@@ -381,8 +375,12 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.Traits.MinCoverage > 1 {
 		p.fail("NFTSYNC_RARITY_MIN_COVERAGE", getenv("NFTSYNC_RARITY_MIN_COVERAGE"), "want a share above 0 and at most 1")
 	}
-	for queue, def := range jobs.DefaultMaxWorkers() {
-		c.MaxWorkers[queue] = p.int("NFTSYNC_WORKERS_"+strings.ToUpper(queue), def, 0, 10000)
+	for _, q := range jobs.QueueSpecs() {
+		c.MaxWorkers[q.Name] = p.int(q.EnvVar(), q.Workers, 0, 10000)
+	}
+	c.Intervals = map[string]time.Duration{}
+	for _, k := range jobs.RefreshKinds() {
+		c.Intervals[k.Name] = p.duration(k.EnvVar(), k.Interval, time.Second)
 	}
 	switch lvl := strings.ToLower(cmp.Or(getenv("NFTSYNC_LOG_LEVEL"), "info")); lvl {
 	case "debug":

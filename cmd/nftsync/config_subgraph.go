@@ -47,7 +47,6 @@ var subgraphEnvVars = []envVar{ //nolint:gochecknoglobals // read-only documenta
 	{"NFTSYNC_SUBGRAPH_<NAME>_RATE", "2/s", "Request rate allowed to subgraph NAME across ALL replicas (its own bucket in the shared limiter)."},
 	{"NFTSYNC_SUBGRAPH_<NAME>_BURST", "(rate, at least 1)", "Requests subgraph NAME may get back to back."},
 	{"NFTSYNC_SUBGRAPH_<NAME>_CONCURRENCY", "4", "Requests in flight to subgraph NAME across all replicas (0 = no cap)."},
-	{"NFTSYNC_WORKERS_SOURCE_VOLUME", "2", "Max concurrent fetch_source_volume jobs (volumes from subgraphs) in this process (queue source_volume)."},
 	{"NFTSYNC_CROSSCHECK_SOURCE", "(subgraph:seaport when configured)", "Source whose 1-day volume is checked against OpenSea's after every refresh (`none` disables)."},
 	{"NFTSYNC_CROSSCHECK_TOLERANCE", "0.1", "Relative slack of the cross-check beyond the bounds the subgraph's daily totals allow."},
 	{"NFTSYNC_CROSSCHECK_MAX_AGE", "5m", "Most time between the fetches of the two figures a cross-check compares (one volume refresh interval: both come from the same round). A source not routed for the collection's volume is never compared."},

@@ -161,7 +161,7 @@ func TestDocsCatchDrift(t *testing.T) {
 // documentedVars is the program's table of variables (config.go,
 // config_subgraph.go), which the config region renders.
 func documentedVars() []envVar {
-	return append(append([]envVar(nil), envVars...), subgraphEnvVars...)
+	return append(append(append([]envVar(nil), envVars...), catalogEnvVars()...), subgraphEnvVars...)
 }
 
 // checkConfigTable compares the `config` region of docs/configuration.md

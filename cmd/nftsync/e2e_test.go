@@ -259,7 +259,7 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	workers := map[string]bool{}
 	perKind := map[string]int{}
 	for _, j := range jobs {
-		key := j.Kind + "/" + j.CollectionID + "/" + j.Bucket
+		key := j.Kind + "/" + j.CollectionID + "/" + j.PlannedAt
 		require.Zero(t, seen[key], "job %s planned twice (jobs %d and %d)", key, seen[key], j.ID)
 		seen[key] = j.ID
 		require.Contains(t, []string{"completed", "available"}, j.State, "job %d %s", j.ID, j.Kind)

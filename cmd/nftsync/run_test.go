@@ -104,7 +104,7 @@ func TestSchemaCheckedNotMigrated(t *testing.T) {
 	for _, args := range [][]string{{"collections", "list"}, {"collections", "add", "alpha"}, {"collections", "refresh", "alpha"}} {
 		_, err := cli(args...)
 		require.ErrorContains(t, err, "run `nftsync migrate` first", "%v", args)
-		require.ErrorContains(t, err, "0002_core", "%v names what is missing", args)
+		require.ErrorContains(t, err, "0001_schema", "%v names what is missing", args)
 	}
 	require.Zero(t, tables(), "a read-only command created tables")
 

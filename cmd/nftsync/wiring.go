@@ -232,9 +232,9 @@ func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL 
 	ts[indexer.TraitSourceTokenURI] = tokenURI
 	// Subgraphs serve volume to every collection by default; the
 	// collections' own source (OpenSea) serves every kind.
-	defaults := map[string][]indexer.Kind{}
+	defaults := map[string][]indexer.DataKind{}
 	for _, sg := range cfg.Subgraphs {
-		defaults[sg.source()] = []indexer.Kind{indexer.KindVolume}
+		defaults[sg.source()] = []indexer.DataKind{indexer.DataVolume}
 	}
 	if err := jobs.RegisterSources(ctx, pool, idx, defaults, subgraph.SourcePrefix); err != nil {
 		return nil, err

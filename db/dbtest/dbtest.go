@@ -77,8 +77,9 @@ func ensureTemplate(tb testing.TB) string {
 	return templateName
 }
 
-// templateVersion names the template after the migrations it holds, so a
-// changed migration set gets a fresh template on a reused server.
+// templateVersion names the template after the migrations it holds (the
+// numbered files and the re-applied functions.sql and catalog.sql), so a
+// changed schema gets a fresh template on a reused server.
 func templateVersion() (string, error) {
 	all, err := migrations.All()
 	if err != nil {
@@ -87,6 +88,13 @@ func templateVersion() (string, error) {
 	h := sha256.New()
 	for _, m := range all {
 		fmt.Fprintf(h, "%d:%s:%s;", m.Version, m.Name, m.SQL)
+	}
+	files, err := migrations.Files()
+	if err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		fmt.Fprintf(h, "%s:%s;", f.Name, f.SHA256)
 	}
 	// River's migrations come with the module version in go.mod.
 	if bi, ok := debug.ReadBuildInfo(); ok {

@@ -320,7 +320,7 @@ func (s *Service) Refresh(ctx context.Context, actor, slug string, kinds []strin
 		}
 		ids := make([]int64, 0, len(inserted))
 		for _, r := range inserted {
-			res.Jobs = append(res.Jobs, RefreshJob{Kind: r.Kind, Source: r.Source, JobKind: r.Job.Kind, JobID: r.Job.ID, Duplicate: r.UniqueSkippedAsDuplicate})
+			res.Jobs = append(res.Jobs, RefreshJob{Kind: r.RefreshKind, Source: r.Source, JobKind: r.Job.Kind, JobID: r.Job.ID, Duplicate: r.UniqueSkippedAsDuplicate})
 			ids = append(ids, r.Job.ID)
 		}
 		a, err := s.auditRow(ctx, q, actor, ActionRefresh, c, map[string]any{"kinds": kinds}, ids)

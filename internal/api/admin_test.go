@@ -160,7 +160,7 @@ func TestRefreshCollection(t *testing.T) {
 			"VOLUME fetch_source_volume subgraph:seaport"}, refresh("VOLUME"))
 		// Routed away from OpenSea: no OpenSea job, only Seaport's (already
 		// pending, so reported, not doubled).
-		require.NoError(t, jobs.SetRoute(ctx, b.pool, id, jobs.KindVolume, []string{"subgraph:seaport"}))
+		require.NoError(t, jobs.SetRoute(ctx, b.pool, id, jobs.RefreshVolume, []string{"subgraph:seaport"}))
 		require.Equal(t, []string{"FLOOR_PRICE fetch_floor_price opensea", "VOLUME fetch_source_volume subgraph:seaport"}, refresh("VOLUME", "FLOOR_PRICE"))
 		require.Len(t, listJobs(t, b), 4, "fetch_volume, two fetch_source_volume, fetch_floor_price")
 	})

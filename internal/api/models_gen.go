@@ -64,7 +64,7 @@ type Freshness struct {
 	RefreshIntervalSeconds int         `json:"refreshIntervalSeconds"`
 	// Seconds since the last success; null if it never succeeded.
 	AgeSeconds *int `json:"ageSeconds,omitempty"`
-	// The age this kind should stay under: the collection's own target, else the kind's default (floor 60 s, volume 5 min, metadata and tokens 24 h).
+	// The age this kind should stay under: the collection's own target, else the refresh kind's freshness target (the catalogue's; the refresh-kinds table of the docs lists them).
 	TargetAgeSeconds int `json:"targetAgeSeconds"`
 	// True when it never succeeded or its age exceeds its target.
 	Stale bool `json:"stale"`

@@ -560,7 +560,7 @@ func TestHealth(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	code, _ = get("/readyz")
 	require.Equal(t, http.StatusOK, code)
-	_, err := b.pool.Exec(context.Background(), "DELETE FROM nftsync_migration WHERE version = 30")
+	_, err := b.pool.Exec(context.Background(), "DELETE FROM nftsync_migration WHERE version = 1")
 	require.NoError(t, err)
 	code, body := get("/readyz")
 	require.Equal(t, http.StatusServiceUnavailable, code)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -544,20 +545,38 @@ func (r *resolver) fillTraits(ctx context.Context, toks []*Token) error {
 	return nil
 }
 
-// scheduleKind maps the schema's RefreshKind to a schedule kind.
+// scheduleKind maps the schema's RefreshKind to a refresh kind.
 func scheduleKind(k RefreshKind) string { return strings.ToLower(string(k)) }
 
+// intervalsOf reads the intervals (seconds) set in in, by refresh kind. The
+// input's fields are generated from the catalogue, one per refresh kind,
+// named as gqlgen names them (floor_price: FloorPrice), so a new refresh
+// kind needs no change here.
 func intervalsOf(in *RefreshIntervalsInput) map[string]time.Duration {
 	m := map[string]time.Duration{}
 	if in == nil {
 		return m
 	}
-	for kind, v := range map[string]*int{jobs.KindFloorPrice: in.FloorPrice, jobs.KindVolume: in.Volume, jobs.KindMetadata: in.Metadata, jobs.KindTokens: in.Tokens} {
-		if v != nil {
-			m[kind] = time.Duration(*v) * time.Second
+	v := reflect.ValueOf(*in)
+	for _, kind := range jobs.RefreshKindNames() {
+		f := v.FieldByName(goName(kind))
+		if f.IsValid() && f.Kind() == reflect.Pointer && !f.IsNil() {
+			m[kind] = time.Duration(f.Elem().Int()) * time.Second
 		}
 	}
 	return m
+}
+
+// goName is gqlgen's Go name of a GraphQL field or enum named after a
+// refresh kind: floor_price becomes FloorPrice.
+func goName(kind string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(kind, "_") {
+		if part != "" {
+			b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+		}
+	}
+	return b.String()
 }
 
 func deref(s *string) string {

@@ -5,20 +5,21 @@ import (
 	"slices"
 )
 
-// Kind names a kind of data a source may serve. The values are the schedule
-// kinds stored in collection_schedules.kind.
-type Kind string
+// DataKind names a kind of data a source may serve: one per method group of
+// Indexer. Each value is the refresh kind (jobs' catalogue, stored in
+// collection_schedules.kind) that asks for it.
+type DataKind string
 
 // The data kinds.
 const (
-	KindFloorPrice Kind = "floor_price"
-	KindVolume     Kind = "volume"
-	KindMetadata   Kind = "metadata"
-	KindTokens     Kind = "tokens"
+	DataFloorPrice DataKind = "floor_price"
+	DataVolume     DataKind = "volume"
+	DataMetadata   DataKind = "metadata"
+	DataTokens     DataKind = "tokens"
 )
 
-// Kinds lists every data kind in a stable order.
-func Kinds() []Kind { return []Kind{KindFloorPrice, KindVolume, KindMetadata, KindTokens} }
+// DataKinds lists every data kind in a stable order.
+func DataKinds() []DataKind { return []DataKind{DataFloorPrice, DataVolume, DataMetadata, DataTokens} }
 
 // ErrNotSupported is wrapped by the *Error (ClassPermanent) a source returns
 // when asked for a kind of data it does not have, e.g. a floor price from an
@@ -30,15 +31,15 @@ var ErrNotSupported = errors.New("not supported by this source")
 // a source returns for a collection it does not know.
 var ErrUnknownCollection = errors.New("unknown collection")
 
-// Capabilities is implemented by sources that serve only some kinds.
+// Capabilities is implemented by sources that serve only some data kinds.
 type Capabilities interface {
-	// Supported lists the kinds the source serves.
-	Supported() []Kind
+	// Supported lists the data kinds the source serves.
+	Supported() []DataKind
 }
 
-// Supports reports whether ix serves kind k. A source that does not
-// implement Capabilities serves every kind.
-func Supports(ix Indexer, k Kind) bool {
+// Supports reports whether ix serves data kind k. A source that does not
+// implement Capabilities serves every data kind.
+func Supports(ix Indexer, k DataKind) bool {
 	c, ok := ix.(Capabilities)
 	if !ok {
 		return true

@@ -10,49 +10,54 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/jobs/jobargs/internal/jobargsdb"
 )
+
+// DBTX is what Plan reads through: a pgx pool, connection or transaction.
+type DBTX = jobargsdb.DBTX
 
 // ErrNotTracked is returned for a slug nftsync does not track.
 var ErrNotTracked = errors.New("collection is not tracked")
 
-// ErrContract is wrapped when the database's job table
-// (nftsync_refresh_job_kinds) names a job these types do not describe the
-// same way: the database was migrated by a newer nftsync, or the other way
-// round.
+// ErrContract is wrapped when the database's job table (refresh_kind_jobs)
+// names a job these types do not describe the same way: the database was
+// migrated by a newer nftsync, or the other way round.
 var ErrContract = errors.New("job contract mismatch")
 
-// ForKind returns the fetch job of a refresh kind for a, asking the
-// collection's own source. A refresh through InsertRefreshTx (or the
-// planner) also asks the other sources routed for the kind; see Plan.
-func ForKind(kind string, a CollectionArgs) (river.JobArgs, error) {
-	switch kind {
-	case KindFloorPrice:
-		return FetchFloorPriceArgs{a}, nil
-	case KindVolume:
-		return FetchVolumeArgs{a}, nil
-	case KindMetadata:
-		return FetchCollectionMetadataArgs{CollectionArgs: a}, nil
-	case KindTokens:
-		return SyncTokensArgs{a}, nil
-	}
-	return nil, fmt.Errorf("unknown refresh kind %q (want one of %v)", kind, RefreshKinds())
+// refreshJob is implemented by the args of the jobs that ask a source for a
+// refresh kind.
+type refreshJob interface {
+	river.JobArgsWithInsertOpts
+	// forRefresh returns the job's args for a (source is the source asked
+	// when that is not the collection's own, "" otherwise).
+	forRefresh(a CollectionArgs, source string) river.JobArgs
+}
+
+func (FetchFloorPriceArgs) forRefresh(a CollectionArgs, _ string) river.JobArgs {
+	return FetchFloorPriceArgs{a}
+}
+
+func (FetchVolumeArgs) forRefresh(a CollectionArgs, _ string) river.JobArgs {
+	return FetchVolumeArgs{a}
+}
+
+func (FetchCollectionMetadataArgs) forRefresh(a CollectionArgs, source string) river.JobArgs {
+	return FetchCollectionMetadataArgs{CollectionArgs: a, Source: source}
+}
+
+func (SyncTokensArgs) forRefresh(a CollectionArgs, _ string) river.JobArgs { return SyncTokensArgs{a} }
+
+func (FetchSourceVolumeArgs) forRefresh(a CollectionArgs, source string) river.JobArgs {
+	return FetchSourceVolumeArgs{CollectionArgs: a, Source: source}
 }
 
 // ForJob returns the args of the refresh job named jobKind; source is the
 // source it asks when that is not the collection's own ("" otherwise).
 func ForJob(jobKind string, a CollectionArgs, source string) (river.JobArgs, error) {
-	switch jobKind {
-	case FetchFloorPriceArgs{}.Kind():
-		return FetchFloorPriceArgs{a}, nil
-	case FetchVolumeArgs{}.Kind():
-		return FetchVolumeArgs{a}, nil
-	case FetchCollectionMetadataArgs{}.Kind():
-		return FetchCollectionMetadataArgs{CollectionArgs: a, Source: source}, nil
-	case SyncTokensArgs{}.Kind():
-		return SyncTokensArgs{a}, nil
-	case FetchSourceVolumeArgs{}.Kind():
-		return FetchSourceVolumeArgs{CollectionArgs: a, Source: source}, nil
+	for _, proto := range All() {
+		if r, ok := proto.(refreshJob); ok && proto.Kind() == jobKind {
+			return r.forRefresh(a, source), nil
+		}
 	}
 	return nil, fmt.Errorf("%w: no refresh job kind %q", ErrContract, jobKind)
 }
@@ -62,7 +67,7 @@ func ForJob(jobKind string, a CollectionArgs, source string) (river.JobArgs, err
 // left to the caller).
 type Planned struct {
 	CollectionID int64
-	Kind         string
+	RefreshKind  string
 	Source       string
 	Args         river.JobArgs
 	Opts         river.InsertOpts
@@ -77,8 +82,8 @@ type Planned struct {
 // never asks it. args gives each pair's common args (bucket, manual). A
 // job the Go types describe differently from the database (kind, queue,
 // attempts, unique args) is an ErrContract error, never a silent mismatch.
-func Plan(ctx context.Context, dbtx db.DBTX, collectionIDs []int64, kinds []string, args func(i int) CollectionArgs) ([]Planned, error) {
-	rows, err := db.New(dbtx).RefreshJobs(ctx, db.RefreshJobsParams{CollectionIds: collectionIDs, Kinds: kinds})
+func Plan(ctx context.Context, dbtx DBTX, collectionIDs []int64, kinds []string, args func(i int) CollectionArgs) ([]Planned, error) {
+	rows, err := jobargsdb.New(dbtx).RefreshJobs(ctx, jobargsdb.RefreshJobsParams{CollectionIds: collectionIDs, Kinds: kinds})
 	if err != nil {
 		return nil, fmt.Errorf("plan refresh jobs: %w", err)
 	}
@@ -106,7 +111,7 @@ type pairKey struct {
 
 // planned turns one nftsync_refresh_jobs row into typed args, checking that
 // the Go type agrees with the row.
-func planned(r db.RefreshJobsRow, a CollectionArgs) (Planned, error) {
+func planned(r jobargsdb.RefreshJobsRow, a CollectionArgs) (Planned, error) {
 	source := ""
 	if !r.OwnSource {
 		source = r.Source
@@ -120,14 +125,14 @@ func planned(r db.RefreshJobsRow, a CollectionArgs) (Planned, error) {
 		return Planned{}, fmt.Errorf("%w: the database enqueues %s on queue %s with %d attempts, this build %s on %s with %d",
 			ErrContract, r.JobKind, r.JobQueue, r.MaxAttempts, args.Kind(), opts.Queue, opts.MaxAttempts)
 	}
-	return Planned{CollectionID: r.CollectionID, Kind: r.Kind, Source: r.Source, Args: args, Opts: opts}, nil
+	return Planned{CollectionID: r.CollectionID, RefreshKind: r.Kind, Source: r.Source, Args: args, Opts: opts}, nil
 }
 
 // RefreshOpts says what InsertRefreshTx enqueues.
 type RefreshOpts struct {
 	// Source of the collection; "" means opensea.
 	Source string
-	// Kinds to refresh (KindFloorPrice, ...); empty means all of them.
+	// Kinds to refresh (RefreshFloorPrice, ...); empty means all of them.
 	Kinds []string
 	// Manual asks for an operator's "refresh now": priority 1 and first
 	// call on the upstream budget. Otherwise jobs get the collection's own
@@ -139,8 +144,8 @@ type RefreshOpts struct {
 // kind, the source it asks, and River's insert result (Job, and
 // UniqueSkippedAsDuplicate when an unfinished job was there already).
 type RefreshJob struct {
-	Kind   string
-	Source string
+	RefreshKind string
+	Source      string
 	*rivertype.JobInsertResult
 }
 
@@ -158,19 +163,24 @@ func InsertRefreshTx(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.T
 	if source == "" {
 		source = "opensea"
 	}
+	q := jobargsdb.New(tx)
+	known, err := q.RefreshKindNames(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("refresh %s/%s: list refresh kinds: %w", source, slug, err)
+	}
 	kinds := opts.Kinds
 	if len(kinds) == 0 {
-		kinds = RefreshKinds()
+		kinds = known
 	}
 	kinds = slices.Compact(slices.Sorted(slices.Values(kinds)))
 	for _, kind := range kinds {
-		if !slices.Contains(RefreshKinds(), kind) {
-			return nil, fmt.Errorf("refresh %s/%s: unknown refresh kind %q (want one of %v)", source, slug, kind, RefreshKinds())
+		if !slices.Contains(known, kind) {
+			return nil, fmt.Errorf("refresh %s/%s: unknown refresh kind %q (want one of %v)", source, slug, kind, known)
 		}
 	}
-	c, err := db.New(tx).CollectionGetBySlug(ctx, db.CollectionGetBySlugParams{Source: source, Slug: slug})
+	c, err := q.CollectionBySlug(ctx, jobargsdb.CollectionBySlugParams{Source: source, Slug: slug})
 	if err != nil {
-		if errors.Is(db.Interpret(err), db.ErrNotFound) {
+		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, fmt.Errorf("refresh %s/%s: %w", source, slug, ErrNotTracked)
 		}
 		return nil, fmt.Errorf("refresh %s/%s: look up collection: %w", source, slug, err)
@@ -204,7 +214,7 @@ func InsertRefreshTx(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.T
 	}
 	out := make([]RefreshJob, len(res))
 	for i, r := range res {
-		out[i] = RefreshJob{Kind: plan[i].Kind, Source: plan[i].Source, JobInsertResult: r}
+		out[i] = RefreshJob{RefreshKind: plan[i].RefreshKind, Source: plan[i].Source, JobInsertResult: r}
 	}
 	return out, nil
 }

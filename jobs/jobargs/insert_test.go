@@ -15,6 +15,7 @@ import (
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/jobs/jobargs"
+	"github.com/nftsync/nftsync/jobs/jobargs/internal/jobargsdb"
 )
 
 type bundle struct {
@@ -22,6 +23,9 @@ type bundle struct {
 	q      *db.Queries
 	client *river.Client[pgx.Tx]
 }
+
+// refreshKinds are the refresh kinds this contract's Version names.
+var refreshKinds = []string{jobargs.RefreshFloorPrice, jobargs.RefreshVolume, jobargs.RefreshMetadata, jobargs.RefreshTokens} //nolint:gochecknoglobals // read-only
 
 // setup gives a transaction in which OpenSea serves every kind and two
 // subgraphs serve volumes by default (seaport also metadata, on request),
@@ -32,7 +36,7 @@ func setup(t *testing.T) *bundle {
 	q := db.New(tx)
 	ctx := context.Background()
 	for _, s := range []db.IndexerSourceUpsertParams{
-		{Source: "opensea", Kinds: jobargs.RefreshKinds(), DefaultKinds: jobargs.RefreshKinds()},
+		{Source: "opensea", Kinds: refreshKinds, DefaultKinds: refreshKinds},
 		{Source: "subgraph:seaport", Kinds: []string{"volume", "metadata"}, DefaultKinds: []string{"volume"}},
 		{Source: "subgraph:blur", Kinds: []string{"volume"}, DefaultKinds: []string{"volume"}},
 	} {
@@ -98,13 +102,13 @@ func TestRefreshFollowsRoutes(t *testing.T) {
 
 	// Default routes: volume from OpenSea and both subgraphs.
 	def := b.track(t, "default-routes")
-	res, err := jobargs.InsertRefreshTx(ctx, b.client, b.tx, def.Slug, jobargs.RefreshOpts{Kinds: []string{jobargs.KindVolume}})
+	res, err := jobargs.InsertRefreshTx(ctx, b.client, b.tx, def.Slug, jobargs.RefreshOpts{Kinds: []string{jobargs.RefreshVolume}})
 	require.NoError(t, err)
 	jobs, inserted, goIDs := goJobs(res)
 	require.Equal(t, []string{"fetch_volume/opensea", "fetch_source_volume/subgraph:blur", "fetch_source_volume/subgraph:seaport"}, jobs)
 	require.Equal(t, []bool{true, true, true}, inserted)
 	for _, r := range res {
-		require.Equal(t, jobargs.KindVolume, r.Kind)
+		require.Equal(t, jobargs.RefreshVolume, r.RefreshKind)
 		require.Equal(t, 3, r.Job.Priority, "the collection's priority")
 	}
 	sqlJobs, sqlInserted, sqlIDs := b.sqlEnqueue(t, def.Slug, "volume")
@@ -115,8 +119,8 @@ func TestRefreshFollowsRoutes(t *testing.T) {
 	// Volume routed away from OpenSea to Seaport alone, metadata to Seaport:
 	// no OpenSea job for either; SQL first this time.
 	away := b.track(t, "subgraph-only")
-	b.route(t, away, jobargs.KindVolume, "subgraph:seaport")
-	b.route(t, away, jobargs.KindMetadata, "subgraph:seaport")
+	b.route(t, away, jobargs.RefreshVolume, "subgraph:seaport")
+	b.route(t, away, jobargs.RefreshMetadata, "subgraph:seaport")
 	sqlJobs, sqlInserted, sqlIDs = b.sqlEnqueue(t, away.Slug, "all")
 	require.Equal(t, []string{"fetch_floor_price/opensea", "fetch_source_volume/subgraph:seaport",
 		"fetch_collection_metadata/subgraph:seaport", "sync_tokens/opensea"}, sqlJobs)
@@ -135,8 +139,8 @@ func TestRefreshFollowsRoutes(t *testing.T) {
 	// A route naming a source that no longer serves the kind (blur lost
 	// metadata; floor_price never came from a subgraph) asks nobody for it.
 	gone := b.track(t, "stale-route")
-	b.route(t, gone, jobargs.KindMetadata, "subgraph:blur")
-	res, err = jobargs.InsertRefreshTx(ctx, b.client, b.tx, gone.Slug, jobargs.RefreshOpts{Kinds: []string{jobargs.KindMetadata}})
+	b.route(t, gone, jobargs.RefreshMetadata, "subgraph:blur")
+	res, err = jobargs.InsertRefreshTx(ctx, b.client, b.tx, gone.Slug, jobargs.RefreshOpts{Kinds: []string{jobargs.RefreshMetadata}})
 	require.NoError(t, err)
 	require.Empty(t, res)
 	sqlJobs, _, _ = b.sqlEnqueue(t, gone.Slug, "metadata")
@@ -155,9 +159,10 @@ func jsonInt(n int64) string {
 }
 
 // TestJobTypesAgreeWithDatabase holds the Go job types to the database's
-// job table (nftsync_refresh_job_kinds, the rows every enqueue path uses):
-// same kind, queue, attempts and uniqueness, the same args, and the unique
-// key the SQL path computes is the one River computes.
+// job table (refresh_kind_jobs, generated from the catalogue, the rows
+// every enqueue path uses): same kind, queue, attempts and uniqueness, the
+// same args, and the unique key the SQL path computes is the one River
+// computes.
 func TestJobTypesAgreeWithDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -166,7 +171,7 @@ func TestJobTypesAgreeWithDatabase(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, kinds, 6)
 	c := b.track(t, "agree")
-	b.route(t, c, jobargs.KindMetadata, "subgraph:seaport")
+	b.route(t, c, jobargs.RefreshMetadata, "subgraph:seaport")
 	seen := map[string]bool{}
 	for _, k := range kinds {
 		source := ""
@@ -182,12 +187,12 @@ func TestJobTypesAgreeWithDatabase(t *testing.T) {
 		require.Equal(t, jobargs.UniquePending(), opts.UniqueOpts, k.JobKind)
 		seen[k.Kind] = true
 	}
-	require.Len(t, seen, len(jobargs.RefreshKinds()), "every refresh kind has a job")
+	require.Len(t, seen, len(refreshKinds), "every refresh kind has a job")
 
 	// Every job a refresh of c means: the SQL row's args and unique key
 	// match what River inserts for the Go args.
-	rows, err := b.q.RefreshJobs(ctx, db.RefreshJobsParams{
-		CollectionIds: []int64{c.ID, c.ID, c.ID, c.ID}, Kinds: jobargs.RefreshKinds()})
+	rows, err := jobargsdb.New(b.tx).RefreshJobs(ctx, jobargsdb.RefreshJobsParams{
+		CollectionIds: []int64{c.ID, c.ID, c.ID, c.ID}, Kinds: refreshKinds})
 	require.NoError(t, err)
 	require.Len(t, rows, 6, "floor, 3 volume sources, metadata from seaport, tokens")
 	for _, r := range rows {

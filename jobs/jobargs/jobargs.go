@@ -25,7 +25,8 @@ import (
 // Version of the job contract described here.
 const Version = 1
 
-// Queue names: one per data kind.
+// Queue names: one per refresh kind, plus the jobs that follow a token sync
+// and planning.
 const (
 	QueuePlanner    = "planner"
 	QueueFloorPrice = "floor_price"
@@ -41,25 +42,23 @@ const (
 )
 
 // Refresh kinds, as stored in collection_schedules.kind and accepted by
-// InsertRefreshTx and the SQL function nftsync_enqueue_refresh.
+// InsertRefreshTx and the SQL function nftsync_enqueue_refresh. nftsync's
+// catalogue (the refresh_kinds table) is the full list; these name the
+// kinds of this contract's Version.
 const (
-	KindFloorPrice = "floor_price"
-	KindVolume     = "volume"
-	KindMetadata   = "metadata"
-	KindTokens     = "tokens"
+	RefreshFloorPrice = "floor_price"
+	RefreshVolume     = "volume"
+	RefreshMetadata   = "metadata"
+	RefreshTokens     = "tokens"
 )
-
-// RefreshKinds lists every refresh kind, in planning order.
-func RefreshKinds() []string {
-	return []string{KindFloorPrice, KindVolume, KindMetadata, KindTokens}
-}
 
 // CollectionArgs is embedded by every per-collection fetch job. Only
 // CollectionID takes part in uniqueness, so a collection never has two
-// unfinished jobs of one kind. Bucket is the planned refresh time; snapshots
-// are keyed by it, so a retried job overwrites its own row instead of adding
-// one. Services that enqueue by hand may leave Bucket out: the job's creation
-// time is used.
+// unfinished jobs of one kind. PlannedAt is the refresh time the planner
+// planned the job for (JSON "bucket", the name jobs have always carried);
+// the stored observations of one refresh round are keyed by it, so a
+// retried job overwrites its own row instead of adding one. Services that
+// enqueue by hand may leave it out: the job's creation time is used.
 //
 // Manual marks an operator's "refresh now": such jobs are inserted with
 // priority 1 and their upstream calls get the rate budget first (class
@@ -67,7 +66,7 @@ func RefreshKinds() []string {
 // stays bulk.
 type CollectionArgs struct {
 	CollectionID int64     `json:"collection_id" river:"unique"`
-	Bucket       time.Time `json:"bucket,omitzero"`
+	PlannedAt    time.Time `json:"bucket,omitzero"`
 	Manual       bool      `json:"manual,omitempty"`
 }
 

@@ -54,23 +54,23 @@ func Run(t *testing.T, h Harness) {
 		ix := tg.Indexer
 		require.NotEmpty(t, ix.Source())
 		ctx := context.Background()
-		for _, k := range indexer.Kinds() {
+		for _, k := range indexer.DataKinds() {
 			if !indexer.Supports(ix, k) {
 				requireNotSupported(t, ix, k, tg.Known)
 				continue
 			}
 			switch k {
-			case indexer.KindFloorPrice, indexer.KindVolume:
+			case indexer.DataFloorPrice, indexer.DataVolume:
 				st, err := ix.Stats(ctx, tg.Known)
 				require.NoError(t, err, k)
 				requireValidStats(t, ix, st)
-			case indexer.KindMetadata:
+			case indexer.DataMetadata:
 				c, err := ix.Collection(ctx, tg.Known)
 				require.NoError(t, err)
 				require.NotEmpty(t, c.Name)
 				require.False(t, c.FetchedAt.IsZero())
 				require.NotEmpty(t, c.Contracts)
-			case indexer.KindTokens:
+			case indexer.DataTokens:
 				p, err := ix.Tokens(ctx, tg.Known, "")
 				require.NoError(t, err)
 				require.NotEmpty(t, p.Tokens)
@@ -80,7 +80,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("unknown collection", func(t *testing.T) {
 		t.Parallel()
 		tg := h(t, Healthy)
-		for _, k := range []indexer.Kind{indexer.KindVolume, indexer.KindMetadata} {
+		for _, k := range []indexer.DataKind{indexer.DataVolume, indexer.DataMetadata} {
 			if !indexer.Supports(tg.Indexer, k) {
 				continue
 			}
@@ -96,7 +96,7 @@ func Run(t *testing.T, h Harness) {
 		t.Run(m.mode.String(), func(t *testing.T) {
 			t.Parallel()
 			tg := h(t, m.mode)
-			for _, k := range []indexer.Kind{indexer.KindVolume, indexer.KindMetadata} {
+			for _, k := range []indexer.DataKind{indexer.DataVolume, indexer.DataMetadata} {
 				if !indexer.Supports(tg.Indexer, k) {
 					continue
 				}
@@ -120,26 +120,26 @@ func Run(t *testing.T, h Harness) {
 }
 
 // call makes the call that serves kind k and returns its error.
-func call(ix indexer.Indexer, k indexer.Kind, key string) error {
+func call(ix indexer.Indexer, k indexer.DataKind, key string) error {
 	ctx := context.Background()
 	var err error
 	switch k {
-	case indexer.KindFloorPrice, indexer.KindVolume:
+	case indexer.DataFloorPrice, indexer.DataVolume:
 		_, err = ix.Stats(ctx, key)
-	case indexer.KindMetadata:
+	case indexer.DataMetadata:
 		_, err = ix.Collection(ctx, key)
-	case indexer.KindTokens:
+	case indexer.DataTokens:
 		_, err = ix.Tokens(ctx, key, "")
 	}
 	return err
 }
 
-func requireNotSupported(t *testing.T, ix indexer.Indexer, k indexer.Kind, key string) {
+func requireNotSupported(t *testing.T, ix indexer.Indexer, k indexer.DataKind, key string) {
 	t.Helper()
-	if k == indexer.KindFloorPrice {
+	if k == indexer.DataFloorPrice {
 		// Floor travels with volume in Stats; a source without floors
 		// never reports one.
-		if indexer.Supports(ix, indexer.KindVolume) {
+		if indexer.Supports(ix, indexer.DataVolume) {
 			st, err := ix.Stats(context.Background(), key)
 			require.NoError(t, err)
 			require.Nil(t, st.Floor, "a source without floor prices must not invent one")
@@ -180,7 +180,7 @@ func requireValidStats(t *testing.T, ix indexer.Indexer, st *indexer.Stats) {
 		}
 	}
 	if st.Floor != nil {
-		require.True(t, indexer.Supports(ix, indexer.KindFloorPrice), "floor from a source that has none")
+		require.True(t, indexer.Supports(ix, indexer.DataFloorPrice), "floor from a source that has none")
 	}
 }
 

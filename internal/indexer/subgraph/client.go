@@ -137,8 +137,8 @@ func (c *Client) Source() string { return SourcePrefix + c.name }
 
 // Supported says what a marketplace subgraph has: volume and collection
 // metadata; no floor price (listings are off-chain) and no tokens.
-func (c *Client) Supported() []indexer.Kind {
-	return []indexer.Kind{indexer.KindVolume, indexer.KindMetadata}
+func (c *Client) Supported() []indexer.DataKind {
+	return []indexer.DataKind{indexer.DataVolume, indexer.DataMetadata}
 }
 
 // Tokens is not supported: the schema has no token or trait entities.

@@ -11,7 +11,7 @@
 //
 // What it serves:
 //   - Stats: trade volume only (the schema has no listings, hence no floor
-//     price: Floor is always nil and Supported leaves KindFloorPrice out).
+//     price: Floor is always nil and Supported leaves DataFloorPrice out).
 //     "all" is the collection's cumulativeTradeVolumeETH and tradeCount,
 //     passed on as the source spells them. 1d, 7d and 30d come from
 //     CollectionDailySnapshot rows (one per UTC day with trades): a window of
