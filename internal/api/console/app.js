@@ -42,12 +42,14 @@ class ApiError extends Error {
   get readable() {
     let s = this.message;
     if (this.code) s += ' [' + this.code + ']';
-    if (this.extensions.retryAfterSeconds !== undefined) s += ' (allowed again in ' + this.extensions.retryAfterSeconds + ' s)';
+    if (this.extensions.retryAfterSeconds !== undefined && !/allowed/.test(this.message)) s += ' (allowed again in ' + this.extensions.retryAfterSeconds + ' s)';
     return s;
   }
 }
 
-async function gql(query, variables) {
+// gql posts one operation and returns its data, or throws an ApiError. A
+// refusal for want of a token marks the token box unless quiet.
+async function gql(query, variables, quiet) {
   const headers = { 'Content-Type': 'application/json' };
   if (state.token) headers.Authorization = 'Bearer ' + state.token;
   let resp;
@@ -64,7 +66,7 @@ async function gql(query, variables) {
   }
   if (body.errors && body.errors.length) {
     const err = new ApiError(body.errors, resp.status);
-    if (err.code === 'UNAUTHENTICATED' || (err.code === 'FORBIDDEN' && resp.status === 403 && !body.data)) askToken(err);
+    if (!quiet && (err.code === 'UNAUTHENTICATED' || (err.code === 'FORBIDDEN' && resp.status === 403 && !body.data))) askToken(err);
     throw err;
   }
   return body.data;
@@ -99,7 +101,7 @@ async function probeRole() {
   state.admin = false;
   if (state.token) {
     try {
-      await gql('{ jobStats { byState { count } } }');
+      await gql('{ jobStats { byState { count } } }', {}, true);
       state.admin = true;
     } catch (e) { /* a read token, or none */ }
   }
@@ -429,7 +431,8 @@ function historyVars(slug, rangeKey) {
 
 async function collectionView(view, slug) {
   const page = { slug, range: '24h', where: new Map(), tokens: [], after: null, charts: [], c: null, rawTraits: new Map() };
-  let d = await gql(COLLECTION_QUERY, historyVars(slug, page.range));
+  page.hv = historyVars(slug, page.range);
+  const d = await gql(COLLECTION_QUERY, page.hv);
   if (!d.collection) {
     view.append(el('h1', {}, slug), el('p', { class: 'muted' }, 'This collection is not tracked.'), el('a', { href: '#/' }, '← all collections'));
     return () => {};
@@ -464,7 +467,7 @@ async function collectionView(view, slug) {
       (kindName[f.kind] || f.kind) + ' ' + ago(f.ageSeconds) + (f.stale ? ' (stale)' : '')));
     const routes = (c.routes || []).map((r) => el('span', { class: 'pill' }, (kindName[r.kind] || r.kind) + ': ' + r.sources.join(', ') + (r.own ? ' (own)' : '')));
     const quality = (c.qualityEvents || []).map((q) => el('li', {}, q.createdAt.slice(0, 19).replace('T', ' ') + ' ' + q.source + ' ' + q.kind + ': ' + q.message));
-    head.replaceChildren(
+    head.replaceChildren(...[
       el('h1', {}, m.name || c.slug, ' ', el('span', { class: 'muted' }, c.slug), ' ', el('span', { class: 'status ' + c.status.toLowerCase(), title: c.statusReason }, c.status.toLowerCase())),
       el('div', { class: 'big' }, el('span', { class: 'label' }, 'floor '), el('span', { id: 'floor' }, price(c.floor))),
       el('div', {}, el('span', { class: 'label' }, 'volume '), vols),
@@ -472,12 +475,16 @@ async function collectionView(view, slug) {
       el('div', {}, el('span', { class: 'label' }, 'sources '), routes),
       c.rarity ? el('div', { class: 'muted' }, 'rarity: ' + c.rarity.method + ' ' + c.rarity.version + ', ' + c.rarity.tokenCount + ' tokens, ' + c.rarity.computedAt.slice(0, 19).replace('T', ' ')) : null,
       quality.length ? el('details', {}, el('summary', {}, 'rejected upstream data (' + quality.length + ')'), el('ul', {}, quality)) : null,
-      c.statusReason ? el('div', { class: 'muted' }, 'status reason: ' + c.statusReason) : null);
+      c.statusReason ? el('div', { class: 'muted' }, 'status reason: ' + c.statusReason) : null].filter(Boolean));
   }
 
+  // The result of the last action stays while events re-render the buttons.
+  const out = el('span', { id: 'action-result', class: 'result', 'aria-live': 'polite' });
+  let actionsFor = '';
   function renderActions() {
     if (!state.admin) { actions.replaceChildren(); return; }
-    const out = el('span', { id: 'action-result', class: 'result' });
+    if (actionsFor === page.c.status) return;
+    actionsFor = page.c.status;
     const run = (label, query, vars, describe) => async () => {
       out.textContent = label + '…';
       out.className = 'result';
@@ -515,13 +522,14 @@ async function collectionView(view, slug) {
     return { cur, data: [bs.map((b) => Date.parse(b.start) / 1000), ...fields.map((f) => bs.map((b) => num(b[f])))] };
   }
 
+  // chart draws data into node; time charts span the requested range.
   function chart(node, title, data, labels, colors, opts) {
     node.replaceChildren();
     if (!data[0].length) { node.append(el('div', { class: 'empty' }, 'no ' + title + ' in this range')); return; }
     const width = Math.max(280, node.clientWidth || 500);
     const u = new uPlot(Object.assign({
       width, height: 220,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: () => [Date.parse(page.hv.from) / 1000, Date.parse(page.hv.to) / 1000] } },
       legend: { show: true },
       series: [{}, ...labels.map((l, i) => ({ label: l, stroke: colors[i], width: i === 0 ? 2 : 1, points: { show: data[0].length < 3 }, spanGaps: false }))],
       axes: [{}, { size: 60 }],
@@ -541,7 +549,8 @@ async function collectionView(view, slug) {
   }
 
   async function reloadHistory() {
-    const h = await gql(HISTORY_QUERY, historyVars(slug, page.range));
+    page.hv = historyVars(slug, page.range);
+    const h = await gql(HISTORY_QUERY, page.hv);
     if (h.collection) renderHistory(h.collection);
   }
 
@@ -563,7 +572,7 @@ async function collectionView(view, slug) {
     const idx = page.charts.findIndex((u) => u.root.parentNode === node);
     if (idx >= 0) { page.charts[idx].destroy(); page.charts.splice(idx, 1); }
     chart(node, 'scores', [xs, ys], ['tokens'], ['#7c3aed'], {
-      scales: { x: { time: false } },
+      scales: { x: { time: false, range: () => [lo, lo + w * n] } },
       series: [{ label: 'score' }, { label: 'tokens', stroke: '#7c3aed', fill: 'rgba(124,58,237,0.3)', paths: uPlot.paths.bars({ size: [0.9, 60], align: 1 }), points: { show: false } }],
       axes: [{ label: 'rarity score' }, { size: 40, label: 'tokens' }],
     });
@@ -629,7 +638,7 @@ async function collectionView(view, slug) {
       el('td', { class: 'num' }, t.rarity ? '#' + t.rarity.rank : '—'),
       el('td', {}, tokenImage(t.imageUrl, t.name)),
       el('td', { class: 'tokid', title: t.tokenId }, t.tokenId.length > 16 ? t.tokenId.slice(0, 6) + '…' + t.tokenId.slice(-6) : t.tokenId),
-      el('td', {}, t.name),
+      el('td', { class: 'name', title: t.name }, t.name),
       el('td', { class: 'num' }, t.rarity ? t.rarity.score.toFixed(3) : ''),
       el('td', { class: 'tags' }, t.traits.map((tr) => el('span', { class: 'pill', title: tr.frequency !== null ? (tr.frequency * 100).toFixed(1) + '% have it' : '' }, tr.type + ': ' + tr.value)))));
     $('#tokens').replaceChildren(el('thead', {}, el('tr', {}, ['Rank', '', 'Token', 'Name', 'Score', 'Traits'].map((h) => el('th', {}, h)))), el('tbody', {}, rows));
