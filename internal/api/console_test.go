@@ -190,6 +190,7 @@ func TestConsoleBrowser(t *testing.T) {
 	require.Equal(t, 6, placeholders, "unreachable images become placeholders")
 	require.GreaterOrEqual(t, canvases, 3)
 	require.Contains(t, summary, "1.5 ETH")
+	require.Contains(t, summary, "1d 100 ETH · 7 sales")
 	var first []string
 	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`Array.from(document.querySelectorAll('#tokens tr.token')).slice(0, 2).map(r => r.dataset.token)`, &first)))
 	require.Equal(t, []string{"2", "1"}, first, "rarest first")
@@ -225,6 +226,17 @@ func TestConsoleBrowser(t *testing.T) {
 	shoot(t, ctx, "console-live.png")
 	require.NoError(t, err)
 	require.True(t, reloaded, "the page was reloaded")
+
+	// The websocket drops (an API restart): the page reconnects, subscribes
+	// again and keeps following.
+	err = run(ctx, 30*time.Second,
+		chromedp.Evaluate(`live.ws.close(); true`, nil),
+		waitJS(`document.querySelector('#live').textContent.startsWith('offline')`, 5*time.Second),
+		waitJS(`document.querySelector('#live').textContent === 'live'`, 10*time.Second),
+	)
+	require.NoError(t, err)
+	b.observeFloor(t, q, alpha, "1.8")
+	require.NoError(t, run(ctx, 30*time.Second, waitJS(`document.querySelector('#floor').innerText === '1.8 ETH'`, 10*time.Second)))
 	var adminButtons int
 	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`document.querySelectorAll('#refresh, #pause').length`, &adminButtons)))
 	require.Zero(t, adminButtons, "a read token gets no operator actions")

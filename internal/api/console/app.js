@@ -561,7 +561,7 @@ async function collectionView(view, slug) {
   function renderRarity() {
     const node = $('#rarity-chart');
     const scores = page.tokens.filter((t) => t.rarity).map((t) => t.rarity.score);
-    $('#rarity-note').textContent = scores.length ? 'scores of the ' + scores.length + ' ranked tokens shown' : '';
+    $('#rarity-note').textContent = scores.length ? 'scores of the ' + scores.length + ' ranked token' + (scores.length === 1 ? '' : 's') + ' shown' : '';
     if (!scores.length) { node.replaceChildren(el('div', { class: 'empty' }, 'no ranked tokens')); return; }
     const lo = Math.min(...scores), hi = Math.max(...scores);
     const n = Math.min(20, Math.max(1, Math.ceil(Math.sqrt(scores.length)) * 2));
