@@ -300,3 +300,27 @@ func TestConsoleBrowser(t *testing.T) {
 	require.Equal(t, "tracking gamma (active)", tracked)
 	require.Empty(t, *offsite, "the page fetched something outside the server")
 }
+
+// TestConsoleBrowserPublic: without read tokens the console shows the data
+// at once, with no token asked for and no operator actions.
+func TestConsoleBrowserPublic(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.seedCollection(t, "alpha", "1.5", "100", alphaTokens)
+	ctx := browser(t)
+	require.NoError(t, chromedp.Run(ctx))
+	var role string
+	var needed, track bool
+	err := run(ctx, 30*time.Second,
+		chromedp.Navigate(b.url+"/console/#/c/alpha"),
+		chromedp.WaitVisible(`#tokens tr.token`, chromedp.ByQuery),
+		chromedp.Text(`#role`, &role, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelector('#token-input').classList.contains('needed')`, &needed),
+		chromedp.Evaluate(`document.querySelector('#refresh') !== null`, &track),
+	)
+	shoot(t, ctx, "console-public.png")
+	require.NoError(t, err)
+	require.Equal(t, "no token", role)
+	require.False(t, needed)
+	require.False(t, track)
+}

@@ -371,7 +371,10 @@ async function listView(view) {
     render();
     if (changed) flash($('tr[data-slug="' + CSS.escape(ch.slug) + '"] td.floor'));
   });
-  return stop;
+  // Freshness ages, volumes and statuses are not pushed: read the list
+  // again every minute.
+  const timer = setInterval(() => load().catch(showError), 60000);
+  return () => { stop(); clearInterval(timer); };
 }
 
 function flash(node) {
