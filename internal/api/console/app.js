@@ -567,8 +567,10 @@ async function collectionView(view, slug) {
     $('#rarity-note').textContent = scores.length ? 'scores of the ' + scores.length + ' ranked token' + (scores.length === 1 ? '' : 's') + ' shown' : '';
     if (!scores.length) { node.replaceChildren(el('div', { class: 'empty' }, 'no ranked tokens')); return; }
     const lo = Math.min(...scores), hi = Math.max(...scores);
-    const n = Math.min(20, Math.max(1, Math.ceil(Math.sqrt(scores.length)) * 2));
-    const w = (hi - lo) / n || 1;
+    // About two bins per square root of the count, at most 20; one bin
+    // when every score is the same.
+    const n = hi > lo ? Math.min(20, Math.max(2, Math.ceil(Math.sqrt(scores.length)) * 2)) : 1;
+    const w = hi > lo ? (hi - lo) / n : Math.max(Math.abs(lo) * 0.1, 0.1);
     const xs = [], ys = [];
     for (let i = 0; i < n; i++) { xs.push(lo + w * i); ys.push(0); }
     for (const s of scores) ys[Math.min(n - 1, Math.floor((s - lo) / w))]++;
