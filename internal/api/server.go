@@ -6,6 +6,10 @@
 //     jobStats) and admin mutations (track, refresh, retry...), which call
 //     the admin package, the same code the CLI runs;
 //   - /: GraphiQL, with its assets embedded (it works with no internet);
+//   - /console/: the web console (package console; /console redirects
+//     there): collections, history charts, tokens, live updates and the
+//     operator's actions, its data read from /graphql with the browser's
+//     token;
 //   - /riverui/: River UI, admin only;
 //   - /healthz (process up) and /readyz (database reachable, migrations
 //     current).
@@ -41,6 +45,7 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/admin"
+	"github.com/nftsync/nftsync/internal/api/console"
 	"github.com/nftsync/nftsync/internal/metrics"
 )
 
@@ -183,6 +188,8 @@ func New(cfg Options, deps Deps) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /assets/", graphiqlAssets())
+	s.mux.Handle("GET /console/", http.StripPrefix("/console", console.Handler()))
+	s.mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 	s.mux.HandleFunc("GET /{$}", graphiqlPage)
 	return s, nil
 }
