@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/nftsync/nftsync/internal/admin"
+	"github.com/nftsync/nftsync/internal/clip"
 )
 
 // runJobs is `nftsync jobs list|get|retry|cancel|stats`: the admin
@@ -77,7 +78,7 @@ func runJobs(ctx context.Context, cfg *config, logger *slog.Logger, args []strin
 		_, _ = fmt.Fprintln(tw, "ID\tKIND\tQUEUE\tSTATE\tATTEMPT\tSCHEDULED\tARGS\tLAST_ERROR")
 		for _, j := range page.Jobs {
 			_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", j.ID, j.Kind, j.Queue, j.State, j.Attempt, j.MaxAttempts,
-				j.ScheduledAt.UTC().Format(time.RFC3339), clip(string(j.EncodedArgs), 60), clip(lastError(j), 60))
+				j.ScheduledAt.UTC().Format(time.RFC3339), oneLine(string(j.EncodedArgs), 60), oneLine(lastError(j), 60))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -245,12 +246,10 @@ func lastError(j *rivertype.JobRow) string {
 	return j.Errors[len(j.Errors)-1].Error
 }
 
-func clip(s string, n int) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
+// oneLine fits s on one table row of at most n bytes: line breaks become
+// spaces and a longer text is cut at a character boundary (clip.Text).
+func oneLine(s string, n int) string {
+	return clip.Text(strings.ReplaceAll(s, "\n", " "), n)
 }
 
 func writeJSON(w io.Writer, v any) error {
