@@ -26,11 +26,11 @@ import (
 	"github.com/nftsync/nftsync/jobs"
 )
 
-// TestStatsSingleFlightAcrossReplicas runs three River clients (replicas)
+// TestMarketStatsSingleFlightAcrossReplicas runs three River clients (replicas)
 // whose floor and volume jobs are due in the same rounds and race for the
 // same collections, and counts the upstream stats calls at the simulator:
 // exactly one per collection and round.
-func TestStatsSingleFlightAcrossReplicas(t *testing.T) {
+func TestMarketStatsSingleFlightAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := dbtest.DB(t)
@@ -125,16 +125,16 @@ func (h *signalHandler) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-// TestStatsWaitForACallInFlightWithoutSnoozing: the volume job of a round
+// TestMarketStatsWaitForACallInFlightWithoutSnoozing: the volume job of a round
 // finds the floor job's stats call in flight; when that call ends moments
 // later, the volume job uses its answer in the same run instead of snoozing
 // (a River round trip, a re-run and a second of latency), and no second
 // call is made.
-func TestStatsWaitForACallInFlightWithoutSnoozing(t *testing.T) {
+func TestMarketStatsWaitForACallInFlightWithoutSnoozing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := dbtest.DB(t)
-	up := &statsUpstream{floor: "1.5", vol1d: "10", now: time.Now().UTC()}
+	up := &marketStatsUpstream{floor: "1.5", vol1d: "10", now: time.Now().UTC()}
 	srv := httptest.NewServer(up)
 	t.Cleanup(srv.Close)
 	client, err := opensea.NewClient(srv.URL, &http.Client{Timeout: 5 * time.Second}, opensea.Options{Now: up.clock})
