@@ -1,7 +1,7 @@
 # nftsync. `make help` lists the targets.
 GO ?= go
 
-.PHONY: help run test test/short generate verify lint build bench bench-quick bench/all
+.PHONY: help run deps test test/short generate verify lint build bench bench-quick bench/all
 
 help: ## list targets
 	@grep -E '^[a-z/-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -12,13 +12,16 @@ run: ## the main job on the embedded default: local PostgreSQL + indexer simulat
 build: ## build bin/nftsync
 	$(GO) build -o bin/nftsync ./cmd/nftsync
 
-# Packages run one at a time (-p 1): the process tests in cmd/nftsync and the
-# limiter's timing tests would otherwise compete for the same two cores.
-test: ## all tests, race detector on, against a throwaway PostgreSQL
-	.ci/with-postgres.sh $(GO) test -race -count=1 -p 1 -timeout 20m ./...
+# deps first: it installs (as root, through apt-get) or names exactly what the
+# tests need beyond Go (.ci/install-deps.sh), so no test is skipped.
+test: deps ## all tests, race detector on, against a throwaway PostgreSQL
+	.ci/with-postgres.sh $(GO) test -race -count=1 -timeout 20m ./...
 
-test/short: ## all tests without the race detector
+test/short: deps ## all tests without the race detector
 	.ci/with-postgres.sh $(GO) test -count=1 ./...
+
+deps: ## install what the tests need (PostgreSQL server, Chromium, python3-psycopg) or say how
+	.ci/install-deps.sh
 
 # The report benchmarks start their own simulator; the PostgreSQL cluster is
 # throwaway. See internal/tools/benchreport for the rows and their benchmarks.
