@@ -69,32 +69,38 @@ func TestMarketStatsSingleFlightAcrossReplicas(t *testing.T) {
 		require.NoError(t, rc.Start(ctx))
 		clients = append(clients, rc)
 	}
-	time.Sleep(12 * time.Second)
+	// Run until every collection had two rounds with both kinds completed
+	// (a few seconds at a 2 s interval); the deadline is only a backstop.
+	rounds := map[string]map[string]bool{} // collection+bucket -> kinds completed
+	both := 0
+	count := func() {
+		list, err := q.JobListByKinds(ctx, []string{"fetch_floor_price", "fetch_volume"})
+		require.NoError(t, err)
+		rounds, both = map[string]map[string]bool{}, 0
+		for _, j := range list {
+			if j.State != "completed" {
+				continue
+			}
+			key := j.CollectionID + "@" + j.Bucket
+			if rounds[key] == nil {
+				rounds[key] = map[string]bool{}
+			}
+			rounds[key][j.Kind] = true
+		}
+		for _, kinds := range rounds {
+			if len(kinds) == 2 {
+				both++
+			}
+		}
+	}
+	require.Eventually(t, func() bool { count(); return both >= 2*len(sim.Slugs()) }, 2*time.Minute, 100*time.Millisecond,
+		"every collection gets two rounds with floor and volume")
 	for _, rc := range clients {
 		stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		require.NoError(t, rc.Stop(stopCtx)) // running jobs finish
 		cancel()
 	}
-
-	list, err := q.JobListByKinds(ctx, []string{"fetch_floor_price", "fetch_volume"})
-	require.NoError(t, err)
-	rounds := map[string]map[string]bool{} // collection+bucket -> kinds completed
-	for _, j := range list {
-		if j.State != "completed" {
-			continue
-		}
-		key := j.CollectionID + "@" + j.Bucket
-		if rounds[key] == nil {
-			rounds[key] = map[string]bool{}
-		}
-		rounds[key][j.Kind] = true
-	}
-	both := 0
-	for _, kinds := range rounds {
-		if len(kinds) == 2 {
-			both++
-		}
-	}
+	count() // jobs that finished while the replicas stopped
 	// Counted from outside, as an operator would: GET /_sim/stats.
 	resp, err := http.Get(srv.URL + "/_sim/stats") //nolint:noctx // loopback test server
 	require.NoError(t, err)

@@ -124,6 +124,14 @@ func (r *replicas) startSim(env ...string) string {
 	return fields[3]
 }
 
+// output is how many bytes worker id has written so far.
+func (r *replicas) output(id string) int {
+	r.mu.Lock()
+	l := r.logs[id]
+	r.mu.Unlock()
+	return len(l.String())
+}
+
 // kill sends SIGKILL: the process dies mid-job, leaving its jobs running.
 func (r *replicas) kill(id string) {
 	r.t.Helper()

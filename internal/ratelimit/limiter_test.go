@@ -289,9 +289,13 @@ func TestReleaseAfterExpiryDoesNotFreeTheNextLease(t *testing.T) {
 	require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 1000, Burst: 100, MaxInFlight: 1}}))
 	slow, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
 	require.NoError(t, err)
-	time.Sleep(300 * time.Millisecond) // the call outlives its lease
-	fresh, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
-	require.NoError(t, err, "the expired slot is free again")
+	// The call outlives its lease: once the lease expired, the slot is
+	// free again (until then Acquire refuses at once: MaxWait -1).
+	var fresh *ratelimit.Lease
+	require.Eventually(t, func() bool {
+		fresh, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		return err == nil
+	}, 30*time.Second, 20*time.Millisecond, "the expired slot is free again")
 	require.NoError(t, slow.Release(ctx))
 	require.Equal(t, 1, bucket(t, lim, "os").InFlight, "the late release must not free the new lease's slot")
 	_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
