@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/nftsync/nftsync/internal/cli"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -36,7 +38,7 @@ func waitComplete(t testing.TB, pool *pgxpool.Pool, sim *indexersim.Server, want
 		for _, r := range rows {
 			info, ok := sim.Collection(r.Slug)
 			require.True(t, ok, r.Slug)
-			if collectionComplete(r, int64(info.TokenCount)) {
+			if cli.CollectionComplete(r, int64(info.TokenCount)) {
 				complete++
 			}
 		}

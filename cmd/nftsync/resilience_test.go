@@ -167,7 +167,7 @@ func TestAllFaultModes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL := dbtest.NewDatabase(t)
-	cfg := simFixed(24, 6, 2000)
+	cfg := simFixed(24, 6, 1000)
 	cfg.Latency = 2 * time.Millisecond
 	cfg.ErrorRate = 0.05
 	cfg.StormEvery, cfg.StormDuration = 7*time.Second, time.Second

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -18,12 +18,12 @@ import (
 	"github.com/nftsync/nftsync/internal/clip"
 )
 
-// runJobs is `nftsync jobs list|get|retry|cancel|stats`: the admin
+// Jobs is `nftsync jobs list|get|retry|cancel|stats`: the admin
 // package's job operations (the same the API's jobs, jobStats, retryJob and
 // cancelJob run), as tables or --json.
-func runJobs(ctx context.Context, cfg *config, logger *slog.Logger, args []string, stdout io.Writer) error {
+func Jobs(ctx context.Context, cfg *Config, logger *slog.Logger, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: jobs needs list, get, retry, cancel or stats", errUsage)
+		return fmt.Errorf("%w: jobs needs list, get, retry, cancel or stats", ErrUsage)
 	}
 	cmd := args[0]
 	fs := flag.NewFlagSet("jobs "+cmd, flag.ContinueOnError)
@@ -35,13 +35,13 @@ func runJobs(ctx context.Context, cfg *config, logger *slog.Logger, args []strin
 	limit := fs.Int("limit", 50, "most jobs to list")
 	after := fs.String("after", "", "cursor printed after the previous page")
 	if err := fs.Parse(reorderFlags(args[1:])); err != nil {
-		return fmt.Errorf("%w: jobs %s: %v", errUsage, cmd, err)
+		return fmt.Errorf("%w: jobs %s: %v", ErrUsage, cmd, err)
 	}
 	var id int64
 	switch cmd {
 	case "get", "retry", "cancel":
 		if fs.NArg() != 1 {
-			return fmt.Errorf("%w: jobs %s needs one job id", errUsage, cmd)
+			return fmt.Errorf("%w: jobs %s needs one job id", ErrUsage, cmd)
 		}
 		n, err := strconv.ParseInt(fs.Arg(0), 10, 64)
 		if err != nil || n <= 0 {
@@ -50,7 +50,7 @@ func runJobs(ctx context.Context, cfg *config, logger *slog.Logger, args []strin
 		id = n
 	case "list", "stats":
 	default:
-		return fmt.Errorf("%w: unknown jobs command %q", errUsage, cmd)
+		return fmt.Errorf("%w: unknown jobs command %q", ErrUsage, cmd)
 	}
 	svc, pool, err := openAdmin(ctx, cfg, logger)
 	if err != nil {
