@@ -102,7 +102,7 @@ func TestMarketStatsSingleFlightAcrossReplicas(t *testing.T) {
 	}
 	count() // jobs that finished while the replicas stopped
 	// Counted from outside, as an operator would: GET /_sim/stats.
-	resp, err := http.Get(srv.URL + "/_sim/stats") //nolint:noctx // loopback test server
+	resp, err := http.Get(srv.URL + "/_sim/stats")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var st indexersim.Stats

@@ -95,7 +95,7 @@ func runRateLimited(t testing.TB, n int, R float64, collections, tokens int) rat
 
 // simStats reads a simulator's statistics over HTTP.
 func simStats(t testing.TB, url string) indexersim.Stats {
-	resp, err := http.Get(url + "/_sim/stats") //nolint:noctx // test helper on loopback
+	resp, err := http.Get(url + "/_sim/stats")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var st indexersim.Stats

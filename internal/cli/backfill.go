@@ -43,7 +43,7 @@ func Backfill(ctx context.Context, cfg *Config, logger *slog.Logger, args []stri
 	noWait := fs.Bool("no-wait", false, "track and enqueue, then exit without following progress")
 	logEvery := fs.Duration("log-every", 10*time.Second, "progress line interval when stdout is not a terminal")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: backfill: %v", ErrUsage, err)
+		return fmt.Errorf("%w: backfill: %w", ErrUsage, err)
 	}
 	if (*fromFile == "") == (*fromSim <= 0) || fs.NArg() > 0 {
 		return fmt.Errorf("%w: backfill needs exactly one of --from-file FILE or --from-sim N", ErrUsage)
@@ -67,7 +67,7 @@ func Backfill(ctx context.Context, cfg *Config, logger *slog.Logger, args []stri
 	enq, err := enqueueBackfill(ctx, pool, cfg, slugs)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("backfill interrupted while enqueuing (%v); run the same command again to finish", err)
+			return fmt.Errorf("backfill interrupted while enqueuing (%w); run the same command again to finish", err)
 		}
 		return err
 	}
@@ -82,7 +82,7 @@ func Backfill(ctx context.Context, cfg *Config, logger *slog.Logger, args []stri
 // readSlugFile reads one slug per line; blank lines and # comments are
 // skipped, duplicates dropped, and a malformed line stops with its number.
 func readSlugFile(path string) ([]string, error) {
-	f, err := os.Open(path)
+	f, err := os.Open(path) //nolint:gosec // the operator names the file to read
 	if err != nil {
 		return nil, fmt.Errorf("backfill: %w", err)
 	}
@@ -273,7 +273,7 @@ func followBackfill(ctx context.Context, pool *pgxpool.Pool, slugs []string, std
 		return err
 	}
 	tty := false
-	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) { //nolint:gosec // fd fits an int
+	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		tty = true
 	}
 	var bar *progressbar.ProgressBar

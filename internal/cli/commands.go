@@ -82,7 +82,7 @@ func Collections(ctx context.Context, cfg *Config, logger *slog.Logger, args []s
 		intervals[kind] = fs.Duration(strings.ReplaceAll(kind, "_", "-"), 0, "refresh interval of "+kind)
 	}
 	if err := fs.Parse(reorderFlags(rest)); err != nil {
-		return fmt.Errorf("%w: collections %s: %v", ErrUsage, cmd, err)
+		return fmt.Errorf("%w: collections %s: %w", ErrUsage, cmd, err)
 	}
 	if cmd != "list" && fs.NArg() == 0 {
 		return fmt.Errorf("%w: collections %s needs at least one slug", ErrUsage, cmd)
@@ -316,16 +316,4 @@ func traitFetchProgress(r db.CollectionProgressRow) string {
 		return "complete"
 	}
 	return "checking"
-}
-
-// lookupCollection reads a tracked opensea collection by slug.
-func lookupCollection(ctx context.Context, q *db.Queries, slug string) (db.Collection, error) {
-	c, err := q.CollectionGetBySlug(ctx, db.CollectionGetBySlugParams{Source: "opensea", Slug: slug})
-	if err != nil {
-		if errors.Is(db.Interpret(err), db.ErrNotFound) {
-			return c, fmt.Errorf("collection %q is not tracked (add it with `nftsync collections add`)", slug)
-		}
-		return c, fmt.Errorf("look up %s: %w", slug, err)
-	}
-	return c, nil
 }

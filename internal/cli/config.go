@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"fmt"
 	"log/slog"
 	"math"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/nftsync/nftsync/internal/api"
@@ -241,16 +239,6 @@ func (c *Config) planRates() map[string]float64 {
 		}
 	}
 	return rates
-}
-
-// requireSubgraphURLs fails for endpoints without a URL (worker, not dev).
-func (c *Config) requireSubgraphURLs() error {
-	for _, s := range c.Subgraphs {
-		if s.URL == "" {
-			return fmt.Errorf("NFTSYNC_SUBGRAPH_%s_URL is not set for subgraph %q", strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_")), s.Name)
-		}
-	}
-	return nil
 }
 
 // simSubgraphConfigs are the simulator's subgraphs: "seaport" mirrors the

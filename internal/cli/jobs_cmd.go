@@ -35,7 +35,7 @@ func Jobs(ctx context.Context, cfg *Config, logger *slog.Logger, args []string, 
 	limit := fs.Int("limit", 50, "most jobs to list")
 	after := fs.String("after", "", "cursor printed after the previous page")
 	if err := fs.Parse(reorderFlags(args[1:])); err != nil {
-		return fmt.Errorf("%w: jobs %s: %v", ErrUsage, cmd, err)
+		return fmt.Errorf("%w: jobs %s: %w", ErrUsage, cmd, err)
 	}
 	var id int64
 	switch cmd {

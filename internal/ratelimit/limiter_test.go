@@ -14,7 +14,7 @@ import (
 )
 
 // noWait never sleeps: every refusal comes back as a *WaitError.
-var noWait = ratelimit.Options{MaxWait: -1} //nolint:gochecknoglobals // read-only test options
+var noWait = ratelimit.Options{MaxWait: -1}
 
 func requireWait(t *testing.T, err error, reason string) *ratelimit.WaitError {
 	t.Helper()
