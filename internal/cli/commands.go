@@ -46,13 +46,14 @@ func Worker(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, obs.metrics.Registry, logger)
+	started := make(chan struct{})
+	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, started, obs.metrics.Registry, logger)
 	if err != nil {
 		return err
 	}
 	defer stopHealth()
 	logger.Info("worker started", slog.Any("max_workers", cfg.MaxWorkers))
-	return runRiver(ctx, client, cfg, logger)
+	return runRiver(ctx, client, cfg, logger, started)
 }
 
 func Collections(ctx context.Context, cfg *Config, logger *slog.Logger, args []string, stdout io.Writer) error {

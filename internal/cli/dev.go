@@ -96,7 +96,8 @@ func Dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 	if err != nil {
 		return err
 	}
-	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, obs.metrics.Registry, logger)
+	started := make(chan struct{})
+	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, started, obs.metrics.Registry, logger)
 	if err != nil {
 		return err
 	}
@@ -110,7 +111,7 @@ func Dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 	logger.Info("api ready", slog.String("url", apiURL))
 
 	go reportProgress(ctx, pool, sim.Server, logger, 10*time.Second)
-	err = runRiver(ctx, client, cfg, logger)
+	err = runRiver(ctx, client, cfg, logger, started)
 	if aerr := <-apiDone; aerr != nil && err == nil {
 		err = fmt.Errorf("api: %w", aerr)
 	}

@@ -25,10 +25,16 @@ import (
 
 // serveWorkerHealth serves /metrics, /healthz and /readyz on
 // cfg.MetricsAddr (nothing when unset) until the returned stop is called.
-// Ready means: not shutting down, the River client not stopped, and the
-// database answering.
-func serveWorkerHealth(ctx context.Context, cfg *Config, pool *pgxpool.Pool, client *river.Client[pgx.Tx], reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
+// Ready means: not shutting down, the River client started (started is
+// closed once Start returned: asking a client that is starting whether it
+// stopped is a data race) and not stopped, and the database answering.
+func serveWorkerHealth(ctx context.Context, cfg *Config, pool *pgxpool.Pool, client *river.Client[pgx.Tx], started <-chan struct{}, reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
 	return serveHealth(ctx, cfg, reg, logger, func(rctx context.Context) error {
+		select {
+		case <-started:
+		default:
+			return errors.New("workers starting")
+		}
 		select {
 		case <-client.Stopped():
 			return errors.New("workers stopped")

@@ -183,12 +183,14 @@ func newWorkerClient(cfg *Config, pool *pgxpool.Pool, deps *jobs.Deps, logger *s
 // runRiver starts client and blocks until ctx is done, then stops softly:
 // running jobs get SoftStopTimeout to finish before their contexts are
 // cancelled (jobs cancelled this way go back to available, not failed).
-func runRiver(ctx context.Context, client *river.Client[pgx.Tx], cfg *Config, logger *slog.Logger) error {
+// started is closed once the client started.
+func runRiver(ctx context.Context, client *river.Client[pgx.Tx], cfg *Config, logger *slog.Logger, started chan<- struct{}) error {
 	// The client runs on a context of its own so that a signal leads to the
 	// soft stop below rather than an immediate hard stop.
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
+	close(started)
 	<-ctx.Done()
 	logger.Info("stopping workers", slog.Duration("soft_stop_timeout", cfg.SoftStopTimeout))
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.SoftStopTimeout+10*time.Second)
