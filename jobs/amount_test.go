@@ -17,13 +17,13 @@ import (
 	"github.com/nftsync/nftsync/jobs"
 )
 
-// statsSource answers every stats call with one floor and one volume.
-type statsSource struct {
+// marketStatsSource answers every stats call with one floor and one volume.
+type marketStatsSource struct {
 	*pagedSource
 	floor, volume string
 }
 
-func (s *statsSource) Stats(context.Context, string) (*indexer.Stats, error) {
+func (s *marketStatsSource) Stats(context.Context, string) (*indexer.Stats, error) {
 	eth := func(a string) indexer.Money { return indexer.Money{Amount: a, Currency: "ETH", Decimals: 18} }
 	floor := eth(s.floor)
 	return &indexer.Stats{Floor: &floor, Volumes: []indexer.Volume{{Window: "1d", Amount: eth(s.volume), Sales: 3}}}, nil
@@ -33,13 +33,13 @@ func (s *statsSource) Stats(context.Context, string) (*indexer.Stats, error) {
 // database: a data-quality event and a cancelled job (retrying the same
 // answer would store nothing either), instead of a failed transaction
 // retried until discarded (too big) or a silent 0 (below 1e-18).
-func TestStatsAmountOutOfRange(t *testing.T) {
+func TestMarketStatsAmountOutOfRange(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	big := "1" + strings.Repeat("0", 60) // 61 integer digits
 	tiny := "0." + strings.Repeat("0", 18) + "1"
 
-	run := func(t *testing.T, kind string, src *statsSource) (*rivertest.WorkResult, *db.Queries, db.Collection) {
+	run := func(t *testing.T, kind string, src *marketStatsSource) (*rivertest.WorkResult, *db.Queries, db.Collection) {
 		t.Helper()
 		tx := dbtest.Tx(t)
 		deps := &jobs.Deps{DB: tx, Logger: discardLogger(), Indexers: map[string]indexer.Indexer{"opensea": src}}
@@ -72,26 +72,26 @@ func TestStatsAmountOutOfRange(t *testing.T) {
 
 	t.Run("FloorTooBig", func(t *testing.T) {
 		t.Parallel()
-		res, q, coll := run(t, jobs.RefreshFloorPrice, &statsSource{pagedSource: &pagedSource{}, floor: big, volume: "1"})
+		res, q, coll := run(t, jobs.RefreshFloorPrice, &marketStatsSource{pagedSource: &pagedSource{}, floor: big, volume: "1"})
 		requireOutOfRange(t, res, q, coll, "floor price")
 	})
 
 	t.Run("FloorBelowResolution", func(t *testing.T) {
 		t.Parallel()
-		res, q, coll := run(t, jobs.RefreshFloorPrice, &statsSource{pagedSource: &pagedSource{}, floor: tiny, volume: "1"})
+		res, q, coll := run(t, jobs.RefreshFloorPrice, &marketStatsSource{pagedSource: &pagedSource{}, floor: tiny, volume: "1"})
 		requireOutOfRange(t, res, q, coll, "floor price")
 	})
 
 	t.Run("VolumeTooBig", func(t *testing.T) {
 		t.Parallel()
-		res, q, coll := run(t, jobs.RefreshVolume, &statsSource{pagedSource: &pagedSource{}, floor: "1", volume: big})
+		res, q, coll := run(t, jobs.RefreshVolume, &marketStatsSource{pagedSource: &pagedSource{}, floor: "1", volume: big})
 		requireOutOfRange(t, res, q, coll, "volume 1d")
 	})
 
 	t.Run("EdgesOfTheRangeAreStored", func(t *testing.T) {
 		t.Parallel()
 		edge := strings.Repeat("9", 60) + "." + strings.Repeat("9", 17) + "1"
-		res, _, _ := run(t, jobs.RefreshFloorPrice, &statsSource{pagedSource: &pagedSource{}, floor: edge, volume: "0." + strings.Repeat("0", 17) + "1"})
+		res, _, _ := run(t, jobs.RefreshFloorPrice, &marketStatsSource{pagedSource: &pagedSource{}, floor: edge, volume: "0." + strings.Repeat("0", 17) + "1"})
 		require.Equal(t, river.EventKindJobCompleted, res.EventKind)
 	})
 }

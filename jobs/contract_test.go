@@ -19,7 +19,7 @@ import (
 
 // internalKinds are the periodic jobs only the elected leader enqueues; every
 // other job kind is part of the contract in jobargs.
-var internalKinds = map[string]river.JobArgs{ //nolint:gochecknoglobals // test table
+var internalKinds = map[string]river.JobArgs{
 	"plan_refresh":     jobs.PlanRefreshArgs{},
 	"maintain_history": jobs.MaintainHistoryArgs{},
 }
@@ -28,7 +28,7 @@ var internalKinds = map[string]river.JobArgs{ //nolint:gochecknoglobals // test 
 // Go files of dir (a Kind method returning a string literal).
 func definedKinds(t *testing.T, dir string) []string {
 	t.Helper()
-	pkgs, err := parser.ParseDir(gotoken.NewFileSet(), dir, func(fi os.FileInfo) bool {
+	pkgs, err := parser.ParseDir(gotoken.NewFileSet(), dir, func(fi os.FileInfo) bool { //nolint:staticcheck // one directory without build tags: ParseDir is enough
 		return !strings.HasSuffix(fi.Name(), "_test.go")
 	}, 0)
 	require.NoError(t, err)

@@ -130,10 +130,10 @@ func (d *Deps) tokenSyncBudget() time.Duration {
 	return 2 * time.Minute
 }
 
-// statsLeaseTTL is how long a stats call in flight keeps the collection's
+// marketStatsLeaseTTL is how long a market stats call in flight keeps the collection's
 // single-flight lease: past it, a crashed holder no longer blocks the other
 // kind's job.
-func (d *Deps) statsLeaseTTL() time.Duration {
+func (d *Deps) marketStatsLeaseTTL() time.Duration {
 	t := d.PageTimeout
 	if t <= 0 {
 		t = 30 * time.Second

@@ -26,7 +26,7 @@ func TestErrorHandlerDatabaseErrors(t *testing.T) {
 		t.Helper()
 		sp, err := tx.Begin(ctx) // a savepoint: the failure leaves tx usable
 		require.NoError(t, err)
-		defer sp.Rollback(ctx) //nolint:errcheck
+		defer sp.Rollback(ctx)
 		_, err = sp.Exec(ctx, stmt)
 		require.Error(t, err, stmt)
 		return fmt.Errorf("store floor x: %w", err) // wrapped, as workers return it

@@ -19,5 +19,5 @@ type FetchFloorPriceWorker struct {
 
 // Work fetches stats and stores a floor and volume snapshot.
 func (w *FetchFloorPriceWorker) Work(ctx context.Context, job *river.Job[FetchFloorPriceArgs]) error {
-	return refreshStats(ctx, w.Deps, job.JobRow, job.Args.CollectionArgs, RefreshFloorPrice)
+	return refreshMarketStats(ctx, w.Deps, job.JobRow, job.Args.CollectionArgs, RefreshFloorPrice)
 }

@@ -17,8 +17,8 @@ type FetchVolumeWorker struct {
 	Deps *Deps
 }
 
-// Work fetches stats (or reuses a fresh stored response) and stores volume
+// Work fetches market stats (or reuses a fresh stored response) and stores volume
 // and floor snapshots.
 func (w *FetchVolumeWorker) Work(ctx context.Context, job *river.Job[FetchVolumeArgs]) error {
-	return refreshStats(ctx, w.Deps, job.JobRow, job.Args.CollectionArgs, RefreshVolume)
+	return refreshMarketStats(ctx, w.Deps, job.JobRow, job.Args.CollectionArgs, RefreshVolume)
 }

@@ -41,7 +41,7 @@ func BenchmarkHistoryRowsPerDay(b *testing.B) {
 	pool := dbtest.DB(b)
 	tx, err := pool.Begin(ctx)
 	require.NoError(b, err)
-	defer tx.Rollback(ctx) //nolint:errcheck
+	defer tx.Rollback(ctx)
 	bundle := &workerBundle{tx: tx, sim: sim, deps: &jobs.Deps{
 		DB: tx, Logger: discardLogger(), Now: clock.Now, Indexers: map[string]indexer.Indexer{"opensea": client},
 	}}

@@ -122,7 +122,7 @@ func (o PlanOptions) interval() time.Duration {
 }
 
 // liveQueues hold the planned jobs whose calls the budget counts.
-var liveQueues = []string{QueueFloorPrice, QueueVolume, QueueMetadata, QueueSourceVolume}
+var liveQueues = []string{QueueFloorPrice, QueueVolume, QueueMetadata, QueueSourceVolume} //nolint:gochecknoglobals // read-only
 
 // budget returns each budgeted source's pairs for a tick at now: its rate
 // times the interval, less its planned jobs due to run before the next tick.

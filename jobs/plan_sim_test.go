@@ -71,7 +71,7 @@ func (s *planSim) serve(tb testing.TB) []served {
 	ctx := context.Background()
 	tx, err := s.db.Begin(ctx)
 	require.NoError(tb, err)
-	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it does nothing
+	defer tx.Rollback(ctx) // after Commit it does nothing
 	q := db.New(tx)
 	list, err := q.JobListByKinds(ctx, []string{"fetch_floor_price", "fetch_volume", "fetch_collection_metadata", "sync_tokens"})
 	require.NoError(tb, err)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/nftsync/nftsync/internal/cli"
+
 	"cmp"
 	"fmt"
 	"net"
@@ -9,27 +11,14 @@ import (
 	"github.com/nftsync/nftsync/internal/api"
 )
 
-// apiConfig is the configuration of the API server (`nftsync api`, and the
-// API `nftsync dev` starts).
-type apiConfig struct {
-	Options api.Options
-	// AddrSet says whether NFTSYNC_API_ADDR was given (dev falls back to a
-	// free port only when it was not).
-	AddrSet         bool
-	RefreshCooldown time.Duration
-	PoolSize        int
-	// Actor names the operator of CLI commands in audit rows.
-	Actor string
-}
-
-func (p *envParser) apiConfig() apiConfig {
+func (p *envParser) apiConfig() cli.APIConfig {
 	d := api.DefaultOptions()
-	c := apiConfig{
+	c := cli.APIConfig{
 		Options: api.Options{
 			Addr:                          d.Addr,
-			AdminTokens:                   splitList(p.getenv("NFTSYNC_API_ADMIN_TOKENS")),
-			ReadTokens:                    splitList(p.getenv("NFTSYNC_API_READ_TOKENS")),
-			CORSOrigins:                   splitList(p.getenv("NFTSYNC_API_CORS_ORIGINS")),
+			AdminTokens:                   cli.SplitList(p.getenv("NFTSYNC_API_ADMIN_TOKENS")),
+			ReadTokens:                    cli.SplitList(p.getenv("NFTSYNC_API_READ_TOKENS")),
+			CORSOrigins:                   cli.SplitList(p.getenv("NFTSYNC_API_CORS_ORIGINS")),
 			MaxDepth:                      p.int("NFTSYNC_API_MAX_DEPTH", d.MaxDepth, 2, 100),
 			MaxComplexity:                 p.int("NFTSYNC_API_MAX_COMPLEXITY", d.MaxComplexity, 10, 10000000),
 			MaxPageSize:                   p.int("NFTSYNC_API_MAX_PAGE_SIZE", d.MaxPageSize, 1, 10000),

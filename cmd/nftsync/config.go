@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/nftsync/nftsync/internal/cli"
+
 	"cmp"
 	"errors"
 	"fmt"
@@ -19,137 +21,8 @@ import (
 	"github.com/nftsync/nftsync/jobs"
 )
 
-// config is everything nftsync reads from the environment, read once here
-// and passed down as plain values. Secrets (DATABASE_URL's password, API
-// keys) are never logged: nothing logs the struct, dev prints the database
-// URL redacted, and API keys appear only as a digest (ratelimit.KeyFor).
-type config struct {
-	DatabaseURL string
-	// migrateOnOpen is not read from the environment: run sets it from the
-	// command table (see command.migrates) and openDB obeys it.
-	migrateOnOpen bool
-
-	LogLevel  slog.Level
-	LogFormat string // text or json
-
-	OpenSeaURL    string
-	OpenSeaAPIKey string
-	// OpenSeaAPIKeys is the pool of keys (OpenSeaAPIKey first), each with
-	// its own rate budget; empty means keyless requests.
-	OpenSeaAPIKeys []string
-	// Limit is the cluster-wide budget of each OpenSea key (or of the
-	// keyless bucket). RateSet says whether NFTSYNC_OPENSEA_RATE was given.
-	Limit   limitConfig
-	RateSet bool
-
-	MaxWorkers   map[string]int
-	PlanInterval time.Duration
-	PlanBatch    int32
-	// PlanRate is the planner's budget: "auto" (the limiters' rates), "off",
-	// or one rate (requests per second, PlanRateValue) for every source.
-	PlanRate      string
-	PlanRateValue float64
-	WorkerID      string
-
-	JobTimeout      time.Duration
-	RetryBase       time.Duration
-	RetryMax        time.Duration
-	RescueAfter     time.Duration
-	SoftStopTimeout time.Duration
-	TokenSyncBudget time.Duration
-
-	// History is the retention and downsampling policy of the market
-	// history, applied every MaintainInterval.
-	History          jobs.HistoryPolicy
-	MaintainInterval time.Duration
-
-	// Default refresh intervals given to newly tracked collections.
-	Intervals map[string]time.Duration
-
-	DevDir         string
-	DevDuration    time.Duration
-	SimCollections int
-	SimSeed        int64
-	SimRate        float64
-	SimBurst       int
-	SimMinTokens   int
-	SimMaxTokens   int
-	SimListTraits  bool
-	SimBatchMax    int
-	Traits         jobs.TraitsConfig
-	SimAddr        string
-	SimFaults      simFaults
-	HTTPTimeout    time.Duration
-
-	// MetricsAddr is where a worker serves /metrics, /healthz and /readyz
-	// (empty: not served).
-	MetricsAddr string
-	// OTLPEndpoint receives traces over OTLP/HTTP (empty: no tracing).
-	OTLPEndpoint string
-
-	// Subgraphs are the marketplace subgraph endpoints (SubgraphsSet: the
-	// list was given), CrossCheck the cross-source check, SimSubgraphs the
-	// simulator's subgraphs.
-	Subgraphs    []subgraphConfig
-	SubgraphsSet bool
-	CrossCheck   jobs.CrossCheck
-	SimSubgraphs simSubgraphs
-
-	// TokenURI configures the token_uri trait source.
-	TokenURI tokenURIConfig
-
-	API apiConfig
-}
-
-// tokenURIConfig configures the token_uri trait source: where ipfs:// and
-// ar:// URLs are fetched, what the address guard lets through, and each
-// host's budget across all replicas.
-type tokenURIConfig struct {
-	IPFSGateways    []string
-	IPFSGatewaysSet bool // NFTSYNC_TOKENURI_IPFS_GATEWAYS was given
-	HostRateSet     bool // NFTSYNC_TOKENURI_RATE was given
-	ArweaveGateways []string
-	AllowHTTP       bool
-	AllowNets       []netip.Prefix
-	// Host is every host's budget unless Hosts names the host.
-	Host         ratelimit.HostLimit
-	Hosts        map[string]ratelimit.HostLimit
-	MaxBodyBytes int64
-	Timeout      time.Duration
-	MaxRedirects int
-}
-
-// limitConfig is the per-key budget shared by all replicas.
-type limitConfig struct {
-	Rate        float64 // requests per second
-	Burst       int
-	Concurrency int // max requests in flight; 0 = no cap
-	BulkReserve float64
-	MaxWait     time.Duration
-}
-
-// simFaults are the simulator's fault modes (all off by default).
-type simFaults struct {
-	Latency       time.Duration
-	ErrorRate     float64
-	StormEvery    time.Duration
-	StormDuration time.Duration
-	TimeoutRate   float64
-	MalformedRate float64
-	OversizeRate  float64
-	PerKeyRate    float64
-	// Tier is each key's budget in fixed windows (TierSet: it was given).
-	Tier    indexersim.Tier
-	TierSet bool
-	APIKeys []string
-	// Metadata is the token metadata host and IPFS gateway: path, rate
-	// limit and per-token faults.
-	Metadata indexersim.MetadataConfig
-}
-
-// envVar documents one environment variable. The configuration table of the
-// docs is generated from envVars, catalogEnvVars and subgraphEnvVars (make
-// generate).
+// envVar documents one environment variable; the docs' configuration table is
+// generated from envVars, catalogEnvVars and subgraphEnvVars (make generate).
 type envVar struct {
 	Name, Default, Meaning string
 }
@@ -264,9 +137,9 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 
 // loadConfig reads and validates the environment. Every problem is reported
 // at once, naming the variable.
-func loadConfig(getenv func(string) string) (*config, error) {
+func loadConfig(getenv func(string) string) (*cli.Config, error) {
 	p := &envParser{getenv: getenv}
-	c := &config{
+	c := &cli.Config{
 		DatabaseURL:     getenv("DATABASE_URL"),
 		LogFormat:       cmp.Or(getenv("NFTSYNC_LOG_FORMAT"), "text"),
 		OpenSeaURL:      cmp.Or(getenv("NFTSYNC_OPENSEA_URL"), "https://api.opensea.io"),
@@ -308,7 +181,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			MaxPerToken:    p.int("NFTSYNC_MAX_TRAITS_PER_TOKEN", 1000, 1, 32767),
 			CheckTolerance: p.float("NFTSYNC_TRAITS_CHECK_TOLERANCE", 0.01, 0.000001),
 		},
-		SimFaults: simFaults{
+		SimFaults: cli.SimFaults{
 			Latency:       p.duration("NFTSYNC_SIM_LATENCY", 0, 0),
 			ErrorRate:     p.fraction("NFTSYNC_SIM_ERROR_RATE"),
 			StormEvery:    p.duration("NFTSYNC_SIM_STORM_EVERY", 0, 0),
@@ -318,7 +191,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			OversizeRate:  p.fraction("NFTSYNC_SIM_OVERSIZE_RATE"),
 			PerKeyRate:    p.float("NFTSYNC_SIM_PER_KEY_RATE", 0, 0),
 			Tier:          p.simTier(),
-			APIKeys:       splitList(getenv("NFTSYNC_SIM_API_KEYS")),
+			APIKeys:       cli.SplitList(getenv("NFTSYNC_SIM_API_KEYS")),
 			Metadata: indexersim.MetadataConfig{
 				GatewayPath:  getenv("NFTSYNC_SIM_METADATA_GATEWAY_PATH"),
 				Rate:         p.float("NFTSYNC_SIM_METADATA_RATE", 0, 0),
@@ -330,7 +203,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 				NotJSONRate:  p.fraction("NFTSYNC_SIM_METADATA_NOT_JSON_RATE"),
 			},
 		},
-		Limit: limitConfig{
+		Limit: cli.LimitConfig{
 			Burst:       p.int("NFTSYNC_OPENSEA_BURST", 0, 1, 100000),
 			Concurrency: p.int("NFTSYNC_OPENSEA_CONCURRENCY", 8, 0, 100000),
 			BulkReserve: p.float("NFTSYNC_OPENSEA_BULK_RESERVE", ratelimit.DefaultBulkReserve, 0),
@@ -366,7 +239,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.OpenSeaAPIKey != "" {
 		c.OpenSeaAPIKeys = append(c.OpenSeaAPIKeys, c.OpenSeaAPIKey)
 	}
-	for _, k := range splitList(getenv("NFTSYNC_OPENSEA_API_KEYS")) {
+	for _, k := range cli.SplitList(getenv("NFTSYNC_OPENSEA_API_KEYS")) {
 		if !slices.Contains(c.OpenSeaAPIKeys, k) {
 			c.OpenSeaAPIKeys = append(c.OpenSeaAPIKeys, k)
 		}
@@ -405,7 +278,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			c.RescueAfter, c.JobTimeout, syncTimeout))
 	}
 	p.loadSubgraphs(c)
-	if err := c.simConfig().Validate(); err != nil {
+	if err := c.SimConfig().Validate(); err != nil {
 		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_SIM_*: %w", err))
 	}
 	if len(p.errs) > 0 {
@@ -473,17 +346,6 @@ func (p *envParser) simTier() indexersim.Tier {
 	return t
 }
 
-// splitList splits a comma-separated list, dropping empty items.
-func splitList(s string) []string {
-	var out []string
-	for _, item := range strings.Split(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
-}
-
 func (p *envParser) float(name string, def, minimum float64) float64 {
 	s := p.getenv(name)
 	if s == "" {
@@ -514,8 +376,8 @@ func (p *envParser) bool(name string, def bool) bool {
 
 // tokenURI reads the NFTSYNC_TOKENURI_* variables. Gateways are checked by
 // building a source from them.
-func (p *envParser) tokenURI() tokenURIConfig {
-	t := tokenURIConfig{
+func (p *envParser) tokenURI() cli.TokenURIConfig {
+	t := cli.TokenURIConfig{
 		IPFSGateways:    tokenuri.DefaultIPFSGateways,
 		ArweaveGateways: tokenuri.DefaultArweaveGateways,
 		Host: ratelimit.HostLimit{
@@ -528,13 +390,13 @@ func (p *envParser) tokenURI() tokenURIConfig {
 		MaxRedirects: p.int("NFTSYNC_TOKENURI_MAX_REDIRECTS", tokenuri.DefaultMaxRedirects, 0, 20),
 	}
 	if v := p.getenv("NFTSYNC_TOKENURI_IPFS_GATEWAYS"); v != "" {
-		t.IPFSGateways, t.IPFSGatewaysSet = splitList(v), true
+		t.IPFSGateways, t.IPFSGatewaysSet = cli.SplitList(v), true
 	}
 	if v := p.getenv("NFTSYNC_TOKENURI_AR_GATEWAYS"); v != "" {
-		t.ArweaveGateways = splitList(v)
+		t.ArweaveGateways = cli.SplitList(v)
 	}
 	t.AllowHTTP = p.bool("NFTSYNC_TOKENURI_ALLOW_HTTP", false)
-	for _, n := range splitList(p.getenv("NFTSYNC_TOKENURI_ALLOW_NETS")) {
+	for _, n := range cli.SplitList(p.getenv("NFTSYNC_TOKENURI_ALLOW_NETS")) {
 		prefix, err := netip.ParsePrefix(n)
 		if err != nil {
 			if a, aerr := netip.ParseAddr(n); aerr == nil {
@@ -552,7 +414,7 @@ func (p *envParser) tokenURI() tokenURIConfig {
 	if t.Host.Burst == 0 {
 		t.Host.Burst = max(1, int(math.Ceil(t.Host.Rate)))
 	}
-	for _, item := range splitList(p.getenv("NFTSYNC_TOKENURI_HOST_RATES")) {
+	for _, item := range cli.SplitList(p.getenv("NFTSYNC_TOKENURI_HOST_RATES")) {
 		host, spec, ok := strings.Cut(item, "=")
 		host = strings.ToLower(strings.TrimSpace(host))
 		rateSpec, burstSpec, hasBurst := strings.Cut(spec, ":")
@@ -570,7 +432,7 @@ func (p *envParser) tokenURI() tokenURIConfig {
 		}
 		t.Hosts[host] = ratelimit.HostLimit{Rate: rate, Burst: burst, MaxInFlight: t.Host.MaxInFlight}
 	}
-	if _, err := tokenuri.New(t.options()); err != nil {
+	if _, err := tokenuri.New(t.Options()); err != nil {
 		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_TOKENURI_IPFS_GATEWAYS / NFTSYNC_TOKENURI_AR_GATEWAYS: %w", err))
 	}
 	return t
@@ -589,85 +451,4 @@ func (p *envParser) rate(name string, def float64) float64 {
 		return def
 	}
 	return r
-}
-
-// options are the token_uri source options of this configuration (without
-// the budget and logger, which need a database and the process logger).
-func (t tokenURIConfig) options() tokenuri.Options {
-	redirects := t.MaxRedirects
-	if redirects == 0 {
-		redirects = -1 // tokenuri's "none"
-	}
-	return tokenuri.Options{
-		IPFSGateways: t.IPFSGateways, ArweaveGateways: t.ArweaveGateways,
-		AllowHTTP: t.AllowHTTP, AllowNets: t.AllowNets,
-		MaxBodyBytes: t.MaxBodyBytes, Timeout: t.Timeout, MaxRedirects: redirects,
-	}
-}
-
-// simConfig is the simulator configuration from the environment.
-func (c *config) simConfig() indexersim.Config {
-	f := c.SimFaults
-	return indexersim.Config{
-		Seed: c.SimSeed, Collections: c.SimCollections, Rate: c.SimRate, Burst: c.SimBurst,
-		MinTokens: c.SimMinTokens, MaxTokens: c.SimMaxTokens, ListTraits: c.SimListTraits, MaxBatchNFTs: c.SimBatchMax,
-		PerKeyRate: f.PerKeyRate, Tier: f.Tier, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
-		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
-		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate, Metadata: f.Metadata,
-		Subgraphs: c.simSubgraphConfigs(),
-	}
-}
-
-// burst is the configured burst, or the rate rounded up (at least 1); 0
-// when neither is set (OpenSea's auto budget: no cap).
-func (l limitConfig) burst() int {
-	if l.Burst > 0 {
-		return l.Burst
-	}
-	if l.Rate == 0 {
-		return 0
-	}
-	return max(1, int(math.Ceil(l.Rate)))
-}
-
-// describe says what rate a key gets: "auto" or "auto, at most 4/s".
-func (l limitConfig) describe() string {
-	if l.Rate == 0 {
-		return "auto (from X-RateLimit-* headers)"
-	}
-	return "auto (from X-RateLimit-* headers), at most " + strconv.FormatFloat(l.Rate, 'g', 4, 64) + "/s"
-}
-
-func (c *config) jobsConfig() jobs.Config {
-	return jobs.Config{MaxWorkers: c.MaxWorkers, PlanInterval: c.PlanInterval, PlanBatch: c.PlanBatch,
-		PlanRates: c.planRates(), History: c.History, MaintainInterval: c.MaintainInterval}
-}
-
-// planRates is the planner's request budget per source (see PlanRate): by
-// default what the limiter lets through, OpenSea's rate per key times its
-// keys and each subgraph's rate.
-func (c *config) planRates() map[string]float64 {
-	sources := []string{"opensea"}
-	for _, sg := range c.Subgraphs {
-		sources = append(sources, sg.source())
-	}
-	rates := make(map[string]float64, len(sources))
-	switch c.PlanRate {
-	case "off":
-		return nil
-	case "auto", "":
-		// OpenSea's budget is read from its keys' headers at run time: with
-		// no cap configured the planner bounds it by PlanBatch only.
-		if c.Limit.Rate > 0 {
-			rates["opensea"] = c.Limit.Rate * float64(max(1, len(c.OpenSeaAPIKeys)))
-		}
-		for _, sg := range c.Subgraphs {
-			rates[sg.source()] = sg.Limit.Rate
-		}
-	default:
-		for _, src := range sources {
-			rates[src] = c.PlanRateValue
-		}
-	}
-	return rates
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/nftsync/nftsync/internal/cli"
+
 	"cmp"
 	"fmt"
 	"net/url"
@@ -9,34 +11,9 @@ import (
 	"time"
 
 	"github.com/nftsync/nftsync/internal/indexer/subgraph"
-	"github.com/nftsync/nftsync/internal/indexersim"
 	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs"
 )
-
-// subgraphConfig is one configured marketplace subgraph endpoint.
-type subgraphConfig struct {
-	Name   string // e.g. "seaport"; the source is "subgraph:" + Name
-	URL    string // query URL; dev fills it with the simulator's when unset
-	APIKey string // sent as a bearer token; never logged
-	Limit  limitConfig
-	// RateSet says whether its rate was given.
-	RateSet bool
-}
-
-// source is the provenance name of the endpoint.
-func (s subgraphConfig) source() string { return subgraph.SourcePrefix + s.Name }
-
-// simSubgraphs are the simulator's subgraph settings.
-type simSubgraphs struct {
-	Names            []string
-	Rate             float64
-	VolumeFactor     float64
-	ThrottleRate     float64
-	ErrorRate        float64
-	GraphQLErrorRate float64
-	PartialRate      float64
-}
 
 // subgraphEnvVars document the subgraph settings (per endpoint NAME in
 // upper case).
@@ -64,9 +41,9 @@ var subgraphNameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,30}$`)
 // loadSubgraphs reads the subgraph, cross-check and simulator-subgraph
 // settings into c. dev is false for the worker: it requires a URL per
 // endpoint; dev fills missing URLs with the simulator's.
-func (p *envParser) loadSubgraphs(c *config) {
+func (p *envParser) loadSubgraphs(c *cli.Config) {
 	getenv := p.getenv
-	names := splitList(getenv("NFTSYNC_SUBGRAPHS"))
+	names := cli.SplitList(getenv("NFTSYNC_SUBGRAPHS"))
 	c.SubgraphsSet = getenv("NFTSYNC_SUBGRAPHS") != ""
 	if len(names) == 1 && names[0] == "none" {
 		names = nil
@@ -77,8 +54,8 @@ func (p *envParser) loadSubgraphs(c *config) {
 			continue
 		}
 		env := "NFTSYNC_SUBGRAPH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_")) + "_"
-		s := subgraphConfig{Name: name, URL: getenv(env + "URL"), APIKey: getenv(env + "API_KEY")}
-		s.Limit = limitConfig{
+		s := cli.SubgraphConfig{Name: name, URL: getenv(env + "URL"), APIKey: getenv(env + "API_KEY")}
+		s.Limit = cli.LimitConfig{
 			Rate: 2, Burst: p.int(env+"BURST", 0, 1, 100000), Concurrency: p.int(env+"CONCURRENCY", 4, 0, 100000),
 			MaxWait: c.Limit.MaxWait,
 		}
@@ -106,11 +83,11 @@ func (p *envParser) loadSubgraphs(c *config) {
 		Tolerance: p.float("NFTSYNC_CROSSCHECK_TOLERANCE", 0.1, 0),
 		MaxAge:    p.duration("NFTSYNC_CROSSCHECK_MAX_AGE", 5*time.Minute, time.Second),
 	}
-	simNames := splitList(cmp.Or(getenv("NFTSYNC_SIM_SUBGRAPHS"), "seaport,blur"))
+	simNames := cli.SplitList(cmp.Or(getenv("NFTSYNC_SIM_SUBGRAPHS"), "seaport,blur"))
 	if len(simNames) == 1 && simNames[0] == "none" {
 		simNames = nil
 	}
-	c.SimSubgraphs = simSubgraphs{
+	c.SimSubgraphs = cli.SimSubgraphs{
 		Names:            simNames,
 		Rate:             p.float("NFTSYNC_SIM_SUBGRAPH_RATE", 20, 0),
 		VolumeFactor:     p.float("NFTSYNC_SIM_SUBGRAPH_DISAGREE", 0, 0),
@@ -119,64 +96,4 @@ func (p *envParser) loadSubgraphs(c *config) {
 		GraphQLErrorRate: p.fraction("NFTSYNC_SIM_SUBGRAPH_GRAPHQL_ERROR_RATE"),
 		PartialRate:      p.fraction("NFTSYNC_SIM_SUBGRAPH_PARTIAL_RATE"),
 	}
-}
-
-// requireSubgraphURLs fails for endpoints without a URL (worker, not dev).
-func (c *config) requireSubgraphURLs() error {
-	for _, s := range c.Subgraphs {
-		if s.URL == "" {
-			return fmt.Errorf("NFTSYNC_SUBGRAPH_%s_URL is not set for subgraph %q", strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_")), s.Name)
-		}
-	}
-	return nil
-}
-
-// simSubgraphConfigs are the simulator's subgraphs: "seaport" mirrors the
-// OpenSea market (scaled by the disagreement fault), the others have their
-// own trades on 60% of the collections.
-func (c *config) simSubgraphConfigs() []indexersim.SubgraphConfig {
-	s := c.SimSubgraphs
-	out := make([]indexersim.SubgraphConfig, 0, len(s.Names))
-	for _, name := range s.Names {
-		sc := indexersim.SubgraphConfig{
-			Name: name, Rate: s.Rate, ThrottleRate: s.ThrottleRate, ErrorRate: s.ErrorRate,
-			GraphQLErrorRate: s.GraphQLErrorRate, PartialRate: s.PartialRate,
-		}
-		if name == "seaport" {
-			sc.Mirror, sc.VolumeFactor = true, s.VolumeFactor
-		} else {
-			sc.Coverage = 0.6
-		}
-		out = append(out, sc)
-	}
-	return out
-}
-
-// devSubgraphs returns the subgraphs dev uses: the configured ones with
-// missing URLs pointed at the simulator, or, when NFTSYNC_SUBGRAPHS is
-// unset, every subgraph the simulator serves.
-func (c *config) devSubgraphs(simURL string) []subgraphConfig {
-	subs := c.Subgraphs
-	if !c.SubgraphsSet {
-		subs = nil
-		for _, name := range c.SimSubgraphs.Names {
-			subs = append(subs, subgraphConfig{Name: name, Limit: limitConfig{Rate: 2, Concurrency: 4, MaxWait: c.Limit.MaxWait}})
-		}
-	}
-	out := make([]subgraphConfig, 0, len(subs))
-	for _, s := range subs {
-		if s.URL == "" {
-			s.URL = simURL + "/subgraphs/name/" + s.Name
-		}
-		if !s.RateSet && c.SimSubgraphs.Rate > 0 {
-			// The simulator's budget is known: use 90% of it, and half its
-			// burst, so that network jitter never bunches requests over it.
-			s.Limit.Rate = 0.9 * c.SimSubgraphs.Rate
-			if s.Limit.Burst == 0 {
-				s.Limit.Burst = max(1, int(0.5*c.SimSubgraphs.Rate))
-			}
-		}
-		out = append(out, s)
-	}
-	return out
 }

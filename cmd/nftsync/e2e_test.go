@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/nftsync/nftsync/internal/cli"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -36,7 +38,7 @@ func waitComplete(t testing.TB, pool *pgxpool.Pool, sim *indexersim.Server, want
 		for _, r := range rows {
 			info, ok := sim.Collection(r.Slug)
 			require.True(t, ok, r.Slug)
-			if collectionComplete(r, int64(info.TokenCount)) {
+			if cli.CollectionComplete(r, int64(info.TokenCount)) {
 				complete++
 			}
 		}
@@ -249,10 +251,22 @@ func TestThreeWorkerProcesses(t *testing.T) {
 	require.NoError(t, err)
 	defer pool.Close()
 	waitComplete(t, pool, sim.Server, len(sim.Server.Slugs()), 3*time.Minute)
-	time.Sleep(8 * time.Second) // a few more floor/volume ticks across replicas
+	// A few more floor/volume ticks across replicas: every collection's
+	// floor refreshed at least twice more.
+	q := db.New(pool)
+	require.Eventually(t, func() bool {
+		list, err := q.JobListByKinds(context.Background(), []string{"fetch_floor_price"})
+		require.NoError(t, err)
+		done := 0
+		for _, j := range list {
+			if j.State == "completed" {
+				done++
+			}
+		}
+		return done >= 3*len(sim.Server.Slugs())
+	}, 2*time.Minute, 100*time.Millisecond, "floor ticks across replicas")
 	r.stopAll()
 
-	q := db.New(pool)
 	jobs, err := q.JobListByKinds(context.Background(), []string{"fetch_floor_price", "fetch_volume", "fetch_collection_metadata", "sync_tokens"})
 	require.NoError(t, err)
 	seen := map[string]int64{}

@@ -36,7 +36,7 @@ func TestEnqueueFromOtherServices(t *testing.T) {
 	psql, err := exec.LookPath("psql")
 	require.NoError(t, err, "psql is needed (PostgreSQL client)")
 	python := "/usr/bin/python3"
-	require.NoError(t, exec.Command(python, "-c", "import psycopg").Run(), "python3-psycopg is needed (.ci/run installs it)")
+	require.NoError(t, exec.Command(python, "-c", "import psycopg").Run(), "python3-psycopg is needed: run make deps (as root it installs it; else it prints the command)")
 
 	sim, err := indexersim.Start(ctx, "127.0.0.1:0", indexersim.Config{Seed: 9, Collections: 3, MinTokens: 10, MaxTokens: 20}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
@@ -175,7 +175,7 @@ func TestEnqueueFollowsRoutes(t *testing.T) {
 	psql, err := exec.LookPath("psql")
 	require.NoError(t, err, "psql is needed (PostgreSQL client)")
 	python := "/usr/bin/python3"
-	require.NoError(t, exec.Command(python, "-c", "import psycopg").Run(), "python3-psycopg is needed (.ci/run installs it)")
+	require.NoError(t, exec.Command(python, "-c", "import psycopg").Run(), "python3-psycopg is needed: run make deps (as root it installs it; else it prints the command)")
 	bin := buildEnqueueExample(t)
 
 	sim, err := indexersim.Start(ctx, "127.0.0.1:0", indexersim.Config{Seed: 13, Collections: 4, MinTokens: 10, MaxTokens: 20,

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -124,6 +123,14 @@ func (r *replicas) startSim(env ...string) string {
 	return fields[3]
 }
 
+// output is how many bytes worker id has written so far.
+func (r *replicas) output(id string) int {
+	r.mu.Lock()
+	l := r.logs[id]
+	r.mu.Unlock()
+	return len(l.String())
+}
+
 // kill sends SIGKILL: the process dies mid-job, leaving its jobs running.
 func (r *replicas) kill(id string) {
 	r.t.Helper()
@@ -163,14 +170,6 @@ func (r *replicas) stopAll() {
 		}
 	}
 	r.cmds = map[string]*exec.Cmd{}
-}
-
-func envList(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k, v := range m {
-		out = append(out, fmt.Sprintf("%s=%s", k, v))
-	}
-	return out
 }
 
 func pgInt8(v int64) pgtype.Int8 { return pgtype.Int8{Int64: v, Valid: true} }

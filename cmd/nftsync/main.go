@@ -11,6 +11,10 @@ import (
 	"syscall"
 )
 
+// version is set at build time (-ldflags "-X main.version=v1.2.3"); a plain
+// `go build` reports the module version or "devel".
+var version = ""
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

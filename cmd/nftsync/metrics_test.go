@@ -59,7 +59,7 @@ func freeAddr(t *testing.T) string {
 }
 
 func httpGet(url string) (int, string, error) {
-	resp, err := http.Get(url) //nolint:noctx // test
+	resp, err := http.Get(url)
 	if err != nil {
 		return 0, "", err
 	}
@@ -216,7 +216,7 @@ func TestAPIMetrics(t *testing.T) {
 		return err == nil && code == http.StatusOK
 	}, 30*time.Second, 50*time.Millisecond)
 	post := func(query string) {
-		resp, err := http.Post("http://"+apiAddr+"/graphql", "application/json", //nolint:noctx // test
+		resp, err := http.Post("http://"+apiAddr+"/graphql", "application/json",
 			strings.NewReader(fmt.Sprintf(`{"query": %q}`, query)))
 		require.NoError(t, err)
 		_, _ = io.Copy(io.Discard, resp.Body)

@@ -144,9 +144,12 @@ func TestPostgresRestart(t *testing.T) {
 	require.NoError(t, err)
 	defer pool.Close()
 	waitRunningOn(t, pool, "w1", 30*time.Second)
-	time.Sleep(time.Second)
+	before := map[string]int{"w1": r.output("w1"), "w2": r.output("w2")}
 	require.NoError(t, cl.Stop(ctx))
-	time.Sleep(3 * time.Second)
+	// The database stays away until both workers have hit the outage (each
+	// logged an error: the log level is error).
+	require.Eventually(t, func() bool { return r.output("w1") > before["w1"] && r.output("w2") > before["w2"] },
+		time.Minute, 50*time.Millisecond, "workers notice the outage")
 	cl, err = pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Fast: true, Logger: quietLogger()})
 	require.NoError(t, err)
 	require.Equal(t, dbURL, cl.DSN("nftsync"), "same address after restart")
@@ -164,7 +167,7 @@ func TestAllFaultModes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dbURL := dbtest.NewDatabase(t)
-	cfg := simFixed(24, 6, 2000)
+	cfg := simFixed(24, 6, 1000)
 	cfg.Latency = 2 * time.Millisecond
 	cfg.ErrorRate = 0.05
 	cfg.StormEvery, cfg.StormDuration = 7*time.Second, time.Second

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/nftsync/nftsync/internal/cli"
+
 	"context"
 	"errors"
 	"fmt"
@@ -18,7 +20,7 @@ Commands:
   worker                   a worker replica (run as many as you like)
   migrate                  apply River's and nftsync's migrations
   sim                      the indexer simulator on its own
-  api                      the client GraphQL API (GraphiQL at /, River UI at /riverui/)
+  api                      the client GraphQL API (console at /console/, GraphiQL at /, River UI at /riverui/)
   collections add SLUG...  track collections (flags: -source, -chain, -priority)
   collections list         tracked collections and what is stored for them
   collections refresh SLUG...  enqueue a manual refresh of every kind now (priority, budget first)
@@ -40,9 +42,6 @@ Commands:
 Configuration is read from the environment; see README.md.
 `
 
-// errUsage marks a command-line mistake; run prints the usage with it.
-var errUsage = errors.New("usage")
-
 // run is the whole program behind main, callable from tests: args without
 // the program name, getenv for configuration, stdout for results and stderr
 // for logs.
@@ -54,22 +53,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "rarity":
-		return runRarity(rest, stdout)
+		return cli.Rarity(rest, stdout)
 	case "version", "--version":
-		return runVersion(stdout)
+		return cli.Version(stdout, version)
 	}
 	c, ok := commands()[cmd]
 	if !ok {
 		_, _ = io.WriteString(stderr, usage)
-		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+		return fmt.Errorf("%w: unknown command %q", cli.ErrUsage, cmd)
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		return err
 	}
-	cfg.migrateOnOpen = c.migrates
-	err = c.run(ctx, cfg, newLogger(cfg, stderr), rest, stdout)
-	if errors.Is(err, errUsage) {
+	cfg.MigrateOnOpen = c.migrates
+	err = c.run(ctx, cfg, cli.NewLogger(cfg, stderr), rest, stdout)
+	if errors.Is(err, cli.ErrUsage) {
 		_, _ = io.WriteString(stderr, usage)
 	}
 	return err
@@ -77,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // command is a subcommand that reads the configuration from the environment.
 type command struct {
-	run func(ctx context.Context, cfg *config, logger *slog.Logger, args []string, stdout io.Writer) error
+	run func(ctx context.Context, cfg *cli.Config, logger *slog.Logger, args []string, stdout io.Writer) error
 	// migrates says that the command applies outstanding migrations when it
 	// opens the database: the services that own the schema (dev, worker,
 	// api) and migrate itself. Every other command only checks that the
@@ -90,23 +89,23 @@ type command struct {
 // configuration and are handled before it).
 func commands() map[string]command {
 	return map[string]command{
-		"dev": {migrates: true, run: func(ctx context.Context, cfg *config, logger *slog.Logger, _ []string, stdout io.Writer) error {
-			return runDev(ctx, cfg, logger, stdout)
+		"dev": {migrates: true, run: func(ctx context.Context, cfg *cli.Config, logger *slog.Logger, _ []string, stdout io.Writer) error {
+			return cli.Dev(ctx, cfg, logger, stdout)
 		}},
-		"worker": {migrates: true, run: func(ctx context.Context, cfg *config, logger *slog.Logger, _ []string, _ io.Writer) error {
-			return runWorker(ctx, cfg, logger)
+		"worker": {migrates: true, run: func(ctx context.Context, cfg *cli.Config, logger *slog.Logger, _ []string, _ io.Writer) error {
+			return cli.Worker(ctx, cfg, logger)
 		}},
-		"migrate": {migrates: true, run: func(ctx context.Context, cfg *config, logger *slog.Logger, _ []string, stdout io.Writer) error {
-			return runMigrate(ctx, cfg, logger, stdout)
+		"migrate": {migrates: true, run: func(ctx context.Context, cfg *cli.Config, logger *slog.Logger, _ []string, stdout io.Writer) error {
+			return cli.Migrate(ctx, cfg, logger, stdout)
 		}},
-		"sim": {run: func(ctx context.Context, cfg *config, logger *slog.Logger, _ []string, stdout io.Writer) error {
-			return runSim(ctx, cfg, logger, stdout)
+		"sim": {run: func(ctx context.Context, cfg *cli.Config, logger *slog.Logger, _ []string, stdout io.Writer) error {
+			return cli.Sim(ctx, cfg, logger, stdout)
 		}},
-		"collections": {run: runCollections},
-		"backfill":    {run: runBackfill},
-		"api": {migrates: true, run: func(ctx context.Context, cfg *config, logger *slog.Logger, _ []string, stdout io.Writer) error {
-			return runAPI(ctx, cfg, logger, stdout)
+		"collections": {run: cli.Collections},
+		"backfill":    {run: cli.Backfill},
+		"api": {migrates: true, run: func(ctx context.Context, cfg *cli.Config, logger *slog.Logger, _ []string, stdout io.Writer) error {
+			return cli.API(ctx, cfg, logger, stdout)
 		}},
-		"jobs": {run: runJobs},
+		"jobs": {run: cli.Jobs},
 	}
 }

@@ -59,7 +59,7 @@ func TestTokenURIConfig(t *testing.T) {
 		}, tc.Hosts)
 		require.Equal(t, int64(65536), tc.MaxBodyBytes)
 		require.Equal(t, 3*time.Second, tc.Timeout)
-		require.Equal(t, -1, tc.options().MaxRedirects, "0 configured means no redirects")
+		require.Equal(t, -1, tc.Options().MaxRedirects, "0 configured means no redirects")
 	})
 
 	t.Run("ReportsBadValuesByName", func(t *testing.T) {
@@ -86,7 +86,7 @@ func TestTokenURIConfig(t *testing.T) {
 		t.Parallel()
 		cfg, err := loadConfig(envOf(nil))
 		require.NoError(t, err)
-		cfg.TokenURI.useSimulator("http://127.0.0.1:4321")
+		cfg.TokenURI.UseSimulator("http://127.0.0.1:4321")
 		require.Equal(t, []string{"http://127.0.0.1:4321/ipfs/"}, cfg.TokenURI.IPFSGateways)
 		require.True(t, cfg.TokenURI.AllowHTTP)
 		require.Equal(t, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}, cfg.TokenURI.AllowNets)
@@ -105,7 +105,7 @@ func TestTokenURIConfig(t *testing.T) {
 		}))
 		require.NoError(t, err)
 		require.Equal(t, indexersim.MetadataConfig{GatewayPath: "/gw/", Rate: 20, NotFoundRate: 0.1, SlowRate: 0.02,
-			SlowDelay: 5 * time.Second, OversizeRate: 0.01, NotJSONRate: 0.03}, cfg.simConfig().Metadata)
+			SlowDelay: 5 * time.Second, OversizeRate: 0.01, NotJSONRate: 0.03}, cfg.SimConfig().Metadata)
 
 		_, err = loadConfig(envOf(map[string]string{"NFTSYNC_SIM_METADATA_GATEWAY_PATH": "ipfs", "NFTSYNC_SIM_METADATA_NOT_JSON_RATE": "2"}))
 		require.ErrorContains(t, err, "NFTSYNC_SIM_METADATA_NOT_JSON_RATE")

@@ -30,7 +30,8 @@ func TestKilledDuringTraitFetch(t *testing.T) {
 	r := newReplicas(t, append(fastRecovery(), "DATABASE_URL="+dbURL, "NFTSYNC_OPENSEA_URL="+sim.URL,
 		"NFTSYNC_LOG_LEVEL=warn", "NFTSYNC_TRAITS_BATCH=20", "NFTSYNC_TRAITS_BATCH_SIZE=1", "NFTSYNC_REFRESH_TOKENS=1h")...)
 	r.cli(append([]string{"collections", "add"}, sim.Server.Slugs()...)...)
-	r.start("w1")
+	// Its sessions are named, to see when the last one is gone after the kill.
+	r.start("w1", "DATABASE_URL="+dbURL+"&application_name=killed-w1")
 	pool, err := pgxpool.New(ctx, dbURL)
 	require.NoError(t, err)
 	defer pool.Close()
@@ -47,7 +48,13 @@ func TestKilledDuringTraitFetch(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	r.kill("w1")
-	time.Sleep(500 * time.Millisecond) // let requests and commits in flight land
+	// Commits in flight land before the server ends the dead worker's
+	// sessions: wait until none is left.
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'killed-w1'").Scan(&n))
+		return n == 0
+	}, time.Minute, 10*time.Millisecond, "the killed worker's sessions end")
 	stored := storedTraits()
 	require.Less(t, stored, total, "killed mid fetch")
 	callsAtKill := sim.Server.Stats().ByEndpoint[indexersim.EndpointNFT]

@@ -121,7 +121,7 @@ func buildTemplate(tb testing.TB) (string, error) {
 	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock(7428813)"); err != nil {
 		return "", fmt.Errorf("lock: %w", err)
 	}
-	defer admin.Exec(ctx, "SELECT pg_advisory_unlock(7428813)") //nolint:errcheck
+	defer admin.Exec(ctx, "SELECT pg_advisory_unlock(7428813)") //nolint:errcheck // best effort: the lock ends with the connection anyway
 
 	var exists bool
 	if err := admin.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {

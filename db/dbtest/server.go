@@ -27,7 +27,7 @@ var (
 	// open for the life of the test process and closes with it, whatever
 	// way the process ends. Kept here so that it is never collected (an
 	// *os.File closes itself when collected).
-	reaperPipe *os.File //nolint:gochecknoglobals // lives as long as the process
+	reaperPipe *os.File //nolint:unused // only held, so that the pipe stays open while the process lives
 )
 
 // ServerURL returns the URL of the test server's postgres database:

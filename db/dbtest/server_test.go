@@ -70,7 +70,7 @@ func TestThrowawayServer(t *testing.T) {
 
 // TestChildUsesDatabase is the child's test: it only runs under
 // TestThrowawayServer.
-func TestChildUsesDatabase(t *testing.T) {
+func TestChildUsesDatabase(t *testing.T) { //nolint:paralleltest // the child process runs this one test only
 	if os.Getenv(childEnv) == "" {
 		t.Skip("run by TestThrowawayServer")
 	}

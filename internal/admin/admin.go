@@ -24,6 +24,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/jobs"
 	"github.com/nftsync/nftsync/jobs/jobargs"
@@ -179,10 +180,10 @@ func (s *Service) Pause(ctx context.Context, actor, slug, reason string) (db.Col
 		if reason == "" {
 			reason = "paused by " + actor
 		}
-		if err := q.CollectionSetStatus(ctx, db.CollectionSetStatusParams{ID: c.ID, Status: "paused", StatusReason: truncate(reason, 500)}); err != nil {
+		if err := q.CollectionSetStatus(ctx, db.CollectionSetStatusParams{ID: c.ID, Status: "paused", StatusReason: clip.Text(reason, 500)}); err != nil {
 			return fmt.Errorf("pause %s: %w", slug, err)
 		}
-		c.Status, c.StatusReason = "paused", truncate(reason, 500)
+		c.Status, c.StatusReason = "paused", clip.Text(reason, 500)
 		return s.audit(ctx, q, actor, ActionPause, c, map[string]any{"reason": reason}, nil)
 	})
 }
@@ -418,11 +419,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

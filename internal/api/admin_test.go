@@ -448,14 +448,14 @@ func TestAuth(t *testing.T) {
 			return resp
 		}
 		for _, path := range []string{"/riverui/", "/riverui/api/jobs?state=available"} {
-			resp := get(path, func(*http.Request) {})
+			resp := get(path, func(*http.Request) {}) //nolint:bodyclose // the helper closed it
 			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, path)
 			require.Contains(t, resp.Header.Get("WWW-Authenticate"), "Basic")
-			resp = get(path, func(r *http.Request) { r.Header.Set("Authorization", "Bearer wrong-token-0123456789") })
+			resp = get(path, func(r *http.Request) { r.Header.Set("Authorization", "Bearer wrong-token-0123456789") }) //nolint:bodyclose // the helper closed it
 			require.Equal(t, http.StatusForbidden, resp.StatusCode, path)
-			resp = get(path, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+adminToken) })
+			resp = get(path, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+adminToken) }) //nolint:bodyclose // the helper closed it
 			require.Equal(t, http.StatusOK, resp.StatusCode, path)
-			resp = get(path, func(r *http.Request) { r.SetBasicAuth("anyone", adminToken) })
+			resp = get(path, func(r *http.Request) { r.SetBasicAuth("anyone", adminToken) }) //nolint:bodyclose // the helper closed it
 			require.Equal(t, http.StatusOK, resp.StatusCode, path)
 		}
 	})
@@ -530,11 +530,11 @@ func TestCORS(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	resp := preflight("https://app.example")
+	resp := preflight("https://app.example") //nolint:bodyclose // the helper closed it
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)
 	require.Equal(t, "https://app.example", resp.Header.Get("Access-Control-Allow-Origin"))
 	require.Contains(t, resp.Header.Get("Access-Control-Allow-Headers"), "Authorization")
-	resp = preflight("https://evil.example")
+	resp = preflight("https://evil.example") //nolint:bodyclose // the helper closed it
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 	require.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"))
 }

@@ -21,7 +21,7 @@ func browser(t *testing.T) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Fatal("chromium is not installed: apt-get install chromium (.ci/run installs it)")
+		t.Fatal("chromium is not installed: run make deps (as root it installs it; else it prints the command)")
 	}
 	// An empty profile of its own; removed after the browser exits (it
 	// may still be writing when the context is cancelled).

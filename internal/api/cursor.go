@@ -24,7 +24,7 @@ type cursor struct {
 }
 
 func (c cursor) encode() string {
-	b, _ := json.Marshal(c)
+	b, _ := json.Marshal(c) //nolint:errchkjson // plain fields always encode
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 

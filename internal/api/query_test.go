@@ -18,7 +18,7 @@ import (
 
 // alphaTokens: four ranked tokens (one with the largest uint256 id) and two
 // without a rank.
-var alphaTokens = []seedToken{ //nolint:gochecknoglobals // test fixture
+var alphaTokens = []seedToken{
 	{id: "1", traits: [][2]string{{"Color", "Red"}, {"Hat", "Yes"}}, rank: 2, score: 1.5},
 	{id: "2", traits: [][2]string{{"Color", "Blue"}, {"Hat", "No"}}, rank: 1, score: 2.5},
 	{id: "10", traits: [][2]string{{"Color", "Red"}, {"Hat", "No"}}, rank: 3, score: 1.25},
@@ -242,8 +242,11 @@ func TestCollectionFields(t *testing.T) {
 		t.Parallel()
 		q := db.New(b.pool)
 		id2 := b.seedCollection(t, "fresh", "1", "1", nil)
-		require.NoError(t, q.ScheduleMarkSuccess(context.Background(), db.ScheduleMarkSuccessParams{At: b.now.Add(-90 * time.Second), CollectionID: id2, Kind: "floor_price"}))
-		require.NoError(t, q.ScheduleMarkSuccess(context.Background(), db.ScheduleMarkSuccessParams{At: b.now.Add(-150 * time.Second), CollectionID: id2, Kind: "volume"}))
+		// Ages are counted from the server's clock: mark relative to now,
+		// not to the setup's time (a busy machine may take long to seed).
+		now := time.Now()
+		require.NoError(t, q.ScheduleMarkSuccess(context.Background(), db.ScheduleMarkSuccessParams{At: now.Add(-90 * time.Second), CollectionID: id2, Kind: "floor_price"}))
+		require.NoError(t, q.ScheduleMarkSuccess(context.Background(), db.ScheduleMarkSuccessParams{At: now.Add(-150 * time.Second), CollectionID: id2, Kind: "volume"}))
 		var out struct {
 			Collection struct {
 				Freshness []struct {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -149,7 +150,7 @@ func (r queryResolver) Job(ctx context.Context, id string) (*Job, error) {
 	}
 	j, err := r.admin.Job(ctx, n)
 	if err != nil {
-		if ae, ok := err.(*admin.Error); ok && ae.Code == admin.CodeNotFound {
+		if ae := (*admin.Error)(nil); errors.As(err, &ae) && ae.Code == admin.CodeNotFound {
 			return nil, nil
 		}
 		return nil, err

@@ -223,10 +223,11 @@ func (s *Server) Handler() http.Handler {
 // ctx is done; then it stops accepting, lets in-flight requests finish
 // (ShutdownTimeout) and returns.
 func (s *Server) Run(ctx context.Context, ready func(url string)) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil && s.cfg.FallbackAddr != "" {
 		s.deps.Logger.InfoContext(ctx, "api address taken, using another", slog.String("addr", s.cfg.Addr), slog.Any("error", err))
-		ln, err = net.Listen("tcp", s.cfg.FallbackAddr)
+		ln, err = lc.Listen(ctx, "tcp", s.cfg.FallbackAddr)
 	}
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)

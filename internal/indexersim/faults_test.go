@@ -66,15 +66,16 @@ func TestFaults(t *testing.T) {
 		b := setup(t, Config{Collections: 1, TimeoutRate: 1})
 		client := &http.Client{Timeout: 100 * time.Millisecond}
 		started := time.Now()
-		_, err := client.Get(b.ts.URL + statsPath) //nolint:bodyclose,noctx // fails
+		_, err := client.Get(b.ts.URL + statsPath) //nolint:bodyclose // the request fails: there is no body
 		require.Error(t, err)
 		require.GreaterOrEqual(t, time.Since(started), 100*time.Millisecond)
-		require.Equal(t, int64(1), b.sim.Stats().Faults[FaultTimeout])
+		// On a busy machine the client may give up before the handler ran.
+		require.Eventually(t, func() bool { return b.sim.Stats().Faults[FaultTimeout] == 1 }, 5*time.Second, 5*time.Millisecond)
 
 		// Close drops hanging requests instead of answering them.
 		errc := make(chan error, 1)
 		go func() {
-			res, err := http.Get(b.ts.URL + statsPath) //nolint:noctx // released by Close
+			res, err := http.Get(b.ts.URL + statsPath)
 			if err == nil {
 				res.Body.Close()
 			}
@@ -164,7 +165,7 @@ func TestFaults(t *testing.T) {
 		b := setup(t, Config{Collections: 1, OversizeRate: 1, OversizeBytes: 1 << 20})
 		lengths := map[bool]bool{}
 		for range 8 {
-			res, err := b.ts.Client().Get(b.ts.URL + "/api/v2/collection/sim-collection-000/nfts?limit=200") //nolint:noctx // test
+			res, err := b.ts.Client().Get(b.ts.URL + "/api/v2/collection/sim-collection-000/nfts?limit=200")
 			require.NoError(t, err)
 			n, err := io.Copy(io.Discard, res.Body)
 			require.NoError(t, err)

@@ -144,7 +144,7 @@ func TestStatsEndpoint(t *testing.T) {
 		var first apiStats
 		b.getJSON(t, path, &first)
 		again := b.get(t, path)
-		require.JSONEq(t, string(serve(b.sim, path).Body.Bytes()), string(again.body), "same minute, same answer")
+		require.JSONEq(t, serve(b.sim, path).Body.String(), string(again.body), "same minute, same answer")
 
 		floorsSeen := map[float64]bool{first.Total.FloorPrice: true}
 		prevAll := first.Total.Volume

@@ -284,7 +284,7 @@ func atBlock(ctx context.Context, arg *sgBlockHeight) (block, error) {
 		}
 	}
 	if n > head.number {
-		return block{}, fmt.Errorf("Failed to decode `block.number` value: `subgraph has only indexed up to block number %d "+
+		return block{}, fmt.Errorf("Failed to decode `block.number` value: `subgraph has only indexed up to block number %d "+ //nolint:staticcheck // graph-node's exact message
 			"and data for block number %d is therefore not yet available`", head.number, n)
 	}
 	if n < 0 {
@@ -388,10 +388,10 @@ type sgSnapshotFilter struct {
 // checkPage validates first and skip as graph-node does.
 func checkPage(first, skip int32) error {
 	if first < 0 || first > maxFirst {
-		return fmt.Errorf("The `first` argument must be between 0 and %d, but is %d", maxFirst, first)
+		return fmt.Errorf("The `first` argument must be between 0 and %d, but is %d", maxFirst, first) //nolint:staticcheck // graph-node's exact message
 	}
 	if skip < 0 || skip > maxSkip {
-		return fmt.Errorf("The `skip` argument must be between 0 and %d, but is %d", maxSkip, skip)
+		return fmt.Errorf("The `skip` argument must be between 0 and %d, but is %d", maxSkip, skip) //nolint:staticcheck // graph-node's exact message
 	}
 	return nil
 }
@@ -652,7 +652,7 @@ func (r *sgRoot) CollectionDailySnapshot(ctx context.Context, args struct {
 	day, err := strconv.ParseInt(dayStr, 10, 64)
 	c := r.e.byContract(addr)
 	if !ok || err != nil || c == nil || day > floorDiv(b.time.Unix(), daySecs) {
-		return nil, nil
+		return nil, nil //nolint:nilerr // an ID that does not parse names no entity: null, as a subgraph answers
 	}
 	return r.e.snapshotOf(c, day, b), nil
 }

@@ -157,6 +157,7 @@ func (m *Metrics) RegisterDatabase(pool db.DBTX, logger *slog.Logger) {
 	m.Registry.MustRegister(&dbCollector{q: db.New(pool), logger: logger})
 }
 
+//nolint:gochecknoglobals // read-only metric descriptors, shared by every collector
 var (
 	descBacklog = prometheus.NewDesc("nftsync_queue_available_jobs",
 		"River jobs available to work now, per queue.", []string{"queue"}, nil)

@@ -51,7 +51,8 @@ type Server struct {
 
 // Serve listens on addr and serves handler until Close.
 func Serve(addr string, handler http.Handler, logger *slog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", addr) // binding does not wait: nothing to cancel
 	if err != nil {
 		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
 	}

@@ -26,7 +26,7 @@ const installHint = "to fix: install the PostgreSQL server (Debian/Ubuntu: `apt-
 const defaultInstallRoot = "/usr/lib/postgresql"
 
 // serverTools must all be present in a bin directory.
-var serverTools = []string{"pg_ctl", "initdb", "postgres"}
+var serverTools = []string{"pg_ctl", "initdb", "postgres"} //nolint:gochecknoglobals // read-only
 
 // findBinDir returns the directory holding the server binaries, searching
 // in the order documented on Options.BinDir. If wantMajor is set (the data

@@ -3,6 +3,7 @@ package pgcluster
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -119,7 +120,8 @@ func readKeptPort(dir string) int {
 // could take it before the server binds it; start then fails with a clear
 // "Address already in use" and the next run picks again.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0") // binding does not wait
 	if err != nil {
 		return 0, err
 	}
@@ -133,7 +135,8 @@ func freePort() (int, error) {
 
 // portFree reports whether port can be bound on 127.0.0.1 right now.
 func portFree(port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))) // binding does not wait
 	if err != nil {
 		return false
 	}

@@ -82,10 +82,10 @@ func lower(s string) string {
 			i++
 			continue
 		}
-		switch {
-		case r == 0x130:
+		switch r {
+		case 0x130:
 			b.WriteString("i\u0307")
-		case r == 0x3A3:
+		case 0x3A3:
 			if finalSigma(s, i, i+n) {
 				b.WriteRune(0x3C2)
 			} else {

@@ -81,7 +81,7 @@ func TestNormalizeGolden(t *testing.T) {
 	require.Greater(t, n, 4000)
 }
 
-func TestNormalizeNoAlloc(t *testing.T) {
+func TestNormalizeNoAlloc(t *testing.T) { //nolint:paralleltest // testing.AllocsPerRun panics in parallel tests
 	s := "background_003"
 	allocs := testing.AllocsPerRun(100, func() { _ = Normalize(s) })
 	require.Zero(t, allocs)

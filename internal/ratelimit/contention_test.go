@@ -94,7 +94,9 @@ func TestContentionInFlight(t *testing.T) {
 	}.run(t, lims)
 	t.Logf("in flight: %d grants, peak %d of %d", len(gs), peak, maxInFlight)
 	require.LessOrEqual(t, peak, maxInFlight)
-	require.Equal(t, maxInFlight, peak, "the cap is reached under load")
+	// The cap, not a lock, limits: several calls are in flight at once
+	// (all three on a quiet machine; a loaded one has peaked at two).
+	require.GreaterOrEqual(t, peak, 2, "more than one call in flight under load")
 	// Enough grants that slots were reused many times; not a throughput
 	// floor (a quiet machine grants ~600, a loaded one has given 183).
 	require.Greater(t, len(gs), 30)
@@ -136,8 +138,10 @@ func TestContentionPauseBlocksEveryone(t *testing.T) {
 		case g.at.Before(from.Add(-time.Second)):
 		case g.at.Before(from):
 			before++
-		case g.at.Before(from.Add(20 * time.Millisecond)):
-			// A grant may hold the row lock while the pause statement starts.
+		case g.at.Before(from.Add(250 * time.Millisecond)):
+			// The pause's time is its transaction's start; it takes effect
+			// when it gets the bucket's row lock, after the grants queued
+			// before it (20 ms on a quiet machine, more on a busy one).
 		case g.at.Before(until):
 			during++
 		case g.at.Before(until.Add(time.Second)):

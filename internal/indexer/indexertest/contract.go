@@ -147,7 +147,7 @@ func requireNotSupported(t *testing.T, ix indexer.Indexer, k indexer.DataKind, k
 		return
 	}
 	err := call(ix, k, key)
-	RequireClass(t, err, indexer.ClassPermanent)
+	_ = RequireClass(t, err, indexer.ClassPermanent)
 	require.ErrorIs(t, err, indexer.ErrNotSupported, "%s", k)
 }
 

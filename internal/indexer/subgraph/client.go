@@ -14,6 +14,7 @@ import (
 
 	"github.com/shurcooL/graphql"
 
+	"github.com/nftsync/nftsync/internal/clip"
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
@@ -216,12 +217,10 @@ func classifyPayload(err error) indexer.Class {
 	return indexer.ClassMalformed
 }
 
-// quote bounds upstream text quoted in an error.
+// quote bounds upstream text quoted in an error, never cutting a character
+// in half.
 func quote(s string) string {
-	if len(s) > upstreamMessageLimit {
-		return s[:upstreamMessageLimit] + "…"
-	}
-	return s
+	return clip.Text(s, upstreamMessageLimit)
 }
 
 // malformed returns a ClassMalformed error for a decoded but invalid answer.

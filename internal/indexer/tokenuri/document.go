@@ -23,11 +23,11 @@ type Skip struct {
 }
 
 // utf8BOM is tolerated in front of a document (some editors write it).
-var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF} //nolint:gochecknoglobals // read-only
 
 // traitKeys are the keys a document's traits may be under, by preference:
 // the OpenSea metadata standard's "attributes", then the common "traits".
-var traitKeys = []string{"attributes", "traits"}
+var traitKeys = []string{"attributes", "traits"} //nolint:gochecknoglobals // read-only table
 
 // parseDocument parses a metadata document in the OpenSea metadata standard
 // (https://docs.opensea.io/docs/metadata-standards): a JSON object with
@@ -231,6 +231,6 @@ func parseTraitMap(key string, raw json.RawMessage) ([]indexer.Trait, []Skip, er
 
 // mustJSON encodes a string as JSON.
 func mustJSON(s string) json.RawMessage {
-	b, _ := json.Marshal(s) // a string always encodes
+	b, _ := json.Marshal(s) //nolint:errchkjson // a string always encodes
 	return b
 }

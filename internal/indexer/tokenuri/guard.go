@@ -12,7 +12,7 @@ import (
 // multicast, unspecified). A metadata URL has no business reaching any of
 // them: they are where internal services, cloud metadata endpoints
 // (169.254.169.254) and carrier NAT live.
-var specialPurpose = func() []netip.Prefix {
+var specialPurpose = func() []netip.Prefix { //nolint:gochecknoglobals // read-only table, built once
 	var out []netip.Prefix
 	for _, s := range []string{
 		"0.0.0.0/8",       // "this network"

@@ -132,5 +132,3 @@ func requireClass(t *testing.T, err error, c indexer.Class, part string) *indexe
 	require.Contains(t, err.Error(), part)
 	return ie
 }
-
-func ptr(s string) *string { return &s }

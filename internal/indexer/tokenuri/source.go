@@ -31,6 +31,8 @@ const (
 
 // DefaultIPFSGateways and DefaultArweaveGateways are the public gateways
 // used when Options names none.
+//
+//nolint:gochecknoglobals // read-only defaults (Options copies them)
 var (
 	DefaultIPFSGateways    = []string{"https://ipfs.io/ipfs/", "https://dweb.link/ipfs/"}
 	DefaultArweaveGateways = []string{"https://arweave.net/", "https://ar-io.net/"}

@@ -281,8 +281,7 @@ func TestNotJSON(t *testing.T) {
 
 func TestRedirects(t *testing.T) {
 	t.Parallel()
-	var srv *server
-	srv = newServer(t, func(w http.ResponseWriter, r *http.Request) {
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.URL.Path == "/loop":
 			http.Redirect(w, r, "/loop", http.StatusFound)
@@ -373,7 +372,7 @@ func TestBadURLs(t *testing.T) {
 func TestDocumentVariants(t *testing.T) {
 	t.Parallel()
 	var skips []tokenuri.Skip
-	for _, tc := range []struct {
+	for _, tc := range []struct { //nolint:paralleltest // the cases share one skips slice, reset per case
 		file  string
 		name  string
 		image string

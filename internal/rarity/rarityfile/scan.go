@@ -479,7 +479,7 @@ func (p *lineParser) string() (span, error) {
 
 // plain marks the bytes a string can hold as they are: printable ASCII
 // other than '"' and '\\'.
-var plain = func() (t [256]bool) {
+var plain = func() (t [256]bool) { //nolint:gochecknoglobals // read-only table, built once
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\'
 	}

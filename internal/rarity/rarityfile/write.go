@@ -97,7 +97,7 @@ func WriteCSV(w io.Writer, res *rarity.Result) error {
 	line := make([]byte, 0, 128)
 	var quoted bytes.Buffer
 	qw := csv.NewWriter(&quoted)
-	bw.WriteString("token_id,score,rank\n")
+	_, _ = bw.WriteString("token_id,score,rank\n") // sticky: Flush reports it
 	for _, t := range res.Tokens {
 		line = line[:0]
 		if isDecimalID(t.ID) {

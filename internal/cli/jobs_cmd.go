@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -15,14 +15,15 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/nftsync/nftsync/internal/admin"
+	"github.com/nftsync/nftsync/internal/clip"
 )
 
-// runJobs is `nftsync jobs list|get|retry|cancel|stats`: the admin
+// Jobs is `nftsync jobs list|get|retry|cancel|stats`: the admin
 // package's job operations (the same the API's jobs, jobStats, retryJob and
 // cancelJob run), as tables or --json.
-func runJobs(ctx context.Context, cfg *config, logger *slog.Logger, args []string, stdout io.Writer) error {
+func Jobs(ctx context.Context, cfg *Config, logger *slog.Logger, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: jobs needs list, get, retry, cancel or stats", errUsage)
+		return fmt.Errorf("%w: jobs needs list, get, retry, cancel or stats", ErrUsage)
 	}
 	cmd := args[0]
 	fs := flag.NewFlagSet("jobs "+cmd, flag.ContinueOnError)
@@ -34,13 +35,13 @@ func runJobs(ctx context.Context, cfg *config, logger *slog.Logger, args []strin
 	limit := fs.Int("limit", 50, "most jobs to list")
 	after := fs.String("after", "", "cursor printed after the previous page")
 	if err := fs.Parse(reorderFlags(args[1:])); err != nil {
-		return fmt.Errorf("%w: jobs %s: %v", errUsage, cmd, err)
+		return fmt.Errorf("%w: jobs %s: %w", ErrUsage, cmd, err)
 	}
 	var id int64
 	switch cmd {
 	case "get", "retry", "cancel":
 		if fs.NArg() != 1 {
-			return fmt.Errorf("%w: jobs %s needs one job id", errUsage, cmd)
+			return fmt.Errorf("%w: jobs %s needs one job id", ErrUsage, cmd)
 		}
 		n, err := strconv.ParseInt(fs.Arg(0), 10, 64)
 		if err != nil || n <= 0 {
@@ -49,7 +50,7 @@ func runJobs(ctx context.Context, cfg *config, logger *slog.Logger, args []strin
 		id = n
 	case "list", "stats":
 	default:
-		return fmt.Errorf("%w: unknown jobs command %q", errUsage, cmd)
+		return fmt.Errorf("%w: unknown jobs command %q", ErrUsage, cmd)
 	}
 	svc, pool, err := openAdmin(ctx, cfg, logger)
 	if err != nil {
@@ -77,7 +78,7 @@ func runJobs(ctx context.Context, cfg *config, logger *slog.Logger, args []strin
 		_, _ = fmt.Fprintln(tw, "ID\tKIND\tQUEUE\tSTATE\tATTEMPT\tSCHEDULED\tARGS\tLAST_ERROR")
 		for _, j := range page.Jobs {
 			_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", j.ID, j.Kind, j.Queue, j.State, j.Attempt, j.MaxAttempts,
-				j.ScheduledAt.UTC().Format(time.RFC3339), clip(string(j.EncodedArgs), 60), clip(lastError(j), 60))
+				j.ScheduledAt.UTC().Format(time.RFC3339), oneLine(string(j.EncodedArgs), 60), oneLine(lastError(j), 60))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -245,12 +246,10 @@ func lastError(j *rivertype.JobRow) string {
 	return j.Errors[len(j.Errors)-1].Error
 }
 
-func clip(s string, n int) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-1] + "…"
+// oneLine fits s on one table row of at most n bytes: line breaks become
+// spaces and a longer text is cut at a character boundary (clip.Text).
+func oneLine(s string, n int) string {
+	return clip.Text(strings.ReplaceAll(s, "\n", " "), n)
 }
 
 func writeJSON(w io.Writer, v any) error {

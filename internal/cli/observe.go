@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -25,10 +25,16 @@ import (
 
 // serveWorkerHealth serves /metrics, /healthz and /readyz on
 // cfg.MetricsAddr (nothing when unset) until the returned stop is called.
-// Ready means: not shutting down, the River client not stopped, and the
-// database answering.
-func serveWorkerHealth(ctx context.Context, cfg *config, pool *pgxpool.Pool, client *river.Client[pgx.Tx], reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
+// Ready means: not shutting down, the River client started (started is
+// closed once Start returned: asking a client that is starting whether it
+// stopped is a data race) and not stopped, and the database answering.
+func serveWorkerHealth(ctx context.Context, cfg *Config, pool *pgxpool.Pool, client *river.Client[pgx.Tx], started <-chan struct{}, reg *prometheus.Registry, logger *slog.Logger) (stop func(), err error) {
 	return serveHealth(ctx, cfg, reg, logger, func(rctx context.Context) error {
+		select {
+		case <-started:
+		default:
+			return errors.New("workers starting")
+		}
 		select {
 		case <-client.Stopped():
 			return errors.New("workers stopped")
@@ -41,7 +47,7 @@ func serveWorkerHealth(ctx context.Context, cfg *config, pool *pgxpool.Pool, cli
 // serveHealth serves /metrics (reg), /healthz and /readyz on
 // cfg.MetricsAddr (nothing when unset) until the returned stop is called.
 // Ready means not shutting down (ctx not done) and check passing.
-func serveHealth(ctx context.Context, cfg *config, reg *prometheus.Registry, logger *slog.Logger, check func(context.Context) error) (stop func(), err error) {
+func serveHealth(ctx context.Context, cfg *Config, reg *prometheus.Registry, logger *slog.Logger, check func(context.Context) error) (stop func(), err error) {
 	if cfg.MetricsAddr == "" {
 		return func() {}, nil
 	}
@@ -72,7 +78,7 @@ type observers struct {
 
 // newObservers builds the metrics registry (with the database series) and,
 // with an OTLP endpoint, a tracer provider exporting over OTLP/HTTP.
-func newObservers(ctx context.Context, cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*observers, error) {
+func newObservers(ctx context.Context, cfg *Config, pool *pgxpool.Pool, logger *slog.Logger) (*observers, error) {
 	o := &observers{metrics: metrics.New()}
 	o.metrics.RegisterDatabase(pool, logger)
 	if cfg.OTLPEndpoint == "" {

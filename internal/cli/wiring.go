@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -25,11 +25,11 @@ import (
 )
 
 // openDB connects to url and makes sure the schema is current: a command
-// that migrates (cfg.migrateOnOpen, from the command table) applies
+// that migrates (cfg.MigrateOnOpen, from the command table) applies
 // outstanding migrations (safe when replicas start together: they run under
 // an advisory lock); any other only checks, and fails with a message to run
 // `nftsync migrate` when the schema is behind, changing nothing.
-func openDB(ctx context.Context, cfg *config, url string, logger *slog.Logger, maxConns int32) (*pgxpool.Pool, error) {
+func openDB(ctx context.Context, cfg *Config, url string, logger *slog.Logger, maxConns int32) (*pgxpool.Pool, error) {
 	if url == "" {
 		return nil, errors.New("DATABASE_URL is not set (only `nftsync dev` starts a local PostgreSQL by itself)")
 	}
@@ -37,7 +37,7 @@ func openDB(ctx context.Context, cfg *config, url string, logger *slog.Logger, m
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureSchema(ctx, pool, cfg.migrateOnOpen, logger); err != nil {
+	if err := ensureSchema(ctx, pool, cfg.MigrateOnOpen, logger); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -64,7 +64,7 @@ func ensureSchema(ctx context.Context, pool *pgxpool.Pool, migrate bool, logger 
 
 // poolSize leaves room for every worker slot, River's own connections
 // (notifier, leader, maintenance) and a few for the process itself.
-func poolSize(cfg *config) int32 {
+func poolSize(cfg *Config) int32 {
 	n := 10
 	for _, w := range cfg.MaxWorkers {
 		n += w
@@ -76,7 +76,7 @@ func poolSize(cfg *config) int32 {
 // keyless client) behind the cluster-wide limiter: every call takes a lease
 // from the key's bucket in PostgreSQL, and a 429/599 or an exhausted
 // X-RateLimit-Remaining pauses that key for every replica.
-func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL string, limit limitConfig, logger *slog.Logger, m *metrics.Metrics) (map[string]indexer.Indexer, error) {
+func newIndexers(ctx context.Context, cfg *Config, pool *pgxpool.Pool, openseaURL string, limit LimitConfig, logger *slog.Logger, m *metrics.Metrics) (map[string]indexer.Indexer, error) {
 	// A lease must outlive the longest upstream call, or its slot would be
 	// handed out again while the call still runs.
 	lim, err := ratelimit.New(pool, ratelimit.Options{
@@ -114,7 +114,7 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 		}
 		clients[bucket] = c
 		buckets = append(buckets, ratelimit.BucketConfig{
-			Key: bucket, Source: "opensea", Rate: limit.Rate, Burst: limit.burst(),
+			Key: bucket, Source: "opensea", Rate: limit.Rate, Burst: limit.EffectiveBurst(),
 			MaxInFlight: limit.Concurrency, BulkReserve: limit.BulkReserve,
 			// The key's budget comes from its answers' X-RateLimit-*
 			// headers; a configured rate and burst are upper caps.
@@ -127,24 +127,24 @@ func newIndexers(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaUR
 		if err != nil {
 			return nil, err
 		}
-		out[sg.source()] = ix
+		out[sg.Source()] = ix
 		buckets = append(buckets, b)
 	}
 	if err := lim.Ensure(ctx, buckets); err != nil {
 		return nil, fmt.Errorf("configure rate limits: %w", err)
 	}
 	logger.Info("upstream budget", slog.String("source", "opensea"), slog.Int("keys", len(clients)),
-		slog.String("rate_per_key", limit.describe()), slog.Int("burst_cap", limit.burst()), slog.Int("concurrency", limit.Concurrency))
+		slog.String("rate_per_key", limit.Describe()), slog.Int("burst_cap", limit.EffectiveBurst()), slog.Int("concurrency", limit.Concurrency))
 	for _, sg := range cfg.Subgraphs {
-		logger.Info("upstream budget", slog.String("source", sg.source()), slog.Float64("rate", sg.Limit.Rate),
-			slog.Int("burst", sg.Limit.burst()), slog.Int("concurrency", sg.Limit.Concurrency))
+		logger.Info("upstream budget", slog.String("source", sg.Source()), slog.Float64("rate", sg.Limit.Rate),
+			slog.Int("burst", sg.Limit.EffectiveBurst()), slog.Int("concurrency", sg.Limit.Concurrency))
 	}
 	return out, nil
 }
 
 // newSubgraphIndexer builds a subgraph endpoint's client behind the shared
 // limiter, with its own bucket (per endpoint and key).
-func newSubgraphIndexer(lim *ratelimit.Limiter, sg subgraphConfig, timeout time.Duration, logger *slog.Logger) (indexer.Indexer, ratelimit.BucketConfig, error) {
+func newSubgraphIndexer(lim *ratelimit.Limiter, sg SubgraphConfig, timeout time.Duration, logger *slog.Logger) (indexer.Indexer, ratelimit.BucketConfig, error) {
 	if sg.URL == "" {
 		return nil, ratelimit.BucketConfig{}, fmt.Errorf("subgraph %s: NFTSYNC_SUBGRAPH_%s_URL is not set", sg.Name, strings.ToUpper(strings.ReplaceAll(sg.Name, "-", "_")))
 	}
@@ -152,15 +152,15 @@ func newSubgraphIndexer(lim *ratelimit.Limiter, sg subgraphConfig, timeout time.
 	if err != nil {
 		return nil, ratelimit.BucketConfig{}, fmt.Errorf("subgraph client: %w", err)
 	}
-	bucket := ratelimit.KeyFor(sg.source(), sg.APIKey)
-	return ratelimit.NewIndexer(lim, sg.source(), map[string]indexer.Indexer{bucket: c}), ratelimit.BucketConfig{
-		Key: bucket, Source: sg.source(), Rate: sg.Limit.Rate, Burst: sg.Limit.burst(), MaxInFlight: sg.Limit.Concurrency,
+	bucket := ratelimit.KeyFor(sg.Source(), sg.APIKey)
+	return ratelimit.NewIndexer(lim, sg.Source(), map[string]indexer.Indexer{bucket: c}), ratelimit.BucketConfig{
+		Key: bucket, Source: sg.Source(), Rate: sg.Limit.Rate, Burst: sg.Limit.EffectiveBurst(), MaxInFlight: sg.Limit.Concurrency,
 	}, nil
 }
 
 // newWorkerClient builds a River client that works every configured queue
 // and carries the periodic planner (only the elected leader enqueues it).
-func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *slog.Logger, obs *observers) (*river.Client[pgx.Tx], error) {
+func newWorkerClient(cfg *Config, pool *pgxpool.Pool, deps *jobs.Deps, logger *slog.Logger, obs *observers) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	jc := cfg.jobsConfig()
 	jobs.Register(workers, deps, jc)
@@ -187,12 +187,14 @@ func newWorkerClient(cfg *config, pool *pgxpool.Pool, deps *jobs.Deps, logger *s
 // runRiver starts client and blocks until ctx is done, then stops softly:
 // running jobs get SoftStopTimeout to finish before their contexts are
 // cancelled (jobs cancelled this way go back to available, not failed).
-func runRiver(ctx context.Context, client *river.Client[pgx.Tx], cfg *config, logger *slog.Logger) error {
+// started is closed once the client started.
+func runRiver(ctx context.Context, client *river.Client[pgx.Tx], cfg *Config, logger *slog.Logger, started chan<- struct{}) error {
 	// The client runs on a context of its own so that a signal leads to the
 	// soft stop below rather than an immediate hard stop.
 	if err := client.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
+	close(started)
 	<-ctx.Done()
 	logger.Info("stopping workers", slog.Duration("soft_stop_timeout", cfg.SoftStopTimeout))
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.SoftStopTimeout+10*time.Second)
@@ -219,7 +221,7 @@ func traitSources(idx map[string]indexer.Indexer) map[string]indexer.TraitSource
 //
 // obs records jobs and upstream responses (metrics, traces); the caller
 // serves and shuts it down.
-func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL string, limit limitConfig, logger *slog.Logger, obs *observers) (*river.Client[pgx.Tx], error) {
+func newWorker(ctx context.Context, cfg *Config, pool *pgxpool.Pool, openseaURL string, limit LimitConfig, logger *slog.Logger, obs *observers) (*river.Client[pgx.Tx], error) {
 	idx, err := newIndexers(ctx, cfg, pool, openseaURL, limit, logger, obs.metrics)
 	if err != nil {
 		return nil, err
@@ -234,7 +236,7 @@ func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL 
 	// collections' own source (OpenSea) serves every kind.
 	defaults := map[string][]indexer.DataKind{}
 	for _, sg := range cfg.Subgraphs {
-		defaults[sg.source()] = []indexer.DataKind{indexer.DataVolume}
+		defaults[sg.Source()] = []indexer.DataKind{indexer.DataVolume}
 	}
 	if err := jobs.RegisterSources(ctx, pool, idx, defaults, subgraph.SourcePrefix); err != nil {
 		return nil, err
@@ -257,7 +259,7 @@ func newWorker(ctx context.Context, cfg *config, pool *pgxpool.Pool, openseaURL 
 
 // trackCollection tracks a collection for dev and backfill (the admin
 // service's Track, audited under the CLI's actor).
-func trackCollection(ctx context.Context, pool *pgxpool.Pool, cfg *config, source, slug, chain string, priority int16, traitsSource string) (db.Collection, error) {
+func trackCollection(ctx context.Context, pool *pgxpool.Pool, cfg *Config, source, slug, chain string, priority int16, traitsSource string) (db.Collection, error) {
 	svc := &admin.Service{DB: pool, DefaultIntervals: cfg.Intervals}
 	return svc.Track(ctx, cfg.API.Actor, admin.TrackParams{Slug: slug, Source: source, Chain: chain, Priority: int(priority), TraitsSource: traitsSource})
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -7,13 +7,10 @@ import (
 	"runtime/debug"
 )
 
-// version is set at build time (-ldflags "-X main.version=v1.2.3"); a plain
-// `go build` reports the module version or "devel".
-var version = ""
-
-// runVersion prints the version, the VCS revision when the build recorded
+// Version prints version (set at build time; empty: the module version, or
+// "devel" for a plain `go build`), the VCS revision when the build recorded
 // one, and the Go version.
-func runVersion(stdout io.Writer) error {
+func Version(stdout io.Writer, version string) error {
 	v, rev := version, ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {

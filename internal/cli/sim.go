@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -9,9 +9,9 @@ import (
 	"github.com/nftsync/nftsync/internal/indexersim"
 )
 
-// runSim serves the indexer simulator until SIGINT/SIGTERM.
-func runSim(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer) error {
-	sim, err := indexersim.Start(ctx, cfg.SimAddr, cfg.simConfig(), logger)
+// Sim serves the indexer simulator until SIGINT/SIGTERM.
+func Sim(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer) error {
+	sim, err := indexersim.Start(ctx, cfg.SimAddr, cfg.SimConfig(), logger)
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -30,12 +30,12 @@ import (
 // lower-case words joined by dashes; we accept a little more).
 var slugPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
-// runBackfill tracks many collections and enqueues their fetch jobs at bulk
+// Backfill tracks many collections and enqueues their fetch jobs at bulk
 // priority, then (unless --no-wait) follows the workers until every one is
 // complete or failed. Collections are tracked and enqueued one transaction
 // each, and a second run enqueues only what is still missing, so an
 // interrupted run is finished by running it again.
-func runBackfill(ctx context.Context, cfg *config, logger *slog.Logger, args []string, stdout io.Writer) error {
+func Backfill(ctx context.Context, cfg *Config, logger *slog.Logger, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fromFile := fs.String("from-file", "", "file with one collection slug per line (# comments)")
@@ -43,10 +43,10 @@ func runBackfill(ctx context.Context, cfg *config, logger *slog.Logger, args []s
 	noWait := fs.Bool("no-wait", false, "track and enqueue, then exit without following progress")
 	logEvery := fs.Duration("log-every", 10*time.Second, "progress line interval when stdout is not a terminal")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("%w: backfill: %v", errUsage, err)
+		return fmt.Errorf("%w: backfill: %w", ErrUsage, err)
 	}
 	if (*fromFile == "") == (*fromSim <= 0) || fs.NArg() > 0 {
-		return fmt.Errorf("%w: backfill needs exactly one of --from-file FILE or --from-sim N", errUsage)
+		return fmt.Errorf("%w: backfill needs exactly one of --from-file FILE or --from-sim N", ErrUsage)
 	}
 	var slugs []string
 	var err error
@@ -67,7 +67,7 @@ func runBackfill(ctx context.Context, cfg *config, logger *slog.Logger, args []s
 	enq, err := enqueueBackfill(ctx, pool, cfg, slugs)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("backfill interrupted while enqueuing (%v); run the same command again to finish", err)
+			return fmt.Errorf("backfill interrupted while enqueuing (%w); run the same command again to finish", err)
 		}
 		return err
 	}
@@ -82,7 +82,7 @@ func runBackfill(ctx context.Context, cfg *config, logger *slog.Logger, args []s
 // readSlugFile reads one slug per line; blank lines and # comments are
 // skipped, duplicates dropped, and a malformed line stops with its number.
 func readSlugFile(path string) ([]string, error) {
-	f, err := os.Open(path)
+	f, err := os.Open(path) //nolint:gosec // the operator names the file to read
 	if err != nil {
 		return nil, fmt.Errorf("backfill: %w", err)
 	}
@@ -172,7 +172,7 @@ func missingKinds(p db.BackfillProgressRow) []string {
 // enqueueBackfill tracks each new collection (at bulk priority, so the
 // planner's later refreshes of it stay behind live work too) and inserts bulk
 // jobs for the kinds it still lacks, one transaction per collection.
-func enqueueBackfill(ctx context.Context, pool *pgxpool.Pool, cfg *config, slugs []string) (enqueued, error) {
+func enqueueBackfill(ctx context.Context, pool *pgxpool.Pool, cfg *Config, slugs []string) (enqueued, error) {
 	var out enqueued
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
 	if err != nil {
@@ -273,7 +273,7 @@ func followBackfill(ctx context.Context, pool *pgxpool.Pool, slugs []string, std
 		return err
 	}
 	tty := false
-	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) { //nolint:gosec // fd fits an int
+	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		tty = true
 	}
 	var bar *progressbar.ProgressBar

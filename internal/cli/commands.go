@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"cmp"
@@ -20,7 +20,7 @@ import (
 	"github.com/nftsync/nftsync/jobs"
 )
 
-func runMigrate(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer) error {
+func Migrate(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer) error {
 	pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
 	if err != nil {
 		return err
@@ -30,8 +30,8 @@ func runMigrate(ctx context.Context, cfg *config, logger *slog.Logger, stdout io
 	return nil
 }
 
-// runWorker runs one worker replica until SIGINT/SIGTERM.
-func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
+// Worker runs one worker replica until SIGINT/SIGTERM.
+func Worker(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, poolSize(cfg))
 	if err != nil {
 		return err
@@ -46,18 +46,19 @@ func runWorker(ctx context.Context, cfg *config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, obs.metrics.Registry, logger)
+	started := make(chan struct{})
+	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, started, obs.metrics.Registry, logger)
 	if err != nil {
 		return err
 	}
 	defer stopHealth()
 	logger.Info("worker started", slog.Any("max_workers", cfg.MaxWorkers))
-	return runRiver(ctx, client, cfg, logger)
+	return runRiver(ctx, client, cfg, logger, started)
 }
 
-func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args []string, stdout io.Writer) error {
+func Collections(ctx context.Context, cfg *Config, logger *slog.Logger, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: collections needs add, list, refresh, pause, resume, untrack, intervals, targets or route", errUsage)
+		return fmt.Errorf("%w: collections needs add, list, refresh, pause, resume, untrack, intervals, targets or route", ErrUsage)
 	}
 	if args[0] == "route" {
 		svc, pool, err := openAdmin(ctx, cfg, logger)
@@ -82,10 +83,10 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 		intervals[kind] = fs.Duration(strings.ReplaceAll(kind, "_", "-"), 0, "refresh interval of "+kind)
 	}
 	if err := fs.Parse(reorderFlags(rest)); err != nil {
-		return fmt.Errorf("%w: collections %s: %v", errUsage, cmd, err)
+		return fmt.Errorf("%w: collections %s: %w", ErrUsage, cmd, err)
 	}
 	if cmd != "list" && fs.NArg() == 0 {
-		return fmt.Errorf("%w: collections %s needs at least one slug", errUsage, cmd)
+		return fmt.Errorf("%w: collections %s needs at least one slug", ErrUsage, cmd)
 	}
 	svc, pool, err := openAdmin(ctx, cfg, logger)
 	if err != nil {
@@ -117,7 +118,7 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 			}
 		case "refresh":
 			var res *admin.RefreshResult
-			res, err = svc.Refresh(ctx, actor, slug, splitList(*kinds))
+			res, err = svc.Refresh(ctx, actor, slug, SplitList(*kinds))
 			if err == nil {
 				inserted, ids := 0, make([]string, 0, len(res.Jobs))
 				for _, j := range res.Jobs {
@@ -165,7 +166,7 @@ func runCollections(ctx context.Context, cfg *config, logger *slog.Logger, args 
 				_, _ = fmt.Fprintf(stdout, "%s: freshness targets set\n", slug)
 			}
 		default:
-			return fmt.Errorf("%w: unknown collections command %q", errUsage, cmd)
+			return fmt.Errorf("%w: unknown collections command %q", ErrUsage, cmd)
 		}
 		if err != nil {
 			return fmt.Errorf("collections %s %s: %w", cmd, slug, err)
@@ -316,16 +317,4 @@ func traitFetchProgress(r db.CollectionProgressRow) string {
 		return "complete"
 	}
 	return "checking"
-}
-
-// lookupCollection reads a tracked opensea collection by slug.
-func lookupCollection(ctx context.Context, q *db.Queries, slug string) (db.Collection, error) {
-	c, err := q.CollectionGetBySlug(ctx, db.CollectionGetBySlugParams{Source: "opensea", Slug: slug})
-	if err != nil {
-		if errors.Is(db.Interpret(err), db.ErrNotFound) {
-			return c, fmt.Errorf("collection %q is not tracked (add it with `nftsync collections add`)", slug)
-		}
-		return c, fmt.Errorf("look up %s: %w", slug, err)
-	}
-	return c, nil
 }

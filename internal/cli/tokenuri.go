@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 // metadata host or gateway first takes a lease from that host's bucket in
 // the shared PostgreSQL limiter, so all replicas together keep each host's
 // budget.
-func newTokenURISource(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*tokenuri.Source, error) {
+func newTokenURISource(cfg *Config, pool *pgxpool.Pool, logger *slog.Logger) (*tokenuri.Source, error) {
 	t := cfg.TokenURI
 	// A lease is held until the document is read, which one attempt's
 	// timeout bounds.
@@ -32,7 +32,7 @@ func newTokenURISource(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*t
 	if err != nil {
 		return nil, fmt.Errorf("token_uri budget: %w", err)
 	}
-	opts := t.options()
+	opts := t.Options()
 	opts.Budget = budget
 	opts.Logger = logger
 	src, err := tokenuri.New(opts)
@@ -46,10 +46,10 @@ func newTokenURISource(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*t
 	return src, nil
 }
 
-// useSimulator points the token_uri source at the built-in simulator (dev):
+// UseSimulator points the token_uri source at the built-in simulator (dev):
 // its IPFS gateway path unless gateways were configured, plain http, and
 // the loopback networks it listens on; nothing else private is allowed.
-func (t *tokenURIConfig) useSimulator(simURL string) {
+func (t *TokenURIConfig) UseSimulator(simURL string) {
 	if !t.IPFSGatewaysSet {
 		t.IPFSGateways = []string{simURL + "/ipfs/"}
 	}

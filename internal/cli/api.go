@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 	"github.com/nftsync/nftsync/migrations"
 )
 
-// runAPI serves the client GraphQL API until SIGINT/SIGTERM.
-func runAPI(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer) error {
+// API serves the client GraphQL API until SIGINT/SIGTERM.
+func API(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer) error {
 	pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, int32(cfg.API.PoolSize))
 	if err != nil {
 		return err
@@ -37,13 +37,13 @@ func runAPI(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	}
 	defer stopHealth()
 	return serveAPI(ctx, cfg, cfg.API.Options, pool, logger, m, func(url string) {
-		_, _ = fmt.Fprintf(stdout, "nftsync api: GraphiQL at %s/  GraphQL at %s/graphql  River UI at %s/riverui/\n", url, url, url)
+		_, _ = fmt.Fprintf(stdout, "nftsync api: console at %s/console/  GraphiQL at %s/  GraphQL at %s/graphql  River UI at %s/riverui/\n", url, url, url, url)
 	})
 }
 
 // newAdmin is the operator service both the API and the CLI use. Its River
 // client only inserts and reads jobs (no workers); it logs through logger.
-func newAdmin(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*admin.Service, error) {
+func newAdmin(cfg *Config, pool *pgxpool.Pool, logger *slog.Logger) (*admin.Service, error) {
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("create river client: %w", err)
@@ -54,7 +54,7 @@ func newAdmin(cfg *config, pool *pgxpool.Pool, logger *slog.Logger) (*admin.Serv
 // openAdmin opens a small pool for one operator command (checking, not
 // applying, migrations) and the admin service over it; the caller closes the
 // pool.
-func openAdmin(ctx context.Context, cfg *config, logger *slog.Logger) (*admin.Service, *pgxpool.Pool, error) {
+func openAdmin(ctx context.Context, cfg *Config, logger *slog.Logger) (*admin.Service, *pgxpool.Pool, error) {
 	pool, err := openDB(ctx, cfg, cfg.DatabaseURL, logger, 4)
 	if err != nil {
 		return nil, nil, err
@@ -69,7 +69,7 @@ func openAdmin(ctx context.Context, cfg *config, logger *slog.Logger) (*admin.Se
 
 // serveAPI runs the API server on pool until ctx is done, recording its
 // requests in m.
-func serveAPI(ctx context.Context, cfg *config, opts api.Options, pool *pgxpool.Pool, logger *slog.Logger, m *metrics.Metrics, ready func(url string)) error {
+func serveAPI(ctx context.Context, cfg *Config, opts api.Options, pool *pgxpool.Pool, logger *slog.Logger, m *metrics.Metrics, ready func(url string)) error {
 	svc, err := newAdmin(cfg, pool, logger)
 	if err != nil {
 		return err

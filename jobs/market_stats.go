@@ -21,8 +21,8 @@ import (
 	"github.com/nftsync/nftsync/internal/ratelimit"
 )
 
-// refreshStats is the shared body of fetch_floor_price (kind floor_price)
-// and fetch_volume (kind volume). One upstream stats call returns floor AND
+// refreshMarketStats is the shared body of fetch_floor_price (kind floor_price)
+// and fetch_volume (kind volume). One upstream market stats call returns floor AND
 // volume, and both kinds are usually due in the same planning round, so the
 // call is a single flight per collection (the stats_fetches row):
 //
@@ -35,7 +35,7 @@ import (
 //
 // Each job stores only its own kind's rows and marks only its own schedule,
 // so each kind is refreshed at its own interval, never staler.
-func refreshStats(ctx context.Context, d *Deps, job *rivertype.JobRow, args CollectionArgs, kind string) error {
+func refreshMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, args CollectionArgs, kind string) error {
 	c, err := loadCollection(ctx, d, args.CollectionID)
 	if err != nil {
 		return err
@@ -44,31 +44,31 @@ func refreshStats(ctx context.Context, d *Deps, job *rivertype.JobRow, args Coll
 		return nil //nolint:nilerr // inactive collections complete without work
 	}
 	now := d.now()
-	freshFrom, err := statsFreshFrom(ctx, d, c, kind, plannedAt(args, job), now)
+	freshFrom, err := marketStatsFreshFrom(ctx, d, c, kind, plannedAt(args, job), now)
 	if err != nil {
 		return err
 	}
-	stats, err := claimStats(ctx, d, job, c, freshFrom, now)
+	stats, err := claimMarketStats(ctx, d, job, c, freshFrom, now)
 	if err != nil {
 		return err
 	}
 	reused := stats != nil
 	op := "fetch stats " + c.Slug
 	if !reused {
-		stats, err = fetchStats(ctx, d, job, c, args)
+		stats, err = fetchMarketStats(ctx, d, job, c, args)
 		if err != nil {
 			return handleFetchError(ctx, d, job, c, op, err)
 		}
 	} else {
 		d.Logger.DebugContext(ctx, "stats fetched this round, reusing", slog.String("slug", c.Slug), slog.String("kind", kind))
 	}
-	rows, err := statsRows(ctx, d, c, stats, kind)
+	rows, err := marketStatsRows(ctx, d, c, stats, kind)
 	if err == nil {
-		err = storeStats(ctx, d, job, c, stats, rows, kind, !reused)
+		err = storeMarketStats(ctx, d, job, c, stats, rows, kind, !reused)
 	}
 	if err != nil {
 		if !reused {
-			releaseStats(ctx, d, job, c)
+			releaseMarketStats(ctx, d, job, c)
 		}
 		var qe *qualityError
 		if errors.As(err, &qe) {
@@ -84,9 +84,9 @@ func refreshStats(ctx context.Context, d *Deps, job *rivertype.JobRow, args Coll
 	return nil
 }
 
-// statsFreshFrom is the oldest fetch time a job of kind may use: its round
+// marketStatsFreshFrom is the oldest fetch time a job of kind may use: its round
 // (bucket), and never older than the kind's interval.
-func statsFreshFrom(ctx context.Context, d *Deps, c *db.Collection, kind string, bucket, now time.Time) (time.Time, error) {
+func marketStatsFreshFrom(ctx context.Context, d *Deps, c *db.Collection, kind string, bucket, now time.Time) (time.Time, error) {
 	from := bucket
 	s, err := db.New(d.DB).ScheduleGet(ctx, db.ScheduleGetParams{CollectionID: c.ID, Kind: kind})
 	switch {
@@ -100,30 +100,30 @@ func statsFreshFrom(ctx context.Context, d *Deps, c *db.Collection, kind string,
 	return from, nil
 }
 
-// statsInFlightPolls are the pauses after which a job that found the
-// other kind's stats call of its round in flight looks again, before it
+// marketStatsInFlightPolls are the pauses after which a job that found the
+// other kind's market stats call of its round in flight looks again, before it
 // gives up and snoozes: such a call usually ends within a fraction of a
 // second, and looking again within the job costs one read where a snooze
 // costs a River round trip, a re-run and at least a second of latency.
 // 775 ms in all, during which the job holds its worker.
-var statsInFlightPolls = []time.Duration{ //nolint:gochecknoglobals // read-only
+var marketStatsInFlightPolls = []time.Duration{ //nolint:gochecknoglobals // read-only
 	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond,
 }
 
-// claimStats decides, under the collection's single-flight row lock,
+// claimMarketStats decides, under the collection's single-flight row lock,
 // whether to reuse a stored response (returned) or to call (nil, nil: the
 // lease is this job's). While another job's call is in flight it reads the
-// lease (without a lock or a transaction) after each of statsInFlightPolls
+// lease (without a lock or a transaction) after each of marketStatsInFlightPolls
 // and claims again once the lease is gone; it snoozes when the call is still
 // in flight after the last one.
-func claimStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, freshFrom, now time.Time) (*indexer.Stats, error) {
-	stats, err := claimStatsOnce(ctx, d, job, c, freshFrom, now)
-	var busy *statsInFlight
+func claimMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, freshFrom, now time.Time) (*indexer.Stats, error) {
+	stats, err := claimMarketStatsOnce(ctx, d, job, c, freshFrom, now)
+	var busy *marketStatsInFlight
 	if !errors.As(err, &busy) {
 		return stats, err
 	}
 	d.Logger.DebugContext(ctx, "stats call in flight, waiting", slog.String("slug", c.Slug), slog.Int64("holder", busy.holder))
-	for _, pause := range statsInFlightPolls {
+	for _, pause := range marketStatsInFlightPolls {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -137,7 +137,7 @@ func claimStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Colle
 		if err == nil && leaseHeldByOther(lease.LeaseJob, lease.LeaseUntil, job, now) {
 			continue
 		}
-		stats, err = claimStatsOnce(ctx, d, job, c, freshFrom, now)
+		stats, err = claimMarketStatsOnce(ctx, d, job, c, freshFrom, now)
 		if !errors.As(err, &busy) {
 			return stats, err
 		}
@@ -146,25 +146,25 @@ func claimStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Colle
 }
 
 // leaseHeldByOther reports whether a job other than job holds an unexpired
-// stats lease.
+// market stats lease.
 func leaseHeldByOther(holder pgtype.Int8, until pgtype.Timestamptz, job *rivertype.JobRow, now time.Time) bool {
 	return holder.Valid && holder.Int64 != job.ID && until.Valid && until.Time.After(now)
 }
 
-// statsInFlight says another job holds the stats lease; wait is how long to
+// marketStatsInFlight says another job holds the market stats lease; wait is how long to
 // snooze for it.
-type statsInFlight struct {
+type marketStatsInFlight struct {
 	holder int64
 	wait   time.Duration
 }
 
-func (e *statsInFlight) Error() string {
+func (e *marketStatsInFlight) Error() string {
 	return fmt.Sprintf("stats call of job %d in flight", e.holder)
 }
 
-// claimStatsOnce is one look at the single-flight row: a stored response
-// fresh enough, a *statsInFlight error, or the lease taken.
-func claimStatsOnce(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, freshFrom, now time.Time) (*indexer.Stats, error) {
+// claimMarketStatsOnce is one look at the single-flight row: a stored response
+// fresh enough, a *marketStatsInFlight error, or the lease taken.
+func claimMarketStatsOnce(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, freshFrom, now time.Time) (*indexer.Stats, error) {
 	var stats *indexer.Stats
 	err := withTx(ctx, d, func(tx pgx.Tx) error {
 		q := db.New(tx)
@@ -182,10 +182,10 @@ func claimStatsOnce(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.C
 		}
 		if leaseHeldByOther(row.LeaseJob, row.LeaseUntil, job, now) {
 			wait := min(row.LeaseUntil.Time.Sub(now), time.Second) + time.Duration(rand.Int64N(int64(250*time.Millisecond)))
-			return &statsInFlight{holder: row.LeaseJob.Int64, wait: wait}
+			return &marketStatsInFlight{holder: row.LeaseJob.Int64, wait: wait}
 		}
 		return q.StatsFetchLease(ctx, db.StatsFetchLeaseParams{
-			JobID: pgInt8(job.ID), LeaseUntil: pgTime(now.Add(d.statsLeaseTTL())), CollectionID: c.ID, Source: c.Source,
+			JobID: pgInt8(job.ID), LeaseUntil: pgTime(now.Add(d.marketStatsLeaseTTL())), CollectionID: c.ID, Source: c.Source,
 		})
 	})
 	if err != nil {
@@ -194,8 +194,8 @@ func claimStatsOnce(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.C
 	return stats, nil
 }
 
-// fetchStats calls upstream under the job's rate-limit class.
-func fetchStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, args CollectionArgs) (*indexer.Stats, error) {
+// fetchMarketStats calls upstream under the job's rate-limit class.
+func fetchMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, args CollectionArgs) (*indexer.Stats, error) {
 	idx, err := d.indexer(c.Source)
 	if err == nil {
 		var s *indexer.Stats
@@ -204,14 +204,14 @@ func fetchStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Colle
 			return s, nil
 		}
 	}
-	releaseStats(ctx, d, job, c)
+	releaseMarketStats(ctx, d, job, c)
 	return nil, err
 }
 
-// releaseStats gives the lease up so that the other kind's job calls
+// releaseMarketStats gives the lease up so that the other kind's job calls
 // without waiting for the lease to expire. Best effort: an expired lease
 // frees itself.
-func releaseStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection) {
+func releaseMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection) {
 	if err := db.New(d.DB).StatsFetchRelease(context.WithoutCancel(ctx), db.StatsFetchReleaseParams{
 		CollectionID: c.ID, Source: c.Source, JobID: pgInt8(job.ID),
 	}); err != nil {
@@ -219,11 +219,11 @@ func releaseStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Col
 	}
 }
 
-// storeStats records the job's kind from stats in one transaction (with the
+// storeMarketStats records the job's kind from stats in one transaction (with the
 // response itself when this job fetched it) and marks the kind refreshed.
 // A missing history partition (the maintenance job has not run yet for that
 // day) is created and the store tried once more.
-func storeStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, stats *indexer.Stats, rows *statsRowSet, kind string, fetched bool) error {
+func storeMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, stats *indexer.Stats, rows *marketStatsRowSet, kind string, fetched bool) error {
 	store := func(tx pgx.Tx) error {
 		q := db.New(tx)
 		switch kind {
@@ -294,25 +294,25 @@ func amountError(err error) *qualityError {
 	return &qualityError{kind: "invalid_value", err: err}
 }
 
-type statsRowSet struct {
+type marketStatsRowSet struct {
 	seenAt  time.Time
 	floor   db.FloorPriceObserveParams
 	volumes []db.VolumeObserveParams
 }
 
-// statsRows validates and converts the kind's part of stats to rows; any
+// marketStatsRows validates and converts the kind's part of stats to rows; any
 // invalid amount rejects the whole response so nothing partial is stored.
 // Amounts without a currency (no floor, or a source that names none) take
 // the currency the rest of the response names, else the collection's
 // pricing currency, else its chain's native currency; with none of these
 // the rows are refused, never stored with an empty currency.
-func statsRows(ctx context.Context, d *Deps, c *db.Collection, s *indexer.Stats, kind string) (*statsRowSet, error) {
+func marketStatsRows(ctx context.Context, d *Deps, c *db.Collection, s *indexer.Stats, kind string) (*marketStatsRowSet, error) {
 	seen := s.FetchedAt
 	if seen.IsZero() {
 		seen = d.now()
 	}
 	seen = seen.UTC().Truncate(time.Microsecond)
-	out := &statsRowSet{seenAt: seen}
+	out := &marketStatsRowSet{seenAt: seen}
 	var fallback *indexer.Money
 	currencyOf := func(m indexer.Money) (string, int16, error) {
 		if m.Currency != "" {

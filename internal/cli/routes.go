@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // the admin service the API's setCollectionRoute also calls.
 func routeCollection(ctx context.Context, svc *admin.Service, actor string, args []string, stdout io.Writer) error {
 	if len(args) != 1 && len(args) != 3 {
-		return fmt.Errorf("%w: collections route SLUG [KIND SOURCE[,SOURCE...]|default]", errUsage)
+		return fmt.Errorf("%w: collections route SLUG [KIND SOURCE[,SOURCE...]|default]", ErrUsage)
 	}
 	slug := args[0]
 	var (
@@ -29,9 +29,9 @@ func routeCollection(ctx context.Context, svc *admin.Service, actor string, args
 	if len(args) == 3 {
 		var sources []string
 		if args[2] != "default" {
-			sources = splitList(args[2])
+			sources = SplitList(args[2])
 			if len(sources) == 0 {
-				return fmt.Errorf("%w: collections route: name at least one source or `default`", errUsage)
+				return fmt.Errorf("%w: collections route: name at least one source or `default`", ErrUsage)
 			}
 		}
 		c, routes, err = svc.SetRoute(ctx, actor, slug, args[1], sources)

@@ -22,11 +22,11 @@ import (
 	"github.com/nftsync/nftsync/jobs"
 )
 
-// statsUpstream is an OpenSea stats endpoint whose answer a test sets: the
+// marketStatsUpstream is an OpenSea stats endpoint whose answer a test sets: the
 // floor and the one-day volume, in the wire format of testdata/stats.json;
 // noFloor answers like a collection without listings (floor 0, empty
 // symbol: testdata/stats_no_floor.json).
-type statsUpstream struct {
+type marketStatsUpstream struct {
 	mu      sync.Mutex
 	floor   string
 	vol1d   string
@@ -35,25 +35,25 @@ type statsUpstream struct {
 	now     time.Time
 }
 
-func (u *statsUpstream) set(floor, vol1d string) {
+func (u *marketStatsUpstream) set(floor, vol1d string) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.floor, u.vol1d = floor, vol1d
 }
 
-func (u *statsUpstream) at(t time.Time) {
+func (u *marketStatsUpstream) at(t time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.now = t
 }
 
-func (u *statsUpstream) clock() time.Time {
+func (u *marketStatsUpstream) clock() time.Time {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.now
 }
 
-func (u *statsUpstream) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+func (u *marketStatsUpstream) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	u.calls.Add(1)
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -68,17 +68,17 @@ func (u *statsUpstream) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
   {"interval": "thirty_day", "volume": 6021.7, "sales": 503}]}`, u.floor, u.vol1d)
 }
 
-type statsBundle struct {
+type marketStatsBundle struct {
 	*workerBundle
-	up *statsUpstream
+	up *marketStatsUpstream
 }
 
-// setupStats tracks collection "stats-test" on chain with 1-minute
-// schedules and points the production client at a statsUpstream whose
+// setupMarketStats tracks collection "stats-test" on chain with 1-minute
+// schedules and points the production client at a marketStatsUpstream whose
 // clock is also the workers' clock.
-func setupStats(t *testing.T, chain string) *statsBundle {
+func setupMarketStats(t *testing.T, chain string) *marketStatsBundle {
 	t.Helper()
-	up := &statsUpstream{floor: "1.5", vol1d: "10", now: time.Now().UTC()}
+	up := &marketStatsUpstream{floor: "1.5", vol1d: "10", now: time.Now().UTC()}
 	srv := httptest.NewServer(up)
 	t.Cleanup(srv.Close)
 	client, err := opensea.NewClient(srv.URL, &http.Client{Timeout: 5 * time.Second}, opensea.Options{Now: up.clock})
@@ -90,7 +90,7 @@ func setupStats(t *testing.T, chain string) *statsBundle {
 		require.NoError(t, err)
 		c.Chain = chain
 	}
-	return &statsBundle{up: up, workerBundle: &workerBundle{
+	return &marketStatsBundle{up: up, workerBundle: &workerBundle{
 		tx:   tx,
 		coll: c,
 		deps: &jobs.Deps{DB: tx, Logger: discardLogger(), Now: up.clock, Indexers: map[string]indexer.Indexer{"opensea": client}},
@@ -98,13 +98,13 @@ func setupStats(t *testing.T, chain string) *statsBundle {
 }
 
 // round runs the floor job of a round planned at the upstream clock's now.
-func (b *statsBundle) floorRound(t *testing.T) river.EventKind {
+func (b *marketStatsBundle) floorRound(t *testing.T) river.EventKind {
 	t.Helper()
 	args := jobs.CollectionArgs{CollectionID: b.coll.ID, PlannedAt: b.up.clock()}
 	return work(t, b.workerBundle, &jobs.FetchFloorPriceWorker{Deps: b.deps}, jobs.FetchFloorPriceArgs{CollectionArgs: args}).EventKind
 }
 
-func (b *statsBundle) volumeRound(t *testing.T) river.EventKind {
+func (b *marketStatsBundle) volumeRound(t *testing.T) river.EventKind {
 	t.Helper()
 	args := jobs.CollectionArgs{CollectionID: b.coll.ID, PlannedAt: b.up.clock()}
 	return work(t, b.workerBundle, &jobs.FetchVolumeWorker{Deps: b.deps}, jobs.FetchVolumeArgs{CollectionArgs: args}).EventKind
@@ -120,10 +120,10 @@ func num(t *testing.T, n pgtype.Numeric) string {
 	return normDecimal(v.(string))
 }
 
-func TestStatsHistoryIsChangeBased(t *testing.T) {
+func TestMarketStatsHistoryIsChangeBased(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := setupStats(t, "ethereum")
+	b := setupMarketStats(t, "ethereum")
 	q := db.New(b.tx)
 	day := time.Now().UTC().Truncate(24 * time.Hour)
 	t0 := day.Add(time.Hour)
@@ -173,13 +173,13 @@ func TestStatsHistoryIsChangeBased(t *testing.T) {
 	require.Equal(t, rows, after)
 }
 
-func TestStatsKindsKeepTheirIntervals(t *testing.T) {
+func TestMarketStatsKindsKeepTheirIntervals(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
 	t.Run("FloorJobStoresNoVolume", func(t *testing.T) {
 		t.Parallel()
-		b := setupStats(t, "ethereum")
+		b := setupMarketStats(t, "ethereum")
 		require.Equal(t, river.EventKindJobCompleted, b.floorRound(t))
 		counts, err := db.New(b.tx).SnapshotCounts(ctx, b.coll.ID)
 		require.NoError(t, err)
@@ -192,7 +192,7 @@ func TestStatsKindsKeepTheirIntervals(t *testing.T) {
 
 	t.Run("FloorIntervalShorterThanOldReuseWindowIsKept", func(t *testing.T) {
 		t.Parallel()
-		b := setupStats(t, "ethereum")
+		b := setupMarketStats(t, "ethereum")
 		require.NoError(t, db.New(b.tx).ScheduleSetInterval(ctx, db.ScheduleSetIntervalParams{CollectionID: b.coll.ID, Kind: jobs.RefreshFloorPrice, EverySeconds: 20}))
 		start := b.up.clock()
 		for i := range 30 {
@@ -204,7 +204,7 @@ func TestStatsKindsKeepTheirIntervals(t *testing.T) {
 
 	t.Run("SameRoundReusesButNeverStalerThanInterval", func(t *testing.T) {
 		t.Parallel()
-		b := setupStats(t, "ethereum")
+		b := setupMarketStats(t, "ethereum")
 		start := b.up.clock()
 		require.Equal(t, river.EventKindJobCompleted, b.floorRound(t))
 		require.Equal(t, river.EventKindJobCompleted, b.volumeRound(t))
@@ -221,7 +221,7 @@ func TestStatsKindsKeepTheirIntervals(t *testing.T) {
 
 	t.Run("WaitsForTheCallInFlight", func(t *testing.T) {
 		t.Parallel()
-		b := setupStats(t, "ethereum")
+		b := setupMarketStats(t, "ethereum")
 		q := db.New(b.tx)
 		// Another job holds the lease: this one snoozes, spending nothing.
 		_, err := q.StatsFetchClaim(ctx, db.StatsFetchClaimParams{CollectionID: b.coll.ID, Source: "opensea"})
@@ -239,12 +239,12 @@ func TestStatsKindsKeepTheirIntervals(t *testing.T) {
 	})
 }
 
-func TestStatsCurrencyIsNeverEmpty(t *testing.T) {
+func TestMarketStatsCurrencyIsNeverEmpty(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	// roundCurrencies runs a floor and a volume round and returns the
 	// stored currencies (symbol/decimals) of the floor and volume rows.
-	roundCurrencies := func(t *testing.T, b *statsBundle) (string, []string) {
+	roundCurrencies := func(t *testing.T, b *marketStatsBundle) (string, []string) {
 		t.Helper()
 		require.Equal(t, river.EventKindJobCompleted, b.floorRound(t))
 		require.Equal(t, river.EventKindJobCompleted, b.volumeRound(t))
@@ -264,7 +264,7 @@ func TestStatsCurrencyIsNeverEmpty(t *testing.T) {
 
 	t.Run("ChainNativeCurrency", func(t *testing.T) {
 		t.Parallel()
-		b := setupStats(t, "polygon")
+		b := setupMarketStats(t, "polygon")
 		b.up.noFloor = true
 		floor, vols := roundCurrencies(t, b)
 		require.Equal(t, "POL/18", floor, "not a hard-coded ETH")
@@ -273,7 +273,7 @@ func TestStatsCurrencyIsNeverEmpty(t *testing.T) {
 
 	t.Run("CollectionPricingCurrency", func(t *testing.T) {
 		t.Parallel()
-		b := setupStats(t, "ethereum")
+		b := setupMarketStats(t, "ethereum")
 		b.up.noFloor = true
 		require.NoError(t, db.New(b.tx).MetadataUpsert(ctx, db.MetadataUpsertParams{
 			CollectionID: b.coll.ID, Source: "opensea", Name: "x", Currency: "USDC",
@@ -286,7 +286,7 @@ func TestStatsCurrencyIsNeverEmpty(t *testing.T) {
 
 	t.Run("UnknownCurrencyIsRefusedNotStoredEmpty", func(t *testing.T) {
 		t.Parallel()
-		b := setupStats(t, "some-new-chain")
+		b := setupMarketStats(t, "some-new-chain")
 		b.up.noFloor = true
 		require.Equal(t, river.EventKindJobCancelled, b.volumeRound(t))
 		q := db.New(b.tx)

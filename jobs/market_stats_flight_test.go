@@ -26,11 +26,11 @@ import (
 	"github.com/nftsync/nftsync/jobs"
 )
 
-// TestStatsSingleFlightAcrossReplicas runs three River clients (replicas)
+// TestMarketStatsSingleFlightAcrossReplicas runs three River clients (replicas)
 // whose floor and volume jobs are due in the same rounds and race for the
 // same collections, and counts the upstream stats calls at the simulator:
 // exactly one per collection and round.
-func TestStatsSingleFlightAcrossReplicas(t *testing.T) {
+func TestMarketStatsSingleFlightAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := dbtest.DB(t)
@@ -69,34 +69,40 @@ func TestStatsSingleFlightAcrossReplicas(t *testing.T) {
 		require.NoError(t, rc.Start(ctx))
 		clients = append(clients, rc)
 	}
-	time.Sleep(12 * time.Second)
+	// Run until every collection had two rounds with both kinds completed
+	// (a few seconds at a 2 s interval); the deadline is only a backstop.
+	rounds := map[string]map[string]bool{} // collection+bucket -> kinds completed
+	both := 0
+	count := func() {
+		list, err := q.JobListByKinds(ctx, []string{"fetch_floor_price", "fetch_volume"})
+		require.NoError(t, err)
+		rounds, both = map[string]map[string]bool{}, 0
+		for _, j := range list {
+			if j.State != "completed" {
+				continue
+			}
+			key := j.CollectionID + "@" + j.PlannedAt
+			if rounds[key] == nil {
+				rounds[key] = map[string]bool{}
+			}
+			rounds[key][j.Kind] = true
+		}
+		for _, kinds := range rounds {
+			if len(kinds) == 2 {
+				both++
+			}
+		}
+	}
+	require.Eventually(t, func() bool { count(); return both >= 2*len(sim.Slugs()) }, 2*time.Minute, 100*time.Millisecond,
+		"every collection gets two rounds with floor and volume")
 	for _, rc := range clients {
 		stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		require.NoError(t, rc.Stop(stopCtx)) // running jobs finish
 		cancel()
 	}
-
-	list, err := q.JobListByKinds(ctx, []string{"fetch_floor_price", "fetch_volume"})
-	require.NoError(t, err)
-	rounds := map[string]map[string]bool{} // collection+bucket -> kinds completed
-	for _, j := range list {
-		if j.State != "completed" {
-			continue
-		}
-		key := j.CollectionID + "@" + j.PlannedAt
-		if rounds[key] == nil {
-			rounds[key] = map[string]bool{}
-		}
-		rounds[key][j.Kind] = true
-	}
-	both := 0
-	for _, kinds := range rounds {
-		if len(kinds) == 2 {
-			both++
-		}
-	}
+	count() // jobs that finished while the replicas stopped
 	// Counted from outside, as an operator would: GET /_sim/stats.
-	resp, err := http.Get(srv.URL + "/_sim/stats") //nolint:noctx // loopback test server
+	resp, err := http.Get(srv.URL + "/_sim/stats")
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var st indexersim.Stats
@@ -125,16 +131,16 @@ func (h *signalHandler) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-// TestStatsWaitForACallInFlightWithoutSnoozing: the volume job of a round
+// TestMarketStatsWaitForACallInFlightWithoutSnoozing: the volume job of a round
 // finds the floor job's stats call in flight; when that call ends moments
 // later, the volume job uses its answer in the same run instead of snoozing
 // (a River round trip, a re-run and a second of latency), and no second
 // call is made.
-func TestStatsWaitForACallInFlightWithoutSnoozing(t *testing.T) {
+func TestMarketStatsWaitForACallInFlightWithoutSnoozing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := dbtest.DB(t)
-	up := &statsUpstream{floor: "1.5", vol1d: "10", now: time.Now().UTC()}
+	up := &marketStatsUpstream{floor: "1.5", vol1d: "10", now: time.Now().UTC()}
 	srv := httptest.NewServer(up)
 	t.Cleanup(srv.Close)
 	client, err := opensea.NewClient(srv.URL, &http.Client{Timeout: 5 * time.Second}, opensea.Options{Now: up.clock})

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -20,11 +20,11 @@ import (
 	"github.com/nftsync/nftsync/internal/pgcluster"
 )
 
-// runDev is the embedded default: a private PostgreSQL (unless DATABASE_URL
+// Dev is the embedded default: a private PostgreSQL (unless DATABASE_URL
 // is set), migrations, the indexer simulator, every simulated collection
 // tracked, and a worker, all in this process. It logs progress and prints how
 // to look at the data, and stops on SIGINT/SIGTERM or after DevDuration.
-func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Writer) error {
+func Dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer) error {
 	if cfg.DevDuration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.DevDuration)
@@ -57,7 +57,7 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	if !cfg.SimFaults.TierSet {
 		cfg.SimFaults.Tier = devTier
 	}
-	sim, err := indexersim.Start(ctx, cfg.SimAddr, cfg.simConfig(), logger.With(slog.String("component", "sim")))
+	sim, err := indexersim.Start(ctx, cfg.SimAddr, cfg.SimConfig(), logger.With(slog.String("component", "sim")))
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
 	}
@@ -68,7 +68,7 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	// Every third collection takes its traits from its tokens' own metadata
 	// URLs (the simulator serves them over http, its IPFS gateway and data:
 	// URLs); the others from the single-NFT endpoint.
-	cfg.TokenURI.useSimulator(sim.URL)
+	cfg.TokenURI.UseSimulator(sim.URL)
 	slugs := sim.Server.Slugs()
 	for i, slug := range slugs {
 		traitsSource := indexer.TraitSourceOpenSea
@@ -97,7 +97,8 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	if err != nil {
 		return err
 	}
-	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, obs.metrics.Registry, logger)
+	started := make(chan struct{})
+	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, started, obs.metrics.Registry, logger)
 	if err != nil {
 		return err
 	}
@@ -111,7 +112,7 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 	logger.Info("api ready", slog.String("url", apiURL))
 
 	go reportProgress(ctx, pool, sim.Server, logger, 10*time.Second)
-	err = runRiver(ctx, client, cfg, logger)
+	err = runRiver(ctx, client, cfg, logger, started)
 	if aerr := <-apiDone; aerr != nil && err == nil {
 		err = fmt.Errorf("api: %w", aerr)
 	}
@@ -126,7 +127,7 @@ func runDev(ctx context.Context, cfg *config, logger *slog.Logger, stdout io.Wri
 var devTier = indexersim.Tier{Limit: 12000, Window: time.Minute}
 
 // tierNote says which tier the simulator gives each key.
-func tierNote(f simFaults) string {
+func tierNote(f SimFaults) string {
 	switch {
 	case f.Tier.IsZero():
 		return "none (no X-RateLimit-* headers from tiers)"
@@ -206,7 +207,7 @@ func reportProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Ser
 }
 
 // logProgress logs completed jobs per kind and how many collections are
-// complete (see collectionComplete), and returns those counts.
+// complete (see CollectionComplete), and returns those counts.
 func logProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server, logger *slog.Logger) (complete, total int, err error) {
 	q := db.New(pool)
 	counts, err := q.JobCountsByKindState(ctx)
@@ -236,7 +237,7 @@ func logProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server
 		withTraits += r.TokensWithTraits
 		ranked += r.RarityTokens
 		info, ok := sim.Collection(r.Slug)
-		if ok && collectionComplete(r, int64(info.TokenCount)) {
+		if ok && CollectionComplete(r, int64(info.TokenCount)) {
 			complete++
 		}
 	}
@@ -291,10 +292,10 @@ func logSources(ctx context.Context, q *db.Queries, logger *slog.Logger) error {
 	return nil
 }
 
-// collectionComplete: floor, volume, metadata, all n tokens listed, every
+// CollectionComplete: floor, volume, metadata, all n tokens listed, every
 // token's traits fetched (known, or known to be unknown to the source) and
 // a rarity run ranking every token whose traits are known.
-func collectionComplete(r db.CollectionProgressRow, n int64) bool {
+func CollectionComplete(r db.CollectionProgressRow, n int64) bool {
 	return r.HasFloor && r.HasVolume && r.HasMetadata && r.TokensComplete && r.Tokens == n &&
 		r.TokensWithTraits+r.TokensUnknownTraits == n && r.TraitsDue == 0 && r.TraitsComplete &&
 		r.TokensWithTraits > 0 && r.RarityTokens == r.TokensWithTraits
@@ -304,7 +305,7 @@ func collectionComplete(r db.CollectionProgressRow, n int64) bool {
 // unset and 8080 is taken; a fresh admin token when none is configured) and
 // prints its URL, the token and an example query. apiDone yields the
 // server's result once ctx is done.
-func startDevAPI(ctx context.Context, cfg *config, pool *pgxpool.Pool, logger *slog.Logger, m *metrics.Metrics, stdout io.Writer) (string, <-chan error, error) {
+func startDevAPI(ctx context.Context, cfg *Config, pool *pgxpool.Pool, logger *slog.Logger, m *metrics.Metrics, stdout io.Writer) (string, <-chan error, error) {
 	opts := cfg.API.Options
 	if !cfg.API.AddrSet {
 		opts.FallbackAddr = "127.0.0.1:0"
@@ -333,8 +334,9 @@ func printAPI(w io.Writer, url, token string) {
 	}
 	_, _ = fmt.Fprintf(w, `The client API is up:
 
+  Console    %[1]s/console/  (collections, history, tokens, live updates; the admin token enables the operator's actions)
   GraphiQL   %[1]s/
-  GraphQL    %[1]s/graphql
+  GraphQL    %[1]s/graphql  (subscriptions over a websocket at the same URL)
   River UI   %[1]s/riverui/  (user: any, password: the admin token)
   %[2]s
 

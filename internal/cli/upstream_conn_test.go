@@ -1,13 +1,15 @@
-package main
+package cli
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -25,7 +27,7 @@ func TestUpstreamConnectionsAreReused(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const inFlight = 8
-	sim, err := indexersim.New(indexersim.Config{Seed: 1, Collections: 1, MinTokens: 10, MaxTokens: 10}, quietLogger())
+	sim, err := indexersim.New(indexersim.Config{Seed: 1, Collections: 1, MinTokens: 10, MaxTokens: 10}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(sim.Close)
 	// Every wave's calls are all in flight at once: each answer waits until
@@ -47,9 +49,8 @@ func TestUpstreamConnectionsAreReused(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	cfg, err := loadConfig(func(string) string { return "" })
-	require.NoError(t, err)
-	idx, err := newIndexers(ctx, cfg, dbtest.DB(t), srv.URL, limitConfig{Rate: 1000, Burst: 1000, Concurrency: inFlight}, quietLogger(), metrics.New())
+	cfg := &Config{HTTPTimeout: 30 * time.Second} // the default
+	idx, err := newIndexers(ctx, cfg, dbtest.DB(t), srv.URL, LimitConfig{Rate: 1000, Burst: 1000, Concurrency: inFlight}, slog.New(slog.DiscardHandler), metrics.New())
 	require.NoError(t, err)
 	slug := sim.Slugs()[0]
 	for range 2 {
