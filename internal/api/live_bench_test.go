@@ -50,13 +50,13 @@ func BenchmarkSubscriptionDelivery(b *testing.B) {
 		done.Add(1)
 		go func() {
 			defer done.Done()
-			conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+			conn, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}}) //nolint:bodyclose // the handshake response has no body left to close (the library closes it)
 			if err != nil {
 				b.Error(err)
 				ready.Done()
 				return
 			}
-			defer conn.CloseNow()
+			defer func() { _ = conn.CloseNow() }()
 			conn.SetReadLimit(1 << 20)
 			sub, _ := json.Marshal(map[string]any{"query": fmt.Sprintf(`subscription { collectionUpdated(slug: %q) { collection { floor { amount } } } }`, benchSlug(i%collections))})
 			if err := wsjson.Write(ctx, conn, wsMsg{Type: "connection_init"}); err != nil {

@@ -37,7 +37,7 @@ func (b *testBundle) dialWS(t testing.TB, url string, payload map[string]any) (*
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(ctx, strings.Replace(url, "http://", "ws://", 1)+"/graphql",
+	conn, _, err := websocket.Dial(ctx, strings.Replace(url, "http://", "ws://", 1)+"/graphql", //nolint:bodyclose // the handshake response has no body left to close (the library closes it)
 		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.CloseNow() })

@@ -124,7 +124,7 @@ func Dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 
 // devTier is dev's simulator tier per key unless NFTSYNC_SIM_TIER is set:
 // 200 requests/s on average, so the default world completes in minutes.
-var devTier = indexersim.Tier{Limit: 12000, Window: time.Minute}
+var devTier = indexersim.Tier{Limit: 12000, Window: time.Minute} //nolint:gochecknoglobals // a constant value that Go cannot declare const
 
 // tierNote says which tier the simulator gives each key.
 func tierNote(f SimFaults) string {

@@ -77,8 +77,8 @@ type Tier struct {
 
 // Documented tiers (see Tier).
 var (
-	TierPerMinute = Tier{Limit: 60, Window: time.Minute}
-	TierPerHour   = Tier{Limit: 600, Window: time.Hour}
+	TierPerMinute = Tier{Limit: 60, Window: time.Minute} //nolint:gochecknoglobals // a constant value that Go cannot declare const
+	TierPerHour   = Tier{Limit: 600, Window: time.Hour}  //nolint:gochecknoglobals // a constant value that Go cannot declare const
 )
 
 // IsZero reports whether t sets no budget.

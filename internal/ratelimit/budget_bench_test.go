@@ -120,9 +120,10 @@ func runHeaderBudget(tb testing.TB, tier indexersim.Tier, d, warmup time.Duratio
 			APIKey: apiKey,
 			Observe: func(i opensea.ResponseInfo) {
 				mu.Lock()
-				if i.Status == 200 {
+				switch i.Status {
+				case 200:
 					answers = append(answers, time.Now())
-				} else if i.Status == 429 {
+				case 429:
 					refused++
 				}
 				mu.Unlock()

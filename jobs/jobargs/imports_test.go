@@ -4,6 +4,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,12 +18,16 @@ import (
 func TestImportsNothingElseOfNftsync(t *testing.T) {
 	t.Parallel()
 	for _, dir := range []string{".", "internal/jobargsdb"} {
-		pkgs, err := parser.ParseDir(token.NewFileSet(), dir, func(fi os.FileInfo) bool {
-			return !strings.HasSuffix(fi.Name(), "_test.go")
-		}, parser.ImportsOnly)
+		entries, err := os.ReadDir(dir)
 		require.NoError(t, err)
-		for _, p := range pkgs {
-			for name, f := range p.Files {
+		for _, e := range entries {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+				continue
+			}
+			name := filepath.Join(dir, e.Name())
+			f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+			require.NoError(t, err)
+			{
 				for _, imp := range f.Imports {
 					path, err := strconv.Unquote(imp.Path.Value)
 					require.NoError(t, err)

@@ -25,7 +25,7 @@ type bundle struct {
 }
 
 // refreshKinds are the refresh kinds this contract's Version names.
-var refreshKinds = []string{jobargs.RefreshFloorPrice, jobargs.RefreshVolume, jobargs.RefreshMetadata, jobargs.RefreshTokens} //nolint:gochecknoglobals // read-only
+var refreshKinds = []string{jobargs.RefreshFloorPrice, jobargs.RefreshVolume, jobargs.RefreshMetadata, jobargs.RefreshTokens}
 
 // setup gives a transaction in which OpenSea serves every kind and two
 // subgraphs serve volumes by default (seaport also metadata, on request),

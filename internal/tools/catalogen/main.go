@@ -85,7 +85,7 @@ func writeFile(path, content string) error {
 	if err == nil && string(old) == content {
 		return nil
 	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil { //nolint:gosec // a source file, world-readable like the rest
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
