@@ -59,6 +59,13 @@ type cachedResponse struct {
 type respCache struct {
 	entries *lru.Cache[string, *cachedResponse]
 	q       *db.Queries
+
+	// inflight has a channel per request being resolved after a miss,
+	// closed when it is done: concurrent misses of the same request (every
+	// client asking right after a write) wait for one resolution instead of
+	// each resolving it.
+	mu       sync.Mutex
+	inflight map[string]chan struct{}
 }
 
 func newRespCache(q *db.Queries, size int) (*respCache, error) {
@@ -69,7 +76,26 @@ func newRespCache(q *db.Queries, size int) (*respCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("response cache: %w", err)
 	}
-	return &respCache{entries: entries, q: q}, nil
+	return &respCache{entries: entries, q: q, inflight: map[string]chan struct{}{}}, nil
+}
+
+// resolving registers the caller as the one resolving key after a miss and
+// returns the function that ends that; when another request already does,
+// it returns that request's channel instead (and a nil function).
+func (c *respCache) resolving(key string) (done func(), wait <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch, ok := c.inflight[key]; ok {
+		return nil, ch
+	}
+	ch := make(chan struct{})
+	c.inflight[key] = ch
+	return func() {
+		c.mu.Lock()
+		delete(c.inflight, key)
+		c.mu.Unlock()
+		close(ch)
+	}, nil
 }
 
 // key identifies a request's answer: the role (answers differ by what a

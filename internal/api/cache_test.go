@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
@@ -211,4 +213,43 @@ WHERE (SELECT count(*) FROM pg_trigger tg WHERE tg.tgrelid = d.table_name::regcl
 	_, err = b.pool.Exec(ctx, "DELETE FROM volume_latest WHERE collection_id = $1", id)
 	require.NoError(t, err)
 	require.Equal(t, v0+2, version())
+}
+
+// TestResponseCacheSingleResolution: concurrent misses of the same request
+// (every client asking right after a write) wait for one resolution instead
+// of each resolving it.
+func TestResponseCacheSingleResolution(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.seedCollection(t, "alpha", "1.5", "10", benchTokens(20, 0, 20))
+	vars := map[string]any{"slug": "alpha"}
+	before := b.statements.n.Load()
+	require.Equal(t, "miss", b.raw(t, "", cacheQuery, vars, "").cache)
+	one := b.statements.n.Load() - before // one resolution, with its version reads
+
+	b.observeFloor(t, db.New(b.pool), mustID(t, b, "alpha"), "1.4")
+	const clients = 16
+	before = b.statements.n.Load()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := b.raw(t, "", cacheQuery, vars, "")
+			assert.Equal(t, http.StatusOK, r.status)
+			assert.Contains(t, string(r.body), `"amount":"1.400000000000000000"`)
+		}()
+	}
+	wg.Wait()
+	all := b.statements.n.Load() - before
+	t.Logf("one resolution: %d statements; %d concurrent requests after a write: %d", one, clients, all)
+	// Each request reads the versions (twice when it waited); one resolves.
+	require.Less(t, all, one+3*clients, "concurrent misses resolved more than once")
+}
+
+func mustID(t *testing.T, b *testBundle, slug string) int64 {
+	t.Helper()
+	var id int64
+	require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT id FROM collections WHERE slug = $1", slug).Scan(&id))
+	return id
 }

@@ -360,6 +360,23 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 			accept := req.Header.Get("Accept")
 			key = cacheKey(a.role, accept, req.Method, request)
 			e, err := cache.current(ctx, key)
+			if err == nil && e == nil {
+				// A miss: when the same request is being resolved, wait for
+				// that and look again (it is cached unless it may not be).
+				done, wait := cache.resolving(key)
+				if wait != nil {
+					select {
+					case <-wait:
+					case <-ctx.Done():
+					}
+					e, err = cache.current(ctx, key)
+				} else {
+					defer done()
+					// Another resolution may have ended between the look and
+					// the registration.
+					e, err = cache.current(ctx, key)
+				}
+			}
 			if err != nil {
 				s.deps.Logger.WarnContext(ctx, "response cache: versions unreadable, resolving", slog.Any("error", err))
 			}
