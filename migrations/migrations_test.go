@@ -69,16 +69,10 @@ func TestUpIsIdempotentAndSafeConcurrently(t *testing.T) {
 // before.
 func TestChangedFunctionsAreReapplied(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.EmptyDatabase(t))
-	require.NoError(t, err)
-	defer pool.Close()
-	logger := slog.New(slog.DiscardHandler)
-	_, err = migrations.Up(ctx, pool, logger)
-	require.NoError(t, err)
+	ctx, pool, logger := migrated(t)
 
 	// An "older" function body and hash.
-	_, err = pool.Exec(ctx, `
+	_, err := pool.Exec(ctx, `
 CREATE OR REPLACE FUNCTION nftsync_route_sources(route_collection_id bigint, route_kind text) RETURNS text[]
 LANGUAGE sql STABLE AS $$ SELECT ARRAY['old'] $$;
 UPDATE nftsync_migration_file SET sha256 = 'old' WHERE name = 'functions.sql';`)
@@ -102,16 +96,10 @@ UPDATE nftsync_migration_file SET sha256 = 'old' WHERE name = 'functions.sql';`)
 // not apply its own again, and does not call the database behind.
 func TestOlderReleaseLeavesNewerFunctions(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.EmptyDatabase(t))
-	require.NoError(t, err)
-	defer pool.Close()
-	logger := slog.New(slog.DiscardHandler)
-	_, err = migrations.Up(ctx, pool, logger)
-	require.NoError(t, err)
+	ctx, pool, logger := migrated(t)
 
 	// A newer release replaced functions.sql after this one applied it.
-	_, err = pool.Exec(ctx, `
+	_, err := pool.Exec(ctx, `
 CREATE OR REPLACE FUNCTION nftsync_route_sources(route_collection_id bigint, route_kind text) RETURNS text[]
 LANGUAGE sql STABLE AS $$ SELECT ARRAY['newer'] $$;
 INSERT INTO nftsync_migration_file (name, sha256, applied_at) VALUES ('functions.sql', 'newer', clock_timestamp() + interval '1 second');`)
@@ -132,18 +120,12 @@ INSERT INTO nftsync_migration_file (name, sha256, applied_at) VALUES ('functions
 // (its upserts are idempotent).
 func TestCatalogRowsAreApplied(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, dbtest.EmptyDatabase(t))
-	require.NoError(t, err)
-	defer pool.Close()
-	logger := slog.New(slog.DiscardHandler)
-	_, err = migrations.Up(ctx, pool, logger)
-	require.NoError(t, err)
+	ctx, pool, logger := migrated(t)
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM refresh_kinds`).Scan(&n))
 	require.Positive(t, n)
 
-	_, err = pool.Exec(ctx, `UPDATE refresh_kinds SET target_age_seconds = 1;
+	_, err := pool.Exec(ctx, `UPDATE refresh_kinds SET target_age_seconds = 1;
 UPDATE nftsync_migration_file SET sha256 = 'old' WHERE name = 'catalog.sql';`)
 	require.NoError(t, err)
 	res, err := migrations.Up(ctx, pool, logger)
@@ -183,4 +165,18 @@ func TestCheck(t *testing.T) {
 	p, err = migrations.Check(ctx, pool)
 	require.NoError(t, err)
 	require.False(t, p.Behind(), "pending after Up: %s", p)
+}
+
+// migrated is a new database with every migration applied, and the logger
+// to run them again with.
+func migrated(t *testing.T) (context.Context, *pgxpool.Pool, *slog.Logger) {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.EmptyDatabase(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	logger := slog.New(slog.DiscardHandler)
+	_, err = migrations.Up(ctx, pool, logger)
+	require.NoError(t, err)
+	return ctx, pool, logger
 }
