@@ -2,12 +2,14 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
@@ -24,12 +26,34 @@ func trackTx(t testing.TB, tx pgx.Tx, slug string, every time.Duration) db.Colle
 	t.Helper()
 	ctx := context.Background()
 	q := db.New(tx)
-	c, err := q.CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: slug, Chain: "ethereum", Priority: 2})
-	require.NoError(t, err)
+	c := upsertCollection(t, tx, slug)
 	for _, kind := range jobs.ScheduleKinds {
 		require.NoError(t, q.ScheduleEnsure(ctx, db.ScheduleEnsureParams{CollectionID: c.ID, Kind: kind, EverySeconds: int32(every / time.Second)}))
 	}
 	return c
+}
+
+// upsertCollection tracks slug in tx. Parallel tests track the same
+// simulator slugs in transactions of their own; PostgreSQL may answer two
+// concurrent upserts of one key with a deadlock (40P01), which aborts only
+// the statement under a savepoint: it is tried again.
+func upsertCollection(t testing.TB, tx pgx.Tx, slug string) db.Collection {
+	t.Helper()
+	ctx := context.Background()
+	for attempt := 1; ; attempt++ {
+		sp, err := tx.Begin(ctx)
+		require.NoError(t, err)
+		c, err := db.New(sp).CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: slug, Chain: "ethereum", Priority: 2})
+		if err == nil {
+			require.NoError(t, sp.Commit(ctx))
+			return c
+		}
+		require.NoError(t, sp.Rollback(ctx))
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "40P01" || attempt == 5 {
+			require.NoError(t, err)
+		}
+	}
 }
 
 func jobCounts(t *testing.T, tx pgx.Tx) map[string]int64 {
