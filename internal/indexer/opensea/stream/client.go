@@ -440,33 +440,42 @@ func (c *Client) connect(ctx context.Context, h Handler) (proven bool, err error
 	}()
 	c.log.InfoContext(ctx, "stream: connected", slog.String("url", c.safeURL))
 
-	s := &session{c: c, conn: conn, h: h, gen: gen}
+	s := &session{c: c, conn: conn, h: h, gen: gen, readDone: make(chan struct{})}
 	sctx, scancel := context.WithCancel(ctx)
-	readDone := make(chan error, 1)
-	go func() { readDone <- s.readLoop(sctx) }()
-	err = s.loop(sctx, readDone)
-	scancel()
+	go func() {
+		s.readErr = s.readLoop(sctx)
+		close(s.readDone)
+	}()
+	err = s.loop(sctx)
 	if ctx.Err() != nil {
+		// Say goodbye, briefly: the close handshake needs the reader.
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 100*time.Millisecond)
+		go func() { <-cctx.Done(); conn.CloseNow() }()
 		_ = conn.Close(websocket.StatusNormalClosure, "")
+		ccancel()
 	}
+	scancel()
 	conn.CloseNow()
-	if rerr := <-readDone; err == nil {
-		err = rerr
+	<-s.readDone // no handler call after Down
+	if err == nil {
+		err = s.readErr
 	}
 	return s.proven.Load(), err
 }
 
 // session is one live connection.
 type session struct {
-	c      *Client
-	conn   *websocket.Conn
-	h      Handler
-	gen    uint64
-	proven atomic.Bool
+	c        *Client
+	conn     *websocket.Conn
+	h        Handler
+	gen      uint64
+	proven   atomic.Bool
+	readDone chan struct{} // closed when readLoop returned readErr
+	readErr  error
 }
 
 // loop sends joins, leaves and heartbeats until the connection ends.
-func (s *session) loop(ctx context.Context, readDone <-chan error) error {
+func (s *session) loop(ctx context.Context) error {
 	c := s.c
 	hb := time.NewTicker(c.heartbeat)
 	defer hb.Stop()
@@ -484,8 +493,8 @@ func (s *session) loop(ctx context.Context, readDone <-chan error) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-readDone:
-			return err
+		case <-s.readDone:
+			return s.readErr
 		case <-hb.C:
 			c.mu.Lock()
 			pending := c.hbRef
