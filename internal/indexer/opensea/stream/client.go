@@ -410,7 +410,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 // answered something on it, which resets the reconnect backoff.
 func (c *Client) connect(ctx context.Context, h Handler) (proven bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, c.joinTimeout)
-	conn, resp, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPClient: c.httpClient})
+	conn, resp, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPClient: c.httpClient}) //nolint:bodyclose // the library closes the handshake body (its Dial doc)
 	cancel()
 	if err != nil {
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
@@ -418,7 +418,7 @@ func (c *Client) connect(ctx context.Context, h Handler) (proven bool, err error
 		}
 		return false, fmt.Errorf("stream: connect: %w", c.redact(err))
 	}
-	defer conn.CloseNow()
+	defer func() { _ = conn.CloseNow() }()
 	conn.SetReadLimit(c.maxFrame * hardLimitFactor)
 
 	c.mu.Lock()
@@ -450,12 +450,12 @@ func (c *Client) connect(ctx context.Context, h Handler) (proven bool, err error
 	if ctx.Err() != nil {
 		// Say goodbye, briefly: the close handshake needs the reader.
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 100*time.Millisecond)
-		go func() { <-cctx.Done(); conn.CloseNow() }()
+		go func() { <-cctx.Done(); _ = conn.CloseNow() }()
 		_ = conn.Close(websocket.StatusNormalClosure, "")
 		ccancel()
 	}
 	scancel()
-	conn.CloseNow()
+	_ = conn.CloseNow()
 	<-s.readDone // no handler call after Down
 	if err == nil {
 		err = s.readErr

@@ -17,7 +17,7 @@ import (
 const slug = "example-apes"
 
 // fixtureNames lists the recorded-shape frames in the order they are pushed.
-var fixtureNames = []string{ //nolint:gochecknoglobals // test table
+var fixtureNames = []string{
 	"item_listed.json", "item_received_bid.json", "collection_offer.json", "trait_offer.json",
 	"order_invalidate.json", "order_revalidate.json", "item_sold.json", "item_transferred.json",
 	"item_metadata_updated.json", "item_cancelled.json", "unknown_event.json",
@@ -99,7 +99,7 @@ func TestClientAbruptCloseBacksOffAndReconnects(t *testing.T) {
 	rec.waitCount(t, "joined:"+slug, 1)
 
 	closedAt := time.Now()
-	first.c.CloseNow()
+	require.NoError(t, first.c.CloseNow())
 	rec.waitCount(t, "down", 1)
 	second := srv.conn(t)
 	gap := time.Since(closedAt)
