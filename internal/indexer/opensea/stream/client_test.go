@@ -56,7 +56,7 @@ func TestClientHeartbeatTimeoutReconnectsAndRejoins(t *testing.T) {
 	srv := newPhxServer(t)
 	srv.silentHB.Store(true)
 	rec := newRecorder()
-	startClient(t, srv, Options{Heartbeat: 40 * time.Millisecond}, rec, slug, "other")
+	startClient(t, srv, Options{Heartbeat: 150 * time.Millisecond}, rec, slug, "other")
 	first := srv.conn(t)
 	first.next(t, heartbeatEvent) // sent, never answered
 	rec.waitCount(t, "joined:"+slug, 1)
