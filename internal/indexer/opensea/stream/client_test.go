@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -342,4 +343,36 @@ func TestNewBuildsTheSocketURL(t *testing.T) {
 	require.Error(t, err)
 	require.False(t, errors.Is(err, ErrKeyRefused))
 	require.NotContains(t, err.Error(), "sk-secret-key")
+}
+
+func TestClientBacksOffExponentiallyWhileTheServerFails(t *testing.T) {
+	t.Parallel()
+
+	srv := newPhxServer(t)
+	srv.refuse.Store(http.StatusServiceUnavailable)
+	var mu sync.Mutex
+	var at []time.Time
+	inner := srv.srv.Config.Handler
+	srv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		inner.ServeHTTP(w, r)
+	})
+	rec := newRecorder()
+	startClient(t, srv, Options{BackoffMin: 20 * time.Millisecond, BackoffMax: 80 * time.Millisecond}, rec, slug)
+	rec.waitCount(t, "down", 6)
+	srv.refuse.Store(0)
+	rec.waitCount(t, "joined:"+slug, 1)
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.GreaterOrEqual(t, len(at), 7)
+	// Waits of attempt n are in [d/2, d] with d = min(80 ms, 20 ms×2^(n-1));
+	// a gap also includes the failed attempt itself, so only lower bounds hold.
+	for i, full := range []time.Duration{20, 40, 80, 80, 80} {
+		gap := at[i+1].Sub(at[i])
+		require.GreaterOrEqual(t, gap, full*time.Millisecond/2, "gap %d", i)
+	}
+	require.Equal(t, 0, rec.count("left:"+slug))
 }

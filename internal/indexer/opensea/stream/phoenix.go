@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,8 +121,7 @@ func decodeEvent(slug string, f frame) (Event, error) {
 		return Event{}, fmt.Errorf("%s message: want object, got JSON %s", f.Event, indexer.JSONKind(f.Payload))
 	}
 	var m message
-	dec := json.NewDecoder(bytes.NewReader(f.Payload))
-	if err := dec.Decode(&m); err != nil {
+	if err := json.Unmarshal(f.Payload, &m); err != nil {
 		return Event{}, fmt.Errorf("%s message: %w", f.Event, err)
 	}
 	ev := Event{Slug: slug, Type: f.Event}
