@@ -482,8 +482,11 @@ func (s *session) loop(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		frames, next := s.plan(time.Now())
-		frames = append(frames, c.reportLefts(s.h, s.gen)...)
+		// Leaves first: a slug left and joined again must not have its new
+		// join followed by the old join's leave.
+		frames := c.reportLefts(s.h, s.gen)
+		joins, next := s.plan(time.Now())
+		frames = append(frames, joins...)
 		for _, f := range frames {
 			if err := s.write(ctx, f); err != nil {
 				return err

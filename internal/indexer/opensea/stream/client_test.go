@@ -216,6 +216,29 @@ func TestClientJoinAndLeaveWhileConnected(t *testing.T) {
 	rec.waitCount(t, "joined:a", 2)
 	require.ElementsMatch(t, []string{"a", "b"}, c.Topics())
 	c.Leave("nope") // unknown: nothing
+
+	// Left and joined again at once: the old join's leave goes out before
+	// the new join.
+	sc.mu.Lock()
+	refB := sc.joinRefs[topicPrefix+"b"]
+	sc.mu.Unlock()
+	c.Leave("b")
+	c.Join("b")
+	var got []frame
+	for len(got) < 2 {
+		select {
+		case f := <-sc.in:
+			if f.Topic == topicPrefix+"b" {
+				got = append(got, f)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no leave and join of b")
+		}
+	}
+	require.Equal(t, []string{phxLeave, phxJoin}, []string{got[0].Event, got[1].Event})
+	require.Equal(t, refB, got[0].JoinRef)
+	rec.waitCount(t, "joined:b", 2)
+	require.Equal(t, 2, rec.count("left:a")+rec.count("left:b"))
 	require.Equal(t, int32(1), srv.upgrades.Load())
 }
 
