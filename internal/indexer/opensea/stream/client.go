@@ -508,7 +508,7 @@ func (s *session) loop(ctx context.Context) error {
 			}
 			c.mu.Unlock()
 			if pending != "" {
-				return errHeartbeatTimeout
+				return ErrHeartbeatTimeout
 			}
 			if err := s.write(ctx, f); err != nil {
 				return err

@@ -64,6 +64,9 @@ func TestClientHeartbeatTimeoutReconnectsAndRejoins(t *testing.T) {
 	srv.silentHB.Store(false)
 
 	rec.waitCount(t, "down", 1)
+	rec.mu.Lock()
+	require.ErrorIs(t, rec.downs[0], ErrHeartbeatTimeout)
+	rec.mu.Unlock()
 	second := srv.conn(t)
 	rec.waitCount(t, "joined:"+slug, 2)
 	rec.waitCount(t, "joined:other", 2)

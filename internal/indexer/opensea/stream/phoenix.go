@@ -160,6 +160,6 @@ func slugOf(topic string) (string, bool) {
 // Options.MaxFrameBytes; the frame is discarded and the connection lives on.
 var ErrFrameTooLarge = errors.New("frame too large")
 
-// errHeartbeatTimeout ends a connection whose heartbeat went unanswered
-// until the next tick.
-var errHeartbeatTimeout = errors.New("heartbeat not answered within one interval")
+// ErrHeartbeatTimeout is the Down error of a connection whose heartbeat
+// went unanswered until the next tick.
+var ErrHeartbeatTimeout = errors.New("heartbeat not answered within one interval")

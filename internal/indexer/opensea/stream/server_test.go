@@ -175,6 +175,7 @@ type recorder struct {
 	log    []string
 	events []Event
 	bad    []error
+	downs  []error
 	notify chan struct{}
 }
 
@@ -198,7 +199,12 @@ func (r *recorder) Event(e Event) {
 }
 func (r *recorder) Joined(slug string) { r.add("joined:" + slug) }
 func (r *recorder) Left(slug string)   { r.add("left:" + slug) }
-func (r *recorder) Down(err error)     { r.add("down") }
+func (r *recorder) Down(err error) {
+	r.mu.Lock()
+	r.downs = append(r.downs, err)
+	r.mu.Unlock()
+	r.add("down")
+}
 func (r *recorder) Malformed(slug string, raw []byte, err error) {
 	r.mu.Lock()
 	r.bad = append(r.bad, err)
