@@ -17,8 +17,8 @@ const (
 	// EndpointBestListings is GET /api/v2/listings/collection/{slug}/best.
 	EndpointBestListings = "best_listings"
 	// EndpointEvents is GET /api/v2/events/collection/{slug}.
-	EndpointEvents = "events"
-	EndpointUnknown    = "unknown"    // any other path under /api/
+	EndpointEvents  = "events"
+	EndpointUnknown = "unknown" // any other path under /api/
 )
 
 // Fault kinds, the keys of Stats.Faults.
