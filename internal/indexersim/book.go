@@ -45,7 +45,7 @@ import (
 const (
 	// maxLife bounds every listing's life (posting to removal) in ms; a
 	// book for instant t is rebuilt from t-maxLife.
-	maxLife = int64(12 * time.Hour / time.Millisecond)
+	maxLife = int64(6 * time.Hour / time.Millisecond)
 	// maxLead bounds how long before its sale a sale listing is posted.
 	maxLead = int64(2 * time.Hour / time.Millisecond)
 	// eventRing is the most events a book keeps for stream subscribers.
@@ -256,7 +256,7 @@ func (b *book) genMinute(m int64) {
 }
 
 // expiryChoices are the durations a depth listing is posted for.
-var expiryChoices = [...]int64{1, 3, 6, 12} //nolint:gochecknoglobals // read-only table, hours
+var expiryChoices = [...]int64{1, 2, 4, 6} //nolint:gochecknoglobals // read-only table, hours
 
 // genListing draws listing k of minute m.
 func (b *book) genListing(m int64, k int) *listing {
@@ -271,7 +271,7 @@ func (b *book) genListing(m int64, k int) *listing {
 	if u(3) < 0.7 {
 		// Floor-seeking: near the reference, cancelled within minutes.
 		price = ref * (1 + 0.008*(2*u(4)-1))
-		l.expires = l.created + 12*3_600_000 - 1
+		l.expires = l.created + 6*3_600_000 - 1
 		l.end = l.created + 20_000 + int64(-math.Log(1-u(5))*180_000)
 	} else {
 		l.expires = l.created + expiryChoices[hash(h, 6)%uint64(len(expiryChoices))]*3_600_000 - 1

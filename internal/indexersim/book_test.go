@@ -330,3 +330,18 @@ func BenchmarkMarket1000(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "cpu-ms/sim-min")
 	b.ReportMetric(float64(events)/float64(b.N), "events/sim-min")
 }
+
+// BenchmarkBookWarmup measures building one collection's book from
+// scratch (replaying the last maxLife), what the first request for a
+// collection costs.
+func BenchmarkBookWarmup(b *testing.B) {
+	clock := newFakeClock()
+	sim, err := New(Config{Collections: 100, Clock: clock.Now}, nil)
+	require.NoError(b, err)
+	b.ResetTimer()
+	for i := range b.N {
+		c := sim.collections[i%len(sim.collections)]
+		x := newBook(c, c.book.cfg, c.book.usdcEth)
+		x.advanceTo(clock.Now().UnixMilli())
+	}
+}
