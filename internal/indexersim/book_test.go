@@ -319,7 +319,10 @@ func BenchmarkMarket1000(b *testing.B) {
 	for i, c := range sim.collections { // warm up: build every book
 		seqs[i] = c.book.head(clock.Now())
 	}
-	events := 0
+	events, changes := 0, make([][]floorChange, len(sim.collections))
+	for i, c := range sim.collections {
+		c.book.changes = &changes[i]
+	}
 	b.ResetTimer()
 	for range b.N {
 		clock.Advance(time.Minute)
@@ -332,6 +335,11 @@ func BenchmarkMarket1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "cpu-ms/sim-min")
 	b.ReportMetric(float64(events)/float64(b.N), "events/sim-min")
+	n := 0
+	for _, ch := range changes {
+		n += len(ch)
+	}
+	b.ReportMetric(float64(n)/float64(b.N), "floor-changes/sim-min")
 }
 
 // BenchmarkBookWarmup measures building one collection's book from
@@ -431,4 +439,36 @@ func TestMarketEndpointsFollowSpec(t *testing.T) {
 		checkSpec(t, doc, doc.Components.Schemas[tc.schema], v, tc.schema, tc.pick)
 		require.NotEmpty(t, v.(map[string]any)[map[string]string{"ListingsResponse": "listings", "AssetEventsResponse": "asset_events"}[tc.schema]])
 	}
+}
+
+func TestBestListingsPaging(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Collections: 1, Seed: 12})
+	slug := "sim-collection-000"
+	var all apiListings
+	b.getJSON(t, "/api/v2/listings/collection/"+slug+"/best?limit=200", &all)
+	require.Greater(t, len(all.Listings), 20)
+	var paged []string
+	next := ""
+	for {
+		path := "/api/v2/listings/collection/" + slug + "/best?limit=7"
+		if next != "" {
+			path += "&next=" + next
+		}
+		var page apiListings
+		b.getJSON(t, path, &page)
+		require.LessOrEqual(t, len(page.Listings), 7)
+		for _, l := range page.Listings {
+			paged = append(paged, l.OrderHash)
+		}
+		if next = page.Next; next == "" {
+			break
+		}
+	}
+	want := make([]string, len(all.Listings))
+	for i, l := range all.Listings {
+		want[i] = l.OrderHash
+	}
+	require.Equal(t, want, paged)
+	require.Equal(t, http.StatusBadRequest, b.get(t, "/api/v2/listings/collection/"+slug+"/best?next=nope").status)
 }

@@ -443,3 +443,38 @@ func TestStreamFaults(t *testing.T) {
 		ws2.join("sim-collection-000")
 	})
 }
+
+func TestStreamMetadataUpdateOnTouch(t *testing.T) {
+	t.Parallel()
+	b := streamSetup(t, Config{Collections: 1, Seed: 6})
+	ws := b.dial(t, "k")
+	ws.join("sim-collection-000", EventItemMetadataUpdated)
+	require.NoError(t, b.sim.Touch("sim-collection-000", "5"))
+	f := ws.mustRead()
+	m, _ := decodeEvent(t, f)
+	require.Equal(t, EventItemMetadataUpdated, m.EventType)
+	require.Equal(t, b.clock.Now().UnixMilli(), m.Version)
+	var p struct {
+		Item struct {
+			NFTID    string `json:"nft_id"`
+			Metadata struct {
+				MetadataURL string `json:"metadata_url"`
+				Traits      []struct {
+					TraitType string  `json:"trait_type"`
+					Value     *string `json:"value"`
+				} `json:"traits"`
+			} `json:"metadata"`
+		} `json:"item"`
+	}
+	require.NoError(t, json.Unmarshal(m.Payload, &p))
+	info, _ := b.sim.Collection("sim-collection-000")
+	require.Equal(t, "ethereum/"+info.Contract+"/5", p.Item.NFTID)
+	require.NotEmpty(t, p.Item.Metadata.MetadataURL)
+	traits, ok := b.sim.Token("sim-collection-000", "5")
+	require.True(t, ok)
+	require.Len(t, p.Item.Metadata.Traits, len(traits), "the new traits")
+	for i, tr := range traits {
+		require.Equal(t, tr.Type, p.Item.Metadata.Traits[i].TraitType)
+		require.Equal(t, tr.Value, *p.Item.Metadata.Traits[i].Value)
+	}
+}
