@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -477,4 +480,55 @@ func TestStreamMetadataUpdateOnTouch(t *testing.T) {
 		require.Equal(t, tr.Type, p.Item.Metadata.Traits[i].TraitType)
 		require.Equal(t, tr.Value, *p.Item.Metadata.Traits[i].Value)
 	}
+}
+
+// BenchmarkStream1000 measures the Stream endpoint serving one connection
+// joined to 1,000 collections: each iteration lets a simulated minute pass
+// and reads every frame it brings (server pump, rendering and the test
+// client's reads together).
+func BenchmarkStream1000(b *testing.B) {
+	clock := newFakeClock()
+	sim, err := New(Config{Collections: 1000, Clock: clock.Now, Stream: StreamConfig{Tick: 10 * time.Millisecond}}, nil)
+	require.NoError(b, err)
+	ts := httptest.NewServer(sim.Handler())
+	defer ts.Close()
+	defer sim.Close()
+	conn, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(ts.URL, "http")+"/socket/websocket?token=k&vsn=2.0.0", nil)
+	require.NoError(b, err)
+	defer conn.CloseNow()
+	conn.SetReadLimit(1 << 22)
+	for i, slug := range sim.Slugs() {
+		data, _ := json.Marshal([]any{strconv.Itoa(i), strconv.Itoa(i), "collection:" + slug, "phx_join", map[string]any{}})
+		require.NoError(b, conn.Write(context.Background(), websocket.MessageText, data))
+		_, _, err := conn.Read(context.Background())
+		require.NoError(b, err)
+	}
+	read := int64(0)
+	cpu0 := processCPU(b)
+	b.ResetTimer()
+	for range b.N {
+		clock.Advance(time.Minute)
+		for {
+			if sent := sim.StreamStats().Sent; read == sent && sim.StreamStats().Sent == sent {
+				time.Sleep(30 * time.Millisecond) // let the next ticks find nothing more
+				if sim.StreamStats().Sent == sent {
+					break
+				}
+			}
+			for read < sim.StreamStats().Sent {
+				_, _, err := conn.Read(context.Background())
+				require.NoError(b, err)
+				read++
+			}
+		}
+	}
+	b.ReportMetric(float64(read)/float64(b.N), "frames/sim-min")
+	b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N)/1e6, "cpu-ms/sim-min")
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
