@@ -33,8 +33,9 @@ import (
 //   - floor-seeking listings (about 70%) are priced within ±0.8% of the
 //     reference and are usually cancelled within minutes (relisting), so
 //     the floor follows the reference and changes about every two minutes;
-//   - depth listings sit 1% to 120% above it for hours, until they are
-//     cancelled or expire;
+//   - depth listings sit 1% to 120% above it (and above where it goes
+//     while they live) for hours, until they are cancelled or expire; a
+//     few of them are priced in USDC;
 //   - sale listings are the scheduled sales of the market (market.sale, the
 //     same trades /stats sums into its volumes): each is posted a few
 //     minutes before its sale at the sale's price and filled at the sale's
@@ -268,7 +269,8 @@ func (b *book) genListing(m int64, k int) *listing {
 	l.token = int(hash(h, 2) % uint64(b.c.info.TokenCount))
 	ref := m64.floorAt(m)
 	var price float64
-	if u(3) < 0.7 {
+	seeker := u(3) < 0.7
+	if seeker {
 		// Floor-seeking: near the reference, cancelled within minutes.
 		price = ref * (1 + 0.008*(2*u(4)-1))
 		l.expires = l.created + 6*3_600_000 - 1
@@ -290,7 +292,7 @@ func (b *book) genListing(m int64, k int) *listing {
 		price = max(ref*(1.01+1.2*u(4)*u(4)), 1.002*m64.floorBound(m, floorDiv(l.end, 60_000)+1))
 	}
 	l.private = u(8) < b.cfg.PrivateFraction
-	if u(9) < b.cfg.OtherCurrencyFraction {
+	if !seeker && u(9) < b.cfg.OtherCurrencyFraction/0.3 {
 		l.usdc = true
 		l.micro = max(1, int64(math.Round(price/b.usdcEth*100)))
 		l.unit = float64(l.micro) / 100 * b.usdcEth

@@ -472,3 +472,19 @@ func TestBestListingsPaging(t *testing.T) {
 	require.Equal(t, want, paged)
 	require.Equal(t, http.StatusBadRequest, b.get(t, "/api/v2/listings/collection/"+slug+"/best?next=nope").status)
 }
+
+func TestPaymentToken(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Collections: 1})
+	var tok struct {
+		Symbol   string `json:"symbol"`
+		Decimals int    `json:"decimals"`
+		EthPrice string `json:"eth_price"`
+	}
+	b.getJSON(t, "/api/v2/chain/ethereum/payment_token/"+usdcAddress, &tok)
+	require.Equal(t, "USDC", tok.Symbol)
+	require.Equal(t, 6, tok.Decimals)
+	require.Equal(t, b.sim.usdcEth, tok.EthPrice, "the rate the stream's payment_token carries")
+	require.Equal(t, http.StatusNotFound, b.get(t, "/api/v2/chain/ethereum/payment_token/0x1234").status)
+	require.Equal(t, int64(2), b.sim.Stats().ByEndpoint[EndpointPaymentToken])
+}

@@ -14,6 +14,8 @@
 //	                                          include_private_listings)
 //	GET /api/v2/events/collection/{slug}?event_type=sale
 //	                                          sales, newest first (after, before, limit, next)
+//	GET /api/v2/chain/{chain}/payment_token/{address}
+//	                                          a currency with its eth_price (ETH, WETH, USDC)
 //	GET /socket/websocket?token=<key>&vsn=2.0.0
 //	                                          the Stream API: Phoenix Channels V2 over a
 //	                                          websocket, topics collection:<slug> (stream.go)
