@@ -532,3 +532,45 @@ func processCPU(b *testing.B) time.Duration {
 	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+func TestStreamProtocolErrors(t *testing.T) {
+	t.Parallel()
+	b := streamSetup(t, Config{Collections: 2, Stream: StreamConfig{IdleTimeout: 300 * time.Millisecond}})
+
+	t.Run("BadJoinPayload", func(t *testing.T) {
+		t.Parallel()
+		ws := b.dial(t, "k")
+		ws.send("1", "2", "collection:sim-collection-000", "phx_join", map[string]any{"event_types": "item_sold"})
+		require.Contains(t, ws.reply("2", "error")["reason"], "event_types")
+		ws.send("1", "3", "collection:*", "phx_join", map[string]any{})
+		require.Contains(t, ws.reply("3", "error")["reason"], "collection:*")
+	})
+	t.Run("RejoinReplacesFilter", func(t *testing.T) {
+		t.Parallel()
+		ws := b.dial(t, "k")
+		ws.join("sim-collection-001", EventItemMetadataUpdated)
+		ws.join("sim-collection-001", EventItemListed)
+		require.NoError(t, b.sim.Touch("sim-collection-001", "3"))
+		f, err := ws.read(200 * time.Millisecond)
+		if err == nil { // a listing may happen meanwhile; never the touched metadata
+			require.Equal(t, EventItemListed, f.event, f.raw)
+		}
+	})
+	t.Run("Malformed", func(t *testing.T) {
+		t.Parallel()
+		ws := b.dial(t, "k")
+		require.NoError(t, ws.conn.Write(t.Context(), websocket.MessageText, []byte(`{"topic":"phoenix"}`)))
+		_, err := ws.read(5 * time.Second)
+		require.Equal(t, websocket.StatusUnsupportedData, websocket.CloseStatus(err), "%v", err)
+	})
+	t.Run("HeartbeatTimeout", func(t *testing.T) {
+		t.Parallel()
+		ws := b.dial(t, "k")
+		ws.join("sim-collection-000")
+		var err error
+		for err == nil {
+			_, err = ws.read(5 * time.Second)
+		}
+		require.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "%v", err)
+	})
+}
