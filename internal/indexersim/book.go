@@ -49,10 +49,9 @@ const (
 	maxLife = int64(6 * time.Hour / time.Millisecond)
 	// maxLead bounds how long before its sale a sale listing is posted.
 	maxLead = int64(2 * time.Hour / time.Millisecond)
-	// eventRing is the most events a book keeps for stream subscribers.
+	// eventRing is the most unread events a book keeps for its readers
+	// (stream subscribers); a reader further behind loses the oldest.
 	eventRing = 8192
-	// eventKeep is how long (ms) a book keeps events for late readers.
-	eventKeep = int64(10 * time.Minute / time.Millisecond)
 )
 
 // Purpose tags of the order book's hash streams (apart from gen.go's).
@@ -179,9 +178,10 @@ type book struct {
 	pending  eventHeap
 	active   map[uint64]*listing // posted and not removed (valid or not)
 	floor    *listing            // cheapest active public listing
-	log      []*bookEvent        // recent events, oldest first
+	log      []*bookEvent        // events not yet read by every reader, oldest first
 	logBase  uint64              // seq of log[0]
 	seq      uint64              // seq of the next logged event
+	readers  map[any]uint64      // subscribers and the seq each reads next; events are logged only while there are some
 	changes  *[]floorChange      // when set, floor changes are appended
 }
 
@@ -394,16 +394,40 @@ func (b *book) apply(e *bookEvent) {
 	if l != nil {
 		e.ver = l.version
 	}
-	if b.quiet || e.kind == evExpire {
+	if b.quiet || e.kind == evExpire || len(b.readers) == 0 {
 		return // the stream has no expiry event: an order just lapses
 	}
+	b.logEvent(e)
+}
+
+// logEvent appends e to the log for the readers, dropping the oldest half
+// when the log is full.
+func (b *book) logEvent(e *bookEvent) {
 	e.seq = b.seq
 	b.seq++
 	b.log = append(b.log, e)
-	if len(b.log) > eventRing || (len(b.log) > 64 && b.log[0].at < e.at-eventKeep) {
-		drop := max(len(b.log)-eventRing, len(b.log)/4)
+	if len(b.log) > eventRing {
+		drop := len(b.log) / 2
 		b.log = append(b.log[:0:0], b.log[drop:]...)
 		b.logBase += uint64(drop)
+	}
+}
+
+// trim drops the events every reader has read. b.mu must be held.
+func (b *book) trim() {
+	low := b.seq
+	for _, next := range b.readers {
+		low = min(low, next)
+	}
+	if low <= b.logBase {
+		return
+	}
+	drop := int(min(low-b.logBase, uint64(len(b.log))))
+	clear(b.log[:drop])
+	b.log = b.log[drop:]
+	b.logBase += uint64(drop)
+	if len(b.log) == 0 {
+		b.log = nil
 	}
 }
 
@@ -473,29 +497,45 @@ func (b *book) listings(t time.Time, private bool) []*listing {
 	return out
 }
 
-// eventsSince advances the book to t and returns the logged events from
-// seq on, and the seq to read from next time. Events that fell out of the
-// log are skipped (lost reports how many).
-func (b *book) eventsSince(seq uint64, t time.Time) (evs []*bookEvent, next uint64, lost uint64) {
+// subscribe advances the book to t and registers reader, which reads the
+// events from now on (from the returned seq).
+func (b *book) subscribe(reader any, t time.Time) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advanceTo(t.UnixMilli())
+	if b.readers == nil {
+		b.readers = map[any]uint64{}
+	}
+	b.readers[reader] = b.seq
+	return b.seq
+}
+
+// unsubscribe forgets reader.
+func (b *book) unsubscribe(reader any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.readers, reader)
+	b.trim()
+}
+
+// eventsSince advances the book to t and returns reader's events from seq
+// on, and the seq to read from next time. Events that fell out of a full
+// log are skipped (lost says how many).
+func (b *book) eventsSince(reader any, seq uint64, t time.Time) (evs []*bookEvent, next uint64, lost uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advanceTo(t.UnixMilli())
 	if seq < b.logBase {
 		lost, seq = b.logBase-seq, b.logBase
 	}
-	if seq >= b.seq {
-		return nil, b.seq, lost
+	if seq < b.seq {
+		evs = append([]*bookEvent(nil), b.log[seq-b.logBase:]...)
 	}
-	return append([]*bookEvent(nil), b.log[seq-b.logBase:]...), b.seq, lost
-}
-
-// head advances the book to t and returns the seq of the next event, the
-// position of a subscriber that joins at t.
-func (b *book) head(t time.Time) uint64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.advanceTo(t.UnixMilli())
-	return b.seq
+	if _, ok := b.readers[reader]; ok {
+		b.readers[reader] = b.seq
+		b.trim()
+	}
+	return evs, b.seq, lost
 }
 
 // touched logs metadata updates of tokens at t (Server.Touch).
@@ -503,10 +543,11 @@ func (b *book) touched(t time.Time, tokens []int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advanceTo(t.UnixMilli())
+	if len(b.readers) == 0 {
+		return
+	}
 	for _, i := range tokens {
-		e := &bookEvent{at: t.UnixMilli(), kind: evMetadata, token: i, seq: b.seq}
-		b.seq++
-		b.log = append(b.log, e)
+		b.logEvent(&bookEvent{at: t.UnixMilli(), kind: evMetadata, token: i})
 	}
 }
 

@@ -317,7 +317,7 @@ func BenchmarkMarket1000(b *testing.B) {
 	require.NoError(b, err)
 	seqs := make([]uint64, len(sim.collections))
 	for i, c := range sim.collections { // warm up: build every book
-		seqs[i] = c.book.head(clock.Now())
+		seqs[i] = c.book.subscribe(&seqs[i], clock.Now())
 	}
 	events, changes := 0, make([][]floorChange, len(sim.collections))
 	for i, c := range sim.collections {
@@ -328,7 +328,7 @@ func BenchmarkMarket1000(b *testing.B) {
 		clock.Advance(time.Minute)
 		now := clock.Now()
 		for i, c := range sim.collections {
-			evs, next, _ := c.book.eventsSince(seqs[i], now)
+			evs, next, _ := c.book.eventsSince(&seqs[i], seqs[i], now)
 			seqs[i] = next
 			events += len(evs)
 		}
@@ -487,4 +487,30 @@ func TestPaymentToken(t *testing.T) {
 	require.Equal(t, b.sim.usdcEth, tok.EthPrice, "the rate the stream's payment_token carries")
 	require.Equal(t, http.StatusNotFound, b.get(t, "/api/v2/chain/ethereum/payment_token/0x1234").status)
 	require.Equal(t, int64(2), b.sim.Stats().ByEndpoint[EndpointPaymentToken])
+}
+
+func TestBookLogKeepsOnlyUnreadEvents(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	sim, err := New(Config{Collections: 1, Clock: clock.Now}, nil)
+	require.NoError(t, err)
+	bk := sim.collections[0].book
+	var r1, r2 int
+	s1, s2 := bk.subscribe(&r1, clock.Now()), bk.subscribe(&r2, clock.Now())
+	clock.Advance(15 * time.Minute)
+	evs1, s1, _ := bk.eventsSince(&r1, s1, clock.Now())
+	require.NotEmpty(t, evs1)
+	require.Len(t, bk.log, len(evs1), "kept for the reader that has not read")
+	clock.Advance(15 * time.Minute)
+	evs2, _, lost := bk.eventsSince(&r2, s2, clock.Now())
+	require.Zero(t, lost)
+	require.Greater(t, len(evs2), len(evs1), "the slow reader gets everything")
+	require.Equal(t, evs1, evs2[:len(evs1)])
+	require.Len(t, bk.log, len(evs2)-len(evs1), "what r1 has not read yet")
+	bk.unsubscribe(&r1)
+	require.Empty(t, bk.log)
+	bk.unsubscribe(&r2)
+	clock.Advance(15 * time.Minute)
+	_, _, _ = bk.eventsSince(&r1, s1, clock.Now())
+	require.Empty(t, bk.log, "no readers, no log")
 }
