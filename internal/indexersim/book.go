@@ -1,9 +1,11 @@
 package indexersim
 
 import (
+	"cmp"
 	"container/heap"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,9 +23,11 @@ import (
 // Every listing is a pure function of (seed, slug, when and which it was
 // posted): its price, token, maker, currency, expiry and its fate (when it
 // is cancelled, sold, expires, is invalidated or revalidated) are drawn
-// when it is created and never depend on other listings. So the book at an
-// instant t is the set of listings posted before t whose fate lies after
-// t, whatever the process did before: two simulators with the same seed
+// when it is created. The one interaction, a token changing hands (a sale
+// or a transfer) invalidating its other listings for good, depends only
+// on the sales and transfers during the listing's life. So the book at an
+// instant t is a function of the seed and t alone, whatever the process
+// did before: two simulators with the same seed
 // agree on the book, and a book is built for any t by replaying only the
 // last maxLife (no listing lives longer). A running book advances lazily,
 // when it is read, through the events in between.
@@ -119,6 +123,7 @@ type listing struct {
 	// state while in a book
 	version int64 // order revision: 1 listed, then +1 per order event
 	active  bool  // posted, not removed, not invalidated
+	gone    bool  // invalid for good: the token changed hands
 }
 
 // bookEvent is one thing that happened in a book.
@@ -367,6 +372,9 @@ func (b *book) apply(e *bookEvent) {
 			b.added(l, e.at)
 		}
 	case evInvalidate:
+		if l.gone {
+			return // already invalid for good: its maker no longer owns the token
+		}
 		l.version++
 		l.active = false
 		if l.revalid != 0 {
@@ -374,6 +382,9 @@ func (b *book) apply(e *bookEvent) {
 		}
 		b.removed(l, e.at)
 	case evRevalidate:
+		if l.gone {
+			return
+		}
 		l.version++
 		l.active = true
 		b.added(l, e.at)
@@ -395,9 +406,40 @@ func (b *book) apply(e *bookEvent) {
 		e.ver = l.version
 	}
 	if b.quiet || e.kind == evExpire || len(b.readers) == 0 {
-		return // the stream has no expiry event: an order just lapses
+		// The stream has no expiry event: an order just lapses.
+	} else {
+		b.logEvent(e)
 	}
-	b.logEvent(e)
+	if e.kind == evSold || e.kind == evTransfer {
+		b.ownerChanged(e.token, e.at)
+	}
+}
+
+// ownerChanged invalidates for good the other listings of a token that
+// changed hands: their makers no longer own it (OpenSea sends
+// order_invalidate for orders that can no longer be filled). A listing
+// that was invalid already stays so, silently. Sale listings are exempt:
+// their sales are the trades /stats sums, so they always happen.
+func (b *book) ownerChanged(token int, at int64) {
+	var hit []*listing
+	for _, x := range b.active {
+		if x.token == token && !x.gone && x.saleHour < 0 {
+			hit = append(hit, x)
+		}
+	}
+	slices.SortFunc(hit, func(a, b *listing) int { return cmp.Compare(a.key, b.key) })
+	for _, x := range hit {
+		x.gone = true
+		if !x.active {
+			continue
+		}
+		x.version++
+		x.active = false
+		b.removed(x, at)
+		if !b.quiet && len(b.readers) > 0 {
+			b.logEvent(&bookEvent{at: at, kind: evInvalidate, key: x.key, l: x, token: token, ver: x.version})
+		}
+	}
 }
 
 // logEvent appends e to the log for the readers, dropping the oldest half

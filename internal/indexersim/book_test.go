@@ -514,3 +514,37 @@ func TestBookLogKeepsOnlyUnreadEvents(t *testing.T) {
 	_, _, _ = bk.eventsSince(&r1, s1, clock.Now())
 	require.Empty(t, bk.log, "no readers, no log")
 }
+
+func TestTokenChangingHandsInvalidatesItsListings(t *testing.T) {
+	t.Parallel()
+	// Three tokens: every sale or transfer hits the token's other listings.
+	clock := newFakeClock()
+	sim, err := New(Config{Collections: 1, MinTokens: 3, MaxTokens: 3, Clock: clock.Now}, nil)
+	require.NoError(t, err)
+	bk := sim.collections[0].book
+	var r int
+	seq := bk.subscribe(&r, clock.Now())
+	moved := map[int]int64{} // token -> last time it changed hands
+	invalidated := 0
+	for range 120 {
+		clock.Advance(time.Minute)
+		evs, next, _ := bk.eventsSince(&r, seq, clock.Now())
+		seq = next
+		for _, e := range evs {
+			switch e.kind {
+			case evSold, evTransfer:
+				moved[e.token] = e.at
+			case evInvalidate:
+				if e.at == moved[e.l.token] {
+					invalidated++
+				}
+			}
+		}
+		for _, l := range bk.listings(clock.Now(), true) {
+			if l.saleHour < 0 {
+				require.Less(t, moved[l.token], l.created, "an active listing was posted after its token last moved")
+			}
+		}
+	}
+	require.Positive(t, invalidated, "order_invalidate at the moment the token moved")
+}
