@@ -486,8 +486,15 @@ func (c *streamConn) deliver(ctx context.Context, sub *topicSub, e *bookEvent, t
 		c.s.stream.add(func(st *StreamStats) { st.Duplicated++ })
 		c.later = append(c.later, frame)
 	}
-	if e.l != nil && typ != EventItemSold {
+	if cfg.StaleReplayRate > 0 && e.l != nil && typ != EventItemSold && typ != EventItemTransferred {
 		// Order events (item_sold's version is a time, not a revision).
+		if len(c.lastVer) > 4*replayHistory {
+			// Keep the versions of the orders still in the history only.
+			c.lastVer = make(map[uint64]int64, replayHistory)
+			for _, h := range c.history {
+				c.lastVer[h.key] = max(c.lastVer[h.key], h.ver)
+			}
+		}
 		if e.ver > c.lastVer[e.l.key] {
 			c.lastVer[e.l.key] = e.ver
 		}
