@@ -88,6 +88,26 @@ func (m *market) floorAt(minute int64) float64 {
 	return m.floorBase * math.Exp(x)
 }
 
+// floorBound returns an upper bound of floorAt over the minutes [from, to]:
+// each octave's smooth interpolation stays between the knots around the
+// interval; the short octaves are bounded by their amplitude.
+func (m *market) floorBound(from, to int64) float64 {
+	x := 0.0
+	for _, o := range floorOctaves {
+		k0, k1 := floorDiv(from, o.period), floorDiv(to, o.period)+1
+		if k1-k0 > 8 {
+			x += o.amp
+			continue
+		}
+		hi := -1.0
+		for k := k0; k <= k1; k++ {
+			hi = max(hi, 2*unit(hash(m.seed, tagFloor, uint64(o.period), uint64(k)))-1)
+		}
+		x += o.amp * hi
+	}
+	return m.floorBase * math.Exp(x)
+}
+
 // hourSales returns the number of sales in an absolute hour. There are none
 // before simEpochHour.
 func (m *market) hourSales(h int64) int {
@@ -99,11 +119,14 @@ func (m *market) hourSales(h int64) int {
 	return poisson(lambda, unit(hash(m.seed, tagSales, uint64(h))))
 }
 
-// sale returns the minute within its hour and the price of sale k of hour h.
+// sale returns the minute within its hour and the price (ETH, a whole
+// number of micro-ETH) of sale k of hour h, given the hour's opening floor.
+// Most sales fill listings near the floor; about one in seven is a listing
+// just under it (posted below the floor and bought within minutes, book.go).
 func (m *market) sale(h int64, k int, floor float64) (int64, float64) {
 	minute := int64(hash(m.seed, tagSaleMinute, uint64(h), uint64(k)) % 60)
 	u := unit(hash(m.seed, tagSalePrice, uint64(h), uint64(k)))
-	return minute, floor * (1 + 0.6*u*u*u)
+	return minute, max(1, math.Round(floor*(0.99+0.6*u*u*u)*1e6)) / 1e6
 }
 
 // hourTotals sums the sales of hour h whose minute is in (after, upTo].
