@@ -11,6 +11,9 @@ import (
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
+// minRecent is the least number of recently dropped listings kept.
+const minRecent = 32
+
 // Defaults of Options.
 const (
 	DefaultDecimals      = 18
@@ -106,7 +109,8 @@ type Book struct {
 	// listing).
 	bound *big.Rat
 	// recent holds listings dropped (dearer than W, or evicted) lately, a
-	// ring of k: a Reset whose answer predates them takes them back.
+	// ring of max(2K, minRecent): a Reset whose answer predates them takes
+	// them back, and their versions are known while they are here.
 	recent     []entry
 	recentNext int
 	recentLost int64 // latest at of a recent listing the ring overwrote
@@ -148,7 +152,7 @@ func NewWithOptions(o Options) *Book {
 		maxAside: o.MaxAside,
 		entries:  make([]entry, 0, o.K+1),
 		bound:    new(big.Rat), // nothing known yet
-		recent:   make([]entry, 0, o.K),
+		recent:   make([]entry, 0, max(2*o.K, minRecent)),
 		recs:     newRecords(o.MaxTombstones, int64(o.TombstoneTTL)),
 	}
 	if ethLike(o.Currency) {
@@ -321,10 +325,6 @@ func (b *Book) Revalidated(orderHash string, version int64, now time.Time) Resul
 		b.place(e)
 	case loc.e != nil: // active already (its invalidation is late or lost)
 		loc.e.version, loc.e.at = version, b.now
-	case loc.where == inRecords && loc.rec.kind == kindRemoved && loc.rec.final:
-		rec := loc.rec
-		rec.version, rec.at = version, b.now
-		b.recs.put(fp, rec, b.now)
 	case loc.where == inRecords && loc.rec.kind == kindUntracked:
 		b.recs.put(fp, record{version: version, at: b.now, kind: kindUntracked}, b.now)
 	default:
@@ -422,8 +422,12 @@ func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 		}
 	}
 	for _, e := range b.recent {
-		if _, ok := seen[e.fp]; !ok && e.at >= at {
-			cands = append(cands, e)
+		if _, ok := seen[e.fp]; !ok {
+			if e.at >= at {
+				cands = append(cands, e)
+			} else {
+				b.recs.put(e.fp, record{version: e.version, at: e.at, kind: kindUntracked}, b.now)
+			}
 		}
 	}
 	b.uncertain = b.recentLost >= at
@@ -563,7 +567,7 @@ func (b *Book) place(e entry) {
 }
 
 func (b *Book) pushRecent(e entry) {
-	if len(b.recent) < b.k {
+	if len(b.recent) < cap(b.recent) {
 		b.recent = append(b.recent, e)
 		return
 	}
