@@ -12,12 +12,12 @@ import (
 )
 
 // minRecent is the least number of recently dropped listings kept.
-const minRecent = 32
+const minRecent = 16
 
 // Defaults of Options.
 const (
 	DefaultDecimals      = 18
-	DefaultMaxTombstones = 512
+	DefaultMaxTombstones = 448
 	DefaultTombstoneTTL  = 6 * time.Hour
 )
 
@@ -30,13 +30,13 @@ type Options struct {
 	// Decimals of Currency; Floor rounds down to them. Default 18.
 	Decimals int32
 	// MaxTombstones bounds the order records (tombstones and versions of
-	// orders the book holds no listing for). Default 512; about 80 bytes
-	// each.
+	// orders the book holds no listing for): the oldest is forgotten first.
+	// Default 448, which fills a 512-slot map: about 50 bytes each.
 	MaxTombstones int
 	// TombstoneTTL forgets records older than this. Default 6 h.
 	TombstoneTTL time.Duration
 	// MaxAside bounds the invalidated listings kept for a revalidation.
-	// Default 2K. Past it the oldest loses its listing (a later
+	// Default K. Past it the oldest loses its listing (a later
 	// revalidation of it makes the book Uncertain).
 	MaxAside int
 }
@@ -109,7 +109,7 @@ type Book struct {
 	// listing).
 	bound *big.Rat
 	// recent holds listings dropped (dearer than W, or evicted) lately, a
-	// ring of max(2K, minRecent): a Reset whose answer predates them takes
+	// ring of max(K, minRecent): a Reset whose answer predates them takes
 	// them back, and their versions are known while they are here.
 	recent     []entry
 	recentNext int
@@ -144,7 +144,7 @@ func NewWithOptions(o Options) *Book {
 	}
 	o.MaxTombstones = cmp.Or(o.MaxTombstones, DefaultMaxTombstones)
 	o.TombstoneTTL = cmp.Or(o.TombstoneTTL, DefaultTombstoneTTL)
-	o.MaxAside = cmp.Or(o.MaxAside, 2*o.K)
+	o.MaxAside = cmp.Or(o.MaxAside, o.K)
 	b := &Book{
 		k:        o.K,
 		currency: o.Currency,
@@ -152,7 +152,7 @@ func NewWithOptions(o Options) *Book {
 		maxAside: o.MaxAside,
 		entries:  make([]entry, 0, o.K+1),
 		bound:    new(big.Rat), // nothing known yet
-		recent:   make([]entry, 0, max(2*o.K, minRecent)),
+		recent:   make([]entry, 0, max(o.K, minRecent)),
 		recs:     newRecords(o.MaxTombstones, int64(o.TombstoneTTL)),
 	}
 	if ethLike(o.Currency) {
@@ -243,7 +243,7 @@ func (b *Book) Listed(l indexer.Listing, now time.Time) Result {
 			kind = kindRemoved
 		}
 		if loc.found {
-			b.recs.put(fp, record{version: l.Version, at: b.now, kind: kind, final: kind == kindRemoved}, b.now)
+			b.recs.put(fp, record{version: l.Version, at: b.now, kind: kind, final: kind == kindRemoved})
 		}
 		return b.end(prev, r)
 	}
@@ -277,7 +277,7 @@ func (b *Book) remove(orderHash string, version int64, now time.Time, sold bool)
 		b.uncertain = true
 	}
 	b.drop(loc)
-	b.recs.put(fp, record{version: version, at: b.now, kind: kindRemoved, final: final}, b.now)
+	b.recs.put(fp, record{version: version, at: b.now, kind: kindRemoved, final: final})
 	b.stats.Applied++
 	return b.end(prev, Result{Applied: true})
 }
@@ -300,7 +300,7 @@ func (b *Book) Invalidated(orderHash string, version int64, now time.Time) Resul
 	} else if loc.where == inAside {
 		loc.e.version, loc.e.at = version, b.now
 	} else {
-		b.recs.put(fp, record{version: version, at: b.now, kind: kindInvalid}, b.now)
+		b.recs.put(fp, record{version: version, at: b.now, kind: kindInvalid})
 	}
 	b.stats.Applied++
 	return b.end(prev, Result{Applied: true})
@@ -326,9 +326,9 @@ func (b *Book) Revalidated(orderHash string, version int64, now time.Time) Resul
 	case loc.e != nil: // active already (its invalidation is late or lost)
 		loc.e.version, loc.e.at = version, b.now
 	case loc.where == inRecords && loc.rec.kind == kindUntracked:
-		b.recs.put(fp, record{version: version, at: b.now, kind: kindUntracked}, b.now)
+		b.recs.put(fp, record{version: version, at: b.now, kind: kindUntracked})
 	default:
-		b.recs.put(fp, record{version: version, at: b.now, kind: kindUnpriced}, b.now)
+		b.recs.put(fp, record{version: version, at: b.now, kind: kindUnpriced})
 		b.uncertain = true
 	}
 	b.stats.Applied++
@@ -417,7 +417,7 @@ func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 				cands = append(cands, e)
 			} else {
 				// Gone, or dearer than the new bound: keep its version.
-				b.recs.put(e.fp, record{version: e.version, at: e.at, kind: kindUntracked}, b.now)
+				b.recs.put(e.fp, record{version: e.version, at: e.at, kind: kindUntracked})
 			}
 		}
 	}
@@ -426,7 +426,7 @@ func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 			if e.at >= at {
 				cands = append(cands, e)
 			} else {
-				b.recs.put(e.fp, record{version: e.version, at: e.at, kind: kindUntracked}, b.now)
+				b.recs.put(e.fp, record{version: e.version, at: e.at, kind: kindUntracked})
 			}
 		}
 	}
@@ -584,7 +584,7 @@ func (b *Book) putAside(e entry) {
 	if len(b.aside) >= b.maxAside {
 		out := b.aside[0]
 		b.aside = slices.Delete(b.aside, 0, 1)
-		b.recs.put(out.fp, record{version: out.version, at: out.at, kind: kindInvalid}, b.now)
+		b.recs.put(out.fp, record{version: out.version, at: out.at, kind: kindInvalid})
 	}
 	b.aside = append(b.aside, e)
 }
@@ -725,7 +725,7 @@ func (b *Book) expire() {
 			if e.l.ExpiresAt.IsZero() || e.l.ExpiresAt.UnixNano() > b.now {
 				return false
 			}
-			b.recs.put(e.fp, record{version: e.version, at: b.now, kind: kindRemoved, final: true}, b.now)
+			b.recs.put(e.fp, record{version: e.version, at: b.now, kind: kindRemoved, final: true})
 			return true
 		})
 	}

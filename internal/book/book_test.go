@@ -611,7 +611,7 @@ func TestTombstoneBounds(t *testing.T) {
 		require.True(t, b.Listed(ver(eth(2, "1"), 1), at(62)).Stale)
 	})
 
-	t.Run("RewrittenRecordsKeepTheQueueBounded", func(t *testing.T) {
+	t.Run("RewrittenRecordsKeepTheirSlot", func(t *testing.T) {
 		t.Parallel()
 		b := NewWithOptions(Options{K: 2, Currency: "ETH", MaxTombstones: 4})
 		b.Reset(nil, at(0))
@@ -619,8 +619,17 @@ func TestTombstoneBounds(t *testing.T) {
 			b.Invalidated(hash(v%3), int64(2*v+1), at(1))
 			b.Revalidated(hash(v%3), int64(2*v+2), at(1))
 		}
-		require.LessOrEqual(t, len(b.recs.queue), 2*4+16)
+		require.Len(t, b.recs.ring, 4)
 		require.Equal(t, 3, b.recs.len())
+		require.Equal(t, 3, b.recs.n)
+		// Deleted records leave dead slots that do not count.
+		b.Listed(ver(eth(0, "1"), 5000), at(2))
+		b.Listed(ver(eth(1, "1"), 5000), at(2))
+		for n := 10; n < 13; n++ {
+			b.Cancelled(hash(n), 1, at(3))
+		}
+		require.Equal(t, 4, b.recs.len(), "2's record and three tombstones")
+		require.True(t, b.Revalidated(hash(2), 1, at(4)).Stale)
 	})
 }
 
