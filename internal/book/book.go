@@ -612,7 +612,10 @@ func (b *Book) key(l indexer.Listing) (*big.Rat, Reason, error) {
 		b.stats.Invalid++
 		return nil, ReasonInvalid, fmt.Errorf("%s: quantity %d: must be at least 1", where(), l.Quantity)
 	}
-	key := amount.Quo(amount, new(big.Rat).SetInt64(l.Quantity))
+	key := amount
+	if l.Quantity != 1 {
+		key.Quo(key, new(big.Rat).SetInt64(l.Quantity))
+	}
 	if !strings.EqualFold(l.Price.Currency, b.currency) {
 		var eth *big.Rat
 		switch {
