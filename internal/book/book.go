@@ -170,6 +170,14 @@ func (b *Book) Floor() (indexer.Money, bool) { return b.floor, b.hasFloor }
 // Len is the number of entries (at most K).
 func (b *Book) Len() int { return len(b.entries) }
 
+// Cheapest returns the listing that makes the floor; false when empty.
+func (b *Book) Cheapest() (indexer.Listing, bool) {
+	if len(b.entries) == 0 {
+		return indexer.Listing{}, false
+	}
+	return b.entries[0].l, true
+}
+
 // Entries returns the book's listings, cheapest first (a copy).
 func (b *Book) Entries() []indexer.Listing {
 	ls := make([]indexer.Listing, len(b.entries))
