@@ -248,10 +248,10 @@ func (b *Book) Listed(l indexer.Listing, now time.Time) Result {
 		r.Ignored = reason
 		kind := kindUntracked
 		if reason == ReasonExpired {
-			kind = kindRemoved
+			kind = kindExpired
 		}
 		if loc.found {
-			b.recs.put(fp, record{version: l.Version, at: b.now, kind: kind, final: kind == kindRemoved})
+			b.recs.put(fp, record{version: l.Version, at: b.now, kind: kind})
 		}
 		return b.end(prev, r)
 	}
@@ -333,8 +333,8 @@ func (b *Book) Revalidated(orderHash string, version int64, now time.Time) Resul
 		b.place(e)
 	case loc.e != nil: // active already (its invalidation is late or lost)
 		loc.e.version, loc.e.at = version, b.now
-	case loc.where == inRecords && loc.rec.kind == kindUntracked:
-		b.recs.put(fp, record{version: version, at: b.now, kind: kindUntracked})
+	case loc.where == inRecords && (loc.rec.kind == kindUntracked || loc.rec.kind == kindExpired):
+		b.recs.put(fp, record{version: version, at: b.now, kind: loc.rec.kind})
 	default:
 		b.recs.put(fp, record{version: version, at: b.now, kind: kindUnpriced})
 		b.uncertain = true
@@ -405,12 +405,12 @@ func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 				e.version, e.at = loc.version, loc.at
 				b.recs.del(fp)
 				b.putAside(e)
-			case loc.where == inRecords && loc.rec.kind != kindRemoved:
+			case loc.where == inRecords && loc.rec.kind != kindRemoved && loc.rec.kind != kindExpired:
 				e.version, e.at = loc.version, loc.at
 				b.recs.del(fp)
 				cands = append(cands, e)
 			}
-		case loc.where == inRecords && loc.rec.kind == kindRemoved && loc.rec.final:
+		case loc.where == inRecords && (loc.rec.kind == kindRemoved && loc.rec.final || loc.rec.kind == kindExpired):
 			// A final removal: the answer lags.
 		default:
 			e.version = max(e.version, loc.version)
@@ -736,7 +736,7 @@ func (b *Book) expire() {
 			if e.l.ExpiresAt.IsZero() || e.l.ExpiresAt.UnixNano() > b.now {
 				return false
 			}
-			b.recs.put(e.fp, record{version: e.version, at: b.now, kind: kindRemoved, final: true})
+			b.recs.put(e.fp, record{version: e.version, at: b.now, kind: kindExpired})
 			return true
 		})
 	}

@@ -671,3 +671,70 @@ func TestFormatDown(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+func TestResetUncertainty(t *testing.T) {
+	t.Parallel()
+
+	t.Run("UnpricedNewerThanTheAnswer", func(t *testing.T) {
+		t.Parallel()
+		b := New(2, "ETH")
+		b.Reset(rest(eth(1, "1"), eth(2, "2")), at(0))
+		b.Revalidated(hash(9), 3, at(11)) // after the request was sent
+		r := b.Reset(rest(eth(1, "1"), eth(2, "2")), at(10))
+		require.True(t, r.Uncertain, "the answer may predate 9's return")
+		r = b.Reset(rest(eth(1, "1"), eth(2, "2")), at(12))
+		require.False(t, r.Uncertain, "a newer answer does not list 9: it is dearer")
+		require.True(t, b.Revalidated(hash(9), 3, at(13)).Duplicate, "its version is kept")
+	})
+
+	t.Run("ListingsLostDuringTheRequest", func(t *testing.T) {
+		t.Parallel()
+		b := New(1, "ETH")
+		b.Reset(rest(eth(1, "1")), at(0))
+		// More listings dearer than the bound arrive during the request
+		// than the book keeps (16): some that the answer does not hold
+		// may be lost.
+		for n := range minRecent + 1 {
+			b.Listed(eth(100+n, "5"), at(11+n))
+		}
+		r := b.Reset(rest(eth(1, "1")), at(10))
+		require.True(t, r.Uncertain)
+
+		c := New(1, "ETH")
+		c.Reset(rest(eth(1, "1")), at(0))
+		for n := range minRecent {
+			c.Listed(eth(100+n, "5"), at(11+n))
+		}
+		r = c.Reset(rest(eth(1, "1")), at(10))
+		require.False(t, r.Uncertain, "every listing of the flight was kept")
+	})
+
+	t.Run("AnswerOfUnusableListings", func(t *testing.T) {
+		t.Parallel()
+		b := New(2, "ETH")
+		p1, p2 := eth(1, "1"), eth(2, "2")
+		p1.Private, p2.Private = true, true
+		r := b.Reset(rest(p1, p2), at(0))
+		require.True(t, r.NeedsRefill, "K listings answered, none usable: the floor lies beyond")
+		require.Zero(t, b.Len())
+	})
+}
+
+func TestAsideExpires(t *testing.T) {
+	t.Parallel()
+	b := New(2, "ETH")
+	l := eth(1, "1")
+	l.ExpiresAt = at(50)
+	b.Reset(rest(l, eth(2, "2")), at(0))
+	b.Invalidated(hash(1), 1, at(1))
+	next, ok := b.NextExpiry()
+	require.True(t, ok)
+	require.Equal(t, at(50), next)
+	b.Expire(at(50))
+	_, ok = b.NextExpiry()
+	require.False(t, ok)
+	r := b.Revalidated(hash(1), 2, at(51))
+	require.True(t, r.Applied)
+	require.False(t, r.Uncertain, "an expired order that returns is still expired")
+	requireFloor(t, b, "2")
+}

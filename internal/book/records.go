@@ -4,9 +4,11 @@ package book
 type recordKind uint8
 
 const (
-	// kindRemoved: cancelled, sold or expired. The tombstone that keeps an
-	// older replay from resurrecting the order.
+	// kindRemoved: cancelled or sold. The tombstone that keeps an older
+	// replay from resurrecting the order.
 	kindRemoved recordKind = iota + 1
+	// kindExpired: its expiration date passed; nothing brings it back.
+	kindExpired
 	// kindInvalid: invalidated while the book had no listing data for it.
 	kindInvalid
 	// kindUnpriced: active again (revalidated) but its price is unknown:
