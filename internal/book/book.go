@@ -27,7 +27,9 @@ type Options struct {
 	K int
 	// Currency is the floor's currency symbol, e.g. "ETH".
 	Currency string
-	// Decimals of Currency; Floor rounds down to them. Default 18.
+	// Decimals of Currency; Floor rounds down to them. Default 18 (a
+	// currency without decimals cannot be configured; OpenSea prices in
+	// none).
 	Decimals int32
 	// MaxTombstones bounds the order records (tombstones and versions of
 	// orders the book holds no listing for): the oldest is forgotten first.
@@ -76,14 +78,18 @@ const (
 	ReasonExpired Reason = "expired" // expiration date passed
 	ReasonNoRate  Reason = "no_rate" // other currency without a usable rate
 	ReasonInvalid Reason = "invalid" // malformed (see Result.Err)
-	ReasonRemoved Reason = "removed" // a REST listing the book knows is removed
 )
 
 // Stats are counters since New, for metrics.
 type Stats struct {
+	// Events counts the event calls (not Expire nor Reset); Applied,
+	// Duplicates and Stale split them as Result does.
 	Events, Applied, Duplicates, Stale uint64
-	Private, Expired, NoRate, Invalid  uint64
-	Resets, Evicted                    uint64
+	// Listings left out, by Reason (in events and REST answers alike).
+	Private, Expired, NoRate, Invalid uint64
+	// Resets counts REST answers; Evicted the entries pushed out by a
+	// cheaper listing.
+	Resets, Evicted uint64
 }
 
 // entry is one listing the book holds data for: in the book, among the
@@ -469,7 +475,7 @@ func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 type where uint8
 
 const (
-	nowhere where = iota
+	_ where = iota // not found
 	inBook
 	inRecent
 	inAside

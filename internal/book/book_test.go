@@ -10,7 +10,7 @@ import (
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
-var t0 = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC) //nolint:gochecknoglobals // fixed test clock
+var t0 = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 
 func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 

@@ -40,8 +40,7 @@ func (k evKind) String() string {
 type mState uint8
 
 const (
-	stNone mState = iota
-	stActive
+	stActive mState = iota + 1
 	stInvalid
 	stRemoved
 )
@@ -190,7 +189,7 @@ func (m *model) step() {
 		return ids[m.rng.IntN(len(ids))]
 	}
 	var kind evKind
-	id := -1
+	var id int
 	switch r := m.rng.IntN(100); {
 	case r < 40:
 		kind, id = evListed, len(m.orders)
