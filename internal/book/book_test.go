@@ -64,6 +64,8 @@ func TestNewAndReset(t *testing.T) {
 		b := New(3, "ETH")
 		require.True(t, b.NeedsRefill())
 		requireFloor(t, b, "")
+		_, ok := b.Cheapest()
+		require.False(t, ok)
 		r := b.Listed(eth(1, "1"), at(0))
 		require.True(t, r.Applied)
 		require.True(t, r.NeedsRefill, "before a Reset nothing is known")
@@ -81,6 +83,9 @@ func TestNewAndReset(t *testing.T) {
 		requireFloor(t, b, "1.5")
 		m, _ := b.Floor()
 		require.Equal(t, indexer.Money{Amount: "1.5", Currency: "ETH", Decimals: 18}, m)
+		c, ok := b.Cheapest()
+		require.True(t, ok)
+		require.Equal(t, hash(1), c.OrderHash)
 
 		// A complete book takes any listing while it has room.
 		b.Listed(eth(3, "100"), at(1))
@@ -186,8 +191,7 @@ func TestVersions(t *testing.T) {
 		require.Equal(t, Result{Stale: true}, r)
 		requireFloor(t, b, "1")
 		st := b.Stats()
-		require.Equal(t, uint64(1), st.Duplicates)
-		require.Equal(t, uint64(1), st.Stale)
+		require.Equal(t, Stats{Events: 3, Applied: 1, Duplicates: 1, Stale: 1, Resets: 1}, st)
 	})
 
 	t.Run("CancelBeforeItsListing", func(t *testing.T) {
