@@ -2,8 +2,10 @@ package book
 
 import (
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,16 +21,17 @@ type benchEvent struct {
 	version int64
 }
 
-// benchEvents builds a market's event stream: new listings spread around
-// the floor (most of them dearer than the K cheapest), cancellations,
-// sales, invalidations and revalidations of earlier orders, about one in
-// ten a duplicate.
+// benchEvents builds a market's event stream: new listings between 1 and
+// 4 ETH (most of them dearer than the K cheapest), cancellations,
+// invalidations and revalidations of earlier orders, sales of the cheapest
+// (now and then a sweep of 30), about one in ten a duplicate or replay.
 func benchEvents(n int, seed uint64) []benchEvent {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	evs := make([]benchEvent, 0, n)
 	type order struct {
 		hash    string
 		version int64
+		milli   int // ETH price in thousandths
 	}
 	var active, invalid []order
 	take := func(os *[]order) order {
@@ -46,20 +49,38 @@ func benchEvents(n int, seed uint64) []benchEvent {
 			l := indexer.Listing{
 				OrderHash: h, Version: 1,
 				Token:    indexer.TokenRef{Chain: "ethereum", Contract: "0xbe0c", TokenID: fmt.Sprint(i)},
-				Price:    indexer.Money{Amount: fmt.Sprintf("%d.%03d", 1+rng.IntN(3), rng.IntN(1000)), Currency: "ETH", Decimals: 18},
+				Price:    indexer.Money{Currency: "ETH", Decimals: 18},
 				EthPrice: "1", Quantity: 1,
 			}
+			milli := 1000 + rng.IntN(3000)
+			l.Price.Amount = fmt.Sprintf("%d.%03d", milli/1000, milli%1000)
 			if rng.IntN(10) == 0 {
-				l.Price, l.EthPrice = indexer.Money{Amount: fmt.Sprint(4000 + rng.IntN(4000)), Currency: "USDC", Decimals: 6}, "0.0004"
+				l.Price, l.EthPrice = indexer.Money{Amount: fmt.Sprint(milli * 10 / 4), Currency: "USDC", Decimals: 6}, "0.0004"
 			}
-			active = append(active, order{hash: h, version: 1})
+			active = append(active, order{hash: h, version: 1, milli: milli})
 			evs = append(evs, benchEvent{kind: evListed, l: l, hash: h, version: 1})
 		case r < 70:
 			o := take(&active)
 			evs = append(evs, benchEvent{kind: evCancelled, hash: o.hash, version: o.version})
 		case r < 80:
-			o := take(&active)
-			evs = append(evs, benchEvent{kind: evSold, hash: o.hash, version: o.version})
+			// Buyers take the floor: a sale is of the cheapest listing,
+			// and now and then a sweep buys the 30 cheapest.
+			sales := 1
+			if rng.IntN(100) == 0 {
+				sales = 30
+			}
+			for range min(sales, len(active)) {
+				cheapest := 0
+				for i, o := range active {
+					if o.milli < active[cheapest].milli {
+						cheapest = i
+					}
+				}
+				o := active[cheapest]
+				active = slices.Delete(active, cheapest, cheapest+1)
+				o.version++
+				evs = append(evs, benchEvent{kind: evSold, hash: o.hash, version: o.version})
+			}
 		case r < 85:
 			o := take(&active)
 			invalid = append(invalid, o)
@@ -90,39 +111,95 @@ func (e *benchEvent) apply(b *Book, now time.Time) Result {
 	}
 }
 
-func benchAnswer(k int) []indexer.Listing {
-	ls := make([]indexer.Listing, k)
-	for i := range ls {
-		ls[i] = indexer.Listing{
-			OrderHash: fmt.Sprintf("0x%064x", i+1), Quantity: 1, EthPrice: "1",
-			Price: indexer.Money{Amount: fmt.Sprintf("1.%03d", 100+i*10), Currency: "ETH", Decimals: 18},
+// benchMarket follows the market the events describe (newest version
+// wins) to answer refills as the REST endpoint would.
+type benchMarket struct {
+	listing map[string]indexer.Listing
+	kind    map[string]evKind
+	version map[string]int64
+}
+
+func newBenchMarket() *benchMarket {
+	return &benchMarket{listing: map[string]indexer.Listing{}, kind: map[string]evKind{}, version: map[string]int64{}}
+}
+
+func (m *benchMarket) apply(e *benchEvent) {
+	if v, ok := m.version[e.hash]; ok && e.version <= v {
+		return
+	}
+	m.version[e.hash], m.kind[e.hash] = e.version, e.kind
+	if e.kind == evListed {
+		m.listing[e.hash] = e.l
+	}
+}
+
+// best is the k cheapest active listings, cheapest first.
+func (m *benchMarket) best(k int) []indexer.Listing {
+	type priced struct {
+		l    indexer.Listing
+		unit *big.Rat
+	}
+	var ps []priced
+	for h, kind := range m.kind {
+		if kind != evListed && kind != evRevalidated {
+			continue
 		}
+		l := m.listing[h]
+		unit, _ := parseDecimal(l.Price.Amount)
+		eth, _ := parseDecimal(l.EthPrice)
+		ps = append(ps, priced{l, unit.Mul(unit, eth)})
+	}
+	slices.SortFunc(ps, func(a, b priced) int { return a.unit.Cmp(b.unit) })
+	ls := make([]indexer.Listing, 0, k)
+	for _, p := range ps[:min(k, len(ps))] {
+		p.l.Version = 0
+		ls = append(ls, p.l)
 	}
 	return ls
 }
 
+// benchPlan plays the events once, untimed, and records the REST answers
+// the book asks for (where it NeedsRefill): the timed run replays them.
+func benchPlan(evs []benchEvent, k int) map[int][]indexer.Listing {
+	m, bk := newBenchMarket(), New(k, "ETH")
+	bk.Reset(nil, t0)
+	refills := map[int][]indexer.Listing{}
+	for i := range evs {
+		now := t0.Add(time.Duration(i+1) * time.Millisecond)
+		m.apply(&evs[i])
+		if r := evs[i].apply(bk, now); r.NeedsRefill {
+			refills[i] = m.best(k)
+			bk.Reset(refills[i], now)
+		}
+	}
+	return refills
+}
+
 // BenchmarkBookEvents measures events applied per second to one book
-// (K=20) and the allocations per event. The book is refilled (Reset) when
-// it asks, as the consumer would; refills are reported per 1000 events.
+// (K=20) and the allocations per event, refills included: the book is
+// refilled (Reset with the market's K cheapest) when it asks, as the
+// consumer would, and the refills per 1000 events are reported.
 func BenchmarkBookEvents(b *testing.B) {
 	const k = 20
 	evs := benchEvents(1<<14, 7)
-	answer := benchAnswer(k)
-	bk := New(k, "ETH")
-	now := t0
-	bk.Reset(answer, now)
+	plan := benchPlan(evs, k)
+	var bk *Book
 	refills := 0
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		now = now.Add(time.Millisecond)
-		e := &evs[i%len(evs)]
-		if i%len(evs) == 0 && i > 0 {
-			bk = New(k, "ETH") // the stream's versions start over
-			bk.Reset(answer, now)
+		j := i % len(evs)
+		if j == 0 { // the stream starts over with a new book
+			bk = New(k, "ETH")
+			bk.Reset(nil, t0)
 		}
-		if r := e.apply(bk, now); r.NeedsRefill {
-			bk.Reset(answer, now)
+		now := t0.Add(time.Duration(j+1) * time.Millisecond)
+		r := evs[j].apply(bk, now)
+		if ans, ok := plan[j]; ok {
+			if !r.NeedsRefill {
+				b.Fatalf("event %d: the planned refill is not needed", j)
+			}
+			bk.Reset(ans, now)
 			refills++
 		}
 	}
@@ -136,7 +213,7 @@ func BenchmarkBookEvents(b *testing.B) {
 func BenchmarkThousandBooks(b *testing.B) {
 	const k, books = 20, 1000
 	evs := benchEvents(4000, 11)
-	answer := benchAnswer(k)
+	plan := benchPlan(evs, k)
 	for range b.N {
 		var before, after runtime.MemStats
 		runtime.GC()
@@ -144,16 +221,16 @@ func BenchmarkThousandBooks(b *testing.B) {
 		bs := make([]*Book, books)
 		for i := range bs {
 			bk := New(k, "ETH")
-			now := t0
-			bk.Reset(answer, now)
+			bk.Reset(nil, t0)
 			for j := range evs {
-				now = now.Add(time.Millisecond)
+				now := t0.Add(time.Duration(j+1) * time.Millisecond)
 				e := evs[j]
 				// Each book holds its own strings, as decoded events do.
 				e.hash, e.l.OrderHash = strings.Clone(e.hash), strings.Clone(e.l.OrderHash)
 				e.l.Price.Amount, e.l.Token.TokenID = strings.Clone(e.l.Price.Amount), strings.Clone(e.l.Token.TokenID)
-				if r := e.apply(bk, now); r.NeedsRefill {
-					bk.Reset(answer, now)
+				e.apply(bk, now)
+				if ans, ok := plan[j]; ok {
+					bk.Reset(ans, now)
 				}
 			}
 			bs[i] = bk
