@@ -362,6 +362,13 @@ func (b *Book) Expire(now time.Time) Result {
 // recorded at or after now is newer than the answer and wins: a removal
 // or invalidation keeps the listing out, a listing that arrived meanwhile
 // stays. Older state loses to the answer, except a final removal.
+//
+// The bound W becomes the dearest answered price (+∞ when len(ls) < K),
+// counting listings that cannot enter (private, expired, removed), so an
+// answer of K listings none of which can enter leaves the book empty and
+// NeedsRefill: ask for more than K then. Malformed listings are skipped;
+// Result.Err describes the first. Reset clears Uncertain unless state
+// newer than the answer keeps it.
 func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 	prev := b.begin(now)
 	b.stats.Resets++
