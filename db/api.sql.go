@@ -144,7 +144,12 @@ const aPICollectionList = `-- name: APICollectionList :many
 SELECT c.id, c.source, c.slug, c.chain, c.priority, c.status, c.status_reason, c.created_at, c.updated_at, c.traits_source
 FROM collections c
 LEFT JOIN collection_metadata m ON m.collection_id = c.id
-LEFT JOIN floor_price_current f ON f.collection_id = c.id AND f.source = c.source
+LEFT JOIN LATERAL (
+    SELECT fc.amount FROM floor_price_current fc
+    WHERE fc.collection_id = c.id AND fc.source IN (c.source, c.source || ':stream')
+    ORDER BY fc.fetched_at DESC, fc.source
+    LIMIT 1
+) f ON true
 LEFT JOIN volume_current v ON v.collection_id = c.id AND v.source = c.source AND v.time_window = '1d'
 WHERE ($1::text = '' OR c.chain = $1::text)
   AND ($2::text = '' OR c.source = $2::text)
@@ -174,7 +179,8 @@ type APICollectionListParams struct {
 // tokens costs one statement per field, whatever the page size.
 // A page of collections matching the filter (empty strings match all), in
 // the given order: VOLUME_1D and FLOOR highest first, NAME A-Z, UPDATED
-// newest first; id breaks ties.
+// newest first; id breaks ties. The floor is the one shown
+// (APIFloorByCollections: the newer of polled and streamed).
 func (q *Queries) APICollectionList(ctx context.Context, arg APICollectionListParams) ([]Collection, error) {
 	rows, err := q.db.Query(ctx, aPICollectionList,
 		arg.Chain,

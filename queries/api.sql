@@ -5,11 +5,17 @@
 -- name: APICollectionList :many
 -- A page of collections matching the filter (empty strings match all), in
 -- the given order: VOLUME_1D and FLOOR highest first, NAME A-Z, UPDATED
--- newest first; id breaks ties.
+-- newest first; id breaks ties. The floor is the one shown
+-- (APIFloorByCollections: the newer of polled and streamed).
 SELECT c.*
 FROM collections c
 LEFT JOIN collection_metadata m ON m.collection_id = c.id
-LEFT JOIN floor_price_current f ON f.collection_id = c.id AND f.source = c.source
+LEFT JOIN LATERAL (
+    SELECT fc.amount FROM floor_price_current fc
+    WHERE fc.collection_id = c.id AND fc.source IN (c.source, c.source || ':stream')
+    ORDER BY fc.fetched_at DESC, fc.source
+    LIMIT 1
+) f ON true
 LEFT JOIN volume_current v ON v.collection_id = c.id AND v.source = c.source AND v.time_window = '1d'
 WHERE (@chain::text = '' OR c.chain = @chain::text)
   AND (@source::text = '' OR c.source = @source::text)

@@ -106,6 +106,30 @@ func TestFloorAndFreshnessFollowTheStream(t *testing.T) {
 	require.Equal(t, "1.450000000000000000", a.Collection.Floor.Amount)
 	require.Equal(t, "opensea", a.Collection.Floor.Source)
 
+	// Ordering by floor follows the floor shown.
+	b.seedCollection(t, "middle", "1.42", "10", nil)
+	var page struct {
+		Collections struct {
+			Edges []struct {
+				Node struct {
+					Slug string `json:"slug"`
+				} `json:"node"`
+			} `json:"edges"`
+		} `json:"collections"`
+	}
+	order := func() []string {
+		b.data(t, "", `{ collections(orderBy: FLOOR) { edges { node { slug } } } }`, nil, &page)
+		var out []string
+		for _, e := range page.Collections.Edges {
+			out = append(out, e.Node.Slug)
+		}
+		return out
+	}
+	require.Equal(t, []string{"streamed", "middle"}, order(), "1.45 (polled, newer) before 1.42")
+	require.NoError(t, q.FloorPriceObserve(ctx, db.FloorPriceObserveParams{CollectionID: id, Source: "opensea:stream",
+		Amount: numeric(t, "1.3"), Currency: "ETH", Decimals: 18, SeenAt: now.Add(2 * time.Second)}))
+	require.Equal(t, []string{"middle", "streamed"}, order(), "the stream's newer 1.3 after 1.42")
+
 	// A live mark older than the liveness TTL is a dead replica's: polled.
 	markStream(t, q, id, "live", now.Add(-2*time.Minute))
 	_, mode, _ = read()
