@@ -25,7 +25,7 @@ const childURLEnv = "NFTSYNC_SHARD_TEST_CHILD_URL"
 func TestKill9(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewDatabase(t)
-	child := exec.Command(os.Args[0], "-test.run=^TestKill9ChildReplica$", "-test.count=1") //nolint:gosec // the test binary itself
+	child := exec.Command(os.Args[0], "-test.run=^TestKill9ChildReplica$", "-test.count=1")
 	child.Env = append(os.Environ(), childURLEnv+"="+url)
 	child.Stdout, child.Stderr = io.Discard, io.Discard
 	require.NoError(t, child.Start())
