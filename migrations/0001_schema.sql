@@ -348,21 +348,9 @@ CREATE TABLE data_quality_events (
 );
 CREATE INDEX data_quality_events_collection_idx ON data_quality_events (collection_id, created_at);
 
--- Achieved freshness of every tracked collection and refresh kind: the age
--- of the last successful refresh (NULL when none yet), its target (the
--- pair's own, else the refresh kind's), and how far past the target it is
--- (overdue_seconds <= 0 means fresh).
-CREATE VIEW collection_freshness AS
-SELECT c.id AS collection_id, c.source, c.slug, c.status, s.kind,
-       COALESCE(s.target_age_seconds, t.target_age_seconds) AS target_age_seconds,
-       s.last_success_at,
-       EXTRACT(EPOCH FROM (now() - s.last_success_at))::float8 AS age_seconds,
-       (EXTRACT(EPOCH FROM (now() - s.last_success_at)) - COALESCE(s.target_age_seconds, t.target_age_seconds))::float8 AS overdue_seconds,
-       (s.last_success_at IS NULL
-        OR now() - s.last_success_at > make_interval(secs => COALESCE(s.target_age_seconds, t.target_age_seconds))) AS stale
-FROM collection_schedules s
-JOIN collections c ON c.id = s.collection_id
-LEFT JOIN refresh_kinds t ON t.refresh_kind = s.kind;
+-- The view collection_freshness (achieved freshness of every collection and
+-- refresh kind) follows collection_streams below: a live stream keeps a floor
+-- fresh.
 
 -- Shared rate limiter (internal/ratelimit): one token bucket per upstream
 -- source and API key, kept here so every replica draws from the same budget,
@@ -649,6 +637,132 @@ SELECT collection_id, time_window, currency, max(decimals) AS decimals,
 FROM volume_latest
 WHERE source LIKE 'subgraph:%'
 GROUP BY collection_id, time_window, currency;
+
+-- Live market data from OpenSea's Stream API: which replica listens to
+-- which collections (shard leases), each collection's stream state, and the
+-- sales ledger fed by item_sold events and the events backfill.
+--
+-- Collections are spread over a fixed number of shards (collection id
+-- modulo the shard count). Each shard is held by at most one replica under
+-- a lease (internal/shard): renewed every few seconds, released on a
+-- graceful stop, free to take once lease_until has passed, so a dead
+-- replica's shards move to a live one within about the TTL plus one renew
+-- period.
+
+-- One row per shard (0 .. shard count - 1). owner is the replica holding
+-- the lease (NULL: free); the lease is valid while lease_until lies in the
+-- future. acquired_at: when the current owner took it.
+CREATE TABLE stream_shards (
+    shard        integer     PRIMARY KEY CHECK (shard >= 0),
+    owner        text        CHECK (owner <> ''),
+    lease_until  timestamptz,
+    acquired_at  timestamptz,
+    updated_at   timestamptz NOT NULL,
+    CHECK ((owner IS NULL) = (lease_until IS NULL))
+);
+
+-- Live replicas of the stream consumer: each renews its row with every
+-- lease renewal; a replica whose lease_until has passed counts as gone (its
+-- row is deleted by the next replica that looks). The fair share of a
+-- replica is computed over the live rows. max_shards: the most shards the
+-- replica may hold (its API keys bound its connections; NULL: no cap).
+CREATE TABLE stream_replicas (
+    replica      text        PRIMARY KEY CHECK (replica <> ''),
+    started_at   timestamptz NOT NULL,
+    heartbeat_at timestamptz NOT NULL,
+    lease_until  timestamptz NOT NULL,
+    max_shards   integer     CHECK (max_shards >= 0)
+);
+
+-- The stream state of each collection a replica has joined (or tried to).
+--   state: joining (topic join sent), live (joined, events flow), down (the
+--   connection or the topic is lost; the planner polls the floor as usual).
+--   owner: the replica that wrote the state; shard: the collection's shard
+--   when the state was written (NULL before any shard row existed).
+--   since: when the state last changed; updated_at: the latest mark (the
+--   consumer marks live collections again every 15 s, so a live row whose
+--   updated_at is older than the liveness TTL belongs to a dead replica).
+--   last_event_at / last_event_sent_at: when the latest event was stored and
+--   the upstream's sent_at of it.
+--   bootstrapped_at: the last refill of the book over REST.
+--   needs_bootstrap: a reconcile found the stream's floor different from
+--   /stats; the owner re-bootstraps the book and clears it.
+--   sales_covered_since: the start of the gap-free sales ledger (NULL: no
+--   gap-free window; a reconnect whose backfill could not close the gap
+--   sets it anew).
+CREATE TABLE collection_streams (
+    collection_id       bigint      PRIMARY KEY REFERENCES collections (id) ON DELETE CASCADE,
+    shard               integer     CHECK (shard >= 0),
+    state               text        NOT NULL CHECK (state IN ('joining', 'live', 'down')),
+    owner               text        NOT NULL,
+    since               timestamptz NOT NULL,
+    last_event_at       timestamptz,
+    last_event_sent_at  timestamptz,
+    bootstrapped_at     timestamptz,
+    needs_bootstrap     boolean     NOT NULL DEFAULT false,
+    sales_covered_since timestamptz,
+    updated_at          timestamptz NOT NULL
+);
+CREATE INDEX collection_streams_owner_idx ON collection_streams (owner) WHERE needs_bootstrap;
+
+-- Achieved freshness of every tracked collection and refresh kind: the age
+-- of the last successful refresh (NULL when none yet), its target (the
+-- pair's own, else the refresh kind's), and how far past the target it is
+-- (overdue_seconds <= 0 means fresh). mode says how the data is kept:
+-- 'live' for a floor a stream keeps current (collection_streams live and
+-- marked within the last 60 s, the consumer marking every 15 s), whose last
+-- success is then the latest of the last poll and the last live mark;
+-- 'polled' otherwise; live_marked_at is then the stream's last live mark.
+CREATE VIEW collection_freshness AS
+SELECT c.id AS collection_id, c.source, c.slug, c.status, s.kind,
+       COALESCE(s.target_age_seconds, t.target_age_seconds) AS target_age_seconds,
+       e.last_success_at,
+       EXTRACT(EPOCH FROM (now() - e.last_success_at))::float8 AS age_seconds,
+       (EXTRACT(EPOCH FROM (now() - e.last_success_at)) - COALESCE(s.target_age_seconds, t.target_age_seconds))::float8 AS overdue_seconds,
+       (e.last_success_at IS NULL
+        OR now() - e.last_success_at > make_interval(secs => COALESCE(s.target_age_seconds, t.target_age_seconds))) AS stale,
+       e.mode, cs.updated_at AS live_marked_at
+FROM collection_schedules s
+JOIN collections c ON c.id = s.collection_id
+LEFT JOIN refresh_kinds t ON t.refresh_kind = s.kind
+LEFT JOIN collection_streams cs ON cs.collection_id = s.collection_id AND s.kind = 'floor_price'
+    AND cs.state = 'live' AND cs.updated_at > now() - interval '60 seconds'
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN cs.collection_id IS NULL THEN s.last_success_at
+                ELSE GREATEST(s.last_success_at, cs.updated_at) END::timestamptz AS last_success_at,
+           CASE WHEN cs.collection_id IS NULL THEN 'polled' ELSE 'live' END AS mode
+) e;
+
+-- The sales ledger: one row per sale, from the stream's item_sold events
+-- and the events endpoint's sale events (source names which). One
+-- transaction may fill several orders, so a sale is (tx_hash, order_hash);
+-- order_hash is '' when the source gives none. amount is the total paid in
+-- currency (exact, scaled by decimals); eth_price the price of one unit of
+-- currency in ETH when the source told it (NULL: unknown).
+CREATE TABLE sales (
+    id            bigint          NOT NULL GENERATED ALWAYS AS IDENTITY UNIQUE,
+    collection_id bigint          NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+    tx_hash       text            NOT NULL CHECK (tx_hash <> ''),
+    order_hash    text            NOT NULL,
+    chain         text            NOT NULL,
+    contract      text            NOT NULL,
+    token_id      text            NOT NULL CHECK (token_id ~ '^[0-9]+$'),
+    amount        numeric(78, 18) NOT NULL CHECK (amount >= 0),
+    currency      text            NOT NULL CHECK (currency <> ''),
+    decimals      smallint        NOT NULL CHECK (decimals BETWEEN 0 AND 36),
+    eth_price     numeric         CHECK (eth_price >= 0),
+    quantity      bigint          NOT NULL DEFAULT 1 CHECK (quantity >= 1),
+    sold_at       timestamptz     NOT NULL,
+    buyer         text            NOT NULL DEFAULT '',
+    seller        text            NOT NULL DEFAULT '',
+    source        text            NOT NULL,
+    inserted_at   timestamptz     NOT NULL DEFAULT now(),
+    PRIMARY KEY (collection_id, tx_hash, order_hash)
+);
+-- recentSales and the ledger's 1-day volume: newest first per collection.
+CREATE INDEX sales_collection_sold_idx ON sales (collection_id, sold_at DESC, id DESC);
+-- lastSale per token.
+CREATE INDEX sales_token_idx ON sales (collection_id, contract, token_id, sold_at DESC, id DESC);
 
 -- Client API: an audit log of operator actions (GraphQL mutations and the
 -- CLI share it).
