@@ -311,19 +311,26 @@ func TestPause(t *testing.T) {
 	pools := replicas(t, 2, 4)
 	a := newLimiter(t, pools[0], noWait)
 	b := newLimiter(t, pools[1], noWait)
-	require.NoError(t, a.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 20, Burst: 5}}))
+	// Five tokens a second: a bucket that resumed with a burst is told
+	// apart from one that restarted empty for most of a second after the
+	// pause. The pause is long enough that the checks below run during it
+	// even on a loaded machine; times are compared on the database clock.
+	const rate = 5.0
+	require.NoError(t, a.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: rate, Burst: 5}}))
 
-	until, err := a.PauseFor(ctx, "os", 600*time.Millisecond)
+	until, err := a.PauseFor(ctx, "os", 3*time.Second)
 	require.NoError(t, err)
 	require.False(t, until.IsZero())
 
 	// The other replica is paused too, and told how long: until the end
-	// of the pause (50 ms of slack for the database's clock).
+	// of the pause and the first token after it (50 ms of slack for the
+	// database's clock).
+	firstToken := time.Duration(float64(time.Second) / rate)
 	before := time.Now()
 	_, err = b.Acquire(ctx, ratelimit.Request{Source: "os"})
 	after := time.Now()
 	we := requireWait(t, err, "paused")
-	require.LessOrEqual(t, we.RetryAfter, until.Sub(before)+50*time.Millisecond)
+	require.LessOrEqual(t, we.RetryAfter, until.Sub(before)+firstToken+50*time.Millisecond)
 	require.GreaterOrEqual(t, we.RetryAfter, until.Sub(after)-50*time.Millisecond)
 	_, err = b.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassPriority})
 	requireWait(t, err, "paused")
@@ -336,12 +343,14 @@ func TestPause(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, u3.IsZero())
 
-	// Afterwards the budget resumes at the rate, not with a burst.
-	patient := newLimiter(t, pools[1], ratelimit.Options{MaxWait: 2 * time.Second})
+	// Afterwards the budget resumes at the rate, not with a burst: the
+	// grant leaves what refilled since the end of the pause, less one.
+	patient := newLimiter(t, pools[1], ratelimit.Options{MaxWait: 30 * time.Second})
 	l, err := patient.Acquire(ctx, ratelimit.Request{Source: "os"})
 	require.NoError(t, err)
-	require.False(t, l.GrantedAt.Before(until), "granted at %s, paused until %s", l.GrantedAt, until)
-	require.Less(t, l.TokensLeft, 1.0, "the bucket restarts empty (burst 5 would leave 4)")
+	require.False(t, l.GrantedAt.Before(until.Add(firstToken)), "granted at %s, paused until %s", l.GrantedAt, until)
+	refilled := min(5, rate*l.GrantedAt.Sub(until).Seconds())
+	require.InDelta(t, refilled-1, l.TokensLeft, 0.01, "the bucket restarts empty at %s (granted at %s)", until, l.GrantedAt)
 	require.NoError(t, l.Release(ctx))
 
 	_, err = a.PauseFor(ctx, "missing", time.Second)
@@ -504,12 +513,17 @@ func TestPriorityHold(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := dbtest.DB(t)
-	lim := newLimiter(t, pool, ratelimit.Options{MaxWait: 2 * time.Second})
+	// One token every 4 s: the priority request waits for it long enough
+	// that the checks below run during its wait even on a loaded machine.
+	// Times are compared on the database clock, durations only loosely.
+	const rate = 0.25
+	lim := newLimiter(t, pool, ratelimit.Options{MaxWait: 30 * time.Second})
 	live := newLimiter(t, pool, noWait)
-	require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 1, Burst: 1}}))
+	require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: rate, Burst: 1}}))
 	l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
 	require.NoError(t, err)
 	require.NoError(t, l.Release(ctx))
+	tokenBack := l.GrantedAt.Add(time.Duration((1 - l.TokensLeft) / rate * float64(time.Second)))
 
 	done := make(chan *ratelimit.Lease, 1)
 	go func() {
@@ -519,18 +533,29 @@ func TestPriorityHold(t *testing.T) {
 		}
 		done <- l
 	}()
-	// Once the priority request waits, the bucket is held for it: live
-	// requests are refused until the hold ends, even when the token is back.
-	require.Eventually(t, func() bool { return !bucket(t, lim, "os").PriorityHoldUntil.IsZero() },
-		time.Second, 5*time.Millisecond)
+	// Once the priority request waits, the bucket is held for it until the
+	// token is back plus a slack for the waiter's wake-up: live requests
+	// are refused until the hold ends, even when the token is back.
+	var hold time.Time
+	require.Eventually(t, func() bool {
+		hold = bucket(t, lim, "os").PriorityHoldUntil
+		return !hold.IsZero()
+	}, 30*time.Second, 5*time.Millisecond, "the waiting priority request holds the bucket")
+	require.WithinDuration(t, tokenBack.Add(100*time.Millisecond), hold, 5*time.Millisecond,
+		"the hold outlasts the token wait by the slack (token back at %s)", tokenBack)
+	before := time.Now()
 	_, err = live.Acquire(ctx, ratelimit.Request{Source: "os"})
+	after := time.Now()
 	we := requireWait(t, err, "priority_hold")
-	require.Greater(t, we.RetryAfter, 500*time.Millisecond, "the hold outlasts the token wait")
+	// Told to come back when the hold ends (50 ms of slack for the clocks).
+	require.LessOrEqual(t, we.RetryAfter, hold.Sub(before)+50*time.Millisecond)
+	require.GreaterOrEqual(t, we.RetryAfter, hold.Sub(after)-50*time.Millisecond)
 
 	p := <-done
 	require.NotNil(t, p)
 	require.Equal(t, ratelimit.ClassPriority, p.Class)
-	require.InDelta(t, time.Second, p.Waited, float64(300*time.Millisecond))
+	require.False(t, p.GrantedAt.Before(tokenBack), "granted at %s, before the token was back at %s", p.GrantedAt, tokenBack)
+	require.Positive(t, p.Waited, "the priority request waited for the token")
 	require.NoError(t, p.Release(ctx))
 	require.True(t, bucket(t, lim, "os").PriorityHoldUntil.IsZero(), "the grant ends the hold")
 }
