@@ -44,7 +44,7 @@ func TestRegisterSourcesConcurrently(t *testing.T) {
 					errs <- err
 					return
 				}
-				defer tx.Rollback(ctx) //nolint:errcheck // after Commit it does nothing
+				defer tx.Rollback(ctx) // after Commit it does nothing
 				<-start
 				if err := jobs.RegisterSources(ctx, tx, idx, defaults, subgraph.SourcePrefix); err != nil {
 					errs <- err
