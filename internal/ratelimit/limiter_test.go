@@ -370,8 +370,24 @@ func TestPause(t *testing.T) {
 
 	t.Run("OnError", func(t *testing.T) {
 		t.Parallel()
-		lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{MaxWait: -1, DefaultPause: 700 * time.Millisecond})
+		// Pauses long enough that the checks run during them even on a
+		// loaded machine; each RetryAfter is checked against the time
+		// measured around its pause and refusal.
+		const defaultPause, firstToken = 3 * time.Second, 50 * time.Millisecond
+		lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{MaxWait: -1, DefaultPause: defaultPause})
 		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 20, Burst: 5}}))
+		requirePausedFor := func(pause time.Duration, pauseErr error, msg string) {
+			t.Helper()
+			before := time.Now()
+			paused, err := lim.PauseOnError(ctx, "os", pauseErr)
+			require.NoError(t, err)
+			require.True(t, paused)
+			_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+			elapsed := time.Since(before)
+			we := requireWait(t, err, "paused")
+			require.LessOrEqual(t, we.RetryAfter, pause+firstToken+50*time.Millisecond, msg)
+			require.GreaterOrEqual(t, we.RetryAfter, pause-elapsed-50*time.Millisecond, msg)
+		}
 
 		paused, err := lim.PauseOnError(ctx, "os", &indexer.Error{Class: indexer.ClassTransient, Status: 503})
 		require.NoError(t, err)
@@ -383,19 +399,8 @@ func TestPause(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, l.Release(ctx))
 
-		paused, err = lim.PauseOnError(ctx, "os", &indexer.Error{Class: indexer.ClassRateLimited, Status: 429})
-		require.NoError(t, err)
-		require.True(t, paused)
-		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
-		we := requireWait(t, err, "paused")
-		require.InDelta(t, 700*time.Millisecond, we.RetryAfter, float64(150*time.Millisecond), "DefaultPause without Retry-After")
-
-		paused, err = lim.PauseOnError(ctx, "os", &indexer.Error{Class: indexer.ClassRateLimited, Status: 599, RetryAfter: 3 * time.Second})
-		require.NoError(t, err)
-		require.True(t, paused)
-		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
-		we = requireWait(t, err, "paused")
-		require.InDelta(t, 3*time.Second, we.RetryAfter, float64(150*time.Millisecond))
+		requirePausedFor(defaultPause, &indexer.Error{Class: indexer.ClassRateLimited, Status: 429}, "DefaultPause without Retry-After")
+		requirePausedFor(8*time.Second, &indexer.Error{Class: indexer.ClassRateLimited, Status: 599, RetryAfter: 8 * time.Second}, "the Retry-After asked for")
 	})
 }
 
