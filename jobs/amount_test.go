@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/jobs"
 )
@@ -41,7 +40,7 @@ func TestMarketStatsAmountOutOfRange(t *testing.T) {
 
 	run := func(t *testing.T, kind string, src *marketStatsSource) (*rivertest.WorkResult, *db.Queries, db.Collection) {
 		t.Helper()
-		tx := dbtest.Tx(t)
+		tx := sharedTx(t)
 		deps := &jobs.Deps{DB: tx, Logger: discardLogger(), Indexers: map[string]indexer.Indexer{"opensea": src}}
 		coll := trackTx(t, tx, "amounts", time.Minute)
 		args := jobs.CollectionArgs{CollectionID: coll.ID}

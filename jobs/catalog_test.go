@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexer/subgraph"
 	"github.com/nftsync/nftsync/jobs"
@@ -85,7 +84,7 @@ func TestCatalogueSourcesMatchClients(t *testing.T) {
 func TestCatalogueRowsInDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tx := dbtest.Tx(t)
+	tx := sharedTx(t)
 	rows, err := tx.Query(ctx, `SELECT refresh_kind, default_interval_seconds, target_age_seconds FROM refresh_kinds ORDER BY position`)
 	require.NoError(t, err)
 	defer rows.Close()

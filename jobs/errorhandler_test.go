@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -19,7 +18,7 @@ import (
 func TestErrorHandlerDatabaseErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tx := dbtest.Tx(t)
+	tx := sharedTx(t)
 	h := &jobs.ErrorHandler{Logger: discardLogger()}
 	job := &rivertype.JobRow{ID: 1, Kind: "fetch_floor_price", Queue: "floor_price"}
 	pgErr := func(stmt string) error {

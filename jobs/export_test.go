@@ -36,3 +36,9 @@ func RarityReadCompute(ctx context.Context, d *Deps, c *db.Collection, method ra
 	_, err = in.b.Compute()
 	return read, time.Since(start), err
 }
+
+// EnsureHistoryPartitions creates the history partitions a write at at
+// needs, as the workers do when one is missing.
+func EnsureHistoryPartitions(ctx context.Context, dbtx db.DBTX, at time.Time) error {
+	return ensureHistoryPartitions(ctx, db.New(dbtx), at)
+}

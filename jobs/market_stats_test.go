@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexer/opensea"
 	"github.com/nftsync/nftsync/jobs"
@@ -83,7 +82,7 @@ func setupMarketStats(t *testing.T, chain string) *marketStatsBundle {
 	t.Cleanup(srv.Close)
 	client, err := opensea.NewClient(srv.URL, &http.Client{Timeout: 5 * time.Second}, opensea.Options{Now: up.clock})
 	require.NoError(t, err)
-	tx := dbtest.Tx(t)
+	tx := sharedTx(t)
 	c := trackTx(t, tx, "stats-test", time.Minute)
 	if chain != "ethereum" {
 		_, err := db.New(tx).CollectionUpsert(context.Background(), db.CollectionUpsertParams{Source: "opensea", Slug: c.Slug, Chain: chain, Priority: 2})

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -47,7 +46,7 @@ func TestPlanFreshness(t *testing.T) {
 	// One tick is one target (60 s); budget pairs per tick for opensea.
 	setup := func(t *testing.T, budget int) *testBundle {
 		t.Helper()
-		tx := dbtest.Tx(t)
+		tx := sharedTx(t)
 		return &testBundle{tx: tx, sim: &planSim{
 			db: tx, client: insertOnlyClient(t), now: time.Now().Add(time.Second),
 			opts: jobs.PlanOptions{Batch: 1000, Interval: time.Minute, Rates: map[string]float64{"opensea": float64(budget) / 60}},

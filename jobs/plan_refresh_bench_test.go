@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -22,7 +21,7 @@ import (
 // and ms per round.
 func BenchmarkPlanRouted(b *testing.B) {
 	ctx := context.Background()
-	tx := dbtest.Tx(b)
+	tx := sharedTx(b)
 	q := db.New(tx)
 	for _, s := range []db.IndexerSourceUpsertParams{
 		{Source: "opensea", Kinds: jobs.ScheduleKinds, DefaultKinds: jobs.ScheduleKinds},

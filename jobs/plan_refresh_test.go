@@ -2,20 +2,17 @@ package jobs_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -33,27 +30,12 @@ func trackTx(t testing.TB, tx pgx.Tx, slug string, every time.Duration) db.Colle
 	return c
 }
 
-// upsertCollection tracks slug in tx. Parallel tests track the same
-// simulator slugs in transactions of their own; PostgreSQL may answer two
-// concurrent upserts of one key with a deadlock (40P01), which aborts only
-// the statement under a savepoint: it is tried again.
+// upsertCollection tracks slug in tx.
 func upsertCollection(t testing.TB, tx pgx.Tx, slug string) db.Collection {
 	t.Helper()
-	ctx := context.Background()
-	for attempt := 1; ; attempt++ {
-		sp, err := tx.Begin(ctx)
-		require.NoError(t, err)
-		c, err := db.New(sp).CollectionUpsert(ctx, db.CollectionUpsertParams{Source: "opensea", Slug: slug, Chain: "ethereum", Priority: 2})
-		if err == nil {
-			require.NoError(t, sp.Commit(ctx))
-			return c
-		}
-		require.NoError(t, sp.Rollback(ctx))
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "40P01" || attempt == 5 {
-			require.NoError(t, err)
-		}
-	}
+	c, err := db.New(tx).CollectionUpsert(context.Background(), db.CollectionUpsertParams{Source: "opensea", Slug: slug, Chain: "ethereum", Priority: 2})
+	require.NoError(t, err)
+	return c
 }
 
 func jobCounts(t *testing.T, tx pgx.Tx) map[string]int64 {
@@ -86,7 +68,7 @@ func TestPlanTx(t *testing.T) {
 		t.Helper()
 		// The schedules' default next_due_at is the database's now(); plan a
 		// little later so every pair is due.
-		return &testBundle{tx: dbtest.Tx(t), client: insertOnlyClient(t), now: time.Now().Add(time.Second)}
+		return &testBundle{tx: sharedTx(t), client: insertOnlyClient(t), now: time.Now().Add(time.Second)}
 	}
 
 	t.Run("DuePairsBecomeOneJobEach", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -20,10 +21,16 @@ var ErrBadRoute = errors.New("invalid route")
 // by route; every other source serves defaultKinds[source] to every
 // collection without a route of its own. Sources starting with forget that
 // are not in indexers any more are dropped.
+//
+// The sources are written in name order: replicas registering the same
+// sources in transactions of their own then wait for each other instead of
+// deadlocking (an upsert holds its row until commit, and map order differs
+// between calls).
 func RegisterSources(ctx context.Context, dbtx db.DBTX, indexers map[string]indexer.Indexer, defaultKinds map[string][]indexer.DataKind, forget string) error {
 	q := db.New(dbtx)
-	names := make([]string, 0, len(indexers))
-	for name, ix := range indexers {
+	names := slices.Sorted(maps.Keys(indexers))
+	for _, name := range names {
+		ix := indexers[name]
 		var kinds, defaults []string
 		for _, k := range indexer.DataKinds() {
 			if indexer.Supports(ix, k) {
@@ -36,10 +43,9 @@ func RegisterSources(ctx context.Context, dbtx db.DBTX, indexers map[string]inde
 		if err := q.IndexerSourceUpsert(ctx, db.IndexerSourceUpsertParams{Source: name, Kinds: kinds, DefaultKinds: orEmpty(defaults)}); err != nil {
 			return fmt.Errorf("register source %s: %w", name, err)
 		}
-		names = append(names, name)
 	}
 	if forget != "" {
-		if err := q.IndexerSourceDeleteMissing(ctx, db.IndexerSourceDeleteMissingParams{Prefix: forget, Keep: names}); err != nil {
+		if err := q.IndexerSourceDeleteMissing(ctx, db.IndexerSourceDeleteMissingParams{Prefix: forget, Keep: orEmpty(names)}); err != nil {
 			return fmt.Errorf("forget unconfigured sources: %w", err)
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexer/opensea"
 	"github.com/nftsync/nftsync/internal/indexer/subgraph"
@@ -47,7 +46,7 @@ func setupSources(t *testing.T, seaport indexersim.SubgraphConfig) *workerBundle
 		idx[c.Source()] = c
 		defaults[c.Source()] = []indexer.DataKind{indexer.DataVolume}
 	}
-	tx := dbtest.Tx(t)
+	tx := sharedTx(t)
 	require.NoError(t, jobs.RegisterSources(context.Background(), tx, idx, defaults, subgraph.SourcePrefix))
 	slug := sim.Slugs()[0]
 	info, _ := sim.Collection(slug)

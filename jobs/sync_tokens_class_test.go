@@ -11,7 +11,6 @@ import (
 	"github.com/riverqueue/river/rivertest"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs"
@@ -49,7 +48,7 @@ func TestSyncTokensClass(t *testing.T) {
 	// every page, so it snoozes and the same job row is worked again.
 	setup := func(t *testing.T, src *classRecorder) func(manual bool) []ratelimit.Class {
 		t.Helper()
-		tx := dbtest.Tx(t)
+		tx := sharedTx(t)
 		deps := &jobs.Deps{DB: tx, Logger: discardLogger(), TokenSyncBudget: time.Nanosecond,
 			Indexers: map[string]indexer.Indexer{"opensea": src}}
 		coll := trackTx(t, tx, "scripted", time.Minute)

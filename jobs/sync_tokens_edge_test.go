@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/jobs"
 )
@@ -56,7 +55,7 @@ func trait(name, value string) indexer.Trait {
 // job for it.
 func setupScripted(t *testing.T, src *pagedSource) (*workerBundle, func() (*rivertest.WorkResult, error)) {
 	t.Helper()
-	tx := dbtest.Tx(t)
+	tx := sharedTx(t)
 	b := &workerBundle{tx: tx, deps: &jobs.Deps{DB: tx, Logger: discardLogger(), Indexers: map[string]indexer.Indexer{"opensea": src}}}
 	b.coll = trackTx(t, tx, "scripted", time.Minute)
 	tw := rivertest.NewWorker(t, riverpgxv5.New(nil), &river.Config{Logger: discardLogger()}, &jobs.SyncTokensWorker{Deps: b.deps})
@@ -163,7 +162,7 @@ func TestSyncTokensListingThatNeverEnds(t *testing.T) {
 	ctx := context.Background()
 	run := func(t *testing.T, src indexer.Indexer) (*workerBundle, *rivertest.WorkResult, error) {
 		t.Helper()
-		tx := dbtest.Tx(t)
+		tx := sharedTx(t)
 		b := &workerBundle{tx: tx, deps: &jobs.Deps{DB: tx, Logger: discardLogger(), Indexers: map[string]indexer.Indexer{"opensea": src},
 			TokenSyncBudget: 2 * time.Second}}
 		b.coll = trackTx(t, tx, "looping", time.Minute)
@@ -223,7 +222,7 @@ func TestSyncTokensCapsTraitsPerToken(t *testing.T) {
 		many[i] = trait("t"+itoa(i), "v")
 	}
 	src := &pagedSource{pages: []indexer.TokenPage{{Tokens: []indexer.Token{token("1", many...), token("2", trait("hat", "red"))}}}}
-	tx := dbtest.Tx(t)
+	tx := sharedTx(t)
 	b := &workerBundle{tx: tx, deps: &jobs.Deps{DB: tx, Logger: discardLogger(), Indexers: map[string]indexer.Indexer{"opensea": src}}}
 	b.coll = trackTx(t, tx, "many-traits", time.Minute)
 	tw := rivertest.NewWorker(t, riverpgxv5.New(nil), &river.Config{Logger: discardLogger()}, &jobs.SyncTokensWorker{Deps: b.deps})

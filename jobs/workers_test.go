@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexer/opensea"
 	"github.com/nftsync/nftsync/internal/indexersim"
@@ -47,7 +46,7 @@ func setupWorkers(t testing.TB, mutate func(*indexersim.Config)) *workerBundle {
 	t.Cleanup(sim.Close)
 	client, err := opensea.NewClient(srv.URL, &http.Client{Timeout: 5 * time.Second}, opensea.Options{})
 	require.NoError(t, err)
-	tx := dbtest.Tx(t)
+	tx := sharedTx(t)
 	slug := sim.Slugs()[0]
 	info, ok := sim.Collection(slug)
 	require.True(t, ok)

@@ -3,8 +3,8 @@ package ratelimit_test
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,42 +162,63 @@ func TestContentionBulkLeavesReserve(t *testing.T) {
 	ctx := context.Background()
 	pools := replicas(t, 4, 6)
 	lims := limiters(t, pools[:3], ratelimit.Options{})
-	const rate, burst = 20.0, 10
-	require.NoError(t, lims[0].Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: rate, Burst: burst, BulkReserve: 0.3}}))
+	const rate, burst, reserve = 20.0, 10, 0.3
+	require.NoError(t, lims[0].Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: rate, Burst: burst, BulkReserve: reserve}}))
 
-	// A live request every 200 ms never waits while bulk saturates.
+	// While bulk saturates, live requests (one every 200 ms, never
+	// waiting) always find the reserve. They start once bulk has drained
+	// the bucket down to it, and bulk goes on until the last one is done.
+	const liveRequests = 10
 	live := newLimiter(t, pools[3], ratelimit.Options{MaxWait: -1})
-	var liveOK, liveRefused atomic.Int64
+	var (
+		liveGrants  []grant
+		liveRefused []error
+	)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
+		defer close(stop)
+		giveUp := time.Now().Add(time.Minute)
 		for {
-			select {
-			case <-stop:
+			bs, err := live.Buckets(ctx, "os")
+			if err != nil || len(bs) != 1 {
+				t.Errorf("buckets: %v %v", bs, err)
 				return
-			case <-tick.C:
 			}
+			if bs[0].Tokens < 1+reserve*burst {
+				break // bulk cannot take more than this
+			}
+			if time.Now().After(giveUp) {
+				t.Error("bulk never drained the bucket down to the reserve")
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		for range liveRequests {
+			time.Sleep(200 * time.Millisecond)
 			l, err := live.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassLive})
 			if err != nil {
-				liveRefused.Add(1)
+				liveRefused = append(liveRefused, err)
 				continue
 			}
-			liveOK.Add(1)
+			liveGrants = append(liveGrants, grant{at: l.GrantedAt, key: l.Key})
 			_ = l.Release(ctx)
 		}
 	})
-	gs := load{req: ratelimit.Request{Source: "os", Class: ratelimit.ClassBulk}, workers: 4, d: 3 * time.Second, hold: shortCall}.run(t, lims)
-	close(stop)
+	gs := load{req: ratelimit.Request{Source: "os", Class: ratelimit.ClassBulk}, workers: 4, d: 2 * time.Minute, stop: stop, hold: shortCall}.run(t, lims)
 	wg.Wait()
 
 	bulkRate := achievedRate(gs, burst)
-	t.Logf("bulk reserve: bulk %d grants (%.1f/s), live %d served at once, %d refused", len(gs), bulkRate, liveOK.Load(), liveRefused.Load())
-	require.Zero(t, liveRefused.Load(), "live requests always find the reserve")
-	require.GreaterOrEqual(t, liveOK.Load(), int64(10))
-	require.GreaterOrEqual(t, bulkRate, 0.5*(rate-5), "bulk still gets a good share of the rest of the rate")
-	require.LessOrEqual(t, maxInWindow(gs, time.Second), burst+int(rate))
+	t.Logf("bulk reserve: bulk %d grants (%.1f/s), live %d served at once, %d refused", len(gs), bulkRate, len(liveGrants), len(liveRefused))
+	require.Empty(t, liveRefused, "live requests always find the reserve")
+	require.Len(t, liveGrants, liveRequests, "every live request was served")
+	// A loose floor (wall-clock throughput on a shared machine): bulk is
+	// served on, not starved, with the rest of the rate (about 17/s of the
+	// 18 left on a quiet machine).
+	require.GreaterOrEqual(t, bulkRate, 0.25*(rate-5), "bulk still gets a share of the rest of the rate")
+	all := append(slices.Clone(gs), liveGrants...)
+	slices.SortFunc(all, func(a, b grant) int { return a.at.Compare(b.at) })
+	require.LessOrEqual(t, maxInWindow(all, time.Second), burst+int(rate), "bulk and live together stay within the limit")
 }
 
 func TestContentionTwoKeysDoubleThroughput(t *testing.T) {

@@ -79,13 +79,15 @@ type grant struct {
 }
 
 // load runs workers goroutines per limiter that acquire req in a loop until
-// d has passed, hold each lease for hold (if any) and release it. onGrant,
+// d has passed (or stop, when set, is closed), hold each lease for hold (if
+// any) and release it. onGrant,
 // when set, runs right after each grant and onRelease right before each
 // release. It returns every grant sorted by time.
 type load struct {
 	req       ratelimit.Request
 	workers   int
 	d         time.Duration
+	stop      <-chan struct{}
 	hold      func() time.Duration
 	onGrant   func(*ratelimit.Lease)
 	onRelease func(*ratelimit.Lease)
@@ -95,6 +97,15 @@ func (ld load) run(t testing.TB, lims []*ratelimit.Limiter) []grant {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), ld.d)
 	defer cancel()
+	if ld.stop != nil {
+		go func() {
+			select {
+			case <-ld.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	var (
 		mu     sync.Mutex
 		grants []grant

@@ -112,48 +112,64 @@ func TestAcquire(t *testing.T) {
 
 	t.Run("BurstThenWaitComputedFromRate", func(t *testing.T) {
 		t.Parallel()
-		lim := setup(t, noWait, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: 2, Burst: 3})
+		// One token every 5 s: the checks run long before the next one even
+		// on a loaded machine. Levels are computed from the grant times
+		// (database clock), waits bounded by the time measured around them.
+		const rate = 0.2
+		lim := setup(t, noWait, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: rate, Burst: 3})
+		var last *ratelimit.Lease
 		for i := range 3 {
 			l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
 			require.NoError(t, err, i)
 			require.Equal(t, "os", l.Key)
 			require.Equal(t, ratelimit.ClassLive, l.Class)
 			require.Zero(t, l.Waited)
-			require.InDelta(t, float64(2-i), l.TokensLeft, 0.3)
+			want := 2.0 // a new bucket starts full
+			if last != nil {
+				want = min(3, last.TokensLeft+rate*l.GrantedAt.Sub(last.GrantedAt).Seconds()) - 1
+			}
+			require.InDelta(t, want, l.TokensLeft, 0.001, i)
 			require.NoError(t, l.Release(ctx))
+			last = l
 		}
 		_, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		sinceGrant := time.Since(last.GrantedAt)
 		we := requireWait(t, err, "tokens")
-		require.InDelta(t, 500*time.Millisecond, we.RetryAfter, float64(150*time.Millisecond), "one token at 2/s")
+		tokenWait := time.Duration((1 - last.TokensLeft) / rate * float64(time.Second))
+		require.LessOrEqual(t, we.RetryAfter, tokenWait+50*time.Millisecond, "one token at 0.2/s")
+		require.GreaterOrEqual(t, we.RetryAfter, tokenWait-sinceGrant-50*time.Millisecond, "one token at 0.2/s")
 		require.Equal(t, "os", we.Source)
 	})
 
 	t.Run("WaitsWithinMaxWait", func(t *testing.T) {
 		t.Parallel()
-		lim := setup(t, ratelimit.Options{MaxWait: time.Second}, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: 5, Burst: 1})
+		const rate = 0.5 // a token every 2 s
+		lim := setup(t, ratelimit.Options{MaxWait: 30 * time.Second}, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: rate, Burst: 1})
+		first, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+		require.NoError(t, err)
+		require.NoError(t, first.Release(ctx))
 		l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
 		require.NoError(t, err)
 		require.NoError(t, l.Release(ctx))
-		start := time.Now()
-		l, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
-		require.NoError(t, err)
-		require.NoError(t, l.Release(ctx))
-		require.InDelta(t, 200*time.Millisecond, time.Since(start), float64(120*time.Millisecond))
-		require.Greater(t, l.Waited, 100*time.Millisecond)
+		tokenBack := first.GrantedAt.Add(time.Duration((1 - first.TokensLeft) / rate * float64(time.Second)))
+		require.False(t, l.GrantedAt.Before(tokenBack), "granted at %s, before the token was back at %s", l.GrantedAt, tokenBack)
+		require.Positive(t, l.Waited, "it slept until the token was back")
 	})
 
 	t.Run("CtxDeadlineShorterThanWaitReturnsWaitError", func(t *testing.T) {
 		t.Parallel()
-		lim := setup(t, ratelimit.Options{MaxWait: 10 * time.Second}, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: 0.5, Burst: 1})
+		lim := setup(t, ratelimit.Options{MaxWait: time.Minute}, ratelimit.BucketConfig{Key: "os", Source: "os", Rate: 0.02, Burst: 1})
 		l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
 		require.NoError(t, err)
 		require.NoError(t, l.Release(ctx))
-		dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		// The token is 50 s away, the deadline 10 s.
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		start := time.Now()
 		_, err = lim.Acquire(dctx, ratelimit.Request{Source: "os"})
 		requireWait(t, err, "tokens")
-		require.Less(t, time.Since(start), 200*time.Millisecond, "gives up at once instead of sleeping into the deadline")
+		require.NoError(t, dctx.Err())
+		require.Less(t, time.Since(start), 5*time.Second, "gives up at once instead of sleeping into the deadline")
 	})
 
 	t.Run("CancelWhileWaiting", func(t *testing.T) {
@@ -311,19 +327,26 @@ func TestPause(t *testing.T) {
 	pools := replicas(t, 2, 4)
 	a := newLimiter(t, pools[0], noWait)
 	b := newLimiter(t, pools[1], noWait)
-	require.NoError(t, a.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 20, Burst: 5}}))
+	// Five tokens a second: a bucket that resumed with a burst is told
+	// apart from one that restarted empty for most of a second after the
+	// pause. The pause is long enough that the checks below run during it
+	// even on a loaded machine; times are compared on the database clock.
+	const rate = 5.0
+	require.NoError(t, a.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: rate, Burst: 5}}))
 
-	until, err := a.PauseFor(ctx, "os", 600*time.Millisecond)
+	until, err := a.PauseFor(ctx, "os", 3*time.Second)
 	require.NoError(t, err)
 	require.False(t, until.IsZero())
 
 	// The other replica is paused too, and told how long: until the end
-	// of the pause (50 ms of slack for the database's clock).
+	// of the pause and the first token after it (50 ms of slack for the
+	// database's clock).
+	firstToken := time.Duration(float64(time.Second) / rate)
 	before := time.Now()
 	_, err = b.Acquire(ctx, ratelimit.Request{Source: "os"})
 	after := time.Now()
 	we := requireWait(t, err, "paused")
-	require.LessOrEqual(t, we.RetryAfter, until.Sub(before)+50*time.Millisecond)
+	require.LessOrEqual(t, we.RetryAfter, until.Sub(before)+firstToken+50*time.Millisecond)
 	require.GreaterOrEqual(t, we.RetryAfter, until.Sub(after)-50*time.Millisecond)
 	_, err = b.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassPriority})
 	requireWait(t, err, "paused")
@@ -336,12 +359,14 @@ func TestPause(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, u3.IsZero())
 
-	// Afterwards the budget resumes at the rate, not with a burst.
-	patient := newLimiter(t, pools[1], ratelimit.Options{MaxWait: 2 * time.Second})
+	// Afterwards the budget resumes at the rate, not with a burst: the
+	// grant leaves what refilled since the end of the pause, less one.
+	patient := newLimiter(t, pools[1], ratelimit.Options{MaxWait: 30 * time.Second})
 	l, err := patient.Acquire(ctx, ratelimit.Request{Source: "os"})
 	require.NoError(t, err)
-	require.False(t, l.GrantedAt.Before(until), "granted at %s, paused until %s", l.GrantedAt, until)
-	require.Less(t, l.TokensLeft, 1.0, "the bucket restarts empty (burst 5 would leave 4)")
+	require.False(t, l.GrantedAt.Before(until.Add(firstToken)), "granted at %s, paused until %s", l.GrantedAt, until)
+	refilled := min(5, rate*l.GrantedAt.Sub(until).Seconds())
+	require.InDelta(t, refilled-1, l.TokensLeft, 0.01, "the bucket restarts empty at %s (granted at %s)", until, l.GrantedAt)
 	require.NoError(t, l.Release(ctx))
 
 	_, err = a.PauseFor(ctx, "missing", time.Second)
@@ -361,8 +386,24 @@ func TestPause(t *testing.T) {
 
 	t.Run("OnError", func(t *testing.T) {
 		t.Parallel()
-		lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{MaxWait: -1, DefaultPause: 700 * time.Millisecond})
+		// Pauses long enough that the checks run during them even on a
+		// loaded machine; each RetryAfter is checked against the time
+		// measured around its pause and refusal.
+		const defaultPause, firstToken = 3 * time.Second, 50 * time.Millisecond
+		lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{MaxWait: -1, DefaultPause: defaultPause})
 		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 20, Burst: 5}}))
+		requirePausedFor := func(pause time.Duration, pauseErr error, msg string) {
+			t.Helper()
+			before := time.Now()
+			paused, err := lim.PauseOnError(ctx, "os", pauseErr)
+			require.NoError(t, err)
+			require.True(t, paused)
+			_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+			elapsed := time.Since(before)
+			we := requireWait(t, err, "paused")
+			require.LessOrEqual(t, we.RetryAfter, pause+firstToken+50*time.Millisecond, msg)
+			require.GreaterOrEqual(t, we.RetryAfter, pause-elapsed-50*time.Millisecond, msg)
+		}
 
 		paused, err := lim.PauseOnError(ctx, "os", &indexer.Error{Class: indexer.ClassTransient, Status: 503})
 		require.NoError(t, err)
@@ -374,19 +415,8 @@ func TestPause(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, l.Release(ctx))
 
-		paused, err = lim.PauseOnError(ctx, "os", &indexer.Error{Class: indexer.ClassRateLimited, Status: 429})
-		require.NoError(t, err)
-		require.True(t, paused)
-		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
-		we := requireWait(t, err, "paused")
-		require.InDelta(t, 700*time.Millisecond, we.RetryAfter, float64(150*time.Millisecond), "DefaultPause without Retry-After")
-
-		paused, err = lim.PauseOnError(ctx, "os", &indexer.Error{Class: indexer.ClassRateLimited, Status: 599, RetryAfter: 3 * time.Second})
-		require.NoError(t, err)
-		require.True(t, paused)
-		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os"})
-		we = requireWait(t, err, "paused")
-		require.InDelta(t, 3*time.Second, we.RetryAfter, float64(150*time.Millisecond))
+		requirePausedFor(defaultPause, &indexer.Error{Class: indexer.ClassRateLimited, Status: 429}, "DefaultPause without Retry-After")
+		requirePausedFor(8*time.Second, &indexer.Error{Class: indexer.ClassRateLimited, Status: 599, RetryAfter: 8 * time.Second}, "the Retry-After asked for")
 	})
 }
 
@@ -504,12 +534,17 @@ func TestPriorityHold(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := dbtest.DB(t)
-	lim := newLimiter(t, pool, ratelimit.Options{MaxWait: 2 * time.Second})
+	// One token every 4 s: the priority request waits for it long enough
+	// that the checks below run during its wait even on a loaded machine.
+	// Times are compared on the database clock, durations only loosely.
+	const rate = 0.25
+	lim := newLimiter(t, pool, ratelimit.Options{MaxWait: 30 * time.Second})
 	live := newLimiter(t, pool, noWait)
-	require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 1, Burst: 1}}))
+	require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: rate, Burst: 1}}))
 	l, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
 	require.NoError(t, err)
 	require.NoError(t, l.Release(ctx))
+	tokenBack := l.GrantedAt.Add(time.Duration((1 - l.TokensLeft) / rate * float64(time.Second)))
 
 	done := make(chan *ratelimit.Lease, 1)
 	go func() {
@@ -519,18 +554,29 @@ func TestPriorityHold(t *testing.T) {
 		}
 		done <- l
 	}()
-	// Once the priority request waits, the bucket is held for it: live
-	// requests are refused until the hold ends, even when the token is back.
-	require.Eventually(t, func() bool { return !bucket(t, lim, "os").PriorityHoldUntil.IsZero() },
-		time.Second, 5*time.Millisecond)
+	// Once the priority request waits, the bucket is held for it until the
+	// token is back plus a slack for the waiter's wake-up: live requests
+	// are refused until the hold ends, even when the token is back.
+	var hold time.Time
+	require.Eventually(t, func() bool {
+		hold = bucket(t, lim, "os").PriorityHoldUntil
+		return !hold.IsZero()
+	}, 30*time.Second, 5*time.Millisecond, "the waiting priority request holds the bucket")
+	require.WithinDuration(t, tokenBack.Add(100*time.Millisecond), hold, 5*time.Millisecond,
+		"the hold outlasts the token wait by the slack (token back at %s)", tokenBack)
+	before := time.Now()
 	_, err = live.Acquire(ctx, ratelimit.Request{Source: "os"})
+	after := time.Now()
 	we := requireWait(t, err, "priority_hold")
-	require.Greater(t, we.RetryAfter, 500*time.Millisecond, "the hold outlasts the token wait")
+	// Told to come back when the hold ends (50 ms of slack for the clocks).
+	require.LessOrEqual(t, we.RetryAfter, hold.Sub(before)+50*time.Millisecond)
+	require.GreaterOrEqual(t, we.RetryAfter, hold.Sub(after)-50*time.Millisecond)
 
 	p := <-done
 	require.NotNil(t, p)
 	require.Equal(t, ratelimit.ClassPriority, p.Class)
-	require.InDelta(t, time.Second, p.Waited, float64(300*time.Millisecond))
+	require.False(t, p.GrantedAt.Before(tokenBack), "granted at %s, before the token was back at %s", p.GrantedAt, tokenBack)
+	require.Positive(t, p.Waited, "the priority request waited for the token")
 	require.NoError(t, p.Release(ctx))
 	require.True(t, bucket(t, lim, "os").PriorityHoldUntil.IsZero(), "the grant ends the hold")
 }
