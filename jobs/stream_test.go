@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db"
-	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/jobs"
@@ -42,7 +41,7 @@ func TestPlanStreamedFloorOnlyAtReconcile(t *testing.T) {
 
 	setup := func(t *testing.T) (pgx.Tx, db.Collection, *river.Client[pgx.Tx], time.Time) {
 		t.Helper()
-		tx := dbtest.Tx(t)
+		tx := sharedTx(t)
 		c := trackTx(t, tx, "stream-plan", time.Minute)
 		now := time.Now().Add(time.Second).UTC().Truncate(time.Microsecond)
 		client := insertOnlyClient(t)
