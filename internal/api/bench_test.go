@@ -163,7 +163,17 @@ func typicalQueryRun(b *testing.B, name string, client *http.Client, target benc
 				srv0 = target.cpu()
 			}
 			writes0, w0, cpu0 := writer.statements.Load(), time.Now(), processCPU()
-			lat, elapsed, hits := runClients(b, client, target, clients, requests, collections)
+			lat, elapsed, hit := runClients(b, client, target, clients, requests, collections)
+			var hits int
+			var hitLat, missLat []time.Duration
+			for i, h := range hit {
+				if h {
+					hits++
+					hitLat = append(hitLat, lat[i])
+				} else {
+					missLat = append(missLat, lat[i])
+				}
+			}
 			cpu := processCPU() - cpu0
 			slices.Sort(lat)
 			p := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000 }
@@ -187,6 +197,13 @@ func typicalQueryRun(b *testing.B, name string, client *http.Client, target benc
 				pool := bundle.pool.Stat()
 				// Share of answers served from the response cache.
 				b.ReportMetric(float64(hits)/float64(len(lat)), "cache-hits")
+				// The tail by kind: answers from the cache, and answers
+				// resolved (misses, and requests waiting for another's
+				// resolution of the same request count as hits).
+				if len(hitLat) > 0 && len(missLat) > 0 {
+					b.ReportMetric(quantileMs(hitLat, 0.99), "hit-p99_ms")
+					b.ReportMetric(quantileMs(missLat, 0.99), "miss-p99_ms")
+				}
 				// Time spent waiting for a free connection of the API's
 				// pool (20 connections, as NFTSYNC_API_POOL_SIZE's
 				// default), per request.
@@ -195,6 +212,12 @@ func typicalQueryRun(b *testing.B, name string, client *http.Client, target benc
 		}
 	})
 	return rps
+}
+
+// quantileMs is the q quantile of lat in milliseconds (it sorts lat).
+func quantileMs(lat []time.Duration, q float64) float64 {
+	slices.Sort(lat)
+	return float64(lat[int(q*float64(len(lat)-1))].Microseconds()) / 1000
 }
 
 // processCPU is the user and system CPU time this process has used.
@@ -222,10 +245,12 @@ func benchTokens(n, from, to int) []seedToken {
 
 // runClients sends requests typical queries from clients concurrent
 // clients, round-robin over the bench collections, and returns every
-// request's latency and the wall time of the whole run.
-func runClients(b *testing.B, client *http.Client, target benchTarget, clients, requests, collections int) ([]time.Duration, time.Duration, int64) {
+// request's latency, the wall time of the whole run, and whether each
+// answer came from the response cache (X-Cache: hit).
+func runClients(b *testing.B, client *http.Client, target benchTarget, clients, requests, collections int) ([]time.Duration, time.Duration, []bool) {
 	lat := make([]time.Duration, requests)
-	var next, hits atomic.Int64
+	hit := make([]bool, requests)
+	var next atomic.Int64
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	for range clients {
@@ -257,7 +282,7 @@ func runClients(b *testing.B, client *http.Client, target benchTarget, clients, 
 				_ = resp.Body.Close()
 				lat[i] = time.Since(s)
 				if resp.Header.Get("X-Cache") == "hit" {
-					hits.Add(1)
+					hit[i] = true
 				}
 				if resp.StatusCode != http.StatusOK || bytes.Contains(raw, []byte(`"errors"`)) || !bytes.Contains(raw, []byte(`"rank":50,`)) {
 					b.Errorf("status %d: %.300s", resp.StatusCode, raw)
@@ -267,7 +292,7 @@ func runClients(b *testing.B, client *http.Client, target benchTarget, clients, 
 		}()
 	}
 	wg.Wait()
-	return lat, time.Since(t0), hits.Load()
+	return lat, time.Since(t0), hit
 }
 
 // workerLoad writes what the refresh workers write (see
