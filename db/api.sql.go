@@ -97,28 +97,37 @@ func (q *Queries) APICollectionCount(ctx context.Context, arg APICollectionCount
 }
 
 const aPICollectionDataVersion = `-- name: APICollectionDataVersion :one
-SELECT coalesce((SELECT version FROM collection_data_versions WHERE collection_id = $1), 0)::bigint AS version
+SELECT coalesce(max(version), 0)::bigint AS version, coalesce(max(tokens_version), 0)::bigint AS tokens_version
+FROM collection_data_versions WHERE collection_id = $1
 `
 
-// The version of a collection's served data (0 before its first write): the
-// response cache reads it before the data it caches.
-func (q *Queries) APICollectionDataVersion(ctx context.Context, collectionID int64) (int64, error) {
+type APICollectionDataVersionRow struct {
+	Version       int64
+	TokensVersion int64
+}
+
+// The version of a collection's served data and of its token data (0 before
+// its first write): the response cache reads them before the data it
+// caches.
+func (q *Queries) APICollectionDataVersion(ctx context.Context, collectionID int64) (APICollectionDataVersionRow, error) {
 	row := q.db.QueryRow(ctx, aPICollectionDataVersion, collectionID)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i APICollectionDataVersionRow
+	err := row.Scan(&i.Version, &i.TokensVersion)
+	return i, err
 }
 
 const aPICollectionDataVersions = `-- name: APICollectionDataVersions :many
-SELECT collection_id, version FROM collection_data_versions WHERE collection_id = ANY($1::bigint[])
+SELECT collection_id, version, tokens_version FROM collection_data_versions WHERE collection_id = ANY($1::bigint[])
 `
 
 type APICollectionDataVersionsRow struct {
-	CollectionID int64
-	Version      int64
+	CollectionID  int64
+	Version       int64
+	TokensVersion int64
 }
 
-// Current versions of the collections a cached response read.
+// Current versions (of all served data, and of token data) of the
+// collections a cached response read.
 func (q *Queries) APICollectionDataVersions(ctx context.Context, collectionIds []int64) ([]APICollectionDataVersionsRow, error) {
 	rows, err := q.db.Query(ctx, aPICollectionDataVersions, collectionIds)
 	if err != nil {
@@ -128,7 +137,7 @@ func (q *Queries) APICollectionDataVersions(ctx context.Context, collectionIds [
 	items := []APICollectionDataVersionsRow{}
 	for rows.Next() {
 		var i APICollectionDataVersionsRow
-		if err := rows.Scan(&i.CollectionID, &i.Version); err != nil {
+		if err := rows.Scan(&i.CollectionID, &i.Version, &i.TokensVersion); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -250,10 +250,13 @@ ORDER BY id DESC
 LIMIT @max_rows;
 
 -- name: APICollectionDataVersion :one
--- The version of a collection's served data (0 before its first write): the
--- response cache reads it before the data it caches.
-SELECT coalesce((SELECT version FROM collection_data_versions WHERE collection_id = @collection_id), 0)::bigint AS version;
+-- The version of a collection's served data and of its token data (0 before
+-- its first write): the response cache reads them before the data it
+-- caches.
+SELECT coalesce(max(version), 0)::bigint AS version, coalesce(max(tokens_version), 0)::bigint AS tokens_version
+FROM collection_data_versions WHERE collection_id = @collection_id;
 
 -- name: APICollectionDataVersions :many
--- Current versions of the collections a cached response read.
-SELECT collection_id, version FROM collection_data_versions WHERE collection_id = ANY(@collection_ids::bigint[]);
+-- Current versions (of all served data, and of token data) of the
+-- collections a cached response read.
+SELECT collection_id, version, tokens_version FROM collection_data_versions WHERE collection_id = ANY(@collection_ids::bigint[]);

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -53,12 +54,18 @@ type cachedResponse struct {
 	operation   string // the metrics label of the operation
 	ids         []int64
 	versions    []int64 // versions[i] is ids[i]'s version the answer was built on
+	// tokens: versions are token data versions (a root field's answer in
+	// the field cache).
+	tokens bool
 }
 
 // respCache is the process's response cache (nil when disabled).
 type respCache struct {
 	entries *lru.Cache[string, *cachedResponse]
-	q       *db.Queries
+	// fields holds the answers of token root fields on their own (see
+	// rootFieldCache).
+	fields *lru.Cache[string, *cachedResponse]
+	q      *db.Queries
 
 	// inflight has a channel per request being resolved after a miss,
 	// closed when it is done: concurrent misses of the same request (every
@@ -76,7 +83,11 @@ func newRespCache(q *db.Queries, size int) (*respCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("response cache: %w", err)
 	}
-	return &respCache{entries: entries, q: q, inflight: map[string]chan struct{}{}}, nil
+	fields, err := lru.New[string, *cachedResponse](size)
+	if err != nil {
+		return nil, fmt.Errorf("response cache: %w", err)
+	}
+	return &respCache{entries: entries, fields: fields, q: q, inflight: map[string]chan struct{}{}}, nil
 }
 
 // resolving registers the caller as the one resolving key after a miss and
@@ -109,38 +120,58 @@ func cacheKey(role role, accept, method string, request []byte) string {
 }
 
 // current returns the stored answer of key when every version it was built
-// on is still current.
-func (c *respCache) current(ctx context.Context, key string) (*cachedResponse, error) {
-	e, ok := c.entries.Get(key)
+// on is still current, with the versions read.
+func (c *respCache) current(ctx context.Context, key string) (*cachedResponse, []db.APICollectionDataVersionsRow, error) {
+	return currentIn(ctx, c.q, c.entries, key)
+}
+
+func currentIn(ctx context.Context, q *db.Queries, entries *lru.Cache[string, *cachedResponse], key string) (*cachedResponse, []db.APICollectionDataVersionsRow, error) {
+	e, ok := entries.Get(key)
 	if !ok {
-		return nil, nil
+		return nil, nil, nil
 	}
-	if len(e.ids) > 0 {
-		rows, err := c.q.APICollectionDataVersions(ctx, e.ids)
-		if err != nil {
-			return nil, fmt.Errorf("read data versions: %w", err)
+	if len(e.ids) == 0 {
+		return e, nil, nil
+	}
+	rows, err := q.APICollectionDataVersions(ctx, e.ids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read data versions: %w", err)
+	}
+	now := make(map[int64]db.APICollectionDataVersionsRow, len(rows))
+	for _, r := range rows {
+		now[r.CollectionID] = r
+	}
+	for i, id := range e.ids {
+		v := now[id].Version // 0: no row (never written, or untracked)
+		if e.tokens {
+			v = now[id].TokensVersion
 		}
-		now := make(map[int64]int64, len(rows))
-		for _, r := range rows {
-			now[r.CollectionID] = r.Version
-		}
-		for i, id := range e.ids {
-			if now[id] != e.versions[i] {
-				c.entries.Remove(key)
-				return nil, nil
-			}
+		if v != e.versions[i] {
+			// Not removed: a concurrent resolution may have stored a
+			// current answer under key since Get (removing by key would
+			// throw that one away); the next resolution replaces it.
+			return nil, nil, nil
 		}
 	}
-	return e, nil
+	return e, rows, nil
 }
 
 // cacheRecorder collects, while one request resolves, the versions of the
-// collections it reads and whether its answer may be cached.
+// collections it reads and whether its answer may be cached. A root field
+// whose answer is cached on its own (see fieldCache) resolves with a
+// recorder of its own whose parent is the request's: what it notes, the
+// request notes too.
 type cacheRecorder struct {
 	mu       sync.Mutex
-	versions map[int64]int64
+	versions map[int64]db.APICollectionDataVersionRow
 	off      bool
 	q        *db.Queries
+	parent   *cacheRecorder
+	// tokens: this recorder keeps a token answer, valid while the
+	// collections' token data versions are (else while their versions are).
+	tokens bool
+	// key is the request's cache key (set on the request's recorder).
+	key string
 }
 
 type cacheRecorderKey struct{}
@@ -158,35 +189,53 @@ func noteCollection(ctx context.Context, id int64) error {
 	if rec == nil {
 		return nil
 	}
-	rec.mu.Lock()
-	_, seen := rec.versions[id]
-	off := rec.off
-	rec.mu.Unlock()
-	if seen || off {
+	if rec.seen(id) {
 		return nil
 	}
 	v, err := rec.q.APICollectionDataVersion(ctx, id)
 	if err != nil {
 		return fmt.Errorf("read data version of collection %d: %w", id, err)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if prev, ok := rec.versions[id]; ok && prev != v {
-		// Two root fields read the collection across a write: the answer
-		// mixes two versions.
-		rec.off = true
-	}
-	rec.versions[id] = v
+	rec.note(id, v)
 	return nil
 }
 
+// seen reports whether rec and every recorder above it already hold id's
+// versions, or are off.
+func (rec *cacheRecorder) seen(id int64) bool {
+	for r := rec; r != nil; r = r.parent {
+		r.mu.Lock()
+		_, ok := r.versions[id]
+		off := r.off
+		r.mu.Unlock()
+		if !ok && !off {
+			return false
+		}
+	}
+	return true
+}
+
+// note records versions v of collection id in rec and the recorders above
+// it. A collection read at two versions (two root fields across a write)
+// turns a recorder off: its answer mixes two versions.
+func (rec *cacheRecorder) note(id int64, v db.APICollectionDataVersionRow) {
+	for r := rec; r != nil; r = r.parent {
+		r.mu.Lock()
+		if prev, ok := r.versions[id]; ok && prev != v {
+			r.off = true
+		}
+		r.versions[id] = v
+		r.mu.Unlock()
+	}
+}
+
 // uncacheable marks the request's answer as not to be cached (it depends on
-// more than the versioned data).
+// more than the versioned data), and the root field's.
 func uncacheable(ctx context.Context) {
-	if rec := recorderFrom(ctx); rec != nil {
-		rec.mu.Lock()
-		rec.off = true
-		rec.mu.Unlock()
+	for r := recorderFrom(ctx); r != nil; r = r.parent {
+		r.mu.Lock()
+		r.off = true
+		r.mu.Unlock()
 	}
 }
 
@@ -198,13 +247,18 @@ func (rec *cacheRecorder) entry(body []byte, etag, contentType, operation string
 	if rec.off {
 		return nil
 	}
-	e := &cachedResponse{body: body, etag: etag, contentType: contentType, operation: operation}
+	e := &cachedResponse{body: body, etag: etag, contentType: contentType, operation: operation, tokens: rec.tokens}
 	for id := range rec.versions {
 		e.ids = append(e.ids, id)
 	}
 	slices.Sort(e.ids)
 	for _, id := range e.ids {
-		e.versions = append(e.versions, rec.versions[id])
+		v := rec.versions[id]
+		if rec.tokens {
+			e.versions = append(e.versions, v.TokensVersion)
+		} else {
+			e.versions = append(e.versions, v.Version)
+		}
 	}
 	return e
 }
@@ -318,4 +372,76 @@ func serveCached(w http.ResponseWriter, r *http.Request, status int, etag, conte
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// tokenRoots are the root fields whose answers read only token data: the
+// collection looked up by slug, its tokens, their traits, rarity and trait
+// statistics, never floors, volumes, freshness or quality events (a Token
+// has no field that leads back to its collection).
+var tokenRoots = map[string]bool{"tokens": true, "token": true} //nolint:gochecknoglobals // read-only
+
+// rootFieldCache keeps the JSON of each token root field's answer on its
+// own, valid while the token data versions of the collections it read are
+// current. When a floor or volume write invalidates a whole cached answer
+// of the typical query, the request resolves again, but its tokens(...)
+// part, which is most of the work (50 tokens with their traits), comes
+// from here after one version read instead of being resolved and
+// marshalled again. It keys a field by the request's cache key and the
+// field's alias, so only the same request reuses it.
+type rootFieldCache struct{ c *respCache }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.RootFieldInterceptor
+} = rootFieldCache{}
+
+func (rootFieldCache) ExtensionName() string                   { return "RootFieldCache" }
+func (rootFieldCache) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (f rootFieldCache) InterceptRootField(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	rec := recorderFrom(ctx)
+	rfc := graphql.GetRootFieldContext(ctx)
+	// (RootFieldContext.Object holds the field's name, not its type's.)
+	if rec == nil || rec.key == "" || rfc == nil || !tokenRoots[rfc.Field.Name] || rec.isOff() ||
+		!graphql.HasOperationContext(ctx) || graphql.GetOperationContext(ctx).Operation.Operation != ast.Query {
+		return next(ctx)
+	}
+	alias := rfc.Field.Alias
+	key := rec.key + "\x00" + alias
+	e, rows, err := currentIn(ctx, f.c.q, f.c.fields, key)
+	if err == nil && e != nil {
+		now := make(map[int64]db.APICollectionDataVersionRow, len(rows))
+		for _, r := range rows {
+			now[r.CollectionID] = db.APICollectionDataVersionRow{Version: r.Version, TokensVersion: r.TokensVersion}
+		}
+		for _, id := range e.ids {
+			rec.note(id, now[id])
+		}
+		return rawJSON(e.body)
+	}
+	sub := &cacheRecorder{versions: map[int64]db.APICollectionDataVersionRow{}, q: rec.q, parent: rec, tokens: true}
+	m := next(context.WithValue(ctx, cacheRecorderKey{}, sub))
+	for _, gerr := range graphql.GetErrors(ctx) {
+		if len(gerr.Path) > 0 && gerr.Path[0] == ast.PathName(alias) {
+			return m
+		}
+	}
+	var buf bytes.Buffer
+	m.MarshalGQL(&buf)
+	if ent := sub.entry(buf.Bytes(), "", "", ""); ent != nil {
+		f.c.fields.Add(key, ent)
+	}
+	return rawJSON(buf.Bytes())
+}
+
+// rawJSON is an already marshalled answer.
+func rawJSON(b []byte) graphql.Marshaler {
+	return graphql.WriterFunc(func(w io.Writer) { _, _ = w.Write(b) })
+}
+
+// isOff reports whether the recorder's answer may not be cached.
+func (rec *cacheRecorder) isOff() bool {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.off
 }

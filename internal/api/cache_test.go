@@ -213,6 +213,84 @@ WHERE (SELECT count(*) FROM pg_trigger tg WHERE tg.tgrelid = d.table_name::regcl
 	_, err = b.pool.Exec(ctx, "DELETE FROM volume_latest WHERE collection_id = $1", id)
 	require.NoError(t, err)
 	require.Equal(t, v0+2, version())
+
+	// The token data version moves with writes token answers can see
+	// (metadata, tokens, traits, rarity), not with floors and volumes; once
+	// per transaction, also when a floor was written first.
+	tokensVersion := func() int64 {
+		var v int64
+		require.NoError(t, b.pool.QueryRow(ctx, "SELECT tokens_version FROM collection_data_versions WHERE collection_id = $1", id).Scan(&v))
+		return v
+	}
+	t0 := tokensVersion()
+	b.observeFloor(t, db.New(b.pool), id, "7")
+	require.Equal(t, t0, tokensVersion(), "a floor write")
+	require.Equal(t, v0+3, version())
+	tx, err = b.pool.Begin(ctx)
+	require.NoError(t, err)
+	b.observeFloor(t, db.New(tx), id, "8")
+	_, err = tx.Exec(ctx, "UPDATE collection_metadata SET name = 'z' WHERE collection_id = $1", id)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "UPDATE collections SET priority = 1 WHERE id = $1", id)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	require.Equal(t, t0+1, tokensVersion(), "a floor, then metadata, in one transaction")
+	require.Equal(t, v0+4, version())
+}
+
+// TestResponseCacheTokensAfterFloorWrite: a floor write invalidates the
+// whole cached answer of the typical query, but not its tokens part, which
+// the next answer takes from the root field cache (fewer statements than a
+// whole resolution) while showing the new floor; a token write invalidates
+// that part too.
+func TestResponseCacheTokensAfterFloorWrite(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	ctx := context.Background()
+	id := b.seedCollection(t, "alpha", "1.5", "10", benchTokens(20, 0, 20))
+	vars := map[string]any{"slug": "alpha"}
+	tokensPart := func(body []byte) string {
+		var v struct {
+			Data struct{ Tokens json.RawMessage }
+		}
+		require.NoError(t, json.Unmarshal(body, &v), "%s", body)
+		return string(v.Data.Tokens)
+	}
+
+	before := b.statements.n.Load()
+	first := b.raw(t, "", cacheQuery, vars, "")
+	require.Equal(t, "miss", first.cache)
+	whole := b.statements.n.Load() - before
+
+	b.observeFloor(t, db.New(b.pool), id, "1.4")
+	before = b.statements.n.Load()
+	after := b.raw(t, "", cacheQuery, vars, "")
+	partial := b.statements.n.Load() - before
+	require.Equal(t, "miss", after.cache)
+	require.Contains(t, string(after.body), `"amount":"1.400000000000000000"`)
+	require.Equal(t, tokensPart(first.body), tokensPart(after.body))
+	t.Logf("whole resolution: %d statements; after a floor write: %d", whole, partial)
+	require.Less(t, partial, whole, "the tokens part was resolved again")
+	require.Equal(t, "hit", b.raw(t, "", cacheQuery, vars, "").cache)
+
+	// A token write: the tokens part is resolved again and shows it.
+	_, err := b.pool.Exec(ctx, "UPDATE tokens SET name = 'renamed' WHERE collection_id = $1", id)
+	require.NoError(t, err)
+	renamed := b.raw(t, "", `query($slug: String!) {
+  collection(slug: $slug) { slug floor { amount currency } volumes { window amount } metadata { name } }
+  tokens(collection: $slug, first: 3) { edges { node { tokenId name rarity { rank } traits { type value } } } }
+}`, vars, "")
+	require.Contains(t, string(renamed.body), `"name":"renamed"`)
+	again := b.raw(t, "", cacheQuery, vars, "")
+	require.Equal(t, "miss", again.cache)
+	require.NotEqual(t, tokensPart(first.body), "")
+	_, err = b.pool.Exec(ctx, "UPDATE token_traits SET value_text = 'changed' WHERE collection_id = $1", id)
+	require.NoError(t, err)
+	require.Contains(t, tokensPart(b.raw(t, "", cacheQuery, vars, "").body), `"changed"`)
+
+	// Same query under an alias: its own entry, the same data.
+	aliased := b.raw(t, "", `query($slug: String!) { t: tokens(collection: $slug, first: 3) { edges { node { tokenId } } } }`, vars, "")
+	require.Contains(t, string(aliased.body), `{"data":{"t":{"edges":[{"node":{"tokenId":"1"}}`)
 }
 
 // TestResponseCacheSingleResolution: concurrent misses of the same request

@@ -291,6 +291,9 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cache != nil {
+		srv.Use(rootFieldCache{cache})
+	}
 	return s.cors(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start, ri := time.Now(), &requestInfo{}
 		if s.deps.Metrics != nil {
@@ -359,7 +362,7 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 			}
 			accept := req.Header.Get("Accept")
 			key = cacheKey(a.role, accept, req.Method, request)
-			e, err := cache.current(ctx, key)
+			e, _, err := cache.current(ctx, key)
 			if err == nil && e == nil {
 				// A miss: when the same request is being resolved, wait for
 				// that and look again (it is cached unless it may not be).
@@ -369,12 +372,12 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 					case <-wait:
 					case <-ctx.Done():
 					}
-					e, err = cache.current(ctx, key)
+					e, _, err = cache.current(ctx, key)
 				} else {
 					defer done()
 					// Another resolution may have ended between the look and
 					// the registration.
-					e, err = cache.current(ctx, key)
+					e, _, err = cache.current(ctx, key)
 				}
 			}
 			if err != nil {
@@ -386,7 +389,7 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 				serveCached(w, req, http.StatusOK, e.etag, e.contentType, e.body)
 				return
 			}
-			rec = &cacheRecorder{versions: map[int64]int64{}, q: q}
+			rec = &cacheRecorder{versions: map[int64]db.APICollectionDataVersionRow{}, q: q, key: key}
 			ctx = context.WithValue(ctx, cacheRecorderKey{}, rec)
 		}
 		cw := &captureWriter{ResponseWriter: w}
