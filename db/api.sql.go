@@ -67,6 +67,45 @@ func (q *Queries) APICollectionBySlug(ctx context.Context, slug string) (Collect
 	return i, err
 }
 
+const aPICollectionBySlugVersioned = `-- name: APICollectionBySlugVersioned :one
+SELECT c.id, c.source, c.slug, c.chain, c.priority, c.status, c.status_reason, c.created_at, c.updated_at, c.traits_source, coalesce(v.version, 0)::bigint AS version, coalesce(v.tokens_version, 0)::bigint AS tokens_version
+FROM collections c
+LEFT JOIN collection_data_versions v ON v.collection_id = c.id
+WHERE c.slug = $1
+ORDER BY c.id
+LIMIT 1
+`
+
+type APICollectionBySlugVersionedRow struct {
+	Collection    Collection
+	Version       int64
+	TokensVersion int64
+}
+
+// APICollectionBySlug with the collection's data versions (as
+// APICollectionDataVersion), read by the same statement, so from the
+// snapshot the row comes from: the response cache's lookup and version read
+// in one round trip.
+func (q *Queries) APICollectionBySlugVersioned(ctx context.Context, slug string) (APICollectionBySlugVersionedRow, error) {
+	row := q.db.QueryRow(ctx, aPICollectionBySlugVersioned, slug)
+	var i APICollectionBySlugVersionedRow
+	err := row.Scan(
+		&i.Collection.ID,
+		&i.Collection.Source,
+		&i.Collection.Slug,
+		&i.Collection.Chain,
+		&i.Collection.Priority,
+		&i.Collection.Status,
+		&i.Collection.StatusReason,
+		&i.Collection.CreatedAt,
+		&i.Collection.UpdatedAt,
+		&i.Collection.TraitsSource,
+		&i.Version,
+		&i.TokensVersion,
+	)
+	return i, err
+}
+
 const aPICollectionCount = `-- name: APICollectionCount :one
 SELECT count(*)
 FROM collections c

@@ -44,6 +44,18 @@ LIMIT 1;
 -- share a slug).
 SELECT * FROM collections WHERE slug = @slug ORDER BY id LIMIT 1;
 
+-- name: APICollectionBySlugVersioned :one
+-- APICollectionBySlug with the collection's data versions (as
+-- APICollectionDataVersion), read by the same statement, so from the
+-- snapshot the row comes from: the response cache's lookup and version read
+-- in one round trip.
+SELECT sqlc.embed(c), coalesce(v.version, 0)::bigint AS version, coalesce(v.tokens_version, 0)::bigint AS tokens_version
+FROM collections c
+LEFT JOIN collection_data_versions v ON v.collection_id = c.id
+WHERE c.slug = @slug
+ORDER BY c.id
+LIMIT 1;
+
 -- name: APIMetadataByCollections :many
 SELECT * FROM collection_metadata WHERE collection_id = ANY(@collection_ids::bigint[]);
 

@@ -200,6 +200,14 @@ func noteCollection(ctx context.Context, id int64) error {
 	return nil
 }
 
+// noteVersions records versions v of collection id, read by the statement
+// that looked the collection up (before any other read of its data).
+func noteVersions(ctx context.Context, id int64, v db.APICollectionDataVersionRow) {
+	if rec := recorderFrom(ctx); rec != nil {
+		rec.note(id, v)
+	}
+}
+
 // seen reports whether rec and every recorder above it already hold id's
 // versions, or are off.
 func (rec *cacheRecorder) seen(id int64) bool {

@@ -124,7 +124,13 @@ func (r queryResolver) Collection(ctx context.Context, slug, chain, address *str
 	)
 	switch {
 	case slug != nil && chain == nil && address == nil:
-		c, err = r.q.APICollectionBySlug(ctx, *slug)
+		// The lookup and the data version in one statement.
+		var row db.APICollectionBySlugVersionedRow
+		row, err = r.q.APICollectionBySlugVersioned(ctx, *slug)
+		if err == nil {
+			noteVersions(ctx, row.Collection.ID, db.APICollectionDataVersionRow{Version: row.Version, TokensVersion: row.TokensVersion})
+			return &Collection{Collection: row.Collection}, nil
+		}
 	case slug == nil && chain != nil && address != nil:
 		c, err = r.q.APICollectionByContract(ctx, db.APICollectionByContractParams{Chain: *chain, Address: *address})
 	default:
@@ -147,14 +153,15 @@ func (r queryResolver) Collection(ctx context.Context, slug, chain, address *str
 // collectionBySlug is the collection a tokens/token query names; an unknown
 // slug is a NOT_FOUND error.
 func (r *resolver) collectionBySlug(ctx context.Context, slug string) (db.Collection, error) {
-	c, err := r.q.APICollectionBySlug(ctx, slug)
+	row, err := r.q.APICollectionBySlugVersioned(ctx, slug)
 	if errors.Is(db.Interpret(err), db.ErrNotFound) {
-		return c, publicError(admin.CodeNotFound, fmt.Sprintf("collection %q is not tracked", slug))
+		return row.Collection, publicError(admin.CodeNotFound, fmt.Sprintf("collection %q is not tracked", slug))
 	}
 	if err != nil {
-		return c, fmt.Errorf("look up collection %s: %w", slug, err)
+		return row.Collection, fmt.Errorf("look up collection %s: %w", slug, err)
 	}
-	return c, noteCollection(ctx, c.ID)
+	noteVersions(ctx, row.Collection.ID, db.APICollectionDataVersionRow{Version: row.Version, TokensVersion: row.TokensVersion})
+	return row.Collection, nil
 }
 
 func (r *resolver) Priority(_ context.Context, obj *Collection) (int, error) {

@@ -362,6 +362,7 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 			}
 			accept := req.Header.Get("Accept")
 			key = cacheKey(a.role, accept, req.Method, request)
+			looked, _ := cache.entries.Peek(key)
 			e, _, err := cache.current(ctx, key)
 			if err == nil && e == nil {
 				// A miss: when the same request is being resolved, wait for
@@ -376,8 +377,10 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 				} else {
 					defer done()
 					// Another resolution may have ended between the look and
-					// the registration.
-					e, _, err = cache.current(ctx, key)
+					// the registration: then it stored another entry.
+					if now, _ := cache.entries.Peek(key); now != looked {
+						e, _, err = cache.current(ctx, key)
+					}
 				}
 			}
 			if err != nil {
