@@ -39,9 +39,12 @@ const typicalQuery = `query($slug: String!) {
 // typical client query over real HTTP at 1, 16 and 64 concurrent clients
 // (each client sends its next request when the previous answer is read).
 // Full size: 50 collections of 4,000 tokens (200k tokens, six traits each,
-// all ranked) and 1,000 requests per client count; quick size
-// (NFTSYNC_BENCH_SIZE=quick): 5 collections of 1,000 tokens and 300
-// requests. One iteration is one whole measurement (-benchtime 1x).
+// all ranked), and each measurement lasts at least 5 s and 1,000 requests;
+// quick size (NFTSYNC_BENCH_SIZE=quick): 5 collections of 1,000 tokens, at
+// least 1 s and 300 requests. A measurement spans several of the writer's
+// cycles (each collection is written every second), so a fast server is
+// not measured between two writes only. One iteration is one whole
+// measurement (-benchtime 1x).
 //
 // Workers run meanwhile: a background writer sends the statements the
 // refresh workers send, much faster than their default schedule does, for
@@ -69,6 +72,7 @@ func BenchmarkTypicalQuery(b *testing.B) {
 	collections := benchsize.Pick(b, 5, 50)
 	perCollection := benchsize.Pick(b, 1000, 4000)
 	requests := benchsize.Pick(b, 300, 1000)
+	dur := benchsize.Pick(b, time.Second, 5*time.Second)
 	// Auth on: reads need a token, as a deployment with NFTSYNC_API_READ_TOKENS
 	// set; the default limits and metrics are on too.
 	opts := api.Options{ReadTokens: []string{readToken}, RequestTimeout: time.Minute, WriteTimeout: 2 * time.Minute}
@@ -123,17 +127,17 @@ func BenchmarkTypicalQuery(b *testing.B) {
 	baseline := map[int]float64{} // PostGraphile's req/s by clients
 	if pg != nil {
 		t := benchTarget{url: pg.url, query: pgQuery, cpu: pg.cpu}
-		runClients(b, client, t, 4, warm, collections)
+		runClients(b, client, t, 4, warm, 0, collections)
 		for _, clients := range []int{1, 16} {
-			baseline[clients] = typicalQueryRun(b, fmt.Sprintf("postgraphile/clients=%d", clients), client, t, clients, requests, collections, writer, nil, 0)
+			baseline[clients] = typicalQueryRun(b, fmt.Sprintf("postgraphile/clients=%d", clients), client, t, clients, requests, dur, collections, writer, nil, 0)
 		}
 	}
 	for _, run := range []struct{ name, url string }{{"", bundle.url}, {"cache=off/", uncached}} {
 		t := ours
 		t.url = run.url
-		runClients(b, client, t, 4, warm, collections)
+		runClients(b, client, t, 4, warm, 0, collections)
 		for _, clients := range []int{1, 16, 64} {
-			typicalQueryRun(b, run.name+fmt.Sprintf("clients=%d", clients), client, t, clients, requests, collections, writer, bundle, baseline[clients])
+			typicalQueryRun(b, run.name+fmt.Sprintf("clients=%d", clients), client, t, clients, requests, dur, collections, writer, bundle, baseline[clients])
 		}
 	}
 }
@@ -150,7 +154,7 @@ type benchTarget struct {
 // the req/s measured. bundle is nil for PostGraphile (no pool of ours to
 // watch); baseline, when not 0, is PostGraphile's req/s at the same
 // number of clients, reported as the ratio x-postgraphile.
-func typicalQueryRun(b *testing.B, name string, client *http.Client, target benchTarget, clients, requests, collections int, writer *workerLoad, bundle *testBundle, baseline float64) float64 {
+func typicalQueryRun(b *testing.B, name string, client *http.Client, target benchTarget, clients, requests int, dur time.Duration, collections int, writer *workerLoad, bundle *testBundle, baseline float64) float64 {
 	var rps float64
 	b.Run(name, func(b *testing.B) {
 		for b.Loop() {
@@ -163,7 +167,7 @@ func typicalQueryRun(b *testing.B, name string, client *http.Client, target benc
 				srv0 = target.cpu()
 			}
 			writes0, w0, cpu0 := writer.statements.Load(), time.Now(), processCPU()
-			lat, elapsed, hit := runClients(b, client, target, clients, requests, collections)
+			lat, elapsed, hit := runClients(b, client, target, clients, requests, dur, collections)
 			var hits int
 			var hitLat, missLat []time.Duration
 			for i, h := range hit {
@@ -243,23 +247,28 @@ func benchTokens(n, from, to int) []seedToken {
 	return toks
 }
 
-// runClients sends requests typical queries from clients concurrent
-// clients, round-robin over the bench collections, and returns every
-// request's latency, the wall time of the whole run, and whether each
-// answer came from the response cache (X-Cache: hit).
-func runClients(b *testing.B, client *http.Client, target benchTarget, clients, requests, collections int) ([]time.Duration, time.Duration, []bool) {
-	lat := make([]time.Duration, requests)
-	hit := make([]bool, requests)
+// runClients sends typical queries from clients concurrent clients,
+// round-robin over the bench collections, until at least requests have
+// been sent and at least dur has passed (so that a fast run still spans
+// several of the writer's cycles), and returns every request's latency,
+// the wall time of the whole run, and whether each answer came from the
+// response cache (X-Cache: hit).
+func runClients(b *testing.B, client *http.Client, target benchTarget, clients, requests int, dur time.Duration, collections int) ([]time.Duration, time.Duration, []bool) {
+	type sample struct {
+		lat time.Duration
+		hit bool
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	perClient := make([][]sample, clients)
 	t0 := time.Now()
-	for range clients {
+	for c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= requests {
+				if i >= requests && time.Since(t0) >= dur {
 					return
 				}
 				body, _ := json.Marshal(map[string]any{"query": target.query, "variables": map[string]any{"slug": benchSlug(i % collections)}})
@@ -280,10 +289,7 @@ func runClients(b *testing.B, client *http.Client, target benchTarget, clients, 
 				}
 				raw, _ := io.ReadAll(resp.Body)
 				_ = resp.Body.Close()
-				lat[i] = time.Since(s)
-				if resp.Header.Get("X-Cache") == "hit" {
-					hit[i] = true
-				}
+				perClient[c] = append(perClient[c], sample{time.Since(s), resp.Header.Get("X-Cache") == "hit"})
 				if resp.StatusCode != http.StatusOK || bytes.Contains(raw, []byte(`"errors"`)) || !bytes.Contains(raw, []byte(`"rank":50,`)) {
 					b.Errorf("status %d: %.300s", resp.StatusCode, raw)
 					return
@@ -292,7 +298,16 @@ func runClients(b *testing.B, client *http.Client, target benchTarget, clients, 
 		}()
 	}
 	wg.Wait()
-	return lat, time.Since(t0), hit
+	elapsed := time.Since(t0)
+	var lat []time.Duration
+	var hit []bool
+	for _, samples := range perClient {
+		for _, s := range samples {
+			lat = append(lat, s.lat)
+			hit = append(hit, s.hit)
+		}
+	}
+	return lat, elapsed, hit
 }
 
 // workerLoad writes what the refresh workers write (see
