@@ -562,9 +562,9 @@ const aPITokenCount = `-- name: APITokenCount :one
 SELECT count(*) FROM tokens t
 WHERE t.collection_id = $1
   AND ($2::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest($3::text[]) AS trait_type, unnest($4::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = $2::integer)
 `
@@ -662,9 +662,9 @@ JOIN tokens t ON t.id = r.token_pk
 WHERE r.run_id = (SELECT rr.run_id FROM rarity_runs rr WHERE rr.collection_id = $1 AND rr.method = $2)
   AND (r.rank, r.token_pk) > ($3::integer, $4::bigint)
   AND ($5::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest($6::text[]) AS trait_type, unnest($7::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = $5::integer)
 ORDER BY r.rank, r.token_pk
@@ -703,7 +703,9 @@ type APITokensByRankRow struct {
 // A page of a collection's ranked tokens, rarest first, after the keyset
 // (rank, token pk). Trait filter: the token has, for every requested type,
 // one of the requested values (filter_types/filter_values are parallel
-// arrays; filter_type_count is the number of distinct types, 0 = no filter).
+// arrays of normalised names and values, compared with the token's traits
+// normalised by nftsync_normalize as trait_value_stats holds them;
+// filter_type_count is the number of distinct types, 0 = no filter).
 // The run id is a scalar subquery so that the (run_id, rank, token_pk)
 // index yields the page in order: the scan stops after max_rows matches
 // instead of reading and sorting the whole run.
@@ -764,9 +766,9 @@ LEFT JOIN token_rarity r ON r.run_id = rr.run_id AND r.token_pk = t.id
 WHERE t.collection_id = $2
   AND (t.token_id::numeric, t.id) > ($3::numeric, $4::bigint)
   AND ($5::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest($6::text[]) AS trait_type, unnest($7::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = $5::integer)
 ORDER BY t.token_id::numeric, t.id
@@ -860,9 +862,9 @@ WHERE t.collection_id = $1 AND t.id > $2::bigint
     SELECT 1 FROM rarity_runs rr JOIN token_rarity r ON r.run_id = rr.run_id AND r.token_pk = t.id
     WHERE rr.collection_id = t.collection_id AND rr.method = $3)
   AND ($4::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest($5::text[]) AS trait_type, unnest($6::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = $4::integer)
 ORDER BY t.id

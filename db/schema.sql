@@ -253,6 +253,18 @@ $$;
 
 
 --
+-- Name: nftsync_normalize(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.nftsync_normalize(s text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT btrim(lower(s COLLATE "und-x-icu"),
+        E'\t\n\x0b\f\r\x1c\x1d\x1e\x1f \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')
+$$;
+
+
+--
 -- Name: nftsync_refresh_jobs(bigint[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 

@@ -250,6 +250,19 @@ LANGUAGE sql AS $$
            OR (kind NOT IN ('FLOOR', 'VOLUME', 'QUALITY', 'ROUTES') AND v.tokens_changed_xact IS DISTINCT FROM EXCLUDED.changed_xact)
 $$;
 
+-- nftsync_normalize is OpenRarity's str.lower().strip() (rarity.Normalize),
+-- the form trait_value_stats keeps trait names and values in: full Unicode
+-- lower-casing by ICU (the root locale: İ becomes i̇, a final Σ becomes ς;
+-- the database's own collation may lower-case ASCII only), then Python's
+-- str.isspace() set stripped (Unicode White_Space and U+001C..U+001F). The
+-- client API's trait filter compares by it, so the values traitDistribution
+-- lists filter tokens whatever case their source sent.
+CREATE OR REPLACE FUNCTION nftsync_normalize(s text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT btrim(lower(s COLLATE "und-x-icu"),
+        E'\t\n\x0b\f\r\x1c\x1d\x1e\x1f \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')
+$$;
+
 -- nftsync_data_change_kind names the kind of served data a table holds,
 -- as the API's DataChange enum does.
 CREATE OR REPLACE FUNCTION nftsync_data_change_kind(table_name text) RETURNS text

@@ -119,7 +119,9 @@ LIMIT @max_rows;
 -- A page of a collection's ranked tokens, rarest first, after the keyset
 -- (rank, token pk). Trait filter: the token has, for every requested type,
 -- one of the requested values (filter_types/filter_values are parallel
--- arrays; filter_type_count is the number of distinct types, 0 = no filter).
+-- arrays of normalised names and values, compared with the token's traits
+-- normalised by nftsync_normalize as trait_value_stats holds them;
+-- filter_type_count is the number of distinct types, 0 = no filter).
 -- The run id is a scalar subquery so that the (run_id, rank, token_pk)
 -- index yields the page in order: the scan stops after max_rows matches
 -- instead of reading and sorting the whole run.
@@ -133,9 +135,9 @@ JOIN tokens t ON t.id = r.token_pk
 WHERE r.run_id = (SELECT rr.run_id FROM rarity_runs rr WHERE rr.collection_id = @collection_id AND rr.method = @method)
   AND (r.rank, r.token_pk) > (@after_rank::integer, @after_id::bigint)
   AND (@filter_type_count::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest(@filter_types::text[]) AS trait_type, unnest(@filter_values::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = @filter_type_count::integer)
 ORDER BY r.rank, r.token_pk
@@ -154,9 +156,9 @@ WHERE t.collection_id = @collection_id AND t.id > @after_id::bigint
     SELECT 1 FROM rarity_runs rr JOIN token_rarity r ON r.run_id = rr.run_id AND r.token_pk = t.id
     WHERE rr.collection_id = t.collection_id AND rr.method = @method)
   AND (@filter_type_count::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest(@filter_types::text[]) AS trait_type, unnest(@filter_values::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = @filter_type_count::integer)
 ORDER BY t.id
@@ -176,9 +178,9 @@ LEFT JOIN token_rarity r ON r.run_id = rr.run_id AND r.token_pk = t.id
 WHERE t.collection_id = @collection_id
   AND (t.token_id::numeric, t.id) > (@after_token_id::numeric, @after_id::bigint)
   AND (@filter_type_count::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest(@filter_types::text[]) AS trait_type, unnest(@filter_values::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = @filter_type_count::integer)
 ORDER BY t.token_id::numeric, t.id
@@ -189,9 +191,9 @@ LIMIT @max_rows;
 SELECT count(*) FROM tokens t
 WHERE t.collection_id = @collection_id
   AND (@filter_type_count::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest(@filter_types::text[]) AS trait_type, unnest(@filter_values::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = @filter_type_count::integer);
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/admin"
+	"github.com/nftsync/nftsync/internal/rarity"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -329,17 +330,22 @@ func newTraitFilter(where *TokenWhere) (traitFilter, error) {
 	if where == nil {
 		return f, nil
 	}
+	// Names and values compare as OpenRarity normalises them (rarity.Normalize;
+	// nftsync_normalize on the stored side), which is how traitDistribution
+	// and trait counts show them: "Background", "background" and
+	// " BACKGROUND " are one type.
 	seen := map[string]bool{}
 	for _, t := range where.Traits {
 		if len(t.Values) == 0 {
 			return f, badInput(fmt.Sprintf("where.traits: trait type %q has no values", t.Type))
 		}
-		if !seen[t.Type] {
-			seen[t.Type] = true
+		typ := rarity.Normalize(t.Type)
+		if !seen[typ] {
+			seen[typ] = true
 			f.typeCount++
 		}
 		for _, v := range t.Values {
-			f.types, f.values = append(f.types, t.Type), append(f.values, v)
+			f.types, f.values = append(f.types, typ), append(f.values, rarity.Normalize(v))
 		}
 	}
 	if len(f.values) > 200 {
