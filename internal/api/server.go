@@ -352,7 +352,6 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 		ctx := context.WithValue(req.Context(), authKey{}, a)
 		ctx = context.WithValue(ctx, statusKey{}, h)
 		ctx = context.WithValue(ctx, requestInfoKey{}, ri)
-		ctx = withLoaders(ctx, newLoaders(q))
 		var key string
 		var rec *cacheRecorder
 		if cache != nil {
@@ -395,6 +394,8 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 			rec = &cacheRecorder{versions: map[int64]db.APICollectionDataVersionRow{}, q: q, key: key}
 			ctx = context.WithValue(ctx, cacheRecorderKey{}, rec)
 		}
+		// Loaders only now: a cache hit needs none.
+		ctx = withLoaders(ctx, newLoaders(q))
 		cw := &captureWriter{ResponseWriter: w}
 		srv.ServeHTTP(&statusWriter{ResponseWriter: cw, h: h}, req.WithContext(ctx))
 		status := cw.status
