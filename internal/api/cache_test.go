@@ -3,9 +3,12 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -330,4 +333,52 @@ func mustID(t *testing.T, b *testBundle, slug string) int64 {
 	var id int64
 	require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT id FROM collections WHERE slug = $1", slug).Scan(&id))
 	return id
+}
+
+// TestPersistedQueries: automatic persisted queries, by POST and by GET:
+// an unknown hash is refused with PERSISTED_QUERY_NOT_FOUND, the query sent
+// with its hash registers it, and then the hash alone is answered, from the
+// response cache on repeat.
+func TestPersistedQueries(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.seedCollection(t, "alpha", "1.5", "10", benchTokens(5, 0, 5))
+	sum := sha256.Sum256([]byte(cacheQuery))
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+	vars := map[string]any{"slug": "alpha"}
+	post := func(body map[string]any) gqlResponse {
+		raw, err := json.Marshal(body)
+		require.NoError(t, err)
+		return b.post(t, "", raw)
+	}
+
+	r := post(map[string]any{"extensions": ext, "variables": vars})
+	require.Equal(t, "PERSISTED_QUERY_NOT_FOUND", r.code(), "%+v", r.Errors)
+	r = post(map[string]any{"query": cacheQuery, "extensions": ext, "variables": vars})
+	require.Empty(t, r.Errors)
+	want := string(r.Data)
+	r = post(map[string]any{"extensions": ext, "variables": vars})
+	require.Empty(t, r.Errors)
+	require.JSONEq(t, want, string(r.Data))
+
+	extJSON, err := json.Marshal(ext)
+	require.NoError(t, err)
+	varsJSON, err := json.Marshal(vars)
+	require.NoError(t, err)
+	get := func() rawAnswer {
+		u := b.url + "/graphql?" + url.Values{"extensions": {string(extJSON)}, "variables": {string(varsJSON)}}.Encode()
+		resp, err := http.Get(u)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return rawAnswer{status: resp.StatusCode, cache: resp.Header.Get("X-Cache"), etag: resp.Header.Get("ETag"), body: body}
+	}
+	first := get()
+	require.Equal(t, http.StatusOK, first.status, "%s", first.body)
+	require.Equal(t, "miss", first.cache)
+	require.Contains(t, string(first.body), want)
+	second := get()
+	require.Equal(t, "hit", second.cache)
+	require.Equal(t, first.body, second.body)
 }

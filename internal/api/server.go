@@ -279,6 +279,11 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 	// Parsed and validated documents by query text: a client app sends the
 	// same few queries over and over (limits still apply per request).
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	// Automatic persisted queries (Apollo's protocol): a client sends the
+	// query's SHA-256 alone, and the query with it only when the server
+	// answers PERSISTED_QUERY_NOT_FOUND; hash-only requests fit a GET URL,
+	// and their answers are cached like any other.
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.Introspection{})
 	srv.Use(operationLabel{}) // first: it labels requests the limits refuse too
 	srv.Use(depthLimit{max: s.cfg.MaxDepth})
