@@ -18,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/jobs"
 )
 
 // The response cache.
@@ -58,6 +59,8 @@ type cachedResponse struct {
 	// tokens: versions are token data versions (a root field's answer in
 	// the field cache).
 	tokens bool
+	// maxAge: how long HTTP caches may reuse it (httpMaxAge).
+	maxAge time.Duration
 }
 
 // respCache is the process's response cache (nil when disabled).
@@ -176,6 +179,8 @@ type cacheRecorder struct {
 	tokens bool
 	// key is the request's cache key (set on the request's recorder).
 	key string
+	// tokensOnly: every root field is a token root field (httpMaxAge).
+	tokensOnly bool
 }
 
 type cacheRecorderKey struct{}
@@ -259,7 +264,7 @@ func (rec *cacheRecorder) entry(body []byte, etag, contentType, operation string
 	if rec.off {
 		return nil
 	}
-	e := &cachedResponse{body: body, etag: etag, contentType: contentType, operation: operation, tokens: rec.tokens}
+	e := &cachedResponse{body: body, etag: etag, contentType: contentType, operation: operation, tokens: rec.tokens, maxAge: httpMaxAge(rec.tokensOnly)}
 	for id := range rec.versions {
 		e.ids = append(e.ids, id)
 	}
@@ -308,6 +313,12 @@ func (cachePolicy) Validate(graphql.ExecutableSchema) error { return nil }
 func (cachePolicy) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if oc.Operation == nil || oc.Operation.Operation != ast.Query || !onlyRoots(oc.Operation.SelectionSet, cacheableRoots, 0) {
 		uncacheable(ctx)
+		return nil
+	}
+	if rec := recorderFrom(ctx); rec != nil {
+		rec.mu.Lock()
+		rec.tokensOnly = onlyRoots(oc.Operation.SelectionSet, tokenOnlyRoots, 0)
+		rec.mu.Unlock()
 	}
 	return nil
 }
@@ -370,11 +381,21 @@ func (w *captureWriter) Write(b []byte) (int, error) {
 // serveCached answers from a stored or just captured answer: 304 when the
 // client already has it, else the body. Cache-Control: no-cache lets
 // clients and proxies keep the answer but makes them ask again, and the
-// ETag makes asking again cheap.
-func serveCached(w http.ResponseWriter, r *http.Request, status int, etag, contentType string, body []byte) {
+// ETag makes asking again cheap. A cacheable answer to a GET (maxAge > 0)
+// may instead be reused for maxAge without asking (see httpMaxAge):
+// "private" when reads need a token or one was sent, so that only the
+// client's own cache keeps it.
+func serveCached(w http.ResponseWriter, r *http.Request, status int, etag, contentType string, body []byte, maxAge time.Duration, private bool) {
 	h := w.Header()
 	h.Set("ETag", etag)
-	h.Set("Cache-Control", "no-cache")
+	switch {
+	case r.Method == http.MethodGet && status == http.StatusOK && maxAge > 0 && private:
+		h.Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int(maxAge.Seconds())))
+	case r.Method == http.MethodGet && status == http.StatusOK && maxAge > 0:
+		h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(maxAge.Seconds())))
+	default:
+		h.Set("Cache-Control", "no-cache")
+	}
 	if contentType != "" {
 		h.Set("Content-Type", contentType)
 	}
@@ -386,11 +407,34 @@ func serveCached(w http.ResponseWriter, r *http.Request, status int, etag, conte
 	_, _ = w.Write(body)
 }
 
+// httpMaxAge is how long HTTP caches may reuse a cacheable answer without
+// asking: a tenth of the shortest default freshness target (jobs'
+// catalogue) of the data it can read, so that HTTP caching adds at most 10%
+// to the age the data may have anyway: 6 s for answers with a collection's
+// floor (floor_price's target is a minute), 2.4 h for answers of token
+// root fields only (tokens' target is a day). Per-collection target
+// overrides are not consulted.
+func httpMaxAge(tokensOnly bool) time.Duration {
+	var shortest time.Duration
+	for _, k := range jobs.RefreshKinds() {
+		if tokensOnly && k.Name != "tokens" {
+			continue
+		}
+		if shortest == 0 || k.Target < shortest {
+			shortest = k.Target
+		}
+	}
+	return shortest / 10
+}
+
 // tokenRoots are the root fields whose answers read only token data: the
 // collection looked up by slug, its tokens, their traits, rarity and trait
 // statistics, never floors, volumes, freshness or quality events (a Token
 // has no field that leads back to its collection).
 var tokenRoots = map[string]bool{"tokens": true, "token": true} //nolint:gochecknoglobals // read-only
+
+// tokenOnlyRoots: an answer of these root fields only reads token data.
+var tokenOnlyRoots = map[string]bool{"tokens": true, "token": true, "__typename": true} //nolint:gochecknoglobals // read-only
 
 // rootFieldCache keeps the JSON of each token root field's answer on its
 // own, valid while the token data versions of the collections it read are

@@ -23,10 +23,11 @@ import (
 
 // rawAnswer is an answer with its headers.
 type rawAnswer struct {
-	status int
-	cache  string // X-Cache: hit, miss or "" (not cacheable)
-	etag   string
-	body   []byte
+	status       int
+	cache        string // X-Cache: hit, miss or "" (not cacheable)
+	etag         string
+	cacheControl string
+	body         []byte
 }
 
 func (b *testBundle) raw(t *testing.T, token, query string, vars map[string]any, ifNoneMatch string) rawAnswer {
@@ -47,7 +48,7 @@ func (b *testBundle) raw(t *testing.T, token, query string, vars map[string]any,
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return rawAnswer{status: resp.StatusCode, cache: resp.Header.Get("X-Cache"), etag: resp.Header.Get("ETag"), body: out}
+	return rawAnswer{status: resp.StatusCode, cache: resp.Header.Get("X-Cache"), etag: resp.Header.Get("ETag"), cacheControl: resp.Header.Get("Cache-Control"), body: out}
 }
 
 const cacheQuery = `query($slug: String!) {
@@ -381,4 +382,36 @@ func TestPersistedQueries(t *testing.T) {
 	second := get()
 	require.Equal(t, "hit", second.cache)
 	require.Equal(t, first.body, second.body)
+}
+
+// TestCacheControl: a cacheable answer to a GET may be reused for a tenth
+// of the shortest freshness target of what it reads (6 s with a floor,
+// 8640 s for tokens only), privately when a token was sent; POST answers
+// and uncacheable ones must be revalidated.
+func TestCacheControl(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.seedCollection(t, "alpha", "1.5", "10", benchTokens(5, 0, 5))
+	get := func(token, query string) string {
+		req, err := http.NewRequest(http.MethodGet, b.url+"/graphql?"+url.Values{"query": {query}}.Encode(), nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+		return resp.Header.Get("Cache-Control")
+	}
+	withFloor := `{ collection(slug: "alpha") { floor { amount } } tokens(collection: "alpha", first: 2) { edges { node { tokenId } } } }`
+	tokensOnly := `{ tokens(collection: "alpha", first: 2) { edges { node { tokenId traits { value } } } } }`
+	require.Equal(t, "public, max-age=6", get("", withFloor))
+	require.Equal(t, "public, max-age=6", get("", withFloor), "from the cache as well")
+	require.Equal(t, "public, max-age=8640", get("", tokensOnly))
+	require.Equal(t, "private, max-age=6", get(adminToken, withFloor))
+	require.Equal(t, "no-cache", get("", `{ collection(slug: "alpha") { freshness { kind } } }`), "not cacheable")
+	require.Equal(t, "no-cache", b.raw(t, "", withFloor, nil, "").cacheControl)
 }

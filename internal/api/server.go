@@ -393,7 +393,7 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 			if e != nil {
 				ri.setOperation(e.operation)
 				w.Header().Set("X-Cache", "hit")
-				serveCached(w, req, http.StatusOK, e.etag, e.contentType, e.body)
+				serveCached(w, req, http.StatusOK, e.etag, e.contentType, e.body, e.maxAge, len(s.readers) > 0 || a.role != roleNone)
 				return
 			}
 			rec = &cacheRecorder{versions: map[int64]db.APICollectionDataVersionRow{}, q: q, key: key}
@@ -409,14 +409,16 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 		}
 		answer := cw.buf.Bytes()
 		etag := etagOf(answer)
+		var maxAge time.Duration
 		if rec != nil && status == http.StatusOK {
 			op, _ := ri.labels()
 			if e := rec.entry(bytes.Clone(answer), etag, w.Header().Get("Content-Type"), op); e != nil {
 				cache.entries.Add(key, e)
 				w.Header().Set("X-Cache", "miss")
+				maxAge = e.maxAge
 			}
 		}
-		serveCached(w, req, status, etag, "", answer)
+		serveCached(w, req, status, etag, "", answer, maxAge, len(s.readers) > 0 || a.role != roleNone)
 	})), nil
 }
 
