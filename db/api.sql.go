@@ -67,6 +67,45 @@ func (q *Queries) APICollectionBySlug(ctx context.Context, slug string) (Collect
 	return i, err
 }
 
+const aPICollectionBySlugVersioned = `-- name: APICollectionBySlugVersioned :one
+SELECT c.id, c.source, c.slug, c.chain, c.priority, c.status, c.status_reason, c.created_at, c.updated_at, c.traits_source, coalesce(v.version, 0)::bigint AS version, coalesce(v.tokens_version, 0)::bigint AS tokens_version
+FROM collections c
+LEFT JOIN collection_data_versions v ON v.collection_id = c.id
+WHERE c.slug = $1
+ORDER BY c.id
+LIMIT 1
+`
+
+type APICollectionBySlugVersionedRow struct {
+	Collection    Collection
+	Version       int64
+	TokensVersion int64
+}
+
+// APICollectionBySlug with the collection's data versions (as
+// APICollectionDataVersion), read by the same statement, so from the
+// snapshot the row comes from: the response cache's lookup and version read
+// in one round trip.
+func (q *Queries) APICollectionBySlugVersioned(ctx context.Context, slug string) (APICollectionBySlugVersionedRow, error) {
+	row := q.db.QueryRow(ctx, aPICollectionBySlugVersioned, slug)
+	var i APICollectionBySlugVersionedRow
+	err := row.Scan(
+		&i.Collection.ID,
+		&i.Collection.Source,
+		&i.Collection.Slug,
+		&i.Collection.Chain,
+		&i.Collection.Priority,
+		&i.Collection.Status,
+		&i.Collection.StatusReason,
+		&i.Collection.CreatedAt,
+		&i.Collection.UpdatedAt,
+		&i.Collection.TraitsSource,
+		&i.Version,
+		&i.TokensVersion,
+	)
+	return i, err
+}
+
 const aPICollectionCount = `-- name: APICollectionCount :one
 SELECT count(*)
 FROM collections c
@@ -97,28 +136,37 @@ func (q *Queries) APICollectionCount(ctx context.Context, arg APICollectionCount
 }
 
 const aPICollectionDataVersion = `-- name: APICollectionDataVersion :one
-SELECT coalesce((SELECT version FROM collection_data_versions WHERE collection_id = $1), 0)::bigint AS version
+SELECT coalesce(max(version), 0)::bigint AS version, coalesce(max(tokens_version), 0)::bigint AS tokens_version
+FROM collection_data_versions WHERE collection_id = $1
 `
 
-// The version of a collection's served data (0 before its first write): the
-// response cache reads it before the data it caches.
-func (q *Queries) APICollectionDataVersion(ctx context.Context, collectionID int64) (int64, error) {
+type APICollectionDataVersionRow struct {
+	Version       int64
+	TokensVersion int64
+}
+
+// The version of a collection's served data and of its token data (0 before
+// its first write): the response cache reads them before the data it
+// caches.
+func (q *Queries) APICollectionDataVersion(ctx context.Context, collectionID int64) (APICollectionDataVersionRow, error) {
 	row := q.db.QueryRow(ctx, aPICollectionDataVersion, collectionID)
-	var version int64
-	err := row.Scan(&version)
-	return version, err
+	var i APICollectionDataVersionRow
+	err := row.Scan(&i.Version, &i.TokensVersion)
+	return i, err
 }
 
 const aPICollectionDataVersions = `-- name: APICollectionDataVersions :many
-SELECT collection_id, version FROM collection_data_versions WHERE collection_id = ANY($1::bigint[])
+SELECT collection_id, version, tokens_version FROM collection_data_versions WHERE collection_id = ANY($1::bigint[])
 `
 
 type APICollectionDataVersionsRow struct {
-	CollectionID int64
-	Version      int64
+	CollectionID  int64
+	Version       int64
+	TokensVersion int64
 }
 
-// Current versions of the collections a cached response read.
+// Current versions (of all served data, and of token data) of the
+// collections a cached response read.
 func (q *Queries) APICollectionDataVersions(ctx context.Context, collectionIds []int64) ([]APICollectionDataVersionsRow, error) {
 	rows, err := q.db.Query(ctx, aPICollectionDataVersions, collectionIds)
 	if err != nil {
@@ -128,7 +176,7 @@ func (q *Queries) APICollectionDataVersions(ctx context.Context, collectionIds [
 	items := []APICollectionDataVersionsRow{}
 	for rows.Next() {
 		var i APICollectionDataVersionsRow
-		if err := rows.Scan(&i.CollectionID, &i.Version); err != nil {
+		if err := rows.Scan(&i.CollectionID, &i.Version, &i.TokensVersion); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -532,9 +580,9 @@ const aPITokenCount = `-- name: APITokenCount :one
 SELECT count(*) FROM tokens t
 WHERE t.collection_id = $1
   AND ($2::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest($3::text[]) AS trait_type, unnest($4::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = $2::integer)
 `
@@ -632,9 +680,9 @@ JOIN tokens t ON t.id = r.token_pk
 WHERE r.run_id = (SELECT rr.run_id FROM rarity_runs rr WHERE rr.collection_id = $1 AND rr.method = $2)
   AND (r.rank, r.token_pk) > ($3::integer, $4::bigint)
   AND ($5::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest($6::text[]) AS trait_type, unnest($7::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = $5::integer)
 ORDER BY r.rank, r.token_pk
@@ -673,7 +721,9 @@ type APITokensByRankRow struct {
 // A page of a collection's ranked tokens, rarest first, after the keyset
 // (rank, token pk). Trait filter: the token has, for every requested type,
 // one of the requested values (filter_types/filter_values are parallel
-// arrays; filter_type_count is the number of distinct types, 0 = no filter).
+// arrays of normalised names and values, compared with the token's traits
+// normalised by nftsync_normalize as trait_value_stats holds them;
+// filter_type_count is the number of distinct types, 0 = no filter).
 // The run id is a scalar subquery so that the (run_id, rank, token_pk)
 // index yields the page in order: the scan stops after max_rows matches
 // instead of reading and sorting the whole run.
@@ -734,9 +784,9 @@ LEFT JOIN token_rarity r ON r.run_id = rr.run_id AND r.token_pk = t.id
 WHERE t.collection_id = $2
   AND (t.token_id::numeric, t.id) > ($3::numeric, $4::bigint)
   AND ($5::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest($6::text[]) AS trait_type, unnest($7::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = $5::integer)
 ORDER BY t.token_id::numeric, t.id
@@ -830,9 +880,9 @@ WHERE t.collection_id = $1 AND t.id > $2::bigint
     SELECT 1 FROM rarity_runs rr JOIN token_rarity r ON r.run_id = rr.run_id AND r.token_pk = t.id
     WHERE rr.collection_id = t.collection_id AND rr.method = $3)
   AND ($4::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest($5::text[]) AS trait_type, unnest($6::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = $4::integer)
 ORDER BY t.id

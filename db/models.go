@@ -91,9 +91,11 @@ type CollectionContract struct {
 }
 
 type CollectionDataVersion struct {
-	CollectionID int64
-	Version      int64
-	ChangedXact  pgtype.Uint64
+	CollectionID      int64
+	Version           int64
+	ChangedXact       pgtype.Uint64
+	TokensVersion     int64
+	TokensChangedXact pgtype.Uint64
 }
 
 type CollectionFreshness struct {

@@ -58,22 +58,28 @@ $$;
 
 
 --
--- Name: nftsync_bump_data_versions(bigint[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: nftsync_bump_data_versions(bigint[], text); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.nftsync_bump_data_versions(ids bigint[]) RETURNS void
+CREATE FUNCTION public.nftsync_bump_data_versions(ids bigint[], kind text DEFAULT ''::text) RETURNS void
     LANGUAGE sql
     AS $$
-    INSERT INTO collection_data_versions AS v (collection_id, version, changed_xact)
-    SELECT id, 1, pg_current_xact_id()
+    INSERT INTO collection_data_versions AS v (collection_id, version, changed_xact, tokens_version, tokens_changed_xact)
+    SELECT id, 1, pg_current_xact_id(), 1, pg_current_xact_id()
     FROM (SELECT DISTINCT id FROM unnest(ids) AS u (id) WHERE id IS NOT NULL) s
     -- Only collections that still exist: a delete of the collection itself
     -- cascades here.
     WHERE EXISTS (SELECT 1 FROM collections c WHERE c.id = s.id)
     ORDER BY id
     ON CONFLICT (collection_id) DO UPDATE
-        SET version = v.version + 1, changed_xact = EXCLUDED.changed_xact
+        SET version = v.version + (v.changed_xact <> EXCLUDED.changed_xact)::int,
+            changed_xact = EXCLUDED.changed_xact,
+            tokens_version = v.tokens_version + (kind NOT IN ('FLOOR', 'VOLUME', 'QUALITY', 'ROUTES')
+                AND v.tokens_changed_xact IS DISTINCT FROM EXCLUDED.changed_xact)::int,
+            tokens_changed_xact = CASE WHEN kind NOT IN ('FLOOR', 'VOLUME', 'QUALITY', 'ROUTES')
+                THEN EXCLUDED.changed_xact ELSE v.tokens_changed_xact END
         WHERE v.changed_xact <> EXCLUDED.changed_xact
+           OR (kind NOT IN ('FLOOR', 'VOLUME', 'QUALITY', 'ROUTES') AND v.tokens_changed_xact IS DISTINCT FROM EXCLUDED.changed_xact)
 $$;
 
 
@@ -267,6 +273,18 @@ $$;
 
 
 --
+-- Name: nftsync_normalize(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.nftsync_normalize(s text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    SELECT btrim(lower(s COLLATE "und-x-icu"),
+        E'\t\n\x0b\f\r\x1c\x1d\x1e\x1f \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')
+$$;
+
+
+--
 -- Name: nftsync_refresh_jobs(bigint[], text[]); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -331,7 +349,7 @@ DECLARE
 BEGIN
     EXECUTE 'SELECT array_agg(DISTINCT id) FROM (' || TG_ARGV[0] || ') s (id)' INTO ids;
     IF ids IS NOT NULL THEN
-        PERFORM nftsync_bump_data_versions(ids);
+        PERFORM nftsync_bump_data_versions(ids, nftsync_data_change_kind(TG_TABLE_NAME));
         -- Delivered at commit, to every API replica listening (a rolled
         -- back write sends nothing); identical payloads of one transaction
         -- are sent once, so a transaction that writes a floor's current
@@ -397,6 +415,9 @@ CREATE TABLE public.collection_data_versions (
     collection_id bigint NOT NULL,
     version bigint DEFAULT 1 NOT NULL,
     changed_xact xid8 NOT NULL,
+    tokens_version bigint DEFAULT 1 NOT NULL,
+    tokens_changed_xact xid8,
+    CONSTRAINT collection_data_versions_tokens_version_check CHECK ((tokens_version >= 1)),
     CONSTRAINT collection_data_versions_version_check CHECK ((version >= 1))
 );
 

@@ -853,10 +853,18 @@ CREATE INDEX source_cross_checks_disagree_idx ON source_cross_checks (checked_at
 -- holds the version row's lock until commit; one transaction bumps a
 -- collection at most once, and a statement bumps its collections in id
 -- order, so writers of different collections never wait for each other.
+--
+-- tokens_version counts the subset of those writes that token answers can
+-- see: everything but floors, volumes, data-quality events and routes (see
+-- nftsync_bump_data_versions). The API caches a tokens(...) or token(...)
+-- answer by it, so a floor observed every few seconds does not throw away
+-- the collection's cached page of tokens with their traits.
 CREATE TABLE collection_data_versions (
     collection_id bigint  PRIMARY KEY REFERENCES collections (id) ON DELETE CASCADE,
     version       bigint  NOT NULL DEFAULT 1 CHECK (version >= 1),
-    changed_xact  xid8    NOT NULL
+    changed_xact  xid8    NOT NULL,
+    tokens_version      bigint NOT NULL DEFAULT 1 CHECK (tokens_version >= 1),
+    tokens_changed_xact xid8
 );
 
 -- The data-version triggers on every table nftsync_api_data_tables()

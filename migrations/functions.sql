@@ -225,19 +225,42 @@ COMMENT ON FUNCTION nftsync_enqueue_refresh(text, text, boolean, text) IS
 -- The API's data versions and change notifications: see
 -- collection_data_versions in 0001_schema.sql.
 -- nftsync_bump_data_versions bumps the versions of ids, once per
--- transaction and collection.
-CREATE OR REPLACE FUNCTION nftsync_bump_data_versions(ids bigint[]) RETURNS void
+-- transaction and collection; tokens_version too (once per transaction)
+-- unless the write is of a kind token answers never read (kind: a
+-- nftsync_data_change_kind value; FLOOR, VOLUME, QUALITY and ROUTES leave it
+-- alone, every other kind, including kinds added later, bumps it).
+DROP FUNCTION IF EXISTS nftsync_bump_data_versions(bigint[]);
+CREATE OR REPLACE FUNCTION nftsync_bump_data_versions(ids bigint[], kind text DEFAULT '') RETURNS void
 LANGUAGE sql AS $$
-    INSERT INTO collection_data_versions AS v (collection_id, version, changed_xact)
-    SELECT id, 1, pg_current_xact_id()
+    INSERT INTO collection_data_versions AS v (collection_id, version, changed_xact, tokens_version, tokens_changed_xact)
+    SELECT id, 1, pg_current_xact_id(), 1, pg_current_xact_id()
     FROM (SELECT DISTINCT id FROM unnest(ids) AS u (id) WHERE id IS NOT NULL) s
     -- Only collections that still exist: a delete of the collection itself
     -- cascades here.
     WHERE EXISTS (SELECT 1 FROM collections c WHERE c.id = s.id)
     ORDER BY id
     ON CONFLICT (collection_id) DO UPDATE
-        SET version = v.version + 1, changed_xact = EXCLUDED.changed_xact
+        SET version = v.version + (v.changed_xact <> EXCLUDED.changed_xact)::int,
+            changed_xact = EXCLUDED.changed_xact,
+            tokens_version = v.tokens_version + (kind NOT IN ('FLOOR', 'VOLUME', 'QUALITY', 'ROUTES')
+                AND v.tokens_changed_xact IS DISTINCT FROM EXCLUDED.changed_xact)::int,
+            tokens_changed_xact = CASE WHEN kind NOT IN ('FLOOR', 'VOLUME', 'QUALITY', 'ROUTES')
+                THEN EXCLUDED.changed_xact ELSE v.tokens_changed_xact END
         WHERE v.changed_xact <> EXCLUDED.changed_xact
+           OR (kind NOT IN ('FLOOR', 'VOLUME', 'QUALITY', 'ROUTES') AND v.tokens_changed_xact IS DISTINCT FROM EXCLUDED.changed_xact)
+$$;
+
+-- nftsync_normalize is OpenRarity's str.lower().strip() (rarity.Normalize),
+-- the form trait_value_stats keeps trait names and values in: full Unicode
+-- lower-casing by ICU (the root locale: İ becomes i̇, a final Σ becomes ς;
+-- the database's own collation may lower-case ASCII only), then Python's
+-- str.isspace() set stripped (Unicode White_Space and U+001C..U+001F). The
+-- client API's trait filter compares by it, so the values traitDistribution
+-- lists filter tokens whatever case their source sent.
+CREATE OR REPLACE FUNCTION nftsync_normalize(s text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT btrim(lower(s COLLATE "und-x-icu"),
+        E'\t\n\x0b\f\r\x1c\x1d\x1e\x1f \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000')
 $$;
 
 -- nftsync_data_change_kind names the kind of served data a table holds,
@@ -265,7 +288,7 @@ DECLARE
 BEGIN
     EXECUTE 'SELECT array_agg(DISTINCT id) FROM (' || TG_ARGV[0] || ') s (id)' INTO ids;
     IF ids IS NOT NULL THEN
-        PERFORM nftsync_bump_data_versions(ids);
+        PERFORM nftsync_bump_data_versions(ids, nftsync_data_change_kind(TG_TABLE_NAME));
         -- Delivered at commit, to every API replica listening (a rolled
         -- back write sends nothing); identical payloads of one transaction
         -- are sent once, so a transaction that writes a floor's current

@@ -50,6 +50,18 @@ LIMIT 1;
 -- share a slug).
 SELECT * FROM collections WHERE slug = @slug ORDER BY id LIMIT 1;
 
+-- name: APICollectionBySlugVersioned :one
+-- APICollectionBySlug with the collection's data versions (as
+-- APICollectionDataVersion), read by the same statement, so from the
+-- snapshot the row comes from: the response cache's lookup and version read
+-- in one round trip.
+SELECT sqlc.embed(c), coalesce(v.version, 0)::bigint AS version, coalesce(v.tokens_version, 0)::bigint AS tokens_version
+FROM collections c
+LEFT JOIN collection_data_versions v ON v.collection_id = c.id
+WHERE c.slug = @slug
+ORDER BY c.id
+LIMIT 1;
+
 -- name: APIMetadataByCollections :many
 SELECT * FROM collection_metadata WHERE collection_id = ANY(@collection_ids::bigint[]);
 
@@ -125,7 +137,9 @@ LIMIT @max_rows;
 -- A page of a collection's ranked tokens, rarest first, after the keyset
 -- (rank, token pk). Trait filter: the token has, for every requested type,
 -- one of the requested values (filter_types/filter_values are parallel
--- arrays; filter_type_count is the number of distinct types, 0 = no filter).
+-- arrays of normalised names and values, compared with the token's traits
+-- normalised by nftsync_normalize as trait_value_stats holds them;
+-- filter_type_count is the number of distinct types, 0 = no filter).
 -- The run id is a scalar subquery so that the (run_id, rank, token_pk)
 -- index yields the page in order: the scan stops after max_rows matches
 -- instead of reading and sorting the whole run.
@@ -139,9 +153,9 @@ JOIN tokens t ON t.id = r.token_pk
 WHERE r.run_id = (SELECT rr.run_id FROM rarity_runs rr WHERE rr.collection_id = @collection_id AND rr.method = @method)
   AND (r.rank, r.token_pk) > (@after_rank::integer, @after_id::bigint)
   AND (@filter_type_count::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest(@filter_types::text[]) AS trait_type, unnest(@filter_values::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = @filter_type_count::integer)
 ORDER BY r.rank, r.token_pk
@@ -160,9 +174,9 @@ WHERE t.collection_id = @collection_id AND t.id > @after_id::bigint
     SELECT 1 FROM rarity_runs rr JOIN token_rarity r ON r.run_id = rr.run_id AND r.token_pk = t.id
     WHERE rr.collection_id = t.collection_id AND rr.method = @method)
   AND (@filter_type_count::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest(@filter_types::text[]) AS trait_type, unnest(@filter_values::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = @filter_type_count::integer)
 ORDER BY t.id
@@ -182,9 +196,9 @@ LEFT JOIN token_rarity r ON r.run_id = rr.run_id AND r.token_pk = t.id
 WHERE t.collection_id = @collection_id
   AND (t.token_id::numeric, t.id) > (@after_token_id::numeric, @after_id::bigint)
   AND (@filter_type_count::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest(@filter_types::text[]) AS trait_type, unnest(@filter_values::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = @filter_type_count::integer)
 ORDER BY t.token_id::numeric, t.id
@@ -195,9 +209,9 @@ LIMIT @max_rows;
 SELECT count(*) FROM tokens t
 WHERE t.collection_id = @collection_id
   AND (@filter_type_count::integer = 0 OR (
-    SELECT count(DISTINCT tt.trait_type) FROM token_traits tt
+    SELECT count(DISTINCT f.trait_type) FROM token_traits tt
     JOIN (SELECT unnest(@filter_types::text[]) AS trait_type, unnest(@filter_values::text[]) AS value) AS f
-      ON tt.trait_type = f.trait_type AND tt.value_text = f.value
+      ON nftsync_normalize(tt.trait_type) = f.trait_type AND nftsync_normalize(tt.value_text) = f.value
     WHERE tt.collection_id = t.collection_id AND tt.contract = t.contract AND tt.token_id = t.token_id
   ) = @filter_type_count::integer);
 
@@ -268,10 +282,13 @@ ORDER BY id DESC
 LIMIT @max_rows;
 
 -- name: APICollectionDataVersion :one
--- The version of a collection's served data (0 before its first write): the
--- response cache reads it before the data it caches.
-SELECT coalesce((SELECT version FROM collection_data_versions WHERE collection_id = @collection_id), 0)::bigint AS version;
+-- The version of a collection's served data and of its token data (0 before
+-- its first write): the response cache reads them before the data it
+-- caches.
+SELECT coalesce(max(version), 0)::bigint AS version, coalesce(max(tokens_version), 0)::bigint AS tokens_version
+FROM collection_data_versions WHERE collection_id = @collection_id;
 
 -- name: APICollectionDataVersions :many
--- Current versions of the collections a cached response read.
-SELECT collection_id, version FROM collection_data_versions WHERE collection_id = ANY(@collection_ids::bigint[]);
+-- Current versions (of all served data, and of token data) of the
+-- collections a cached response read.
+SELECT collection_id, version, tokens_version FROM collection_data_versions WHERE collection_id = ANY(@collection_ids::bigint[]);

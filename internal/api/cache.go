@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -16,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/nftsync/nftsync/db"
+	"github.com/nftsync/nftsync/jobs"
 )
 
 // The response cache.
@@ -53,12 +56,21 @@ type cachedResponse struct {
 	operation   string // the metrics label of the operation
 	ids         []int64
 	versions    []int64 // versions[i] is ids[i]'s version the answer was built on
+	// tokens: versions are token data versions (a root field's answer in
+	// the field cache).
+	tokens bool
+	// maxAge: how long HTTP caches may reuse it (httpMaxAge).
+	maxAge time.Duration
 }
 
 // respCache is the process's response cache (nil when disabled).
 type respCache struct {
 	entries *lru.Cache[string, *cachedResponse]
-	q       *db.Queries
+	// fields holds the answers of token root fields on their own (see
+	// rootFieldCache).
+	fields   *lru.Cache[string, *cachedResponse]
+	q        *db.Queries
+	versions *versionReader
 
 	// inflight has a channel per request being resolved after a miss,
 	// closed when it is done: concurrent misses of the same request (every
@@ -76,7 +88,11 @@ func newRespCache(q *db.Queries, size int) (*respCache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("response cache: %w", err)
 	}
-	return &respCache{entries: entries, q: q, inflight: map[string]chan struct{}{}}, nil
+	fields, err := lru.New[string, *cachedResponse](size)
+	if err != nil {
+		return nil, fmt.Errorf("response cache: %w", err)
+	}
+	return &respCache{entries: entries, fields: fields, q: q, versions: &versionReader{q: q}, inflight: map[string]chan struct{}{}}, nil
 }
 
 // resolving registers the caller as the one resolving key after a miss and
@@ -109,38 +125,62 @@ func cacheKey(role role, accept, method string, request []byte) string {
 }
 
 // current returns the stored answer of key when every version it was built
-// on is still current.
-func (c *respCache) current(ctx context.Context, key string) (*cachedResponse, error) {
-	e, ok := c.entries.Get(key)
+// on is still current, with the versions read.
+func (c *respCache) current(ctx context.Context, key string) (*cachedResponse, []db.APICollectionDataVersionsRow, error) {
+	return c.currentIn(ctx, c.entries, key)
+}
+
+func (c *respCache) currentIn(ctx context.Context, entries *lru.Cache[string, *cachedResponse], key string) (*cachedResponse, []db.APICollectionDataVersionsRow, error) {
+	e, ok := entries.Get(key)
 	if !ok {
-		return nil, nil
+		return nil, nil, nil
 	}
-	if len(e.ids) > 0 {
-		rows, err := c.q.APICollectionDataVersions(ctx, e.ids)
-		if err != nil {
-			return nil, fmt.Errorf("read data versions: %w", err)
-		}
-		now := make(map[int64]int64, len(rows))
-		for _, r := range rows {
-			now[r.CollectionID] = r.Version
-		}
-		for i, id := range e.ids {
-			if now[id] != e.versions[i] {
-				c.entries.Remove(key)
-				return nil, nil
-			}
+	if len(e.ids) == 0 {
+		return e, nil, nil
+	}
+	now, err := c.versions.read(ctx, e.ids)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read data versions: %w", err)
+	}
+	rows := make([]db.APICollectionDataVersionsRow, 0, len(e.ids))
+	for _, id := range e.ids {
+		if r, ok := now[id]; ok {
+			rows = append(rows, r)
 		}
 	}
-	return e, nil
+	for i, id := range e.ids {
+		v := now[id].Version // 0: no row (never written, or untracked)
+		if e.tokens {
+			v = now[id].TokensVersion
+		}
+		if v != e.versions[i] {
+			// Not removed: a concurrent resolution may have stored a
+			// current answer under key since Get (removing by key would
+			// throw that one away); the next resolution replaces it.
+			return nil, nil, nil
+		}
+	}
+	return e, rows, nil
 }
 
 // cacheRecorder collects, while one request resolves, the versions of the
-// collections it reads and whether its answer may be cached.
+// collections it reads and whether its answer may be cached. A root field
+// whose answer is cached on its own (see fieldCache) resolves with a
+// recorder of its own whose parent is the request's: what it notes, the
+// request notes too.
 type cacheRecorder struct {
 	mu       sync.Mutex
-	versions map[int64]int64
+	versions map[int64]db.APICollectionDataVersionRow
 	off      bool
 	q        *db.Queries
+	parent   *cacheRecorder
+	// tokens: this recorder keeps a token answer, valid while the
+	// collections' token data versions are (else while their versions are).
+	tokens bool
+	// key is the request's cache key (set on the request's recorder).
+	key string
+	// tokensOnly: every root field is a token root field (httpMaxAge).
+	tokensOnly bool
 }
 
 type cacheRecorderKey struct{}
@@ -158,35 +198,61 @@ func noteCollection(ctx context.Context, id int64) error {
 	if rec == nil {
 		return nil
 	}
-	rec.mu.Lock()
-	_, seen := rec.versions[id]
-	off := rec.off
-	rec.mu.Unlock()
-	if seen || off {
+	if rec.seen(id) {
 		return nil
 	}
 	v, err := rec.q.APICollectionDataVersion(ctx, id)
 	if err != nil {
 		return fmt.Errorf("read data version of collection %d: %w", id, err)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if prev, ok := rec.versions[id]; ok && prev != v {
-		// Two root fields read the collection across a write: the answer
-		// mixes two versions.
-		rec.off = true
-	}
-	rec.versions[id] = v
+	rec.note(id, v)
 	return nil
 }
 
-// uncacheable marks the request's answer as not to be cached (it depends on
-// more than the versioned data).
-func uncacheable(ctx context.Context) {
+// noteVersions records versions v of collection id, read by the statement
+// that looked the collection up (before any other read of its data).
+func noteVersions(ctx context.Context, id int64, v db.APICollectionDataVersionRow) {
 	if rec := recorderFrom(ctx); rec != nil {
-		rec.mu.Lock()
-		rec.off = true
-		rec.mu.Unlock()
+		rec.note(id, v)
+	}
+}
+
+// seen reports whether rec and every recorder above it already hold id's
+// versions, or are off.
+func (rec *cacheRecorder) seen(id int64) bool {
+	for r := rec; r != nil; r = r.parent {
+		r.mu.Lock()
+		_, ok := r.versions[id]
+		off := r.off
+		r.mu.Unlock()
+		if !ok && !off {
+			return false
+		}
+	}
+	return true
+}
+
+// note records versions v of collection id in rec and the recorders above
+// it. A collection read at two versions (two root fields across a write)
+// turns a recorder off: its answer mixes two versions.
+func (rec *cacheRecorder) note(id int64, v db.APICollectionDataVersionRow) {
+	for r := rec; r != nil; r = r.parent {
+		r.mu.Lock()
+		if prev, ok := r.versions[id]; ok && prev != v {
+			r.off = true
+		}
+		r.versions[id] = v
+		r.mu.Unlock()
+	}
+}
+
+// uncacheable marks the request's answer as not to be cached (it depends on
+// more than the versioned data), and the root field's.
+func uncacheable(ctx context.Context) {
+	for r := recorderFrom(ctx); r != nil; r = r.parent {
+		r.mu.Lock()
+		r.off = true
+		r.mu.Unlock()
 	}
 }
 
@@ -198,13 +264,18 @@ func (rec *cacheRecorder) entry(body []byte, etag, contentType, operation string
 	if rec.off {
 		return nil
 	}
-	e := &cachedResponse{body: body, etag: etag, contentType: contentType, operation: operation}
+	e := &cachedResponse{body: body, etag: etag, contentType: contentType, operation: operation, tokens: rec.tokens, maxAge: httpMaxAge(rec.tokensOnly)}
 	for id := range rec.versions {
 		e.ids = append(e.ids, id)
 	}
 	slices.Sort(e.ids)
 	for _, id := range e.ids {
-		e.versions = append(e.versions, rec.versions[id])
+		v := rec.versions[id]
+		if rec.tokens {
+			e.versions = append(e.versions, v.TokensVersion)
+		} else {
+			e.versions = append(e.versions, v.Version)
+		}
 	}
 	return e
 }
@@ -242,6 +313,12 @@ func (cachePolicy) Validate(graphql.ExecutableSchema) error { return nil }
 func (cachePolicy) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if oc.Operation == nil || oc.Operation.Operation != ast.Query || !onlyRoots(oc.Operation.SelectionSet, cacheableRoots, 0) {
 		uncacheable(ctx)
+		return nil
+	}
+	if rec := recorderFrom(ctx); rec != nil {
+		rec.mu.Lock()
+		rec.tokensOnly = onlyRoots(oc.Operation.SelectionSet, tokenOnlyRoots, 0)
+		rec.mu.Unlock()
 	}
 	return nil
 }
@@ -304,11 +381,21 @@ func (w *captureWriter) Write(b []byte) (int, error) {
 // serveCached answers from a stored or just captured answer: 304 when the
 // client already has it, else the body. Cache-Control: no-cache lets
 // clients and proxies keep the answer but makes them ask again, and the
-// ETag makes asking again cheap.
-func serveCached(w http.ResponseWriter, r *http.Request, status int, etag, contentType string, body []byte) {
+// ETag makes asking again cheap. A cacheable answer to a GET (maxAge > 0)
+// may instead be reused for maxAge without asking (see httpMaxAge):
+// "private" when reads need a token or one was sent, so that only the
+// client's own cache keeps it.
+func serveCached(w http.ResponseWriter, r *http.Request, status int, etag, contentType string, body []byte, maxAge time.Duration, private bool) {
 	h := w.Header()
 	h.Set("ETag", etag)
-	h.Set("Cache-Control", "no-cache")
+	switch {
+	case r.Method == http.MethodGet && status == http.StatusOK && maxAge > 0 && private:
+		h.Set("Cache-Control", fmt.Sprintf("private, max-age=%d", int(maxAge.Seconds())))
+	case r.Method == http.MethodGet && status == http.StatusOK && maxAge > 0:
+		h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(maxAge.Seconds())))
+	default:
+		h.Set("Cache-Control", "no-cache")
+	}
 	if contentType != "" {
 		h.Set("Content-Type", contentType)
 	}
@@ -318,4 +405,174 @@ func serveCached(w http.ResponseWriter, r *http.Request, status int, etag, conte
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// httpMaxAge is how long HTTP caches may reuse a cacheable answer without
+// asking: a tenth of the shortest default freshness target (jobs'
+// catalogue) of the data it can read, so that HTTP caching adds at most 10%
+// to the age the data may have anyway: 6 s for answers with a collection's
+// floor (floor_price's target is a minute), 2.4 h for answers of token
+// root fields only (tokens' target is a day). Per-collection target
+// overrides are not consulted.
+func httpMaxAge(tokensOnly bool) time.Duration {
+	var shortest time.Duration
+	for _, k := range jobs.RefreshKinds() {
+		if tokensOnly && k.Name != "tokens" {
+			continue
+		}
+		if shortest == 0 || k.Target < shortest {
+			shortest = k.Target
+		}
+	}
+	return shortest / 10
+}
+
+// tokenRoots are the root fields whose answers read only token data: the
+// collection looked up by slug, its tokens, their traits, rarity and trait
+// statistics, never floors, volumes, freshness or quality events (a Token
+// has no field that leads back to its collection).
+var tokenRoots = map[string]bool{"tokens": true, "token": true} //nolint:gochecknoglobals // read-only
+
+// tokenOnlyRoots: an answer of these root fields only reads token data.
+var tokenOnlyRoots = map[string]bool{"tokens": true, "token": true, "__typename": true} //nolint:gochecknoglobals // read-only
+
+// rootFieldCache keeps the JSON of each token root field's answer on its
+// own, valid while the token data versions of the collections it read are
+// current. When a floor or volume write invalidates a whole cached answer
+// of the typical query, the request resolves again, but its tokens(...)
+// part, which is most of the work (50 tokens with their traits), comes
+// from here after one version read instead of being resolved and
+// marshalled again. It keys a field by the request's cache key and the
+// field's alias, so only the same request reuses it.
+type rootFieldCache struct{ c *respCache }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.RootFieldInterceptor
+} = rootFieldCache{}
+
+func (rootFieldCache) ExtensionName() string                   { return "RootFieldCache" }
+func (rootFieldCache) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (f rootFieldCache) InterceptRootField(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+	rec := recorderFrom(ctx)
+	rfc := graphql.GetRootFieldContext(ctx)
+	// (RootFieldContext.Object holds the field's name, not its type's.)
+	if rec == nil || rec.key == "" || rfc == nil || !tokenRoots[rfc.Field.Name] || rec.isOff() ||
+		!graphql.HasOperationContext(ctx) || graphql.GetOperationContext(ctx).Operation.Operation != ast.Query {
+		return next(ctx)
+	}
+	alias := rfc.Field.Alias
+	key := rec.key + "\x00" + alias
+	e, rows, err := f.c.currentIn(ctx, f.c.fields, key)
+	if err == nil && e != nil {
+		now := make(map[int64]db.APICollectionDataVersionRow, len(rows))
+		for _, r := range rows {
+			now[r.CollectionID] = db.APICollectionDataVersionRow{Version: r.Version, TokensVersion: r.TokensVersion}
+		}
+		for _, id := range e.ids {
+			rec.note(id, now[id])
+		}
+		return rawJSON(e.body)
+	}
+	sub := &cacheRecorder{versions: map[int64]db.APICollectionDataVersionRow{}, q: rec.q, parent: rec, tokens: true}
+	m := next(context.WithValue(ctx, cacheRecorderKey{}, sub))
+	for _, gerr := range graphql.GetErrors(ctx) {
+		if len(gerr.Path) > 0 && gerr.Path[0] == ast.PathName(alias) {
+			return m
+		}
+	}
+	var buf bytes.Buffer
+	m.MarshalGQL(&buf)
+	if ent := sub.entry(buf.Bytes(), "", "", ""); ent != nil {
+		f.c.fields.Add(key, ent)
+	}
+	return rawJSON(buf.Bytes())
+}
+
+// rawJSON is an already marshalled answer.
+func rawJSON(b []byte) graphql.Marshaler {
+	return graphql.WriterFunc(func(w io.Writer) { _, _ = w.Write(b) })
+}
+
+// isOff reports whether the recorder's answer may not be cached.
+func (rec *cacheRecorder) isOff() bool {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.off
+}
+
+// versionReader reads the data versions that cache hits check, one
+// statement for all the requests waiting at the time: a request's read
+// starts after the request asked (a statement in flight when it asks does
+// not count for it), so it sees every commit before the request, as its own
+// statement would; under load, hundreds of hits a second cost a few
+// statements instead of one each, and wait less for the pool.
+type versionReader struct {
+	q       *db.Queries
+	mu      sync.Mutex
+	pending []*versionWait
+	running bool
+}
+
+type versionWait struct {
+	ids  []int64
+	done chan struct{}
+	rows map[int64]db.APICollectionDataVersionsRow
+	err  error
+}
+
+// versionReadTimeout bounds one shared read (no single request's context
+// governs it).
+const versionReadTimeout = 10 * time.Second
+
+// read returns the current versions of ids (a collection without a row is
+// missing from the map).
+func (r *versionReader) read(ctx context.Context, ids []int64) (map[int64]db.APICollectionDataVersionsRow, error) {
+	w := &versionWait{ids: ids, done: make(chan struct{})}
+	r.mu.Lock()
+	r.pending = append(r.pending, w)
+	if !r.running {
+		r.running = true
+		go r.loop()
+	}
+	r.mu.Unlock()
+	select {
+	case <-w.done:
+		return w.rows, w.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// loop reads for the waiting requests until none is left.
+func (r *versionReader) loop() {
+	for {
+		r.mu.Lock()
+		batch := r.pending
+		r.pending = nil
+		if len(batch) == 0 {
+			r.running = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		var ids []int64
+		for _, w := range batch {
+			ids = append(ids, w.ids...)
+		}
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		ctx, cancel := context.WithTimeout(context.Background(), versionReadTimeout)
+		rows, err := r.q.APICollectionDataVersions(ctx, ids)
+		cancel()
+		m := make(map[int64]db.APICollectionDataVersionsRow, len(rows))
+		for _, row := range rows {
+			m[row.CollectionID] = row
+		}
+		for _, w := range batch {
+			w.rows, w.err = m, err
+			close(w.done)
+		}
+	}
 }

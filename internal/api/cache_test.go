@@ -3,9 +3,12 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -20,10 +23,11 @@ import (
 
 // rawAnswer is an answer with its headers.
 type rawAnswer struct {
-	status int
-	cache  string // X-Cache: hit, miss or "" (not cacheable)
-	etag   string
-	body   []byte
+	status       int
+	cache        string // X-Cache: hit, miss or "" (not cacheable)
+	etag         string
+	cacheControl string
+	body         []byte
 }
 
 func (b *testBundle) raw(t *testing.T, token, query string, vars map[string]any, ifNoneMatch string) rawAnswer {
@@ -44,7 +48,7 @@ func (b *testBundle) raw(t *testing.T, token, query string, vars map[string]any,
 	defer resp.Body.Close()
 	out, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return rawAnswer{status: resp.StatusCode, cache: resp.Header.Get("X-Cache"), etag: resp.Header.Get("ETag"), body: out}
+	return rawAnswer{status: resp.StatusCode, cache: resp.Header.Get("X-Cache"), etag: resp.Header.Get("ETag"), cacheControl: resp.Header.Get("Cache-Control"), body: out}
 }
 
 const cacheQuery = `query($slug: String!) {
@@ -213,6 +217,84 @@ WHERE (SELECT count(*) FROM pg_trigger tg WHERE tg.tgrelid = d.table_name::regcl
 	_, err = b.pool.Exec(ctx, "DELETE FROM volume_latest WHERE collection_id = $1", id)
 	require.NoError(t, err)
 	require.Equal(t, v0+2, version())
+
+	// The token data version moves with writes token answers can see
+	// (metadata, tokens, traits, rarity), not with floors and volumes; once
+	// per transaction, also when a floor was written first.
+	tokensVersion := func() int64 {
+		var v int64
+		require.NoError(t, b.pool.QueryRow(ctx, "SELECT tokens_version FROM collection_data_versions WHERE collection_id = $1", id).Scan(&v))
+		return v
+	}
+	t0 := tokensVersion()
+	b.observeFloor(t, db.New(b.pool), id, "7")
+	require.Equal(t, t0, tokensVersion(), "a floor write")
+	require.Equal(t, v0+3, version())
+	tx, err = b.pool.Begin(ctx)
+	require.NoError(t, err)
+	b.observeFloor(t, db.New(tx), id, "8")
+	_, err = tx.Exec(ctx, "UPDATE collection_metadata SET name = 'z' WHERE collection_id = $1", id)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "UPDATE collections SET priority = 1 WHERE id = $1", id)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	require.Equal(t, t0+1, tokensVersion(), "a floor, then metadata, in one transaction")
+	require.Equal(t, v0+4, version())
+}
+
+// TestResponseCacheTokensAfterFloorWrite: a floor write invalidates the
+// whole cached answer of the typical query, but not its tokens part, which
+// the next answer takes from the root field cache (fewer statements than a
+// whole resolution) while showing the new floor; a token write invalidates
+// that part too.
+func TestResponseCacheTokensAfterFloorWrite(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	ctx := context.Background()
+	id := b.seedCollection(t, "alpha", "1.5", "10", benchTokens(20, 0, 20))
+	vars := map[string]any{"slug": "alpha"}
+	tokensPart := func(body []byte) string {
+		var v struct {
+			Data struct{ Tokens json.RawMessage }
+		}
+		require.NoError(t, json.Unmarshal(body, &v), "%s", body)
+		return string(v.Data.Tokens)
+	}
+
+	before := b.statements.n.Load()
+	first := b.raw(t, "", cacheQuery, vars, "")
+	require.Equal(t, "miss", first.cache)
+	whole := b.statements.n.Load() - before
+
+	b.observeFloor(t, db.New(b.pool), id, "1.4")
+	before = b.statements.n.Load()
+	after := b.raw(t, "", cacheQuery, vars, "")
+	partial := b.statements.n.Load() - before
+	require.Equal(t, "miss", after.cache)
+	require.Contains(t, string(after.body), `"amount":"1.400000000000000000"`)
+	require.Equal(t, tokensPart(first.body), tokensPart(after.body))
+	t.Logf("whole resolution: %d statements; after a floor write: %d", whole, partial)
+	require.Less(t, partial, whole, "the tokens part was resolved again")
+	require.Equal(t, "hit", b.raw(t, "", cacheQuery, vars, "").cache)
+
+	// A token write: the tokens part is resolved again and shows it.
+	_, err := b.pool.Exec(ctx, "UPDATE tokens SET name = 'renamed' WHERE collection_id = $1", id)
+	require.NoError(t, err)
+	renamed := b.raw(t, "", `query($slug: String!) {
+  collection(slug: $slug) { slug floor { amount currency } volumes { window amount } metadata { name } }
+  tokens(collection: $slug, first: 3) { edges { node { tokenId name rarity { rank } traits { type value } } } }
+}`, vars, "")
+	require.Contains(t, string(renamed.body), `"name":"renamed"`)
+	again := b.raw(t, "", cacheQuery, vars, "")
+	require.Equal(t, "miss", again.cache)
+	require.NotEqual(t, tokensPart(first.body), "")
+	_, err = b.pool.Exec(ctx, "UPDATE token_traits SET value_text = 'changed' WHERE collection_id = $1", id)
+	require.NoError(t, err)
+	require.Contains(t, tokensPart(b.raw(t, "", cacheQuery, vars, "").body), `"changed"`)
+
+	// Same query under an alias: its own entry, the same data.
+	aliased := b.raw(t, "", `query($slug: String!) { t: tokens(collection: $slug, first: 3) { edges { node { tokenId } } } }`, vars, "")
+	require.Contains(t, string(aliased.body), `{"data":{"t":{"edges":[{"node":{"tokenId":"1"}}`)
 }
 
 // TestResponseCacheSingleResolution: concurrent misses of the same request
@@ -252,4 +334,84 @@ func mustID(t *testing.T, b *testBundle, slug string) int64 {
 	var id int64
 	require.NoError(t, b.pool.QueryRow(context.Background(), "SELECT id FROM collections WHERE slug = $1", slug).Scan(&id))
 	return id
+}
+
+// TestPersistedQueries: automatic persisted queries, by POST and by GET:
+// an unknown hash is refused with PERSISTED_QUERY_NOT_FOUND, the query sent
+// with its hash registers it, and then the hash alone is answered, from the
+// response cache on repeat.
+func TestPersistedQueries(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.seedCollection(t, "alpha", "1.5", "10", benchTokens(5, 0, 5))
+	sum := sha256.Sum256([]byte(cacheQuery))
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": hex.EncodeToString(sum[:])}}
+	vars := map[string]any{"slug": "alpha"}
+	post := func(body map[string]any) gqlResponse {
+		raw, err := json.Marshal(body)
+		require.NoError(t, err)
+		return b.post(t, "", raw)
+	}
+
+	r := post(map[string]any{"extensions": ext, "variables": vars})
+	require.Equal(t, "PERSISTED_QUERY_NOT_FOUND", r.code(), "%+v", r.Errors)
+	r = post(map[string]any{"query": cacheQuery, "extensions": ext, "variables": vars})
+	require.Empty(t, r.Errors)
+	want := string(r.Data)
+	r = post(map[string]any{"extensions": ext, "variables": vars})
+	require.Empty(t, r.Errors)
+	require.JSONEq(t, want, string(r.Data))
+
+	extJSON, err := json.Marshal(ext)
+	require.NoError(t, err)
+	varsJSON, err := json.Marshal(vars)
+	require.NoError(t, err)
+	get := func() rawAnswer {
+		u := b.url + "/graphql?" + url.Values{"extensions": {string(extJSON)}, "variables": {string(varsJSON)}}.Encode()
+		resp, err := http.Get(u)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return rawAnswer{status: resp.StatusCode, cache: resp.Header.Get("X-Cache"), etag: resp.Header.Get("ETag"), body: body}
+	}
+	first := get()
+	require.Equal(t, http.StatusOK, first.status, "%s", first.body)
+	require.Equal(t, "miss", first.cache)
+	require.Contains(t, string(first.body), want)
+	second := get()
+	require.Equal(t, "hit", second.cache)
+	require.Equal(t, first.body, second.body)
+}
+
+// TestCacheControl: a cacheable answer to a GET may be reused for a tenth
+// of the shortest freshness target of what it reads (6 s with a floor,
+// 8640 s for tokens only), privately when a token was sent; POST answers
+// and uncacheable ones must be revalidated.
+func TestCacheControl(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	b.seedCollection(t, "alpha", "1.5", "10", benchTokens(5, 0, 5))
+	get := func(token, query string) string {
+		req, err := http.NewRequest(http.MethodGet, b.url+"/graphql?"+url.Values{"query": {query}}.Encode(), nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+		return resp.Header.Get("Cache-Control")
+	}
+	withFloor := `{ collection(slug: "alpha") { floor { amount } } tokens(collection: "alpha", first: 2) { edges { node { tokenId } } } }`
+	tokensOnly := `{ tokens(collection: "alpha", first: 2) { edges { node { tokenId traits { value } } } } }`
+	require.Equal(t, "public, max-age=6", get("", withFloor))
+	require.Equal(t, "public, max-age=6", get("", withFloor), "from the cache as well")
+	require.Equal(t, "public, max-age=8640", get("", tokensOnly))
+	require.Equal(t, "private, max-age=6", get(adminToken, withFloor))
+	require.Equal(t, "no-cache", get("", `{ collection(slug: "alpha") { freshness { kind } } }`), "not cacheable")
+	require.Equal(t, "no-cache", b.raw(t, "", withFloor, nil, "").cacheControl)
 }

@@ -324,3 +324,48 @@ func TestConsoleBrowserPublic(t *testing.T) {
 	require.False(t, needed)
 	require.False(t, track)
 }
+
+// TestConsoleBrowserResubscribe: when the server completes a subscription
+// (it lost the database's notifications), the page subscribes again on the
+// same connection, and floors committed afterwards reach the list without a
+// reload (the list itself is read again only every minute).
+func TestConsoleBrowserResubscribe(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	alpha := b.seedCollection(t, "alpha", "1.5", "100", alphaTokens)
+	q := db.New(b.pool)
+	ctx := browser(t)
+	require.NoError(t, chromedp.Run(ctx))
+	err := run(ctx, 30*time.Second,
+		chromedp.Navigate(b.url+"/console/"),
+		chromedp.WaitVisible(`#collections tr[data-slug="alpha"]`, chromedp.ByQuery),
+		waitJS(`document.querySelector('#live').textContent === 'live'`, 20*time.Second),
+		chromedp.Evaluate(`window.__ws = live.ws; true`, nil),
+	)
+	require.NoError(t, err)
+
+	// The server loses its LISTEN connection and completes every
+	// subscription.
+	var killed int
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND query LIKE 'LISTEN nftsync_data_changed%'`).Scan(&killed))
+	require.Equal(t, 1, killed)
+
+	// Until the server listens again and the page has subscribed again,
+	// floors are not pushed; commit a new one every few seconds until one
+	// arrives.
+	var got bool
+	for i := range 8 {
+		amount := fmt.Sprintf("2.%d", i+1)
+		b.observeFloor(t, q, alpha, amount)
+		if run(ctx, 3*time.Second, waitJS(fmt.Sprintf(`(document.querySelector('tr[data-slug="alpha"] td.floor') || {}).innerText === '%s ETH'`, amount), 3*time.Second)) == nil {
+			got = true
+			break
+		}
+	}
+	shoot(t, ctx, "console-resubscribed.png")
+	require.True(t, got, "no floor reached the list after the server completed the subscription")
+	var same bool
+	require.NoError(t, chromedp.Run(ctx, chromedp.Evaluate(`live.ws === window.__ws`, &same)))
+	require.True(t, same, "subscribed again on the same connection, not by reconnecting")
+}

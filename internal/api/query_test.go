@@ -424,6 +424,33 @@ func TestTokensQuery(t *testing.T) {
 		require.Equal(t, []string{"2", "3", maxUint256}, p.ids())
 		r := b.query(t, "", tokensQuery, map[string]any{"c": "alpha", "where": map[string]any{"traits": []any{map[string]any{"type": "Color", "values": []string{}}}}})
 		require.Equal(t, "BAD_USER_INPUT", r.code())
+
+		// Names and values compare as traitDistribution shows them
+		// (OpenRarity's lower().strip()), whatever case the source sent.
+		var dist struct {
+			Collection struct {
+				TraitDistribution []struct{ Type, Value string }
+			}
+		}
+		b.data(t, "", `{ collection(slug: "alpha") { traitDistribution { type value } } }`, nil, &dist)
+		var blue []string
+		for _, d := range dist.Collection.TraitDistribution {
+			if d.Value == "blue" {
+				blue = []string{d.Type, d.Value}
+			}
+		}
+		require.Equal(t, []string{"color", "blue"}, blue, "the distribution lists normalised names and values")
+		where = map[string]any{"traits": []any{map[string]any{"type": blue[0], "values": []string{blue[1]}}}}
+		b.data(t, "", tokensQuery, map[string]any{"c": "alpha", "where": where}, &p)
+		require.Equal(t, []string{"2", "3"}, p.ids(), "a value from traitDistribution filters")
+		where = map[string]any{"traits": []any{
+			map[string]any{"type": " COLOR ", "values": []string{"rED"}},
+			map[string]any{"type": "hat", "values": []string{"no\t"}},
+			map[string]any{"type": "Hat", "values": []string{"NO"}},
+		}}
+		b.data(t, "", tokensQuery, map[string]any{"c": "alpha", "where": where}, &p)
+		require.Equal(t, []string{"10"}, p.ids(), "spellings of one type are one type")
+		require.Equal(t, 1, p.Tokens.TotalCount)
 	})
 
 	t.Run("ForeignCursor", func(t *testing.T) {

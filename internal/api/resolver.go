@@ -15,6 +15,7 @@ import (
 
 	"github.com/nftsync/nftsync/db"
 	"github.com/nftsync/nftsync/internal/admin"
+	"github.com/nftsync/nftsync/internal/rarity"
 	"github.com/nftsync/nftsync/jobs"
 )
 
@@ -124,7 +125,13 @@ func (r queryResolver) Collection(ctx context.Context, slug, chain, address *str
 	)
 	switch {
 	case slug != nil && chain == nil && address == nil:
-		c, err = r.q.APICollectionBySlug(ctx, *slug)
+		// The lookup and the data version in one statement.
+		var row db.APICollectionBySlugVersionedRow
+		row, err = r.q.APICollectionBySlugVersioned(ctx, *slug)
+		if err == nil {
+			noteVersions(ctx, row.Collection.ID, db.APICollectionDataVersionRow{Version: row.Version, TokensVersion: row.TokensVersion})
+			return &Collection{Collection: row.Collection}, nil
+		}
 	case slug == nil && chain != nil && address != nil:
 		c, err = r.q.APICollectionByContract(ctx, db.APICollectionByContractParams{Chain: *chain, Address: *address})
 	default:
@@ -147,14 +154,15 @@ func (r queryResolver) Collection(ctx context.Context, slug, chain, address *str
 // collectionBySlug is the collection a tokens/token query names; an unknown
 // slug is a NOT_FOUND error.
 func (r *resolver) collectionBySlug(ctx context.Context, slug string) (db.Collection, error) {
-	c, err := r.q.APICollectionBySlug(ctx, slug)
+	row, err := r.q.APICollectionBySlugVersioned(ctx, slug)
 	if errors.Is(db.Interpret(err), db.ErrNotFound) {
-		return c, publicError(admin.CodeNotFound, fmt.Sprintf("collection %q is not tracked", slug))
+		return row.Collection, publicError(admin.CodeNotFound, fmt.Sprintf("collection %q is not tracked", slug))
 	}
 	if err != nil {
-		return c, fmt.Errorf("look up collection %s: %w", slug, err)
+		return row.Collection, fmt.Errorf("look up collection %s: %w", slug, err)
 	}
-	return c, noteCollection(ctx, c.ID)
+	noteVersions(ctx, row.Collection.ID, db.APICollectionDataVersionRow{Version: row.Version, TokensVersion: row.TokensVersion})
+	return row.Collection, nil
 }
 
 func (r *resolver) Priority(_ context.Context, obj *Collection) (int, error) {
@@ -354,17 +362,22 @@ func newTraitFilter(where *TokenWhere) (traitFilter, error) {
 	if where == nil {
 		return f, nil
 	}
+	// Names and values compare as OpenRarity normalises them (rarity.Normalize;
+	// nftsync_normalize on the stored side), which is how traitDistribution
+	// and trait counts show them: "Background", "background" and
+	// " BACKGROUND " are one type.
 	seen := map[string]bool{}
 	for _, t := range where.Traits {
 		if len(t.Values) == 0 {
 			return f, badInput(fmt.Sprintf("where.traits: trait type %q has no values", t.Type))
 		}
-		if !seen[t.Type] {
-			seen[t.Type] = true
+		typ := rarity.Normalize(t.Type)
+		if !seen[typ] {
+			seen[typ] = true
 			f.typeCount++
 		}
 		for _, v := range t.Values {
-			f.types, f.values = append(f.types, t.Type), append(f.values, v)
+			f.types, f.values = append(f.types, typ), append(f.values, rarity.Normalize(v))
 		}
 	}
 	if len(f.values) > 200 {

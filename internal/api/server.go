@@ -279,6 +279,11 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 	// Parsed and validated documents by query text: a client app sends the
 	// same few queries over and over (limits still apply per request).
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	// Automatic persisted queries (Apollo's protocol): a client sends the
+	// query's SHA-256 alone, and the query with it only when the server
+	// answers PERSISTED_QUERY_NOT_FOUND; hash-only requests fit a GET URL,
+	// and their answers are cached like any other.
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.Introspection{})
 	srv.Use(operationLabel{}) // first: it labels requests the limits refuse too
 	srv.Use(depthLimit{max: s.cfg.MaxDepth})
@@ -290,6 +295,9 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 	cache, err := newRespCache(q, s.cfg.CacheEntries)
 	if err != nil {
 		return nil, err
+	}
+	if cache != nil {
+		srv.Use(rootFieldCache{cache})
 	}
 	return s.cors(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		start, ri := time.Now(), &requestInfo{}
@@ -349,7 +357,6 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 		ctx := context.WithValue(req.Context(), authKey{}, a)
 		ctx = context.WithValue(ctx, statusKey{}, h)
 		ctx = context.WithValue(ctx, requestInfoKey{}, ri)
-		ctx = withLoaders(ctx, newLoaders(q))
 		var key string
 		var rec *cacheRecorder
 		if cache != nil {
@@ -359,7 +366,8 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 			}
 			accept := req.Header.Get("Accept")
 			key = cacheKey(a.role, accept, req.Method, request)
-			e, err := cache.current(ctx, key)
+			looked, _ := cache.entries.Peek(key)
+			e, _, err := cache.current(ctx, key)
 			if err == nil && e == nil {
 				// A miss: when the same request is being resolved, wait for
 				// that and look again (it is cached unless it may not be).
@@ -369,12 +377,14 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 					case <-wait:
 					case <-ctx.Done():
 					}
-					e, err = cache.current(ctx, key)
+					e, _, err = cache.current(ctx, key)
 				} else {
 					defer done()
 					// Another resolution may have ended between the look and
-					// the registration.
-					e, err = cache.current(ctx, key)
+					// the registration: then it stored another entry.
+					if now, _ := cache.entries.Peek(key); now != looked {
+						e, _, err = cache.current(ctx, key)
+					}
 				}
 			}
 			if err != nil {
@@ -383,12 +393,14 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 			if e != nil {
 				ri.setOperation(e.operation)
 				w.Header().Set("X-Cache", "hit")
-				serveCached(w, req, http.StatusOK, e.etag, e.contentType, e.body)
+				serveCached(w, req, http.StatusOK, e.etag, e.contentType, e.body, e.maxAge, len(s.readers) > 0 || a.role != roleNone)
 				return
 			}
-			rec = &cacheRecorder{versions: map[int64]int64{}, q: q}
+			rec = &cacheRecorder{versions: map[int64]db.APICollectionDataVersionRow{}, q: q, key: key}
 			ctx = context.WithValue(ctx, cacheRecorderKey{}, rec)
 		}
+		// Loaders only now: a cache hit needs none.
+		ctx = withLoaders(ctx, newLoaders(q))
 		cw := &captureWriter{ResponseWriter: w}
 		srv.ServeHTTP(&statusWriter{ResponseWriter: cw, h: h}, req.WithContext(ctx))
 		status := cw.status
@@ -397,14 +409,16 @@ func (s *Server) graphqlHandler() (http.Handler, error) {
 		}
 		answer := cw.buf.Bytes()
 		etag := etagOf(answer)
+		var maxAge time.Duration
 		if rec != nil && status == http.StatusOK {
 			op, _ := ri.labels()
 			if e := rec.entry(bytes.Clone(answer), etag, w.Header().Get("Content-Type"), op); e != nil {
 				cache.entries.Add(key, e)
 				w.Header().Set("X-Cache", "miss")
+				maxAge = e.maxAge
 			}
 		}
-		serveCached(w, req, status, etag, "", answer)
+		serveCached(w, req, status, etag, "", answer, maxAge, len(s.readers) > 0 || a.role != roleNone)
 	})), nil
 }
 

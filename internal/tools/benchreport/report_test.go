@@ -106,3 +106,22 @@ func TestParseArgs(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, c.only["3b"])
 }
+
+func TestRenderTypicalQueryAgainstPostGraphile(t *testing.T) {
+	t.Parallel()
+	res := []result{
+		{Name: "BenchmarkTypicalQuery/postgraphile/clients=16", Metrics: map[string]float64{"p50_ms": 40, "p99_ms": 96.5, "req/s": 355}},
+		{Name: "BenchmarkTypicalQuery/clients=16", Metrics: map[string]float64{"p50_ms": 5, "p99_ms": 30, "req/s": 800, "x-postgraphile": 800.0 / 355}},
+		{Name: "BenchmarkTypicalQuery/clients=16", Metrics: map[string]float64{"p50_ms": 5, "p99_ms": 30, "req/s": 600, "x-postgraphile": 600.0 / 355}},
+		{Name: "BenchmarkTypicalQuery/clients=16", Metrics: map[string]float64{"p50_ms": 5, "p99_ms": 30, "req/s": 600}},
+	}
+	lines, errs := render(rowByID(t, "7"), res)
+	require.Empty(t, errs)
+	require.Equal(t, "PostGraphile 5, clients=16: p50 40.0 ms, p99 96.5 ms, 355 req/s", lines[0].Baseline)
+	require.Equal(t, reported, lines[0].Met)
+	require.Equal(t, "800 req/s (2.25× PostGraphile)", lines[1].Result)
+	require.Equal(t, met, lines[1].Met)
+	require.Equal(t, missed, lines[2].Met, "1.69× PostGraphile misses the 2× target")
+	require.Equal(t, met, lines[3].Met, "without the baseline only p99 is judged")
+	require.Contains(t, lines[3].Result, "no PostGraphile baseline")
+}
