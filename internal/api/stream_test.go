@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -257,8 +258,10 @@ func TestSubscriptionSalesAdded(t *testing.T) {
 		insertSales(t, q, id, contract, sale{fmt.Sprintf("0xwarm%d", i), "1", "1", "ETH", "1", time.Now()})
 		select {
 		case m := <-c.msgs:
+			// Possibly an earlier warm-up sale that arrived late on a busy
+			// machine: any of them shows the subscription is in place.
 			require.Equal(t, "next", m.Type)
-			require.Contains(t, string(m.Payload), fmt.Sprintf(`"txHash":"0xwarm%d"`, i))
+			require.Contains(t, string(m.Payload), `"txHash":"0xwarm`)
 		case <-time.After(100 * time.Millisecond):
 			continue
 		}
@@ -269,7 +272,11 @@ func TestSubscriptionSalesAdded(t *testing.T) {
 	insertSales(t, q, id, contract,
 		sale{"0xs1", "2", "1", "ETH", "1", time.Now()},
 		sale{"0xs2", "3", "1", "ETH", "1", time.Now()})
+	// Late warm-up sales may still come first; they precede the batch.
 	c.event(&ev)
+	for strings.HasPrefix(ev.SalesAdded.TxHash, "0xwarm") {
+		c.event(&ev)
+	}
 	require.Equal(t, "0xs1", ev.SalesAdded.TxHash)
 	c.event(&ev)
 	require.Equal(t, "0xs2", ev.SalesAdded.TxHash)
