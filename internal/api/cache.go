@@ -534,7 +534,7 @@ func (r *versionReader) read(ctx context.Context, ids []int64) (map[int64]db.API
 	r.pending = append(r.pending, w)
 	if !r.running {
 		r.running = true
-		go r.loop()
+		go r.loop() //nolint:gosec // the loop serves every waiting request, not this one: it must outlive this request's context
 	}
 	r.mu.Unlock()
 	select {

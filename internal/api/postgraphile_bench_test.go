@@ -197,7 +197,7 @@ func installPostGraphile(b *testing.B, npm string) (string, error) {
 	}
 	out, err := exec.Command(node, "--version").Output()
 	if err != nil || !strings.HasPrefix(string(out), "v22.") {
-		return "", fmt.Errorf("%s --version: %q, %v: want Node 22 (npm's node package for %s/%s)", node, out, err, runtime.GOOS, runtime.GOARCH)
+		return "", fmt.Errorf("%s --version: %q, %w: want Node 22 (npm's node package for %s/%s)", node, out, err, runtime.GOOS, runtime.GOARCH)
 	}
 	if err := copyFile(filepath.Join(postgraphileDir, "graphile.config.mjs"), filepath.Join(dir, "graphile.config.mjs")); err != nil {
 		return "", err

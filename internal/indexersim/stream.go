@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -207,7 +208,7 @@ type inMsg struct {
 func (c *streamConn) run(parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	defer c.ws.CloseNow()
+	defer func() { _ = c.ws.CloseNow() }()
 	defer func() {
 		for _, sub := range c.subs {
 			if sub.c != nil {
@@ -239,7 +240,7 @@ func (c *streamConn) run(parent context.Context) {
 		case <-ctx.Done():
 			return
 		case <-c.s.closed:
-			c.ws.Close(websocket.StatusGoingAway, "server shutting down")
+			_ = c.ws.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		case data, ok := <-inbound:
 			if !ok {
@@ -252,7 +253,7 @@ func (c *streamConn) run(parent context.Context) {
 			}
 		case <-tick.C:
 			if cfg.IdleTimeout > 0 && time.Since(lastIn) > cfg.IdleTimeout {
-				c.ws.Close(websocket.StatusPolicyViolation, "heartbeat timeout")
+				_ = c.ws.Close(websocket.StatusPolicyViolation, "heartbeat timeout")
 				return
 			}
 			if cfg.DisconnectEvery > 0 && c.s.cfg.Clock().Sub(c.connected) >= cfg.DisconnectEvery {
@@ -297,7 +298,7 @@ func (c *streamConn) handle(ctx context.Context, data []byte) error {
 	if err := json.Unmarshal(data, &parts); err != nil || len(parts) < 5 ||
 		json.Unmarshal(parts[2], &m.topic) != nil || json.Unmarshal(parts[3], &m.event) != nil {
 		c.s.stream.add(func(st *StreamStats) { st.Malformed++ })
-		c.ws.Close(websocket.StatusUnsupportedData, "invalid message: want [join_ref, ref, topic, event, payload]")
+		_ = c.ws.Close(websocket.StatusUnsupportedData, "invalid message: want [join_ref, ref, topic, event, payload]")
 		return errors.New("malformed client frame")
 	}
 	m.joinRef, m.ref, m.payload = parts[0], parts[1], parts[4]
@@ -317,7 +318,10 @@ func (c *streamConn) handle(ctx context.Context, data []byte) error {
 		if err := c.reply(ctx, m, "ok", struct{}{}); err != nil {
 			return err
 		}
-		frame, _ := json.Marshal([]any{sub.joinRef, sub.joinRef, sub.topic, "phx_close", struct{}{}})
+		frame, err := json.Marshal([]any{sub.joinRef, sub.joinRef, sub.topic, "phx_close", struct{}{}})
+		if err != nil {
+			return fmt.Errorf("encode phx_close: %w", err)
+		}
 		return c.write(ctx, frame)
 	default:
 		if _, ok := c.joined[m.topic]; ok {

@@ -77,7 +77,7 @@ func (b *testBundle) dial(t *testing.T, token string) *wsClient {
 		res.Body.Close()
 	}
 	conn.SetReadLimit(1 << 22)
-	t.Cleanup(func() { conn.CloseNow() })
+	t.Cleanup(func() { _ = conn.CloseNow() })
 	c := &wsClient{t: t, conn: conn, frames: make(chan []byte, 1<<16)}
 	go func() {
 		defer close(c.frames)
@@ -179,7 +179,7 @@ func decodeEvent(t *testing.T, f frame) (streamMsg, orderFields) {
 	return m, o
 }
 
-var allEventTypes = []string{EventItemListed, EventItemSold, EventItemTransferred, EventItemMetadataUpdated, //nolint:gochecknoglobals // test table
+var allEventTypes = []string{EventItemListed, EventItemSold, EventItemTransferred, EventItemMetadataUpdated,
 	EventItemCancelled, EventItemReceivedBid, EventCollectionOffer, EventTraitOffer, EventOrderInvalidate, EventOrderRevalidate}
 
 func streamSetup(t *testing.T, cfg Config) *testBundle {
@@ -314,6 +314,7 @@ func TestStreamRefusedKey(t *testing.T) {
 		_, res, err := websocket.Dial(t.Context(), tc.url, nil)
 		require.Error(t, err, tc.url)
 		require.NotNil(t, res, tc.url)
+		require.NoError(t, res.Body.Close())
 		require.Equal(t, tc.status, res.StatusCode, tc.url)
 	}
 	ws := b.dial(t, "good")
@@ -493,9 +494,12 @@ func BenchmarkStream1000(b *testing.B) {
 	ts := httptest.NewServer(sim.Handler())
 	defer ts.Close()
 	defer sim.Close()
-	conn, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(ts.URL, "http")+"/socket/websocket?token=k&vsn=2.0.0", nil)
+	conn, res, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(ts.URL, "http")+"/socket/websocket?token=k&vsn=2.0.0", nil)
 	require.NoError(b, err)
-	defer conn.CloseNow()
+	if res.Body != nil {
+		require.NoError(b, res.Body.Close())
+	}
+	defer func() { _ = conn.CloseNow() }()
 	conn.SetReadLimit(1 << 22)
 	for i, slug := range sim.Slugs() {
 		data, _ := json.Marshal([]any{strconv.Itoa(i), strconv.Itoa(i), "collection:" + slug, "phx_join", map[string]any{}})
