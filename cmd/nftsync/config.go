@@ -50,6 +50,16 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_OPENSEA_CONCURRENCY", "8", "Requests in flight per key across all replicas (0 = no cap)."},
 	{"NFTSYNC_OPENSEA_BULK_RESERVE", "0.3", "Share of each key's burst and slots that token backfills leave to live refreshes."},
 	{"NFTSYNC_LIMIT_MAX_WAIT", "2s", "How long a job waits for rate budget before it snoozes (no attempt spent)."},
+	{"NFTSYNC_STREAM", "auto", "Live market data from OpenSea's Stream API (websocket): on, off, or auto (on in dev, and in a worker with an OpenSea API key; the stream refuses keyless clients). Streamed floors are stored as source opensea:stream within a second; the planner then polls a collection's floor only at NFTSYNC_STREAM_RECONCILE_INTERVAL."},
+	{"NFTSYNC_STREAM_URL", "wss://stream-api.opensea.io/socket/websocket", "Stream API endpoint (Phoenix channels v2; token and vsn are added). dev points it at the simulator."},
+	{"NFTSYNC_STREAM_BOOK_SIZE", "20", "Cheapest listings kept per collection (the book); bootstrapped and refilled with one best-listings call of that size."},
+	{"NFTSYNC_STREAM_SHARDS", "64", "Shards the streamed collections are spread over (collection id modulo shards); each is held by one live replica under a lease. Every replica must use the same number."},
+	{"NFTSYNC_STREAM_CONNECTIONS_PER_KEY", "2", "Stream connections a replica opens per OpenSea API key at most; its collections are spread over keys × this many connections."},
+	{"NFTSYNC_STREAM_RECONCILE_INTERVAL", "15m", "How often a collection with a live stream has its floor checked against /stats (bulk class); a difference is a data-quality event, the REST value wins and the book is bootstrapped again."},
+	{"NFTSYNC_STREAM_LEASE_TTL", "20s", "A shard lease not renewed for this long is free: a dead replica's collections are taken over after about this long plus one renewal."},
+	{"NFTSYNC_STREAM_LEASE_RENEW", "5s", "How often a replica renews its shard leases and rebalances; well under NFTSYNC_STREAM_LEASE_TTL."},
+	{"NFTSYNC_STREAM_FLUSH_INTERVAL", "150ms", "How often the stream consumer writes the floor changes, sales and stream states it collected, in one transaction."},
+	{"NFTSYNC_STREAM_TRAITS_SETTLE", "30s", "After a metadata update event, how long the token's trait fetch waits for more updates of the collection (one fetch, and one rarity run, per burst)."},
 	{"NFTSYNC_PLAN_INTERVAL", "5s", "How often the leader plans due refreshes."},
 	{"NFTSYNC_PLAN_BATCH", "1000", "Most (collection, kind) pairs planned per tick."},
 	{"NFTSYNC_PLAN_RATE", "auto", "Upstream requests per second the planner fills per source (auto: the limiter's rate, OpenSea's times its keys, each subgraph's own; a rate such as 10/s for every source; off: plan by NFTSYNC_PLAN_BATCH only). When due work exceeds it, the stalest and hottest pairs go first."},
@@ -213,6 +223,7 @@ func loadConfig(getenv func(string) string) (*cli.Config, error) {
 		MaxWorkers:  map[string]int{},
 	}
 	c.API = p.apiConfig()
+	c.Stream = p.stream()
 	if rs := getenv("NFTSYNC_OPENSEA_RATE"); rs != "" && rs != "auto" {
 		r, err := ratelimit.ParseRate(rs)
 		if err != nil {

@@ -96,6 +96,47 @@ type Config struct {
 	TokenURI TokenURIConfig
 
 	API APIConfig
+
+	// Stream configures the Stream API consumer (internal/streamer).
+	Stream StreamConfig
+}
+
+// StreamConfig configures the stream consumer every worker replica runs
+// (NFTSYNC_STREAM_*).
+type StreamConfig struct {
+	// Mode is on, off or auto: on in dev, and in a worker that has an
+	// OpenSea API key (the real stream refuses keyless clients).
+	Mode string
+	// URL is the websocket endpoint (URLSet: it was given; dev points an
+	// unset one at the simulator).
+	URL    string
+	URLSet bool
+	// BookSize is K, the cheapest listings kept per collection.
+	BookSize int
+	// Shards is the number of shards collections are spread over; every
+	// replica must agree on it.
+	Shards            int
+	ConnectionsPerKey int
+	// ReconcileInterval is how often the planner checks a live stream's
+	// floor against /stats.
+	ReconcileInterval time.Duration
+	LeaseTTL          time.Duration
+	LeaseRenew        time.Duration
+	FlushInterval     time.Duration
+	TraitsSettle      time.Duration
+}
+
+// Enabled says whether a process runs the stream consumer: dev says
+// whether it is dev (which always has the simulator's stream), keyed
+// whether an OpenSea API key is configured.
+func (s StreamConfig) Enabled(dev, keyed bool) bool {
+	switch s.Mode {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	return dev || keyed
 }
 
 // TokenURIConfig configures the token_uri trait source: where ipfs:// and
