@@ -146,6 +146,20 @@ type CollectionSchedule struct {
 	TargetAgeSeconds pgtype.Int4
 }
 
+type CollectionStream struct {
+	CollectionID      int64
+	Shard             pgtype.Int4
+	State             string
+	Owner             string
+	Since             time.Time
+	LastEventAt       pgtype.Timestamptz
+	LastEventSentAt   pgtype.Timestamptz
+	BootstrappedAt    pgtype.Timestamptz
+	NeedsBootstrap    bool
+	SalesCoveredSince pgtype.Timestamptz
+	UpdatedAt         time.Time
+}
+
 type DataQualityEvent struct {
 	ID           int64
 	CollectionID pgtype.Int8
@@ -358,6 +372,26 @@ type RiverQueue struct {
 	UpdatedAt time.Time
 }
 
+type Sale struct {
+	ID           int64
+	CollectionID int64
+	TxHash       string
+	OrderHash    string
+	Chain        string
+	Contract     string
+	TokenID      string
+	Amount       pgtype.Numeric
+	Currency     string
+	Decimals     int16
+	EthPrice     pgtype.Numeric
+	Quantity     int64
+	SoldAt       time.Time
+	Buyer        string
+	Seller       string
+	Source       string
+	InsertedAt   time.Time
+}
+
 type Source struct {
 	Source        string
 	ClientPackage string
@@ -395,6 +429,22 @@ type StatsFetch struct {
 	Response     []byte
 	LeaseJob     pgtype.Int8
 	LeaseUntil   pgtype.Timestamptz
+}
+
+type StreamReplica struct {
+	Replica     string
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+	LeaseUntil  time.Time
+	MaxShards   pgtype.Int4
+}
+
+type StreamShard struct {
+	Shard      int32
+	Owner      pgtype.Text
+	LeaseUntil pgtype.Timestamptz
+	AcquiredAt pgtype.Timestamptz
+	UpdatedAt  time.Time
 }
 
 type Token struct {

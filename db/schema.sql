@@ -30,7 +30,7 @@ CREATE FUNCTION public.nftsync_api_data_tables() RETURNS TABLE(table_name text, 
         'collection_contracts', 'collection_metadata', 'collection_routes',
         'floor_price_latest', 'floor_price_history', 'floor_price_hourly', 'floor_price_daily',
         'volume_latest', 'volume_history', 'volume_hourly', 'volume_daily',
-        'tokens', 'token_traits', 'rarity_runs', 'trait_value_stats', 'data_quality_events']) AS t
+        'tokens', 'token_traits', 'rarity_runs', 'trait_value_stats', 'data_quality_events', 'sales']) AS t
     UNION ALL VALUES
         ('collections', 'SELECT id FROM changed'),
         ('token_rarity', 'SELECT r.collection_id FROM changed JOIN rarity_runs r ON r.run_id = changed.run_id')
@@ -52,7 +52,8 @@ CREATE FUNCTION public.nftsync_api_unversioned_tables() RETURNS TABLE(table_name
            ('source_cross_checks', 'not served by cacheable fields'),
            ('admin_audit', 'the audit log, not served by cacheable fields'),
            ('floor_price_snapshots', 'per-run snapshots, not served'),
-           ('volume_snapshots', 'per-run snapshots, not served')
+           ('volume_snapshots', 'per-run snapshots, not served'),
+           ('collection_streams', 'stream bookkeeping touched with every batch of events; the writes that change what the API serves (a state change: live or polled) bump explicitly through nftsync_data_changed')
 $$;
 
 
@@ -111,8 +112,27 @@ CREATE FUNCTION public.nftsync_data_change_kind(table_name text) RETURNS text
         WHEN table_name IN ('rarity_runs', 'token_rarity', 'trait_value_stats') THEN 'RARITY'
         WHEN table_name = 'data_quality_events' THEN 'QUALITY'
         WHEN table_name = 'collection_routes' THEN 'ROUTES'
+        WHEN table_name = 'sales' THEN 'SALES'
         ELSE 'METADATA'
     END
+$$;
+
+
+--
+-- Name: nftsync_data_changed(bigint[], text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.nftsync_data_changed(ids bigint[], kind text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF ids IS NULL OR cardinality(ids) = 0 THEN
+        RETURN;
+    END IF;
+    PERFORM nftsync_bump_data_versions(ids);
+    PERFORM pg_notify('nftsync_data_changed', id::text || ' ' || kind)
+    FROM (SELECT DISTINCT id FROM unnest(ids) AS u (id) WHERE id IS NOT NULL) s;
+END
 $$;
 
 
@@ -495,6 +515,27 @@ CREATE TABLE public.collection_routes (
 
 
 --
+-- Name: collection_streams; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.collection_streams (
+    collection_id bigint NOT NULL,
+    shard integer,
+    state text NOT NULL,
+    owner text NOT NULL,
+    since timestamp with time zone NOT NULL,
+    last_event_at timestamp with time zone,
+    last_event_sent_at timestamp with time zone,
+    bootstrapped_at timestamp with time zone,
+    needs_bootstrap boolean DEFAULT false NOT NULL,
+    sales_covered_since timestamp with time zone,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT collection_streams_shard_check CHECK ((shard >= 0)),
+    CONSTRAINT collection_streams_state_check CHECK ((state = ANY (ARRAY['joining'::text, 'live'::text, 'down'::text])))
+);
+
+
+--
 -- Name: collections_id_seq; Type: SEQUENCE; Schema: public; Owner: -
 --
 
@@ -780,6 +821,52 @@ CREATE TABLE public.refresh_kind_jobs (
 
 
 --
+-- Name: sales; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.sales (
+    id bigint NOT NULL,
+    collection_id bigint NOT NULL,
+    tx_hash text NOT NULL,
+    order_hash text NOT NULL,
+    chain text NOT NULL,
+    contract text NOT NULL,
+    token_id text NOT NULL,
+    amount numeric(78,18) NOT NULL,
+    currency text NOT NULL,
+    decimals smallint NOT NULL,
+    eth_price numeric,
+    quantity bigint DEFAULT 1 NOT NULL,
+    sold_at timestamp with time zone NOT NULL,
+    buyer text DEFAULT ''::text NOT NULL,
+    seller text DEFAULT ''::text NOT NULL,
+    source text NOT NULL,
+    inserted_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT sales_amount_check CHECK ((amount >= (0)::numeric)),
+    CONSTRAINT sales_currency_check CHECK ((currency <> ''::text)),
+    CONSTRAINT sales_decimals_check CHECK (((decimals >= 0) AND (decimals <= 36))),
+    CONSTRAINT sales_eth_price_check CHECK ((eth_price >= (0)::numeric)),
+    CONSTRAINT sales_quantity_check CHECK ((quantity >= 1)),
+    CONSTRAINT sales_token_id_check CHECK ((token_id ~ '^[0-9]+$'::text)),
+    CONSTRAINT sales_tx_hash_check CHECK ((tx_hash <> ''::text))
+);
+
+
+--
+-- Name: sales_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+ALTER TABLE public.sales ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.sales_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: source_cross_checks; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -850,6 +937,37 @@ CREATE TABLE public.stats_fetches (
     response jsonb,
     lease_job bigint,
     lease_until timestamp with time zone
+);
+
+
+--
+-- Name: stream_replicas; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.stream_replicas (
+    replica text NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    heartbeat_at timestamp with time zone NOT NULL,
+    lease_until timestamp with time zone NOT NULL,
+    max_shards integer,
+    CONSTRAINT stream_replicas_max_shards_check CHECK ((max_shards >= 0)),
+    CONSTRAINT stream_replicas_replica_check CHECK ((replica <> ''::text))
+);
+
+
+--
+-- Name: stream_shards; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.stream_shards (
+    shard integer NOT NULL,
+    owner text,
+    lease_until timestamp with time zone,
+    acquired_at timestamp with time zone,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT stream_shards_check CHECK (((owner IS NULL) = (lease_until IS NULL))),
+    CONSTRAINT stream_shards_owner_check CHECK ((owner <> ''::text)),
+    CONSTRAINT stream_shards_shard_check CHECK ((shard >= 0))
 );
 
 
@@ -1196,6 +1314,14 @@ ALTER TABLE ONLY public.collection_schedules
 
 
 --
+-- Name: collection_streams collection_streams_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.collection_streams
+    ADD CONSTRAINT collection_streams_pkey PRIMARY KEY (collection_id);
+
+
+--
 -- Name: collections collections_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1316,6 +1442,22 @@ ALTER TABLE ONLY public.refresh_kinds
 
 
 --
+-- Name: sales sales_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sales
+    ADD CONSTRAINT sales_id_key UNIQUE (id);
+
+
+--
+-- Name: sales sales_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sales
+    ADD CONSTRAINT sales_pkey PRIMARY KEY (collection_id, tx_hash, order_hash);
+
+
+--
 -- Name: source_cross_checks source_cross_checks_collection_id_metric_source_a_source_b__key; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1353,6 +1495,22 @@ ALTER TABLE ONLY public.sources
 
 ALTER TABLE ONLY public.stats_fetches
     ADD CONSTRAINT stats_fetches_pkey PRIMARY KEY (collection_id, source);
+
+
+--
+-- Name: stream_replicas stream_replicas_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stream_replicas
+    ADD CONSTRAINT stream_replicas_pkey PRIMARY KEY (replica);
+
+
+--
+-- Name: stream_shards stream_shards_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.stream_shards
+    ADD CONSTRAINT stream_shards_pkey PRIMARY KEY (shard);
 
 
 --
@@ -1466,6 +1624,13 @@ CREATE INDEX collection_schedules_due_idx ON public.collection_schedules USING b
 
 
 --
+-- Name: collection_streams_owner_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX collection_streams_owner_idx ON public.collection_streams USING btree (owner) WHERE needs_bootstrap;
+
+
+--
 -- Name: collections_slug_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1491,6 +1656,20 @@ CREATE INDEX floor_price_daily_bucket_idx ON public.floor_price_daily USING btre
 --
 
 CREATE INDEX rate_limit_buckets_source_idx ON public.rate_limit_buckets USING btree (source, key);
+
+
+--
+-- Name: sales_collection_sold_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX sales_collection_sold_idx ON public.sales USING btree (collection_id, sold_at DESC, id DESC);
+
+
+--
+-- Name: sales_token_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX sales_token_idx ON public.sales USING btree (collection_id, contract, token_id, sold_at DESC, id DESC);
 
 
 --
@@ -1620,6 +1799,13 @@ CREATE TRIGGER nftsync_data_version_delete AFTER DELETE ON public.rarity_runs RE
 
 
 --
+-- Name: sales nftsync_data_version_delete; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER nftsync_data_version_delete AFTER DELETE ON public.sales REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.nftsync_touch_data_versions('SELECT collection_id FROM changed');
+
+
+--
 -- Name: token_rarity nftsync_data_version_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -1743,6 +1929,13 @@ CREATE TRIGGER nftsync_data_version_insert AFTER INSERT ON public.floor_price_la
 --
 
 CREATE TRIGGER nftsync_data_version_insert AFTER INSERT ON public.rarity_runs REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.nftsync_touch_data_versions('SELECT collection_id FROM changed');
+
+
+--
+-- Name: sales nftsync_data_version_insert; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER nftsync_data_version_insert AFTER INSERT ON public.sales REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.nftsync_touch_data_versions('SELECT collection_id FROM changed');
 
 
 --
@@ -1872,6 +2065,13 @@ CREATE TRIGGER nftsync_data_version_update AFTER UPDATE ON public.rarity_runs RE
 
 
 --
+-- Name: sales nftsync_data_version_update; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER nftsync_data_version_update AFTER UPDATE ON public.sales REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION public.nftsync_touch_data_versions('SELECT collection_id FROM changed');
+
+
+--
 -- Name: token_rarity nftsync_data_version_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -1984,6 +2184,14 @@ ALTER TABLE ONLY public.collection_schedules
 
 
 --
+-- Name: collection_streams collection_streams_collection_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.collection_streams
+    ADD CONSTRAINT collection_streams_collection_id_fkey FOREIGN KEY (collection_id) REFERENCES public.collections(id) ON DELETE CASCADE;
+
+
+--
 -- Name: data_quality_events data_quality_events_collection_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -2045,6 +2253,14 @@ ALTER TABLE ONLY public.rate_limit_slots
 
 ALTER TABLE ONLY public.refresh_kind_jobs
     ADD CONSTRAINT refresh_kind_jobs_refresh_kind_fkey FOREIGN KEY (refresh_kind) REFERENCES public.refresh_kinds(refresh_kind);
+
+
+--
+-- Name: sales sales_collection_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.sales
+    ADD CONSTRAINT sales_collection_id_fkey FOREIGN KEY (collection_id) REFERENCES public.collections(id) ON DELETE CASCADE;
 
 
 --

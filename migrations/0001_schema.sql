@@ -650,6 +650,104 @@ FROM volume_latest
 WHERE source LIKE 'subgraph:%'
 GROUP BY collection_id, time_window, currency;
 
+-- Live market data from OpenSea's Stream API: which replica listens to
+-- which collections (shard leases), each collection's stream state, and the
+-- sales ledger fed by item_sold events and the events backfill.
+--
+-- Collections are spread over a fixed number of shards (collection id
+-- modulo the shard count). Each shard is held by at most one replica under
+-- a lease (internal/shard): renewed every few seconds, released on a
+-- graceful stop, free to take once lease_until has passed, so a dead
+-- replica's shards move to a live one within about the TTL plus one renew
+-- period.
+
+-- One row per shard (0 .. shard count - 1). owner is the replica holding
+-- the lease (NULL: free); the lease is valid while lease_until lies in the
+-- future. acquired_at: when the current owner took it.
+CREATE TABLE stream_shards (
+    shard        integer     PRIMARY KEY CHECK (shard >= 0),
+    owner        text        CHECK (owner <> ''),
+    lease_until  timestamptz,
+    acquired_at  timestamptz,
+    updated_at   timestamptz NOT NULL,
+    CHECK ((owner IS NULL) = (lease_until IS NULL))
+);
+
+-- Live replicas of the stream consumer: each renews its row with every
+-- lease renewal; a replica whose lease_until has passed counts as gone (its
+-- row is deleted by the next replica that looks). The fair share of a
+-- replica is computed over the live rows. max_shards: the most shards the
+-- replica may hold (its API keys bound its connections; NULL: no cap).
+CREATE TABLE stream_replicas (
+    replica      text        PRIMARY KEY CHECK (replica <> ''),
+    started_at   timestamptz NOT NULL,
+    heartbeat_at timestamptz NOT NULL,
+    lease_until  timestamptz NOT NULL,
+    max_shards   integer     CHECK (max_shards >= 0)
+);
+
+-- The stream state of each collection a replica has joined (or tried to).
+--   state: joining (topic join sent), live (joined, events flow), down (the
+--   connection or the topic is lost; the planner polls the floor as usual).
+--   owner: the replica that wrote the state; shard: the collection's shard
+--   when the state was written (NULL before any shard row existed).
+--   since: when the state last changed; updated_at: the latest mark (the
+--   consumer marks live collections again every 15 s, so a live row whose
+--   updated_at is older than the liveness TTL belongs to a dead replica).
+--   last_event_at / last_event_sent_at: when the latest event was stored and
+--   the upstream's sent_at of it.
+--   bootstrapped_at: the last refill of the book over REST.
+--   needs_bootstrap: a reconcile found the stream's floor different from
+--   /stats; the owner re-bootstraps the book and clears it.
+--   sales_covered_since: the start of the gap-free sales ledger (NULL: no
+--   gap-free window; a reconnect whose backfill could not close the gap
+--   sets it anew).
+CREATE TABLE collection_streams (
+    collection_id       bigint      PRIMARY KEY REFERENCES collections (id) ON DELETE CASCADE,
+    shard               integer     CHECK (shard >= 0),
+    state               text        NOT NULL CHECK (state IN ('joining', 'live', 'down')),
+    owner               text        NOT NULL,
+    since               timestamptz NOT NULL,
+    last_event_at       timestamptz,
+    last_event_sent_at  timestamptz,
+    bootstrapped_at     timestamptz,
+    needs_bootstrap     boolean     NOT NULL DEFAULT false,
+    sales_covered_since timestamptz,
+    updated_at          timestamptz NOT NULL
+);
+CREATE INDEX collection_streams_owner_idx ON collection_streams (owner) WHERE needs_bootstrap;
+
+-- The sales ledger: one row per sale, from the stream's item_sold events
+-- and the events endpoint's sale events (source names which). One
+-- transaction may fill several orders, so a sale is (tx_hash, order_hash);
+-- order_hash is '' when the source gives none. amount is the total paid in
+-- currency (exact, scaled by decimals); eth_price the price of one unit of
+-- currency in ETH when the source told it (NULL: unknown).
+CREATE TABLE sales (
+    id            bigint          NOT NULL GENERATED ALWAYS AS IDENTITY UNIQUE,
+    collection_id bigint          NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+    tx_hash       text            NOT NULL CHECK (tx_hash <> ''),
+    order_hash    text            NOT NULL,
+    chain         text            NOT NULL,
+    contract      text            NOT NULL,
+    token_id      text            NOT NULL CHECK (token_id ~ '^[0-9]+$'),
+    amount        numeric(78, 18) NOT NULL CHECK (amount >= 0),
+    currency      text            NOT NULL CHECK (currency <> ''),
+    decimals      smallint        NOT NULL CHECK (decimals BETWEEN 0 AND 36),
+    eth_price     numeric         CHECK (eth_price >= 0),
+    quantity      bigint          NOT NULL DEFAULT 1 CHECK (quantity >= 1),
+    sold_at       timestamptz     NOT NULL,
+    buyer         text            NOT NULL DEFAULT '',
+    seller        text            NOT NULL DEFAULT '',
+    source        text            NOT NULL,
+    inserted_at   timestamptz     NOT NULL DEFAULT now(),
+    PRIMARY KEY (collection_id, tx_hash, order_hash)
+);
+-- recentSales and the ledger's 1-day volume: newest first per collection.
+CREATE INDEX sales_collection_sold_idx ON sales (collection_id, sold_at DESC, id DESC);
+-- lastSale per token.
+CREATE INDEX sales_token_idx ON sales (collection_id, contract, token_id, sold_at DESC, id DESC);
+
 -- Client API: an audit log of operator actions (GraphQL mutations and the
 -- CLI share it).
 

@@ -251,6 +251,7 @@ LANGUAGE sql IMMUTABLE AS $$
         WHEN table_name IN ('rarity_runs', 'token_rarity', 'trait_value_stats') THEN 'RARITY'
         WHEN table_name = 'data_quality_events' THEN 'QUALITY'
         WHEN table_name = 'collection_routes' THEN 'ROUTES'
+        WHEN table_name = 'sales' THEN 'SALES'
         ELSE 'METADATA'
     END
 $$;
@@ -275,6 +276,22 @@ BEGIN
 END
 $$;
 
+-- nftsync_data_changed bumps the data versions of ids and tells the API's
+-- subscriptions that data of kind (a DataChange) changed, as the trigger
+-- does, for writers whose table is not versioned by a trigger (a table
+-- written far more often than what the API serves from it changes).
+CREATE OR REPLACE FUNCTION nftsync_data_changed(ids bigint[], kind text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF ids IS NULL OR cardinality(ids) = 0 THEN
+        RETURN;
+    END IF;
+    PERFORM nftsync_bump_data_versions(ids);
+    PERFORM pg_notify('nftsync_data_changed', id::text || ' ' || kind)
+    FROM (SELECT DISTINCT id FROM unnest(ids) AS u (id) WHERE id IS NOT NULL) s;
+END
+$$;
+
 -- nftsync_api_data_tables lists the tables whose rows the cacheable API
 -- answers read, each with the query over "changed" that yields the
 -- collections of changed rows. A table with a
@@ -286,7 +303,7 @@ LANGUAGE sql IMMUTABLE AS $$
         'collection_contracts', 'collection_metadata', 'collection_routes',
         'floor_price_latest', 'floor_price_history', 'floor_price_hourly', 'floor_price_daily',
         'volume_latest', 'volume_history', 'volume_hourly', 'volume_daily',
-        'tokens', 'token_traits', 'rarity_runs', 'trait_value_stats', 'data_quality_events']) AS t
+        'tokens', 'token_traits', 'rarity_runs', 'trait_value_stats', 'data_quality_events', 'sales']) AS t
     UNION ALL VALUES
         ('collections', 'SELECT id FROM changed'),
         ('token_rarity', 'SELECT r.collection_id FROM changed JOIN rarity_runs r ON r.run_id = changed.run_id')
@@ -304,5 +321,6 @@ LANGUAGE sql IMMUTABLE AS $$
            ('source_cross_checks', 'not served by cacheable fields'),
            ('admin_audit', 'the audit log, not served by cacheable fields'),
            ('floor_price_snapshots', 'per-run snapshots, not served'),
-           ('volume_snapshots', 'per-run snapshots, not served')
+           ('volume_snapshots', 'per-run snapshots, not served'),
+           ('collection_streams', 'stream bookkeeping touched with every batch of events; the writes that change what the API serves (a state change: live or polled) bump explicitly through nftsync_data_changed')
 $$;

@@ -412,6 +412,8 @@ const (
 	DataChangeRarity   DataChange = "RARITY"
 	DataChangeQuality  DataChange = "QUALITY"
 	DataChangeRoutes   DataChange = "ROUTES"
+	// The sales ledger (a sale stored).
+	DataChangeSales DataChange = "SALES"
 )
 
 var AllDataChange = []DataChange{
@@ -422,11 +424,12 @@ var AllDataChange = []DataChange{
 	DataChangeRarity,
 	DataChangeQuality,
 	DataChangeRoutes,
+	DataChangeSales,
 }
 
 func (e DataChange) IsValid() bool {
 	switch e {
-	case DataChangeFloor, DataChangeVolume, DataChangeMetadata, DataChangeTokens, DataChangeRarity, DataChangeQuality, DataChangeRoutes:
+	case DataChangeFloor, DataChangeVolume, DataChangeMetadata, DataChangeTokens, DataChangeRarity, DataChangeQuality, DataChangeRoutes, DataChangeSales:
 		return true
 	}
 	return false
