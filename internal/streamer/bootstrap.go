@@ -1,0 +1,130 @@
+package streamer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/ratelimit"
+)
+
+// bootReq asks for a collection's book from REST.
+type bootReq struct {
+	c    *coll
+	slug string
+	gen  int64
+	// bulk: a bootstrap (bulk class), else a refill of a dry book (live
+	// class). joined: the bootstrap follows a join, and backfillFrom (when
+	// set) is where the sales missed since the last join begin.
+	bulk         bool
+	joined       bool
+	backfillFrom time.Time
+}
+
+// bootResult is a REST answer for the loop.
+type bootResult struct {
+	req      bootReq
+	listings []indexer.Listing
+	at       time.Time
+	err      error
+	retryIn  time.Duration
+	// sales read back for the gap; salesDone: the gap was read completely.
+	sales     []indexer.Sale
+	salesDone bool
+}
+
+// bootWorker serves bootstraps and refills through the shared limiter,
+// refills of dry books first.
+func (s *Service) bootWorker(ctx context.Context) {
+	for {
+		var req bootReq
+		select {
+		case <-ctx.Done():
+			return
+		case req = <-s.bootLive:
+		default:
+			select {
+			case <-ctx.Done():
+				return
+			case req = <-s.bootLive:
+			case req = <-s.bootBulk:
+			}
+		}
+		var res *bootResult
+		for {
+			if req.c.gen.Load() != req.gen {
+				break // superseded (a newer bootstrap, a gap, or the collection left): no call
+			}
+			res = s.fetchBook(ctx, req)
+			if ctx.Err() != nil {
+				return
+			}
+			if _, limited := indexer.RetryAfter(res.err); !limited {
+				break
+			}
+			// Out of budget: wait here, keeping the queue's order, rather
+			// than hand the loop a retry per collection.
+			if !sleep(ctx, res.retryIn) {
+				return
+			}
+		}
+		if res == nil {
+			continue
+		}
+		s.send(ctx, msg{kind: msgBooted, c: req.c, gen: req.gen, boot: res})
+	}
+}
+
+// fetchBook reads the collection's K cheapest listings and, after a rejoin,
+// the sales since the gap began.
+func (s *Service) fetchBook(ctx context.Context, req bootReq) *bootResult {
+	res := &bootResult{req: req}
+	class := ratelimit.ClassLive
+	if req.bulk {
+		class = ratelimit.ClassBulk
+	}
+	cctx := ratelimit.WithClass(ctx, class)
+	s.stats.restCalls.Add(1)
+	ls, err := s.opts.Market.BestListings(cctx, req.slug, s.opts.BookSize)
+	if err != nil {
+		res.err = fmt.Errorf("best listings of %s: %w", req.slug, err)
+		res.retryIn = retryWait(err)
+		return res
+	}
+	res.listings, res.at = ls, s.opts.Now()
+	if req.backfillFrom.IsZero() {
+		return res
+	}
+	// The events endpoint takes whole seconds: start a second early, the
+	// ledger's unique key drops what is stored already.
+	after := req.backfillFrom.Add(-time.Second)
+	cursor := ""
+	for range s.opts.BackfillPages {
+		s.stats.restCalls.Add(1)
+		page, err := s.opts.Market.Sales(cctx, req.slug, after, cursor)
+		if err != nil {
+			s.log.Warn("stream: could not read back the sales of a gap; the ledger restarts from this join",
+				"slug", req.slug, "error", err)
+			return res
+		}
+		res.sales = append(res.sales, page.Sales...)
+		if page.Next == "" {
+			res.salesDone = true
+			return res
+		}
+		cursor = page.Next
+	}
+	s.log.Warn("stream: a gap had more sales than the backfill reads; the ledger restarts from this join",
+		"slug", req.slug, "pages", s.opts.BackfillPages)
+	return res
+}
+
+// retryWait is how long to wait before asking again after err: what a rate
+// limit says, else a few seconds.
+func retryWait(err error) time.Duration {
+	if wait, limited := indexer.RetryAfter(err); limited {
+		return max(wait, 500*time.Millisecond) + jitter(time.Second)
+	}
+	return 5*time.Second + jitter(5*time.Second)
+}
