@@ -475,14 +475,14 @@ type collRow struct {
 
 type nopObserver struct{}
 
-func (nopObserver) Connections(int)     {}
-func (nopObserver) Topics(int)          {}
-func (nopObserver) Event(string)        {}
-func (nopObserver) Dropped(string)      {}
-func (nopObserver) Lag(time.Duration)   {}
-func (nopObserver) Reconnect()          {}
-func (nopObserver) GapBackfilled(int)   {}
-func (nopObserver) BookRefill()         {}
+func (nopObserver) Connections(int)      {}
+func (nopObserver) Topics(int)           {}
+func (nopObserver) Event(string)         {}
+func (nopObserver) Dropped(string)       {}
+func (nopObserver) Lag(time.Duration)    {}
+func (nopObserver) Reconnect()           {}
+func (nopObserver) GapBackfilled(int)    {}
+func (nopObserver) BookRefill()          {}
 func (nopObserver) ReconcileDifference() {}
 
 // sleep waits d or until ctx is done (false).
