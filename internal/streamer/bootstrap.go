@@ -85,6 +85,9 @@ func (s *Service) fetchBook(ctx context.Context, req bootReq) *bootResult {
 		class = ratelimit.ClassBulk
 	}
 	cctx := ratelimit.WithClass(ctx, class)
+	// The answer is a snapshot taken at some moment of the call: events the
+	// book records from the call's start on count as newer than it.
+	at := s.opts.Now()
 	s.stats.restCalls.Add(1)
 	ls, err := s.opts.Market.BestListings(cctx, req.slug, s.opts.BookSize)
 	if err != nil {
@@ -92,7 +95,7 @@ func (s *Service) fetchBook(ctx context.Context, req bootReq) *bootResult {
 		res.retryIn = retryWait(err)
 		return res
 	}
-	res.listings, res.at = ls, s.opts.Now()
+	res.listings, res.at = ls, at
 	if req.backfillFrom.IsZero() {
 		return res
 	}

@@ -357,9 +357,7 @@ func (s *Service) later(m msg, d time.Duration) {
 	time.AfterFunc(d, func() {
 		select {
 		case s.in <- m:
-		default:
-			// The loop is saturated; try once more a second later.
-			time.AfterFunc(time.Second, func() { s.in <- m })
+		case <-s.done:
 		}
 	})
 }

@@ -198,6 +198,7 @@ type Service struct {
 	log  *slog.Logger
 
 	in       chan msg        // to the loop
+	done     chan struct{}   // closed when the loop stopped
 	bootLive chan bootReq    // refills of dry books (live class), served first
 	bootBulk chan bootReq    // bootstraps after a join, reconcile repairs (bulk class)
 	pending  *batch          // writes collected for the next flush
@@ -223,6 +224,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Service, error) {
 	return &Service{
 		opts: opts, db: pool, log: opts.Logger.With(slog.String("component", "stream")),
 		in:       make(chan msg, 8192),
+		done:     make(chan struct{}),
 		bootLive: make(chan bootReq, 4096),
 		bootBulk: make(chan bootReq, 1<<16),
 		pending:  newBatch(),
@@ -360,6 +362,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.log.Info("stream consumer started", slog.String("replica", o.Replica), slog.Int("connections", len(s.slots)),
 		slog.Int("book_size", o.BookSize), slog.Int("shards", o.ShardCount))
 	err := s.loop(runCtx)
+	close(s.done)
 	cancel()
 	wg.Wait()
 	<-writerDone
@@ -419,21 +422,32 @@ type handler struct {
 	slot *slot
 }
 
+// Event hands e to the loop; when the loop is busy the connection's reader
+// waits (back-pressure on the socket rather than an unbounded queue).
 func (h *handler) Event(e stream.Event) {
 	h.s.stats.events.Add(1)
-	h.s.in <- msg{kind: msgEvent, slot: h.slot, event: e}
+	h.put(msg{kind: msgEvent, slot: h.slot, event: e})
 }
-func (h *handler) Joined(slug string) { h.s.in <- msg{kind: msgJoined, slot: h.slot, slug: slug} }
-func (h *handler) Left(slug string)   { h.s.in <- msg{kind: msgLeft, slot: h.slot, slug: slug} }
-func (h *handler) Down(err error)     { h.s.in <- msg{kind: msgDown, slot: h.slot, err: err} }
+func (h *handler) Joined(slug string) { h.put(msg{kind: msgJoined, slot: h.slot, slug: slug}) }
+func (h *handler) Left(slug string)   { h.put(msg{kind: msgLeft, slot: h.slot, slug: slug}) }
+func (h *handler) Down(err error)     { h.put(msg{kind: msgDown, slot: h.slot, err: err}) }
 func (h *handler) Malformed(slug string, raw []byte, err error) {
-	h.s.in <- msg{kind: msgMalformed, slot: h.slot, slug: slug, raw: raw, err: err}
+	h.put(msg{kind: msgMalformed, slot: h.slot, slug: slug, raw: raw, err: err})
+}
+
+// put sends m to the loop unless the loop has stopped.
+func (h *handler) put(m msg) {
+	select {
+	case h.s.in <- m:
+	case <-h.s.done:
+	}
 }
 
 func (s *Service) send(ctx context.Context, m msg) {
 	select {
 	case s.in <- m:
 	case <-ctx.Done():
+	case <-s.done:
 	}
 }
 
