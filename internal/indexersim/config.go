@@ -138,6 +138,184 @@ type Config struct {
 	// Metadata configures each token's metadata document (its metadata_url):
 	// the IPFS gateway path, a rate limit and per-token faults.
 	Metadata MetadataConfig
+
+	// Market configures each collection's order book (book.go): how many
+	// listings are posted per minute and what share are private, in
+	// another currency or invalidated for a while. Zero fields take the
+	// defaults of DefaultMarketConfig.
+	Market MarketConfig
+
+	// Stream configures the Stream API endpoint (GET /socket/websocket):
+	// how often it pushes, and its faults (dropped, duplicated, reordered
+	// and stale replayed events, periodic disconnects, refused keys). The
+	// zero value pushes every event once, in order, and never disconnects.
+	Stream StreamConfig
+}
+
+// MarketConfig configures the order books. With the defaults a collection
+// sees about two and a half listings posted and as many cancelled per
+// minute, plus its sales, transfers and metadata updates: about six stream
+// events per collection per minute, and a floor that changes about every
+// two minutes.
+type MarketConfig struct {
+	// ListingsPerMinute is the mean number of listings posted per
+	// collection per minute (each collection draws its own rate within
+	// ±30% of it). Zero means DefaultListingsPerMinute.
+	ListingsPerMinute float64
+	// TransfersPerHour is the mean number of transfers per collection per
+	// hour besides those of sales. Zero means the default (2); negative
+	// means none.
+	TransfersPerHour float64
+	// MetadataUpdatesPerHour is the mean number of item_metadata_updated
+	// events per collection per hour. Zero means the default (1); negative
+	// means none.
+	MetadataUpdatesPerHour float64
+	// PrivateFraction is the share of listings reserved for one buyer
+	// (never a floor). Zero means the default (0.02); negative means none.
+	PrivateFraction float64
+	// OtherCurrencyFraction is the share of listings priced in USDC rather
+	// than ETH. Zero means the default (0.04); negative means none.
+	OtherCurrencyFraction float64
+	// InvalidateFraction is the share of listings invalidated for a while
+	// (order_invalidate; most come back with order_revalidate). Zero means
+	// the default (0.03); negative means none.
+	InvalidateFraction float64
+}
+
+// Defaults of MarketConfig.
+const (
+	DefaultListingsPerMinute      = 2.5
+	DefaultTransfersPerHour       = 2
+	DefaultMetadataUpdatesPerHour = 1
+	DefaultPrivateFraction        = 0.02
+	DefaultOtherCurrencyFraction  = 0.04
+	DefaultInvalidateFraction     = 0.03
+	maxListingsPerMinute          = 600
+)
+
+// DefaultMarketConfig returns the default market.
+func DefaultMarketConfig() MarketConfig { return MarketConfig{}.withDefaults() }
+
+func (m MarketConfig) withDefaults() MarketConfig {
+	def := func(v *float64, d float64) {
+		switch {
+		case *v == 0:
+			*v = d
+		case *v < 0:
+			*v = 0
+		}
+	}
+	if m.ListingsPerMinute == 0 {
+		m.ListingsPerMinute = DefaultListingsPerMinute
+	}
+	def(&m.TransfersPerHour, DefaultTransfersPerHour)
+	def(&m.MetadataUpdatesPerHour, DefaultMetadataUpdatesPerHour)
+	def(&m.PrivateFraction, DefaultPrivateFraction)
+	def(&m.OtherCurrencyFraction, DefaultOtherCurrencyFraction)
+	def(&m.InvalidateFraction, DefaultInvalidateFraction)
+	return m
+}
+
+func (m MarketConfig) validate() error {
+	var errs []error
+	if !(m.ListingsPerMinute > 0 && m.ListingsPerMinute <= maxListingsPerMinute) {
+		errs = append(errs, fmt.Errorf("market listings per minute must be in (0, %d], got %v", maxListingsPerMinute, m.ListingsPerMinute))
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+		max  float64
+	}{
+		{"market transfers per hour", m.TransfersPerHour, 36_000},
+		{"market metadata updates per hour", m.MetadataUpdatesPerHour, 36_000},
+		{"market private fraction", m.PrivateFraction, 1},
+		{"market other currency fraction", m.OtherCurrencyFraction, 1},
+		{"market invalidate fraction", m.InvalidateFraction, 1},
+	} {
+		if !(f.v >= 0 && f.v <= f.max) {
+			errs = append(errs, fmt.Errorf("%s must be in [0, %v], got %v", f.name, f.max, f.v))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// StreamConfig configures the Stream API endpoint and its faults. Faults
+// are drawn per connection from a sequence seeded by Config.Seed and the
+// connection's number, in the order events are pushed.
+type StreamConfig struct {
+	// Tick is how often a connection pushes the events that happened since
+	// the last push (wall time). Zero means DefaultStreamTick.
+	Tick time.Duration
+	// DropRate is the fraction of events never sent.
+	DropRate float64
+	// DuplicateRate is the fraction of events sent twice (the copy follows
+	// a little later).
+	DuplicateRate float64
+	// ReorderRate is the fraction of events held back and sent after the
+	// event that followed them.
+	ReorderRate float64
+	// StaleReplayRate is the fraction of events after which an older event
+	// of some order sent earlier on the connection is sent again, as a
+	// dead-letter replay would (stream-js README: "DLQ replays can deliver
+	// older state"); usually an order's item_listed after it was sold or
+	// cancelled.
+	StaleReplayRate float64
+	// DisconnectEvery closes every connection abruptly (no close frame,
+	// no phx_close) once it has been open this long by Config.Clock. Zero
+	// means never.
+	DisconnectEvery time.Duration
+	// RefusedKeys are API keys refused at the websocket upgrade (403) even
+	// when Config.APIKeys is empty or lists them: a key revoked for the
+	// stream.
+	RefusedKeys []string
+	// IdleTimeout closes a connection that sent nothing (not even a
+	// heartbeat) for this long, wall time, as Phoenix does after 60 s.
+	// Zero means DefaultStreamIdleTimeout.
+	IdleTimeout time.Duration
+}
+
+// Defaults of StreamConfig.
+const (
+	DefaultStreamTick        = 100 * time.Millisecond
+	DefaultStreamIdleTimeout = 60 * time.Second
+)
+
+func (c StreamConfig) withDefaults() StreamConfig {
+	if c.Tick == 0 {
+		c.Tick = DefaultStreamTick
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultStreamIdleTimeout
+	}
+	return c
+}
+
+func (c StreamConfig) validate() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"stream drop rate", c.DropRate}, {"stream duplicate rate", c.DuplicateRate},
+		{"stream reorder rate", c.ReorderRate}, {"stream stale replay rate", c.StaleReplayRate}} {
+		if !(f.v >= 0 && f.v <= 1) {
+			errs = append(errs, fmt.Errorf("%s must be in [0, 1], got %v", f.name, f.v))
+		}
+	}
+	if c.Tick < time.Millisecond || c.Tick > time.Minute {
+		errs = append(errs, fmt.Errorf("stream tick must be in [1ms, 1m], got %s", c.Tick))
+	}
+	if c.DisconnectEvery < 0 {
+		errs = append(errs, fmt.Errorf("stream disconnect period must be >= 0, got %s", c.DisconnectEvery))
+	}
+	if c.IdleTimeout < 0 {
+		errs = append(errs, fmt.Errorf("stream idle timeout must be >= 0, got %s", c.IdleTimeout))
+	}
+	for i, k := range c.RefusedKeys {
+		if k == "" {
+			errs = append(errs, fmt.Errorf("stream refused key %d is empty", i))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // DefaultConfig returns the default configuration: seed 0, 50 collections of
@@ -173,6 +351,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxBatchNFTs == 0 {
 		c.MaxBatchNFTs = DefaultMaxBatchNFTs
 	}
+	c.Market = c.Market.withDefaults()
+	c.Stream = c.Stream.withDefaults()
 	return c
 }
 
@@ -236,6 +416,12 @@ func (c Config) Validate() error {
 	}
 	if c.OversizeBytes < minOversize {
 		bad("oversize bytes must be >= %d, got %d", minOversize, c.OversizeBytes)
+	}
+	if err := c.Market.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Stream.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.Metadata.validate(); err != nil {
 		errs = append(errs, err)

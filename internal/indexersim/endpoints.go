@@ -88,12 +88,18 @@ func (s *Server) serveStats(r *http.Request, now time.Time) (int, any) {
 		return http.StatusNotFound, notFound()
 	}
 	m := c.market.snapshot(now)
+	// The floor is the cheapest active public listing now (book.go), per
+	// unit and in ETH; 0 when nothing is listed.
+	floor := 0.0
+	if l := c.book.floorAt(now); l != nil {
+		floor = max(round4(l.unit), 0.0001)
+	}
 	return http.StatusOK, wireStats{
 		Total: wireStatsTotal{
 			Volume:           round4(m.vol[3]),
 			Sales:            m.sales[3],
 			NumOwners:        m.owners,
-			FloorPrice:       max(round4(m.floor), 0.0001),
+			FloorPrice:       floor,
 			FloorPriceSymbol: "ETH",
 		},
 		Intervals: []wireInterval{

@@ -90,6 +90,7 @@ type collection struct {
 	allKnown    bool           // Config.AllTraitsKnown: unknown is ignored
 	oneOfOne    map[int]string // token index -> unique value of traits[0]
 	market      *market
+	book        *book // the order book; set by New
 
 	// touched holds the tokens Server.Touch changed: a revision that
 	// redraws their traits and the time that became their updated_at.

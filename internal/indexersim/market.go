@@ -99,11 +99,14 @@ func (m *market) hourSales(h int64) int {
 	return poisson(lambda, unit(hash(m.seed, tagSales, uint64(h))))
 }
 
-// sale returns the minute within its hour and the price of sale k of hour h.
+// sale returns the minute within its hour and the price (ETH, a whole
+// number of micro-ETH) of sale k of hour h, given the hour's opening floor.
+// Most sales fill listings near the floor; about one in seven is a listing
+// just under it (posted below the floor and bought within minutes, book.go).
 func (m *market) sale(h int64, k int, floor float64) (int64, float64) {
 	minute := int64(hash(m.seed, tagSaleMinute, uint64(h), uint64(k)) % 60)
 	u := unit(hash(m.seed, tagSalePrice, uint64(h), uint64(k)))
-	return minute, floor * (1 + 0.6*u*u*u)
+	return minute, max(1, math.Round(floor*(0.99+0.6*u*u*u)*1e6)) / 1e6
 }
 
 // hourTotals sums the sales of hour h whose minute is in (after, upTo].

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +27,9 @@ type Server struct {
 	subgraphs   map[string]*subgraphEndpoint
 	apiKeys     map[string]bool
 	usdPrice    string
+	usdcEth     string // eth_price of USDC: ETH per USDC, a decimal
+	stream      *streamRecorder
+	connSeq     atomic.Uint64
 	limiter     *limiter
 	faults      *faults
 	rec         *recorder
@@ -65,12 +70,17 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		closed:     make(chan struct{}),
 	}
 	s.usdPrice = fmt.Sprintf("%.2f", 2500+1500*unit(hash(uint64(cfg.Seed), 0x05d)))
+	usd, _ := strconv.ParseFloat(s.usdPrice, 64) // formatted above
+	s.usdcEth = strconv.FormatFloat(math.Round(1e10/usd)/1e10, 'f', -1, 64)
+	usdcEth, _ := strconv.ParseFloat(s.usdcEth, 64)
+	s.stream = newStreamRecorder()
 	for _, k := range cfg.APIKeys {
 		s.apiKeys[k] = true
 	}
 	for i := range cfg.Collections {
 		c := newCollection(cfg.Seed, i, cfg.MinTokens, cfg.MaxTokens)
 		c.allKnown = cfg.AllTraitsKnown
+		c.book = newBook(c, cfg.Market, usdcEth)
 		s.collections = append(s.collections, c)
 		s.bySlug[c.info.Slug] = c
 		s.byContract[c.info.Contract] = c
@@ -91,6 +101,9 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	mux.Handle("GET /api/v2/chain/{chain}/contract/{address}/nfts/{identifier}", s.api(EndpointNFT, s.serveNFT))
 	mux.Handle("GET /api/v2/traits/{slug}", s.api(EndpointTraits, s.serveTraits))
 	mux.Handle("POST /api/v2/nfts/batch", s.api(EndpointNFTsBatch, s.serveNFTsBatch))
+	mux.Handle("GET /api/v2/listings/collection/{slug}/best", s.api(EndpointBestListings, s.serveBestListings))
+	mux.Handle("GET /api/v2/events/collection/{slug}", s.api(EndpointEvents, s.serveEvents))
+	mux.HandleFunc("GET /socket/websocket", s.serveSocket)
 	mux.Handle("/api/", s.api(EndpointUnknown, func(*http.Request, time.Time) (int, any) {
 		return http.StatusNotFound, wireErrors{Errors: []string{"not found"}}
 	}))
@@ -149,6 +162,8 @@ func (s *Server) Stats() Stats {
 	st := s.rec.snapshot()
 	meta := s.meta.rec.snapshot()
 	st.Metadata = &meta
+	stream := s.stream.snapshot()
+	st.Stream = &stream
 	if len(s.subgraphs) > 0 {
 		st.Subgraphs = make(map[string]Stats, len(s.subgraphs))
 		for name, e := range s.subgraphs {

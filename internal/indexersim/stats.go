@@ -14,7 +14,11 @@ const (
 	EndpointNFT        = "nft"        // GET /api/v2/chain/{chain}/contract/{address}/nfts/{identifier}
 	EndpointTraits     = "traits"     // GET /api/v2/traits/{slug}
 	EndpointNFTsBatch  = "nfts_batch" // POST /api/v2/nfts/batch
-	EndpointUnknown    = "unknown"    // any other path under /api/
+	// EndpointBestListings is GET /api/v2/listings/collection/{slug}/best.
+	EndpointBestListings = "best_listings"
+	// EndpointEvents is GET /api/v2/events/collection/{slug}.
+	EndpointEvents  = "events"
+	EndpointUnknown = "unknown" // any other path under /api/
 )
 
 // Fault kinds, the keys of Stats.Faults.
@@ -64,6 +68,9 @@ type Stats struct {
 	// counters (EndpointMetadata, EndpointGateway, FaultMetadata*); they
 	// are not in the counters above.
 	Metadata *Stats `json:"metadata,omitempty"`
+	// Stream holds the Stream API's counters (connections, frames, faults);
+	// streamed events are not requests and count against no REST limit.
+	Stream *StreamStats `json:"stream,omitempty"`
 }
 
 // recorder collects Stats. One mutex guards everything; the simulator is

@@ -159,6 +159,7 @@ func (s *Server) Touch(slug string, identifiers ...string) error {
 	for _, i := range idx {
 		c.touchToken(i, now)
 	}
+	c.book.touched(now, idx) // stream subscribers get item_metadata_updated
 	return nil
 }
 
