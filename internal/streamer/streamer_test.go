@@ -1,0 +1,231 @@
+package streamer_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nftsync/nftsync/db/dbtest"
+	"github.com/nftsync/nftsync/internal/admin"
+	"github.com/nftsync/nftsync/internal/indexer"
+	"github.com/nftsync/nftsync/internal/indexer/opensea"
+	"github.com/nftsync/nftsync/internal/indexer/opensea/stream"
+	"github.com/nftsync/nftsync/internal/indexersim"
+	"github.com/nftsync/nftsync/internal/streamer"
+)
+
+// allShards holds every shard: one replica serves every collection (the
+// lease manager's own tests cover how shards are shared).
+type allShards struct {
+	n  int
+	ch chan []int
+}
+
+func (a allShards) Owned() []int {
+	out := make([]int, a.n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+func (a allShards) Changes() <-chan []int { return a.ch }
+
+// env is one test's world: a migrated database, the simulator with its
+// stream, every simulated collection tracked, and a stream consumer.
+type env struct {
+	pool *pgxpool.Pool
+	sim  *indexersim.Running
+	svc  *streamer.Service
+	done chan error
+}
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// setup starts everything with simCfg and the consumer options changed by
+// tune; the consumer stops at cleanup.
+func setup(t *testing.T, simCfg indexersim.Config, tune func(*streamer.Options)) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pool := dbtest.DB(t)
+	sim, err := indexersim.Start(ctx, "127.0.0.1:0", simCfg, quiet())
+	require.NoError(t, err)
+	svc := &admin.Service{DB: pool}
+	for _, slug := range sim.Server.Slugs() {
+		_, err := svc.Track(ctx, "test", admin.TrackParams{Slug: slug, Source: "opensea", Priority: 2})
+		require.NoError(t, err)
+	}
+	market, err := opensea.NewClient(sim.URL, &http.Client{Timeout: 10 * time.Second}, opensea.Options{})
+	require.NoError(t, err)
+	wsURL := "ws" + strings.TrimPrefix(sim.URL, "http") + "/socket/websocket"
+	opts := streamer.Options{
+		Replica: "r1", ShardCount: 4, Shards: allShards{n: 4, ch: make(chan []int)},
+		Dial: func(key string) (streamer.Conn, error) {
+			return stream.New(stream.Options{URL: wsURL, APIKey: key, BackoffMin: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond})
+		},
+		Market: market, FlushInterval: 50 * time.Millisecond, ReloadInterval: 300 * time.Millisecond,
+		LiveInterval: time.Second, Logger: quiet(),
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	s, err := streamer.New(pool, opts)
+	require.NoError(t, err)
+	e := &env{pool: pool, sim: sim, svc: s, done: make(chan error, 1)}
+	go func() { e.done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-e.done:
+			require.NoError(t, err)
+		case <-time.After(20 * time.Second):
+			t.Error("the stream consumer did not stop within 20 s")
+		}
+		_ = sim.Close()
+	})
+	return e
+}
+
+// storedRun is one stored floor value from `from` on.
+type storedRun struct {
+	from   time.Time
+	amount string // "" = no floor
+}
+
+// storedFloors reads the stream floor history of slug, oldest first.
+func storedFloors(t *testing.T, pool *pgxpool.Pool, slug string) []storedRun {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `
+		SELECT h.first_seen_at, COALESCE(h.amount::text, '')
+		FROM floor_price_history h JOIN collections c ON c.id = h.collection_id
+		WHERE c.slug = $1 AND h.source = $2 ORDER BY h.first_seen_at`, slug, streamer.Source)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []storedRun
+	for rows.Next() {
+		var r storedRun
+		require.NoError(t, rows.Scan(&r.from, &r.amount))
+		out = append(out, r)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// sameAmount compares two decimals exactly ("" is no floor).
+func sameAmount(a, b string) bool {
+	if a == "" || b == "" {
+		return a == b
+	}
+	x, ok1 := new(big.Rat).SetString(a)
+	y, ok2 := new(big.Rat).SetString(b)
+	return ok1 && ok2 && x.Cmp(y) == 0
+}
+
+// accuracy samples [from, to) every step: a sample is right when the
+// stored floor at t equals the simulator's true floor at some instant of
+// [t-within, t]. It returns the share of right samples and the first
+// wrong ones.
+func accuracy(t *testing.T, e *env, slug string, from, to time.Time, step, within time.Duration) (float64, []string) {
+	t.Helper()
+	stored := storedFloors(t, e.pool, slug)
+	truth, err := e.sim.Server.FloorChanges(slug, from.Add(-within), to)
+	require.NoError(t, err)
+	at := func(t time.Time) string {
+		i := sort.Search(len(stored), func(i int) bool { return stored[i].from.After(t) })
+		if i == 0 {
+			return "(none)"
+		}
+		return stored[i-1].amount
+	}
+	trueIn := func(a, b time.Time) []string {
+		var vals []string
+		for i, p := range truth {
+			next := to.Add(time.Hour)
+			if i+1 < len(truth) {
+				next = truth[i+1].At
+			}
+			if p.At.After(b) || !next.After(a) {
+				continue
+			}
+			vals = append(vals, p.Price)
+		}
+		return vals
+	}
+	right, total := 0, 0
+	var wrong []string
+	for ts := from; ts.Before(to); ts = ts.Add(step) {
+		total++
+		got := at(ts)
+		ok := false
+		for _, v := range trueIn(ts.Add(-within), ts) {
+			if sameAmount(got, v) {
+				ok = true
+				break
+			}
+		}
+		if ok {
+			right++
+		} else if len(wrong) < 5 {
+			wrong = append(wrong, ts.Format("15:04:05.000")+" stored "+got+" true "+strings.Join(trueIn(ts.Add(-within), ts), ","))
+		}
+	}
+	return float64(right) / float64(total), wrong
+}
+
+// waitLive waits until every collection's stream is live with a floor.
+func waitLive(t *testing.T, e *env, n int, within time.Duration) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var live int
+		err := e.pool.QueryRow(context.Background(), `
+			SELECT count(*) FROM collection_streams s
+			JOIN floor_price_latest f ON f.collection_id = s.collection_id AND f.source = $1
+			WHERE s.state = 'live'`, streamer.Source).Scan(&live)
+		return err == nil && live == n
+	}, within, 50*time.Millisecond, "every collection live with a stream floor")
+}
+
+// TestFloorFollowsTheMarket: with a clean stream the stored floor is the
+// simulator's true floor within a second of every change, stored as
+// opensea:stream with the event's time as source_as_of.
+func TestFloorFollowsTheMarket(t *testing.T) {
+	t.Parallel()
+	cfg := indexersim.Config{Seed: 181, Collections: 4, MinTokens: 100, MaxTokens: 100}
+	cfg.Market.ListingsPerMinute = 40 // floors move every few seconds
+	e := setup(t, cfg, nil)
+	waitLive(t, e, 4, 30*time.Second)
+	from := time.Now().Add(500 * time.Millisecond)
+	time.Sleep(12 * time.Second)
+	to := time.Now().Add(-time.Second)
+	changes := 0
+	for _, slug := range e.sim.Server.Slugs() {
+		share, wrong := accuracy(t, e, slug, from, to, 50*time.Millisecond, time.Second)
+		t.Logf("%s: stored floor right at %.2f%% of instants", slug, 100*share)
+		require.GreaterOrEqual(t, share, 0.99, "%s: wrong at %v", slug, wrong)
+		truth, err := e.sim.Server.FloorChanges(slug, from, to)
+		require.NoError(t, err)
+		changes += len(truth) - 1
+	}
+	require.Positive(t, changes, "the market moved during the test")
+	// Provenance: the newest stream floor carries the event's sent_at.
+	var asOf, seen time.Time
+	require.NoError(t, e.pool.QueryRow(context.Background(), `
+		SELECT source_as_of, last_seen_at FROM floor_price_latest WHERE source = $1 ORDER BY last_seen_at DESC LIMIT 1`,
+		streamer.Source).Scan(&asOf, &seen))
+	require.False(t, asOf.After(seen), "source_as_of is the event's time, before it was stored")
+	require.WithinDuration(t, seen, asOf, 5*time.Second)
+	st := e.svc.Stats()
+	t.Logf("events %d, floor changes %d, lag p50 %s p99 %s, REST calls %d", st.Events, st.FloorWrites, st.LagP50, st.LagP99, st.RESTCalls)
+	require.Less(t, st.LagP99, time.Second)
+}
+
+var _ = errors.New
+var _ indexer.Listing
