@@ -274,7 +274,6 @@ func (b *book) genListing(m int64, k int) *listing {
 		l.expires = l.created + 12*3_600_000 - 1
 		l.end = l.created + 20_000 + int64(-math.Log(1-u(5))*180_000)
 	} else {
-		price = ref * (1.01 + 1.2*u(4)*u(4))
 		l.expires = l.created + expiryChoices[hash(h, 6)%uint64(len(expiryChoices))]*3_600_000 - 1
 		l.end = math.MaxInt64
 		if u(5) < 0.5 {
@@ -284,6 +283,11 @@ func (b *book) genListing(m int64, k int) *listing {
 	l.endKind = evCancel
 	if l.end >= l.expires {
 		l.end, l.endKind = l.expires, evExpire
+	}
+	if price == 0 {
+		// A depth listing stays above the reference for its whole life
+		// (a listing under the market would be bought at once).
+		price = max(ref*(1.01+1.2*u(4)*u(4)), 1.002*m64.floorBound(m, floorDiv(l.end, 60_000)+1))
 	}
 	l.private = u(8) < b.cfg.PrivateFraction
 	if u(9) < b.cfg.OtherCurrencyFraction {

@@ -243,7 +243,7 @@ func (s *Server) wireListing(c *collection, l *listing) wireListing {
 	}
 	proceeds, fee := l.rawSplit()
 	id := strconv.Itoa(firstTokenID + l.token)
-	sig := hex256(hash(l.key, 0x519))[:132]
+	sig := hex256(hash(l.key, 0x519)) + hex256(hash(l.key, 0x51a))[2:] + "1b" // r, s, v
 	return wireListing{
 		OrderHash: orderHash(l.key),
 		Chain:     c.info.Chain,

@@ -88,6 +88,26 @@ func (m *market) floorAt(minute int64) float64 {
 	return m.floorBase * math.Exp(x)
 }
 
+// floorBound returns an upper bound of floorAt over the minutes [from, to]:
+// each octave's smooth interpolation stays between the knots around the
+// interval; the short octaves are bounded by their amplitude.
+func (m *market) floorBound(from, to int64) float64 {
+	x := 0.0
+	for _, o := range floorOctaves {
+		k0, k1 := floorDiv(from, o.period), floorDiv(to, o.period)+1
+		if k1-k0 > 8 {
+			x += o.amp
+			continue
+		}
+		hi := -1.0
+		for k := k0; k <= k1; k++ {
+			hi = max(hi, 2*unit(hash(m.seed, tagFloor, uint64(o.period), uint64(k)))-1)
+		}
+		x += o.amp * hi
+	}
+	return m.floorBase * math.Exp(x)
+}
+
 // hourSales returns the number of sales in an absolute hour. There are none
 // before simEpochHour.
 func (m *market) hourSales(h int64) int {
