@@ -21,14 +21,14 @@ WITH free AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE stream_shards s
-SET owner = $1, lease_until = $2::timestamptz, acquired_at = $3::timestamptz, updated_at = $3::timestamptz
+SET owner = $1::text, lease_until = $2::timestamptz, acquired_at = $3::timestamptz, updated_at = $3::timestamptz
 FROM free
 WHERE s.shard = free.shard
 RETURNING s.shard
 `
 
 type ShardClaimParams struct {
-	Replica    pgtype.Text
+	Replica    string
 	LeaseUntil time.Time
 	Now        time.Time
 	ShardCount int32
@@ -143,12 +143,12 @@ func (q *Queries) ShardPrune(ctx context.Context, arg ShardPruneParams) error {
 
 const shardRelease = `-- name: ShardRelease :exec
 UPDATE stream_shards SET owner = NULL, lease_until = NULL, acquired_at = NULL, updated_at = $1::timestamptz
-WHERE owner = $2 AND shard = ANY ($3::int[])
+WHERE owner = $2::text AND shard = ANY ($3::int[])
 `
 
 type ShardReleaseParams struct {
 	Now     time.Time
-	Replica pgtype.Text
+	Replica string
 	Shards  []int32
 }
 
@@ -160,14 +160,14 @@ func (q *Queries) ShardRelease(ctx context.Context, arg ShardReleaseParams) erro
 
 const shardRenew = `-- name: ShardRenew :many
 UPDATE stream_shards SET lease_until = $1::timestamptz, updated_at = $2::timestamptz
-WHERE owner = $3 AND shard < $4::int
+WHERE owner = $3::text AND shard < $4::int
 RETURNING shard
 `
 
 type ShardRenewParams struct {
 	LeaseUntil time.Time
 	Now        time.Time
-	Replica    pgtype.Text
+	Replica    string
 	ShardCount int32
 }
 
@@ -227,7 +227,7 @@ func (q *Queries) ShardReplicaHeartbeat(ctx context.Context, arg ShardReplicaHea
 const shardReplicaRemove = `-- name: ShardReplicaRemove :exec
 WITH released AS (
     UPDATE stream_shards SET owner = NULL, lease_until = NULL, acquired_at = NULL, updated_at = $2::timestamptz
-    WHERE owner = $1
+    WHERE owner = $1::text
 )
 DELETE FROM stream_replicas WHERE replica = $1
 `

@@ -37,7 +37,7 @@ ORDER BY r.replica;
 -- others take its shards at their next renewal.
 WITH released AS (
     UPDATE stream_shards SET owner = NULL, lease_until = NULL, acquired_at = NULL, updated_at = @now::timestamptz
-    WHERE owner = @replica
+    WHERE owner = @replica::text
 )
 DELETE FROM stream_replicas WHERE replica = @replica;
 
@@ -46,7 +46,7 @@ DELETE FROM stream_replicas WHERE replica = @replica;
 -- them. A lease another replica took after it lapsed is not the caller's
 -- any more and is not returned.
 UPDATE stream_shards SET lease_until = @lease_until::timestamptz, updated_at = @now::timestamptz
-WHERE owner = @replica AND shard < @shard_count::int
+WHERE owner = @replica::text AND shard < @shard_count::int
 RETURNING shard;
 
 -- name: ShardClaim :many
@@ -62,7 +62,7 @@ WITH free AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE stream_shards s
-SET owner = @replica, lease_until = @lease_until::timestamptz, acquired_at = @now::timestamptz, updated_at = @now::timestamptz
+SET owner = @replica::text, lease_until = @lease_until::timestamptz, acquired_at = @now::timestamptz, updated_at = @now::timestamptz
 FROM free
 WHERE s.shard = free.shard
 RETURNING s.shard;
@@ -70,7 +70,7 @@ RETURNING s.shard;
 -- name: ShardRelease :exec
 -- Gives up the replica's leases on shards (those beyond its fair share).
 UPDATE stream_shards SET owner = NULL, lease_until = NULL, acquired_at = NULL, updated_at = @now::timestamptz
-WHERE owner = @replica AND shard = ANY (@shards::int[]);
+WHERE owner = @replica::text AND shard = ANY (@shards::int[]);
 
 -- name: ShardList :many
 -- Every shard with its holder (owner NULL or lease_until past: free).

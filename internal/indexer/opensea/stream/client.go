@@ -410,7 +410,7 @@ func (e *redactedError) Unwrap() error { return e.err }
 // answered something on it, which resets the reconnect backoff.
 func (c *Client) connect(ctx context.Context, h Handler) (proven bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, c.joinTimeout)
-	conn, resp, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPClient: c.httpClient})
+	conn, resp, err := websocket.Dial(dctx, c.url, &websocket.DialOptions{HTTPClient: c.httpClient}) //nolint:bodyclose // the library closes the handshake body (its Dial doc)
 	cancel()
 	if err != nil {
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
@@ -418,7 +418,7 @@ func (c *Client) connect(ctx context.Context, h Handler) (proven bool, err error
 		}
 		return false, fmt.Errorf("stream: connect: %w", c.redact(err))
 	}
-	defer conn.CloseNow()
+	defer func() { _ = conn.CloseNow() }()
 	conn.SetReadLimit(c.maxFrame * hardLimitFactor)
 
 	c.mu.Lock()
@@ -440,41 +440,53 @@ func (c *Client) connect(ctx context.Context, h Handler) (proven bool, err error
 	}()
 	c.log.InfoContext(ctx, "stream: connected", slog.String("url", c.safeURL))
 
-	s := &session{c: c, conn: conn, h: h, gen: gen}
+	s := &session{c: c, conn: conn, h: h, gen: gen, readDone: make(chan struct{})}
 	sctx, scancel := context.WithCancel(ctx)
-	readDone := make(chan error, 1)
-	go func() { readDone <- s.readLoop(sctx) }()
-	err = s.loop(sctx, readDone)
-	scancel()
+	go func() {
+		s.readErr = s.readLoop(sctx)
+		close(s.readDone)
+	}()
+	err = s.loop(sctx)
 	if ctx.Err() != nil {
+		// Say goodbye, briefly: the close handshake needs the reader.
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 100*time.Millisecond)
+		go func() { <-cctx.Done(); _ = conn.CloseNow() }()
 		_ = conn.Close(websocket.StatusNormalClosure, "")
+		ccancel()
 	}
-	conn.CloseNow()
-	if rerr := <-readDone; err == nil {
-		err = rerr
+	scancel()
+	_ = conn.CloseNow()
+	<-s.readDone // no handler call after Down
+	if err == nil {
+		err = s.readErr
 	}
 	return s.proven.Load(), err
 }
 
 // session is one live connection.
 type session struct {
-	c      *Client
-	conn   *websocket.Conn
-	h      Handler
-	gen    uint64
-	proven atomic.Bool
+	c        *Client
+	conn     *websocket.Conn
+	h        Handler
+	gen      uint64
+	proven   atomic.Bool
+	readDone chan struct{} // closed when readLoop returned readErr
+	readErr  error
 }
 
 // loop sends joins, leaves and heartbeats until the connection ends.
-func (s *session) loop(ctx context.Context, readDone <-chan error) error {
+func (s *session) loop(ctx context.Context) error {
 	c := s.c
 	hb := time.NewTicker(c.heartbeat)
 	defer hb.Stop()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		frames, next := s.plan(time.Now())
-		frames = append(frames, c.reportLefts(s.h, s.gen)...)
+		// Leaves first: a slug left and joined again must not have its new
+		// join followed by the old join's leave.
+		frames := c.reportLefts(s.h, s.gen)
+		joins, next := s.plan(time.Now())
+		frames = append(frames, joins...)
 		for _, f := range frames {
 			if err := s.write(ctx, f); err != nil {
 				return err
@@ -484,8 +496,8 @@ func (s *session) loop(ctx context.Context, readDone <-chan error) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-readDone:
-			return err
+		case <-s.readDone:
+			return s.readErr
 		case <-hb.C:
 			c.mu.Lock()
 			pending := c.hbRef
@@ -496,7 +508,7 @@ func (s *session) loop(ctx context.Context, readDone <-chan error) error {
 			}
 			c.mu.Unlock()
 			if pending != "" {
-				return errHeartbeatTimeout
+				return ErrHeartbeatTimeout
 			}
 			if err := s.write(ctx, f); err != nil {
 				return err

@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,8 +110,7 @@ type payloadDTO struct {
 
 func (e Event) decode() (*payloadDTO, error) {
 	var p payloadDTO
-	dec := json.NewDecoder(bytes.NewReader(e.Payload))
-	if err := dec.Decode(&p); err != nil {
+	if err := json.Unmarshal(e.Payload, &p); err != nil {
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) && typ.Field != "" {
 			return nil, fmt.Errorf("%s payload: field %s: got JSON %s", e.Type, typ.Field, typ.Value)

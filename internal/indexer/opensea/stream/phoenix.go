@@ -1,7 +1,6 @@
 package stream
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,8 +121,7 @@ func decodeEvent(slug string, f frame) (Event, error) {
 		return Event{}, fmt.Errorf("%s message: want object, got JSON %s", f.Event, indexer.JSONKind(f.Payload))
 	}
 	var m message
-	dec := json.NewDecoder(bytes.NewReader(f.Payload))
-	if err := dec.Decode(&m); err != nil {
+	if err := json.Unmarshal(f.Payload, &m); err != nil {
 		return Event{}, fmt.Errorf("%s message: %w", f.Event, err)
 	}
 	ev := Event{Slug: slug, Type: f.Event}
@@ -162,6 +160,6 @@ func slugOf(topic string) (string, bool) {
 // Options.MaxFrameBytes; the frame is discarded and the connection lives on.
 var ErrFrameTooLarge = errors.New("frame too large")
 
-// errHeartbeatTimeout ends a connection whose heartbeat went unanswered
-// until the next tick.
-var errHeartbeatTimeout = errors.New("heartbeat not answered within one interval")
+// ErrHeartbeatTimeout is the Down error of a connection whose heartbeat
+// went unanswered until the next tick.
+var ErrHeartbeatTimeout = errors.New("heartbeat not answered within one interval")
