@@ -103,17 +103,20 @@ WITH due AS (
     JOIN refresh_kinds t ON t.refresh_kind = s.kind
     CROSS JOIN LATERAL (SELECT COALESCE(s.target_age_seconds, t.target_age_seconds)::float8 AS target) tg
     LEFT JOIN volume_latest v ON v.collection_id = c.id AND v.source = c.source AND v.time_window = '1d'
+    LEFT JOIN collection_streams cs ON cs.collection_id = s.collection_id AND s.kind = $2::text
     WHERE s.next_due_at <= $1::timestamptz AND c.status = 'active'
+      AND NOT (cs.state IS NOT DISTINCT FROM 'live' AND cs.updated_at > $3::timestamptz
+               AND COALESCE(s.last_planned_at, '-infinity') > $4::timestamptz)
 ), ranked AS (
     SELECT due.collection_id, due.kind, due.next_due_at, due.slug, due.source, due.priority, due.score, row_number() OVER (PARTITION BY due.source ORDER BY due.score DESC, due.collection_id, due.kind) AS n
     FROM due
 ), picked AS (
     SELECT r.collection_id, r.kind, r.next_due_at, r.slug, r.source, r.priority, r.score
     FROM ranked r
-    LEFT JOIN (SELECT unnest($2::text[]) AS source, unnest($3::bigint[]) AS calls) b ON b.source = r.source
+    LEFT JOIN (SELECT unnest($5::text[]) AS source, unnest($6::bigint[]) AS calls) b ON b.source = r.source
     WHERE b.calls IS NULL OR r.n <= b.calls
     ORDER BY r.score DESC, r.collection_id, r.kind
-    LIMIT $4
+    LIMIT $7
 ), locked AS (
     SELECT s.collection_id, s.kind
     FROM collection_schedules s
@@ -130,10 +133,13 @@ RETURNING p.collection_id, p.kind, p.slug, p.source, p.priority, p.score
 `
 
 type ScheduleClaimDueParams struct {
-	Now           time.Time
-	BudgetSources []string
-	BudgetCalls   []int64
-	MaxRows       int32
+	Now             time.Time
+	StreamKind      string
+	StreamLiveAfter time.Time
+	ReconcileBefore time.Time
+	BudgetSources   []string
+	BudgetCalls     []int64
+	MaxRows         int32
 }
 
 type ScheduleClaimDueRow struct {
@@ -161,9 +167,18 @@ type ScheduleClaimDueRow struct {
 //
 // Each source takes at most its budget of pairs (budget_sources[i] gets
 // budget_calls[i]; a source not listed is bounded only by max_rows).
+//
+// A pair of kind stream_kind (the floor) whose collection is served by a
+// live stream (collection_streams: state live, marked after stream_live_after)
+// is due only for a reconcile: when it was last planned before
+// reconcile_before. A stream that went down or whose mark went stale brings
+// the pair back to its normal schedule at once.
 func (q *Queries) ScheduleClaimDue(ctx context.Context, arg ScheduleClaimDueParams) ([]ScheduleClaimDueRow, error) {
 	rows, err := q.db.Query(ctx, scheduleClaimDue,
 		arg.Now,
+		arg.StreamKind,
+		arg.StreamLiveAfter,
+		arg.ReconcileBefore,
 		arg.BudgetSources,
 		arg.BudgetCalls,
 		arg.MaxRows,

@@ -44,6 +44,18 @@ type Deps struct {
 	// Traits configures the fetch_traits job and the trait checks of
 	// sync_tokens.
 	Traits TraitsConfig
+	// StreamLiveTTL is how recent a collection's live stream mark must be
+	// for its floor job to treat the floor as streamed (a reconcile under
+	// the bulk class); 0 means DefaultStreamLiveTTL. Keep it equal to the
+	// planner's PlanOptions.StreamLiveTTL.
+	StreamLiveTTL time.Duration
+}
+
+func (d *Deps) streamLiveTTL() time.Duration {
+	if d.StreamLiveTTL <= 0 {
+		return DefaultStreamLiveTTL
+	}
+	return d.StreamLiveTTL
 }
 
 // TraitsConfig configures per-token trait fetching. Zero fields take the

@@ -44,6 +44,14 @@ func refreshMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, arg
 		return nil //nolint:nilerr // inactive collections complete without work
 	}
 	now := d.now()
+	// A floor a live stream keeps current is fetched only as a reconcile:
+	// under the bulk class, and checked against the stream's floor.
+	streamed := false
+	if kind == RefreshFloorPrice {
+		if streamed, err = streamLive(ctx, d, c, now); err != nil {
+			return err
+		}
+	}
 	freshFrom, err := marketStatsFreshFrom(ctx, d, c, kind, plannedAt(args, job), now)
 	if err != nil {
 		return err
@@ -55,7 +63,11 @@ func refreshMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, arg
 	reused := stats != nil
 	op := "fetch stats " + c.Slug
 	if !reused {
-		stats, err = fetchMarketStats(ctx, d, job, c, args)
+		class := ratelimit.ClassLive
+		if streamed {
+			class = ratelimit.ClassBulk
+		}
+		stats, err = fetchMarketStats(ctx, d, job, c, args, class)
 		if err != nil {
 			return handleFetchError(ctx, d, job, c, op, err)
 		}
@@ -80,6 +92,9 @@ func refreshMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, arg
 			}
 		}
 		return fmt.Errorf("%s: %w", op, err)
+	}
+	if streamed {
+		return reconcileStreamFloor(ctx, d, job, c, rows.floor)
 	}
 	return nil
 }
@@ -194,12 +209,13 @@ func claimMarketStatsOnce(ctx context.Context, d *Deps, job *rivertype.JobRow, c
 	return stats, nil
 }
 
-// fetchMarketStats calls upstream under the job's rate-limit class.
-func fetchMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, args CollectionArgs) (*indexer.Stats, error) {
+// fetchMarketStats calls upstream under the job's rate-limit class (class
+// unless the refresh is manual).
+func fetchMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, c *db.Collection, args CollectionArgs, class ratelimit.Class) (*indexer.Stats, error) {
 	idx, err := d.indexer(c.Source)
 	if err == nil {
 		var s *indexer.Stats
-		s, err = idx.Stats(withClass(ctx, args, ratelimit.ClassLive), c.Slug)
+		s, err = idx.Stats(withClass(ctx, args, class), c.Slug)
 		if err == nil {
 			return s, nil
 		}

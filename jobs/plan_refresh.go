@@ -82,6 +82,14 @@ type PlanRefreshWorker struct {
 // starving live refreshes). Jobs asking another source (volume from a
 // subgraph) are throttled by that source's limiter. A source not in Rates
 // is bounded only by Batch.
+//
+// Streams. A collection whose floor a live stream keeps current (its
+// collection_streams row is live and was marked within StreamLiveTTL; the
+// stream consumer marks live collections every 15 s) has its floor planned
+// only every Reconcile, as a check of the stream against /stats (the floor
+// job then calls under the bulk class and cross-checks; see
+// fetch_floor_price). When the stream goes down or its mark goes stale
+// (a dead replica), the floor is back on its own interval at the next tick.
 type PlanOptions struct {
 	// Batch is the most pairs planned per tick; 0 means 1000.
 	Batch int32
@@ -90,6 +98,32 @@ type PlanOptions struct {
 	Rates map[string]float64
 	// Interval is the time between ticks the budget covers; 0 means 5 s.
 	Interval time.Duration
+	// Reconcile is how often the floor of a live-streamed collection is
+	// still fetched over REST; 0 means DefaultReconcile.
+	Reconcile time.Duration
+	// StreamLiveTTL is how recent a stream's live mark must be for the
+	// collection to count as streamed; 0 means DefaultStreamLiveTTL.
+	StreamLiveTTL time.Duration
+}
+
+// Defaults of PlanOptions' stream fields.
+const (
+	DefaultReconcile     = 15 * time.Minute
+	DefaultStreamLiveTTL = 60 * time.Second
+)
+
+func (o PlanOptions) reconcile() time.Duration {
+	if o.Reconcile <= 0 {
+		return DefaultReconcile
+	}
+	return o.Reconcile
+}
+
+func (o PlanOptions) streamLiveTTL() time.Duration {
+	if o.StreamLiveTTL <= 0 {
+		return DefaultStreamLiveTTL
+	}
+	return o.StreamLiveTTL
 }
 
 // StarvationBoundTicks is the most ticks a due pair waits before it is
@@ -196,6 +230,7 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 	// Claimed pairs are advanced by the same statement.
 	due, err := q.ScheduleClaimDue(ctx, db.ScheduleClaimDueParams{
 		Now: now, BudgetSources: sources, BudgetCalls: calls, MaxRows: opts.batch(),
+		StreamKind: RefreshFloorPrice, StreamLiveAfter: now.Add(-opts.streamLiveTTL()), ReconcileBefore: now.Add(-opts.reconcile()),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("claim due schedules: %w", err)
