@@ -271,7 +271,7 @@ func (l LimitConfig) Describe() string {
 
 func (c *Config) jobsConfig() jobs.Config {
 	return jobs.Config{MaxWorkers: c.MaxWorkers, PlanInterval: c.PlanInterval, PlanBatch: c.PlanBatch,
-		PlanRates: c.PlanRates(), History: c.History, MaintainInterval: c.MaintainInterval}
+		PlanRates: c.PlanRates(), History: c.History, MaintainInterval: c.MaintainInterval, Reconcile: c.Stream.ReconcileInterval}
 }
 
 // PlanRates is the planner's request budget per source (see PlanRate): by
