@@ -110,6 +110,13 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_METADATA_SLOW_DELAY", "30s", "Simulator fault: how long a slow metadata document takes."},
 	{"NFTSYNC_SIM_METADATA_OVERSIZE_RATE", "0", "Simulator fault: fraction of tokens whose metadata document is over 16 MiB."},
 	{"NFTSYNC_SIM_METADATA_NOT_JSON_RATE", "0", "Simulator fault: fraction of tokens whose metadata document is an HTML page or truncated JSON."},
+	{"NFTSYNC_SIM_MARKET_LISTINGS_PER_MINUTE", "2.5", "Simulator: listings posted per collection per minute (each collection within ±30% of it); as many are cancelled, sold or expire. About six stream events per collection per minute at the default."},
+	{"NFTSYNC_SIM_STREAM_DROP_RATE", "0", "Simulator fault: fraction of stream events never sent."},
+	{"NFTSYNC_SIM_STREAM_DUPLICATE_RATE", "0", "Simulator fault: fraction of stream events sent twice."},
+	{"NFTSYNC_SIM_STREAM_REORDER_RATE", "0", "Simulator fault: fraction of stream events sent after the event that followed them."},
+	{"NFTSYNC_SIM_STREAM_STALE_RATE", "0", "Simulator fault: fraction of stream events followed by a replay of an older event of some order (a dead-letter replay)."},
+	{"NFTSYNC_SIM_STREAM_DISCONNECT_EVERY", "0", "Simulator fault: close every stream connection abruptly once it has been open this long (0 = never)."},
+	{"NFTSYNC_SIM_STREAM_REFUSED_KEYS", "(unset)", "Simulator fault: comma-separated API keys the Stream endpoint refuses at the upgrade (403), as for a key revoked for the stream."},
 	{"NFTSYNC_HTTP_TIMEOUT", "30s", "Timeout of one upstream HTTP request."},
 	{"NFTSYNC_TOKENURI_IPFS_GATEWAYS", "https://ipfs.io/ipfs/,https://dweb.link/ipfs/", "token_uri: IPFS gateway URL prefixes, comma-separated, tried in order (the next on failure); ipfs://CID/path is appended. dev points it at the simulator."},
 	{"NFTSYNC_TOKENURI_AR_GATEWAYS", "https://arweave.net/,https://ar-io.net/", "token_uri: Arweave gateway URL prefixes for ar:// URLs, comma-separated, tried in order."},
@@ -233,6 +240,15 @@ func loadConfig(getenv func(string) string) (*cli.Config, error) {
 		}
 	}
 	c.SimFaults.TierSet = getenv("NFTSYNC_SIM_TIER") != ""
+	c.SimFaults.Market.ListingsPerMinute = p.float("NFTSYNC_SIM_MARKET_LISTINGS_PER_MINUTE", 0, 0)
+	c.SimFaults.Stream = indexersim.StreamConfig{
+		DropRate:        p.fraction("NFTSYNC_SIM_STREAM_DROP_RATE"),
+		DuplicateRate:   p.fraction("NFTSYNC_SIM_STREAM_DUPLICATE_RATE"),
+		ReorderRate:     p.fraction("NFTSYNC_SIM_STREAM_REORDER_RATE"),
+		StaleReplayRate: p.fraction("NFTSYNC_SIM_STREAM_STALE_RATE"),
+		DisconnectEvery: p.duration("NFTSYNC_SIM_STREAM_DISCONNECT_EVERY", 0, 0),
+		RefusedKeys:     cli.SplitList(getenv("NFTSYNC_SIM_STREAM_REFUSED_KEYS")),
+	}
 	c.PlanRate = cmp.Or(getenv("NFTSYNC_PLAN_RATE"), "auto")
 	if c.PlanRate != "auto" && c.PlanRate != "off" {
 		r, err := ratelimit.ParseRate(c.PlanRate)

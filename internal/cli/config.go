@@ -183,6 +183,10 @@ type SimFaults struct {
 	// Metadata is the token metadata host and IPFS gateway: path, rate
 	// limit and per-token faults.
 	Metadata indexersim.MetadataConfig
+	// Market is the simulated order books' activity; Stream the Stream
+	// endpoint's faults.
+	Market indexersim.MarketConfig
+	Stream indexersim.StreamConfig
 }
 
 // SubgraphConfig is one configured marketplace subgraph endpoint.
@@ -245,6 +249,7 @@ func (c *Config) SimConfig() indexersim.Config {
 		PerKeyRate: f.PerKeyRate, Tier: f.Tier, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
 		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
 		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate, Metadata: f.Metadata,
+		Market: f.Market, Stream: f.Stream,
 		Subgraphs: c.simSubgraphConfigs(),
 	}
 }
