@@ -207,7 +207,18 @@ type progress struct {
 
 	lastEvents int64
 	lastAt     time.Time
+	// calls are (time, market REST calls so far) samples of the last
+	// progressWindow, for the current rate of calls.
+	calls []callSample
 }
+
+type callSample struct {
+	at    time.Time
+	calls int64
+}
+
+// progressWindow is the window of the REST calls rate on the progress line.
+const progressWindow = 5 * time.Minute
 
 func (p *progress) report(ctx context.Context, logger *slog.Logger, every time.Duration) {
 	t := time.NewTicker(every)
@@ -252,15 +263,22 @@ func (p *progress) log(ctx context.Context, logger *slog.Logger) (complete, tota
 	p.lastEvents, p.lastAt = st.Events, now
 	// Market REST calls: floor polls (stats) and the stream's bootstraps,
 	// refills and gap backfills, per collection and hour since start.
+	// The rate is over the last few minutes (the first ones include the
+	// books' bootstrap).
 	calls := p.sim.Stats().ByEndpoint[indexersim.EndpointStats] + st.RESTCalls
+	p.calls = append(p.calls, callSample{at: now, calls: calls})
+	for len(p.calls) > 2 && now.Sub(p.calls[1].at) >= progressWindow {
+		p.calls = p.calls[1:]
+	}
 	perCollHour := 0.0
-	if hours := now.Sub(p.start).Hours(); total > 0 && hours > 0 {
-		perCollHour = float64(calls) / float64(total) / hours
+	if first := p.calls[0]; total > 0 && now.After(first.at) {
+		perCollHour = float64(calls-first.calls) / float64(total) / now.Sub(first.at).Hours()
 	}
 	logger.Info("stream", slog.String("events_per_s", fmt.Sprintf("%.1f", rate)),
 		slog.Duration("lag_p50", st.LagP50.Round(time.Millisecond)), slog.Duration("lag_p99", st.LagP99.Round(time.Millisecond)),
 		slog.Int64("live", st.Live), slog.Int64("topics", st.Topics), slog.Int64("floor_changes", st.FloorWrites),
-		slog.Int64("sales", st.Sales), slog.String("rest_calls_per_collection_hour", fmt.Sprintf("%.2f", perCollHour)))
+		slog.Int64("sales", st.Sales), slog.String("rest_calls_per_collection_hour", fmt.Sprintf("%.2f", perCollHour)),
+		slog.Duration("rest_window", now.Sub(p.calls[0].at).Round(time.Second)))
 	return complete, total, nil
 }
 
