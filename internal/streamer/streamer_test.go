@@ -2,10 +2,11 @@ package streamer_test
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"math/big"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"sort"
 	"strings"
@@ -17,11 +18,12 @@ import (
 
 	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/internal/admin"
-	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexer/opensea"
 	"github.com/nftsync/nftsync/internal/indexer/opensea/stream"
 	"github.com/nftsync/nftsync/internal/indexersim"
+	"github.com/nftsync/nftsync/internal/pgcluster"
 	"github.com/nftsync/nftsync/internal/streamer"
+	"github.com/nftsync/nftsync/migrations"
 )
 
 // allShards holds every shard: one replica serves every collection (the
@@ -55,8 +57,13 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // tune; the consumer stops at cleanup.
 func setup(t *testing.T, simCfg indexersim.Config, tune func(*streamer.Options)) *env {
 	t.Helper()
+	return setupOn(t, dbtest.DB(t), simCfg, tune)
+}
+
+// setupOn is setup on a migrated database of the caller's.
+func setupOn(t *testing.T, pool *pgxpool.Pool, simCfg indexersim.Config, tune func(*streamer.Options)) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	pool := dbtest.DB(t)
 	sim, err := indexersim.Start(ctx, "127.0.0.1:0", simCfg, quiet())
 	require.NoError(t, err)
 	svc := &admin.Service{DB: pool}
@@ -230,8 +237,52 @@ func TestFloorFollowsTheMarket(t *testing.T) {
 	require.Less(t, st.LagP99, time.Second)
 }
 
-var _ = errors.New
-var _ indexer.Listing
+// TestPostgresRestart: PostgreSQL stops while events flow and comes back
+// on the same address. The consumer keeps its books and the writes it
+// could not commit, and floors flow again without a restart.
+func TestPostgresRestart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "pg")
+	cl, err := pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Fast: true, Logger: quiet()})
+	if err != nil && os.Getenv("CI") == "" {
+		t.Skipf("no private PostgreSQL for this test: %v", err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cl.Stop(context.Background()) })
+	require.NoError(t, cl.CreateDatabase(ctx, "nftsync"))
+	pool, err := pgxpool.New(ctx, cl.DSN("nftsync"))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, err = migrations.Up(ctx, pool, quiet())
+	require.NoError(t, err)
+
+	cfg := indexersim.Config{Seed: 183, Collections: 4, MinTokens: 100, MaxTokens: 100}
+	cfg.Market.ListingsPerMinute = 40
+	e := setupOn(t, pool, cfg, nil)
+	waitLive(t, e, 4, 30*time.Second)
+	require.NoError(t, cl.Stop(ctx))
+	down := time.Now()
+	time.Sleep(3 * time.Second) // events keep coming meanwhile
+	cl, err = pgcluster.Start(ctx, pgcluster.Options{Dir: dir, Fast: true, Logger: quiet()})
+	require.NoError(t, err)
+	before := e.svc.Stats().FloorWrites
+	require.Eventually(t, func() bool { return e.svc.Stats().FloorWrites > before }, time.Minute, 100*time.Millisecond,
+		"floor changes are stored again after the restart")
+	t.Logf("floors stored again %s after PostgreSQL stopped", time.Since(down).Round(time.Millisecond))
+	// Once back, the stored floors are the true ones again.
+	from := time.Now().Add(time.Second)
+	time.Sleep(8 * time.Second)
+	to := time.Now().Add(-time.Second)
+	for _, slug := range e.sim.Server.Slugs() {
+		share, wrong := accuracy(t, e, slug, from, to, 50*time.Millisecond, time.Second)
+		require.GreaterOrEqual(t, share, 0.99, "%s after the restart: %v", slug, wrong)
+	}
+	// The states written before the outage and marked since are current.
+	var live int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM collection_streams WHERE state = 'live' AND updated_at > $1`, down).Scan(&live))
+	require.Equal(t, 4, live, "live states are marked again after the restart")
+}
 
 // TestFloorUnderFaults: dropped, duplicated, reordered and stale replayed
 // events and a disconnect every few seconds. Duplicates and replays never
