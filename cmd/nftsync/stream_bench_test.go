@@ -367,3 +367,4 @@ func (sb *streamBench) belowTrue(b *testing.B, from, to time.Time) int {
 	}
 	return n
 }
+

@@ -55,13 +55,13 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // setup starts everything with simCfg and the consumer options changed by
 // tune; the consumer stops at cleanup.
-func setup(t *testing.T, simCfg indexersim.Config, tune func(*streamer.Options)) *env {
+func setup(t testing.TB, simCfg indexersim.Config, tune func(*streamer.Options)) *env {
 	t.Helper()
 	return setupOn(t, dbtest.DB(t), simCfg, tune)
 }
 
 // setupOn is setup on a migrated database of the caller's.
-func setupOn(t *testing.T, pool *pgxpool.Pool, simCfg indexersim.Config, tune func(*streamer.Options)) *env {
+func setupOn(t testing.TB, pool *pgxpool.Pool, simCfg indexersim.Config, tune func(*streamer.Options)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sim, err := indexersim.Start(ctx, "127.0.0.1:0", simCfg, quiet())
@@ -74,10 +74,11 @@ func setupOn(t *testing.T, pool *pgxpool.Pool, simCfg indexersim.Config, tune fu
 	market, err := opensea.NewClient(sim.URL, &http.Client{Timeout: 10 * time.Second}, opensea.Options{})
 	require.NoError(t, err)
 	wsURL := "ws" + strings.TrimPrefix(sim.URL, "http") + "/socket/websocket"
-	opts := streamer.Options{
+	var opts streamer.Options
+	opts = streamer.Options{
 		Replica: "r1", ShardCount: 4, Shards: allShards{n: 4, ch: make(chan []int)},
 		Dial: func(key string) (streamer.Conn, error) {
-			return stream.New(stream.Options{URL: wsURL, APIKey: key, BackoffMin: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond})
+			return stream.New(stream.Options{URL: wsURL, APIKey: key, BackoffMin: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond, Logger: opts.Logger})
 		},
 		Market: market, FlushInterval: 50 * time.Millisecond, ReloadInterval: 300 * time.Millisecond,
 		LiveInterval: time.Second, Logger: quiet(),
@@ -191,7 +192,7 @@ func accuracy(t *testing.T, e *env, slug string, from, to time.Time, step, withi
 }
 
 // waitLive waits until every collection's stream is live with a floor.
-func waitLive(t *testing.T, e *env, n int, within time.Duration) {
+func waitLive(t testing.TB, e *env, n int, within time.Duration) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		var live int
