@@ -8,12 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db/dbtest"
@@ -348,4 +353,123 @@ func requireNoResurrection(t *testing.T, e *env, from, to time.Time) {
 			}
 		}
 	}
+}
+
+// TestMetadataUpdateRefetchesThatToken: item_metadata_updated makes just
+// that token's traits due and enqueues one fetch_traits of its collection,
+// scheduled after the settle delay; more updates of the collection before
+// it runs join the same job.
+func TestMetadataUpdateRefetchesThatToken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := indexersim.Config{Seed: 185, Collections: 2, MinTokens: 10, MaxTokens: 10}
+	cfg.Market.MetadataUpdatesPerHour = -1 // only the updates the test makes
+	pool := dbtest.DB(t)
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	require.NoError(t, err)
+	e := setupOn(t, pool, cfg, func(o *streamer.Options) { o.Enqueue = rc; o.TraitsSettle = time.Minute })
+	slugs := e.sim.Server.Slugs()
+	info, _ := e.sim.Server.Collection(slugs[0])
+	var collID int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM collections WHERE slug = $1`, slugs[0]).Scan(&collID))
+	old := time.Now().Add(-24 * time.Hour).UTC().Truncate(time.Second)
+	for i := range 5 {
+		_, err := pool.Exec(ctx, `INSERT INTO tokens (collection_id, contract, token_id, traits_known, source_updated_at, fetched_at, sync_run, raw, traits_checked_at, traits_as_of)
+			VALUES ($1, $2, $3, true, $4, $4, 1, '{}', $4, $4)`, collID, info.Contract, strconv.Itoa(info.FirstTokenID+i), old)
+		require.NoError(t, err)
+	}
+	waitLive(t, e, 2, 30*time.Second)
+	require.NoError(t, e.sim.Server.Touch(slugs[0], strconv.Itoa(info.FirstTokenID+1), strconv.Itoa(info.FirstTokenID+3)))
+
+	due := func() []string {
+		rows, err := pool.Query(ctx, `SELECT token_id FROM tokens WHERE collection_id = $1 AND traits_as_of IS DISTINCT FROM source_updated_at ORDER BY token_id::numeric`, collID)
+		require.NoError(t, err)
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var id string
+			require.NoError(t, rows.Scan(&id))
+			out = append(out, id)
+		}
+		return out
+	}
+	want := []string{strconv.Itoa(info.FirstTokenID + 1), strconv.Itoa(info.FirstTokenID + 3)}
+	require.Eventually(t, func() bool { return slices.Equal(due(), want) }, 15*time.Second, 50*time.Millisecond, "just the updated tokens are due")
+	jobs := func() (n int, scheduled time.Time) {
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*), COALESCE(max(scheduled_at), 'epoch') FROM river_job WHERE kind = 'fetch_traits' AND args->>'collection_id' = $1`,
+			strconv.FormatInt(collID, 10)).Scan(&n, &scheduled))
+		return n, scheduled
+	}
+	n, at := jobs()
+	require.Equal(t, 1, n, "one trait fetch for the collection")
+	require.WithinDuration(t, time.Now().Add(time.Minute), at, 20*time.Second, "scheduled after the settle delay")
+	// Another update before the fetch runs: the same job fetches it.
+	require.NoError(t, e.sim.Server.Touch(slugs[0], strconv.Itoa(info.FirstTokenID+2)))
+	require.Eventually(t, func() bool { return len(due()) == 3 }, 15*time.Second, 50*time.Millisecond)
+	n, _ = jobs()
+	require.Equal(t, 1, n, "still one trait fetch")
+	var other int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'fetch_traits' AND args->>'collection_id' <> $1`, strconv.FormatInt(collID, 10)).Scan(&other))
+	require.Zero(t, other, "no fetch for a collection without updates")
+}
+
+// TestTrackingJoinsAndLeaves: tracking a collection joins its topic and
+// untracking leaves it, without a restart.
+func TestTrackingJoinsAndLeaves(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := indexersim.Config{Seed: 186, Collections: 3, MinTokens: 10, MaxTokens: 10}
+	e := setup(t, cfg, nil)
+	waitLive(t, e, 3, 30*time.Second)
+	slugs := e.sim.Server.Slugs()
+	svc := &admin.Service{DB: e.pool}
+	_, err := svc.Untrack(ctx, "test", slugs[1])
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		st := e.sim.Server.StreamStats()
+		return st.Leaves >= 1 && e.svc.Stats().Topics == 2
+	}, 15*time.Second, 50*time.Millisecond, "the untracked collection's topic is left")
+	_, err = svc.Track(ctx, "test", admin.TrackParams{Slug: slugs[1], Source: "opensea", Priority: 2})
+	require.NoError(t, err)
+	waitLive(t, e, 3, 30*time.Second)
+	require.EqualValues(t, 3, e.svc.Stats().Topics)
+}
+
+// TestRefusedKey: a key the Stream API refuses at the upgrade is taken out
+// of the pool (loudly, through the key guard) and its collections move to
+// the other key's connection.
+func TestRefusedKey(t *testing.T) {
+	t.Parallel()
+	cfg := indexersim.Config{Seed: 187, Collections: 4, MinTokens: 10, MaxTokens: 10}
+	cfg.Stream.RefusedKeys = []string{"revoked-key"}
+	guard := &keyGuard{}
+	e := setup(t, cfg, func(o *streamer.Options) {
+		o.Keys = []string{"revoked-key", "good-key"}
+		o.Keyguard = guard
+		o.KeyRefusedPause = time.Hour
+	})
+	waitLive(t, e, 4, 30*time.Second)
+	require.Eventually(t, func() bool { return guard.rejected() == "revoked-key" }, 10*time.Second, 50*time.Millisecond)
+	require.Positive(t, e.sim.Server.StreamStats().Refused)
+}
+
+// keyGuard records the keys taken out of the pool.
+type keyGuard struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (g *keyGuard) RejectKey(_ context.Context, source, key string, status int) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if source == "opensea" && status == http.StatusUnauthorized {
+		g.keys = append(g.keys, key)
+	}
+	return nil
+}
+
+func (g *keyGuard) rejected() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return strings.Join(slices.Compact(g.keys), ",")
 }
