@@ -367,4 +367,3 @@ func (sb *streamBench) belowTrue(b *testing.B, from, to time.Time) int {
 	}
 	return n
 }
-

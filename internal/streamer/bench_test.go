@@ -46,7 +46,7 @@ func payload(typ, slug string, n int, order string, price int64, at time.Time) j
 		"item":       map[string]any{"nft_id": fmt.Sprintf("ethereum/0x495f947276749ce646f68ac8c248420045cb7b5e/%d", n%10000)},
 		"order_hash": order, "quantity": 1, "is_private": false,
 		"payment_token": map[string]any{"address": "0x0000000000000000000000000000000000000000", "decimals": 18, "eth_price": "1.000000000000000", "symbol": "ETH"},
-		"listing_date": at.Format(time.RFC3339Nano), "expiration_date": at.Add(24 * time.Hour).Format(time.RFC3339Nano),
+		"listing_date":  at.Format(time.RFC3339Nano), "expiration_date": at.Add(24 * time.Hour).Format(time.RFC3339Nano),
 		"maker": map[string]any{"address": "0xa4ff2b59d72f76ee51051196d25e3998cdc579c6"},
 	}
 	switch typ {
