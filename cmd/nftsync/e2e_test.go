@@ -95,6 +95,12 @@ func TestDevEndToEnd(t *testing.T) {
 	// Our progress line is logged at INFO; River's periodic chatter is not.
 	require.Contains(t, logs.String(), "msg=progress")
 	require.NotContains(t, logs.String(), "Producer job counts")
+	// dev streams the simulator's market: live floors, and the stream's
+	// progress line.
+	require.Contains(t, logs.String(), "msg=stream events_per_s=")
+	var streamed int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM floor_price_latest WHERE source = 'opensea:stream'`).Scan(&streamed))
+	require.Equal(t, 4, streamed, "every collection has a stream floor")
 
 	withUnknown := 0
 	for _, slug := range truth.Slugs() {

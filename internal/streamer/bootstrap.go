@@ -14,9 +14,10 @@ type bootReq struct {
 	c    *coll
 	slug string
 	gen  int64
-	// bulk: a bootstrap (bulk class), else a refill of a dry book (live
-	// class). joined: the bootstrap follows a join, and backfillFrom (when
-	// set) is where the sales missed since the last join begin.
+	// bulk: a bootstrap (queued behind refills), else a refill of a dry
+	// book. joined: the bootstrap follows a join, and backfillFrom (when
+	// set) is where the sales missed since the last join begin. See
+	// fetchBook for the limiter classes.
 	bulk         bool
 	joined       bool
 	backfillFrom time.Time
@@ -80,8 +81,15 @@ func (s *Service) bootWorker(ctx context.Context) {
 // the sales since the gap began.
 func (s *Service) fetchBook(ctx context.Context, req bootReq) *bootResult {
 	res := &bootResult{req: req}
+	// Classes: the book's call after a join is the collection's floor
+	// refresh while it is not live (the planner polls it meanwhile, under
+	// the live class, and stops once it is live), so it competes as live
+	// work: under bulk a free key's budget, all taken by those polls, would
+	// never let the books warm up. A refill of a dry book is live too. A
+	// repair after a reconcile difference (the stream still serves the
+	// collection) and the sales backfill are bulk.
 	class := ratelimit.ClassLive
-	if req.bulk {
+	if req.bulk && !req.joined {
 		class = ratelimit.ClassBulk
 	}
 	cctx := ratelimit.WithClass(ctx, class)
@@ -102,6 +110,7 @@ func (s *Service) fetchBook(ctx context.Context, req bootReq) *bootResult {
 	// The events endpoint takes whole seconds: start a second early, the
 	// ledger's unique key drops what is stored already.
 	after := req.backfillFrom.Add(-time.Second)
+	cctx = ratelimit.WithClass(ctx, ratelimit.ClassBulk)
 	cursor := ""
 	for range s.opts.BackfillPages {
 		s.stats.restCalls.Add(1)
