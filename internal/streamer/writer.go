@@ -419,4 +419,4 @@ func invalidSale(sl indexer.Sale) string {
 }
 
 // decimalRE is a non-negative decimal that numeric(78,18) holds.
-var decimalRE = regexp.MustCompile(`^[0-9]{1,60}(\.[0-9]{1,18})?$`)
+var decimalRE = regexp.MustCompile(`^[0-9]{1,60}(\.[0-9]{1,18})?$`) //nolint:gochecknoglobals // compiled once, read-only
