@@ -53,10 +53,9 @@ func (s *Service) bootWorker(ctx context.Context) {
 			}
 		}
 		var res *bootResult
-		for {
-			if req.c.gen.Load() != req.gen {
-				break // superseded (a newer bootstrap, a gap, or the collection left): no call
-			}
+		// A request superseded meanwhile (a newer bootstrap, a gap, or the
+		// collection left) makes no call.
+		for req.c.gen.Load() == req.gen {
 			res = s.fetchBook(ctx, req)
 			if ctx.Err() != nil {
 				return

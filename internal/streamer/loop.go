@@ -39,8 +39,6 @@ func (s *Service) loop(ctx context.Context) error {
 			go s.readNeedsBootstrap(ctx)
 		case <-expire.C:
 			s.expireAll()
-		case f := <-s.flushed:
-			_ = f
 		case m := <-s.in:
 			s.handle(ctx, m)
 		}

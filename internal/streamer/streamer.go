@@ -197,13 +197,12 @@ type Service struct {
 	db   *pgxpool.Pool
 	log  *slog.Logger
 
-	in       chan msg        // to the loop
-	done     chan struct{}   // closed when the loop stopped
-	bootLive chan bootReq    // refills of dry books (live class), served first
-	bootBulk chan bootReq    // bootstraps after a join, reconcile repairs (bulk class)
-	pending  *batch          // writes collected for the next flush
-	pmu      sync.Mutex      // guards pending
-	flushed  chan flushStats // the writer's reports to the loop
+	in       chan msg      // to the loop
+	done     chan struct{} // closed when the loop stopped
+	bootLive chan bootReq  // refills of dry books (live class), served first
+	bootBulk chan bootReq  // bootstraps after a join, reconcile repairs (bulk class)
+	pending  *batch        // writes collected for the next flush
+	pmu      sync.Mutex    // guards pending
 
 	// loop-owned state
 	colls  map[int64]*coll
@@ -228,7 +227,6 @@ func New(pool *pgxpool.Pool, opts Options) (*Service, error) {
 		bootLive: make(chan bootReq, 4096),
 		bootBulk: make(chan bootReq, 1<<16),
 		pending:  newBatch(),
-		flushed:  make(chan flushStats, 16),
 		colls:    map[int64]*coll{},
 		bySlug:   map[string]*coll{},
 	}, nil

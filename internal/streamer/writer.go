@@ -115,8 +115,6 @@ func (b *batch) mergeOlder(old *batch) {
 	}
 }
 
-type flushStats struct{ floors, sales int }
-
 // writer commits what the loop collected every FlushInterval. A failed
 // flush (PostgreSQL restarting) keeps its rows for the next one: floors and
 // states newest-wins, sales and updates appended (bounded).
@@ -419,4 +417,4 @@ func invalidSale(sl indexer.Sale) string {
 }
 
 // decimalRE is a non-negative decimal that numeric(78,18) holds.
-var decimalRE = regexp.MustCompile(`^[0-9]{1,60}(\.[0-9]{1,18})?$`) //nolint:gochecknoglobals // compiled once, read-only
+var decimalRE = regexp.MustCompile(`^[0-9]{1,60}(\.[0-9]{1,18})?$`)
