@@ -144,7 +144,12 @@ const aPICollectionList = `-- name: APICollectionList :many
 SELECT c.id, c.source, c.slug, c.chain, c.priority, c.status, c.status_reason, c.created_at, c.updated_at, c.traits_source
 FROM collections c
 LEFT JOIN collection_metadata m ON m.collection_id = c.id
-LEFT JOIN floor_price_current f ON f.collection_id = c.id AND f.source = c.source
+LEFT JOIN LATERAL (
+    SELECT fc.amount FROM floor_price_current fc
+    WHERE fc.collection_id = c.id AND fc.source IN (c.source, c.source || ':stream')
+    ORDER BY fc.fetched_at DESC, fc.source
+    LIMIT 1
+) f ON true
 LEFT JOIN volume_current v ON v.collection_id = c.id AND v.source = c.source AND v.time_window = '1d'
 WHERE ($1::text = '' OR c.chain = $1::text)
   AND ($2::text = '' OR c.source = $2::text)
@@ -174,7 +179,8 @@ type APICollectionListParams struct {
 // tokens costs one statement per field, whatever the page size.
 // A page of collections matching the filter (empty strings match all), in
 // the given order: VOLUME_1D and FLOOR highest first, NAME A-Z, UPDATED
-// newest first; id breaks ties.
+// newest first; id breaks ties. The floor is the one shown
+// (APIFloorByCollections: the newer of polled and streamed).
 func (q *Queries) APICollectionList(ctx context.Context, arg APICollectionListParams) ([]Collection, error) {
 	rows, err := q.db.Query(ctx, aPICollectionList,
 		arg.Chain,
@@ -239,10 +245,12 @@ func (q *Queries) APIContractsByCollections(ctx context.Context, collectionIds [
 }
 
 const aPIFloorByCollections = `-- name: APIFloorByCollections :many
-SELECT f.collection_id, f.source, COALESCE(f.amount::text, '')::text AS amount, f.currency, f.decimals, f.owners, f.fetched_at, f.source_as_of
+SELECT DISTINCT ON (f.collection_id)
+       f.collection_id, f.source, COALESCE(f.amount::text, '')::text AS amount, f.currency, f.decimals, f.owners, f.fetched_at, f.source_as_of
 FROM floor_price_current f
-JOIN collections c ON c.id = f.collection_id AND c.source = f.source
+JOIN collections c ON c.id = f.collection_id AND f.source IN (c.source, c.source || ':stream')
 WHERE f.collection_id = ANY($1::bigint[])
+ORDER BY f.collection_id, f.fetched_at DESC, f.source
 `
 
 type APIFloorByCollectionsRow struct {
@@ -256,8 +264,10 @@ type APIFloorByCollectionsRow struct {
 	SourceAsOf   pgtype.Timestamptz
 }
 
-// The current floor of each collection from the collection's own source.
-// amount is ” when the source reported no floor.
+// The current floor of each collection: the newest observation of the
+// collection's own source (polled) and of its stream (source
+// '<source>:stream', kept by the Stream API). amount is ” when the source
+// reported no floor.
 func (q *Queries) APIFloorByCollections(ctx context.Context, collectionIds []int64) ([]APIFloorByCollectionsRow, error) {
 	rows, err := q.db.Query(ctx, aPIFloorByCollections, collectionIds)
 	if err != nil {
@@ -288,9 +298,10 @@ func (q *Queries) APIFloorByCollections(ctx context.Context, collectionIds []int
 }
 
 const aPIFloorKeysAll = `-- name: APIFloorKeysAll :many
-SELECT f.collection_id, COALESCE(f.amount::text, '')::text AS amount, f.currency
+SELECT DISTINCT ON (f.collection_id) f.collection_id, COALESCE(f.amount::text, '')::text AS amount, f.currency
 FROM floor_price_current f
-JOIN collections c ON c.id = f.collection_id AND c.source = f.source
+JOIN collections c ON c.id = f.collection_id AND f.source IN (c.source, c.source || ':stream')
+ORDER BY f.collection_id, f.fetched_at DESC, f.source
 `
 
 type APIFloorKeysAllRow struct {
@@ -299,8 +310,9 @@ type APIFloorKeysAllRow struct {
 	Currency     string
 }
 
-// Every tracked collection's current floor as amount and currency: where a
-// floorChanged subscription to all collections starts from.
+// Every tracked collection's current floor (as APIFloorByCollections picks
+// it) as amount and currency: where a floorChanged subscription to all
+// collections starts from.
 func (q *Queries) APIFloorKeysAll(ctx context.Context) ([]APIFloorKeysAllRow, error) {
 	rows, err := q.db.Query(ctx, aPIFloorKeysAll)
 	if err != nil {
@@ -322,9 +334,9 @@ func (q *Queries) APIFloorKeysAll(ctx context.Context) ([]APIFloorKeysAllRow, er
 }
 
 const aPIFreshnessByCollections = `-- name: APIFreshnessByCollections :many
-SELECT s.collection_id, s.kind, s.interval_seconds, s.next_due_at, s.last_success_at,
+SELECT s.collection_id, s.kind, s.interval_seconds, s.next_due_at, s.last_success_at, f.live_marked_at,
        f.target_age_seconds::integer AS target_age_seconds,
-       COALESCE(f.age_seconds, 0)::float8 AS age_seconds, f.stale::boolean AS stale
+       COALESCE(f.age_seconds, 0)::float8 AS age_seconds, f.stale::boolean AS stale, f.mode::text AS mode
 FROM collection_schedules s
 JOIN collection_freshness f ON f.collection_id = s.collection_id AND f.kind = s.kind
 WHERE s.collection_id = ANY($1::bigint[])
@@ -337,14 +349,18 @@ type APIFreshnessByCollectionsRow struct {
 	IntervalSeconds  int32
 	NextDueAt        time.Time
 	LastSuccessAt    pgtype.Timestamptz
+	LiveMarkedAt     pgtype.Timestamptz
 	TargetAgeSeconds int32
 	AgeSeconds       float64
 	Stale            bool
+	Mode             string
 }
 
 // Every schedule of the collections with its achieved freshness from the
 // collection_freshness view (age, target, stale), as the CLI and metrics
 // show it; age_seconds is 0 when it never succeeded (last_success_at NULL).
+// mode is live for a floor a stream keeps current (live_marked_at: its
+// last live mark, which counts as a success), else polled.
 func (q *Queries) APIFreshnessByCollections(ctx context.Context, collectionIds []int64) ([]APIFreshnessByCollectionsRow, error) {
 	rows, err := q.db.Query(ctx, aPIFreshnessByCollections, collectionIds)
 	if err != nil {
@@ -360,9 +376,11 @@ func (q *Queries) APIFreshnessByCollections(ctx context.Context, collectionIds [
 			&i.IntervalSeconds,
 			&i.NextDueAt,
 			&i.LastSuccessAt,
+			&i.LiveMarkedAt,
 			&i.TargetAgeSeconds,
 			&i.AgeSeconds,
 			&i.Stale,
+			&i.Mode,
 		); err != nil {
 			return nil, err
 		}
@@ -1045,25 +1063,30 @@ func (q *Queries) APITraitsByTokens(ctx context.Context, arg APITraitsByTokensPa
 }
 
 const aPIVolumesByCollections = `-- name: APIVolumesByCollections :many
-SELECT v.collection_id, v.source, v.time_window, v.amount::text AS amount, v.currency, v.decimals, v.sales, v.owners, v.fetched_at
+SELECT v.collection_id, v.source, v.time_window, v.amount::text AS amount, v.currency, v.decimals, v.sales, v.owners, v.fetched_at,
+       cs.sales_covered_since
 FROM volume_current v
 JOIN collections c ON c.id = v.collection_id AND c.source = v.source
+LEFT JOIN collection_streams cs ON cs.collection_id = v.collection_id
 WHERE v.collection_id = ANY($1::bigint[])
 ORDER BY v.collection_id, CASE v.time_window WHEN '1d' THEN 1 WHEN '7d' THEN 2 WHEN '30d' THEN 3 ELSE 4 END
 `
 
 type APIVolumesByCollectionsRow struct {
-	CollectionID int64
-	Source       string
-	TimeWindow   string
-	Amount       string
-	Currency     string
-	Decimals     int16
-	Sales        pgtype.Int8
-	Owners       pgtype.Int8
-	FetchedAt    time.Time
+	CollectionID      int64
+	Source            string
+	TimeWindow        string
+	Amount            string
+	Currency          string
+	Decimals          int16
+	Sales             pgtype.Int8
+	Owners            pgtype.Int8
+	FetchedAt         time.Time
+	SalesCoveredSince pgtype.Timestamptz
 }
 
+// sales_covered_since: the start of the collection's gap-free sales ledger
+// (collection_streams; NULL: none), which may serve the 1-day figure.
 func (q *Queries) APIVolumesByCollections(ctx context.Context, collectionIds []int64) ([]APIVolumesByCollectionsRow, error) {
 	rows, err := q.db.Query(ctx, aPIVolumesByCollections, collectionIds)
 	if err != nil {
@@ -1083,6 +1106,7 @@ func (q *Queries) APIVolumesByCollections(ctx context.Context, collectionIds []i
 			&i.Sales,
 			&i.Owners,
 			&i.FetchedAt,
+			&i.SalesCoveredSince,
 		); err != nil {
 			return nil, err
 		}

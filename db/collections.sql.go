@@ -29,7 +29,7 @@ func (q *Queries) CollectionContractUpsert(ctx context.Context, arg CollectionCo
 const collectionFreshnessList = `-- name: CollectionFreshnessList :many
 SELECT collection_id, kind, target_age_seconds::integer AS target_age_seconds,
        COALESCE(age_seconds, 0)::float8 AS age_seconds, (last_success_at IS NULL)::boolean AS never,
-       stale::boolean AS stale
+       stale::boolean AS stale, mode::text AS mode
 FROM collection_freshness
 ORDER BY collection_id, kind
 `
@@ -41,10 +41,12 @@ type CollectionFreshnessListRow struct {
 	AgeSeconds       float64
 	Never            bool
 	Stale            bool
+	Mode             string
 }
 
 // Achieved freshness of every collection and kind (collection_freshness):
-// age in seconds (0 with never = true), target and the stale flag.
+// age in seconds (0 with never = true), target, the stale flag and mode
+// (live: a floor a stream keeps current; polled).
 func (q *Queries) CollectionFreshnessList(ctx context.Context) ([]CollectionFreshnessListRow, error) {
 	rows, err := q.db.Query(ctx, collectionFreshnessList)
 	if err != nil {
@@ -61,6 +63,7 @@ func (q *Queries) CollectionFreshnessList(ctx context.Context) ([]CollectionFres
 			&i.AgeSeconds,
 			&i.Never,
 			&i.Stale,
+			&i.Mode,
 		); err != nil {
 			return nil, err
 		}

@@ -12,9 +12,9 @@ import (
 const metricsDataAge = `-- name: MetricsDataAge :many
 SELECT s.kind,
        count(*)::bigint AS collections,
-       count(*) FILTER (WHERE s.last_success_at IS NULL)::bigint AS never,
-       COALESCE(max(EXTRACT(EPOCH FROM (now() - s.last_success_at))), 0)::float8 AS max_seconds,
-       COALESCE(avg(EXTRACT(EPOCH FROM (now() - s.last_success_at))), 0)::float8 AS avg_seconds,
+       count(*) FILTER (WHERE f.last_success_at IS NULL)::bigint AS never,
+       COALESCE(max(EXTRACT(EPOCH FROM (now() - f.last_success_at))), 0)::float8 AS max_seconds,
+       COALESCE(avg(EXTRACT(EPOCH FROM (now() - f.last_success_at))), 0)::float8 AS avg_seconds,
        count(*) FILTER (WHERE f.stale)::bigint AS stale
 FROM collection_schedules s
 JOIN collections c ON c.id = s.collection_id AND c.status = 'active'
@@ -33,7 +33,8 @@ type MetricsDataAgeRow struct {
 
 // Per refresh kind, over active collections: how old the newest successful
 // refresh is (max and mean, seconds), how many never succeeded and how many
-// are past their freshness target (collection_freshness).
+// are past their freshness target (collection_freshness: a floor a live
+// stream keeps current counts the stream's last mark as its success).
 func (q *Queries) MetricsDataAge(ctx context.Context) ([]MetricsDataAgeRow, error) {
 	rows, err := q.db.Query(ctx, metricsDataAge)
 	if err != nil {

@@ -103,10 +103,12 @@ type CollectionFreshness struct {
 	Status           string
 	Kind             string
 	TargetAgeSeconds int32
-	LastSuccessAt    pgtype.Timestamptz
+	LastSuccessAt    time.Time
 	AgeSeconds       float64
 	OverdueSeconds   float64
 	Stale            pgtype.Bool
+	Mode             string
+	LiveMarkedAt     pgtype.Timestamptz
 }
 
 type CollectionMetadatum struct {

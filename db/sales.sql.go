@@ -318,7 +318,7 @@ func (q *Queries) SalesRecent(ctx context.Context, arg SalesRecentParams) ([]Sal
 
 const salesWindowTotals = `-- name: SalesWindowTotals :one
 SELECT count(*)::bigint AS sales,
-       COALESCE(sum(amount * COALESCE(eth_price, CASE WHEN currency IN ('ETH', 'WETH') THEN 1 END)), 0)::text AS volume_eth,
+       round(COALESCE(sum(amount * COALESCE(eth_price, CASE WHEN currency IN ('ETH', 'WETH') THEN 1 END)), 0), 18)::numeric(78, 18)::text AS volume_eth,
        count(*) FILTER (WHERE eth_price IS NULL AND currency NOT IN ('ETH', 'WETH'))::bigint AS unpriced
 FROM sales
 WHERE collection_id = $1 AND sold_at >= $2::timestamptz
@@ -336,7 +336,8 @@ type SalesWindowTotalsRow struct {
 }
 
 // A collection's sales at or after since: how many, their volume in ETH
-// (each sale's amount times its eth_price; ETH and WETH count one to one),
+// (each sale's amount times its eth_price, rounded to 18 decimals; ETH and
+// WETH count one to one),
 // and how many of them have no known ETH price (then the volume is
 // incomplete).
 func (q *Queries) SalesWindowTotals(ctx context.Context, arg SalesWindowTotalsParams) (SalesWindowTotalsRow, error) {

@@ -419,6 +419,27 @@ CREATE TABLE public.collection_schedules (
 
 
 --
+-- Name: collection_streams; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.collection_streams (
+    collection_id bigint NOT NULL,
+    shard integer,
+    state text NOT NULL,
+    owner text NOT NULL,
+    since timestamp with time zone NOT NULL,
+    last_event_at timestamp with time zone,
+    last_event_sent_at timestamp with time zone,
+    bootstrapped_at timestamp with time zone,
+    needs_bootstrap boolean DEFAULT false NOT NULL,
+    sales_covered_since timestamp with time zone,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT collection_streams_shard_check CHECK ((shard >= 0)),
+    CONSTRAINT collection_streams_state_check CHECK ((state = ANY (ARRAY['joining'::text, 'live'::text, 'down'::text])))
+);
+
+
+--
 -- Name: collections; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -467,13 +488,25 @@ CREATE VIEW public.collection_freshness AS
     c.status,
     s.kind,
     COALESCE(s.target_age_seconds, t.target_age_seconds) AS target_age_seconds,
-    s.last_success_at,
-    (EXTRACT(epoch FROM (now() - s.last_success_at)))::double precision AS age_seconds,
-    ((EXTRACT(epoch FROM (now() - s.last_success_at)) - (COALESCE(s.target_age_seconds, t.target_age_seconds))::numeric))::double precision AS overdue_seconds,
-    ((s.last_success_at IS NULL) OR ((now() - s.last_success_at) > make_interval(secs => (COALESCE(s.target_age_seconds, t.target_age_seconds))::double precision))) AS stale
-   FROM ((public.collection_schedules s
+    e.last_success_at,
+    (EXTRACT(epoch FROM (now() - e.last_success_at)))::double precision AS age_seconds,
+    ((EXTRACT(epoch FROM (now() - e.last_success_at)) - (COALESCE(s.target_age_seconds, t.target_age_seconds))::numeric))::double precision AS overdue_seconds,
+    ((e.last_success_at IS NULL) OR ((now() - e.last_success_at) > make_interval(secs => (COALESCE(s.target_age_seconds, t.target_age_seconds))::double precision))) AS stale,
+    e.mode,
+    cs.updated_at AS live_marked_at
+   FROM ((((public.collection_schedules s
      JOIN public.collections c ON ((c.id = s.collection_id)))
-     LEFT JOIN public.refresh_kinds t ON ((t.refresh_kind = s.kind)));
+     LEFT JOIN public.refresh_kinds t ON ((t.refresh_kind = s.kind)))
+     LEFT JOIN public.collection_streams cs ON (((cs.collection_id = s.collection_id) AND (s.kind = 'floor_price'::text) AND (cs.state = 'live'::text) AND (cs.updated_at > (now() - '00:01:00'::interval)))))
+     CROSS JOIN LATERAL ( SELECT
+                CASE
+                    WHEN (cs.collection_id IS NULL) THEN s.last_success_at
+                    ELSE GREATEST(s.last_success_at, cs.updated_at)
+                END AS last_success_at,
+                CASE
+                    WHEN (cs.collection_id IS NULL) THEN 'polled'::text
+                    ELSE 'live'::text
+                END AS mode) e);
 
 
 --
@@ -511,27 +544,6 @@ CREATE TABLE public.collection_routes (
     sources text[] NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT collection_routes_sources_check CHECK ((cardinality(sources) > 0))
-);
-
-
---
--- Name: collection_streams; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.collection_streams (
-    collection_id bigint NOT NULL,
-    shard integer,
-    state text NOT NULL,
-    owner text NOT NULL,
-    since timestamp with time zone NOT NULL,
-    last_event_at timestamp with time zone,
-    last_event_sent_at timestamp with time zone,
-    bootstrapped_at timestamp with time zone,
-    needs_bootstrap boolean DEFAULT false NOT NULL,
-    sales_covered_since timestamp with time zone,
-    updated_at timestamp with time zone NOT NULL,
-    CONSTRAINT collection_streams_shard_check CHECK ((shard >= 0)),
-    CONSTRAINT collection_streams_state_check CHECK ((state = ANY (ARRAY['joining'::text, 'live'::text, 'down'::text])))
 );
 
 

@@ -494,6 +494,9 @@ WITH marked AS (
     SET state = EXCLUDED.state, owner = EXCLUDED.owner, shard = EXCLUDED.shard,
         since = CASE WHEN s.state = EXCLUDED.state THEN s.since ELSE EXCLUDED.since END,
         updated_at = EXCLUDED.updated_at
+    -- A replica that lost the collection's shard marks it down when it
+    -- leaves the topic; that must not hide the new owner's live stream.
+    WHERE EXCLUDED.state <> 'down' OR s.owner = EXCLUDED.owner
     RETURNING s.collection_id, s.since
 )
 SELECT nftsync_data_changed(ARRAY(SELECT collection_id FROM marked WHERE since = $1::timestamptz ORDER BY collection_id), 'FLOOR')
@@ -511,7 +514,8 @@ type StreamStatesMarkParams struct {
 // consumer marks live collections again every 15 s, which keeps them live
 // for the planner. A change of state changes what the API shows (a live or
 // a polled floor), so it bumps those collections' data versions; a
-// re-mark does not. Collections no longer tracked are skipped.
+// re-mark does not. Collections no longer tracked are skipped, and so is a
+// down mark of a collection another replica owns now.
 func (q *Queries) StreamStatesMark(ctx context.Context, arg StreamStatesMarkParams) error {
 	_, err := q.db.Exec(ctx, streamStatesMark,
 		arg.At,

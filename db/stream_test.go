@@ -70,12 +70,25 @@ func TestStreamStatesMark(t *testing.T) {
 	_, err = q.StreamStateGet(ctx, 999999)
 	require.ErrorIs(t, db.Interpret(err), db.ErrNotFound)
 
+	// The shard moved: r2 marks b live; r1, leaving the topic late, marks
+	// it down, which changes nothing; r2's own down mark does.
+	require.NoError(t, q.StreamStatesMark(ctx, db.StreamStatesMarkParams{CollectionIds: ids[1:], State: "live", Owner: "r2", At: t0.Add(20 * time.Second)}))
+	mark("down", t0.Add(21*time.Second), ids[1])
+	s, err = q.StreamStateGet(ctx, ids[1])
+	require.NoError(t, err)
+	require.Equal(t, "live", s.State)
+	require.Equal(t, "r2", s.Owner)
+	require.NoError(t, q.StreamStatesMark(ctx, db.StreamStatesMarkParams{CollectionIds: ids[1:], State: "down", Owner: "r2", At: t0.Add(22 * time.Second)}))
+	s, err = q.StreamStateGet(ctx, ids[1])
+	require.NoError(t, err)
+	require.Equal(t, "down", s.State)
+
 	// live is true only while the last mark is younger than the TTL.
 	rows, err := q.StreamStatesList(ctx, db.StreamStatesListParams{CollectionIds: ids, LiveAfter: t0.Add(10 * time.Second)})
 	require.NoError(t, err)
 	require.Len(t, rows, 2)
 	require.True(t, rows[0].Live)
-	require.False(t, rows[1].Live, "joining is not live")
+	require.False(t, rows[1].Live, "down is not live")
 	rows, err = q.StreamStatesList(ctx, db.StreamStatesListParams{CollectionIds: ids[:1], LiveAfter: t0.Add(20 * time.Second)})
 	require.NoError(t, err)
 	require.False(t, rows[0].Live, "a live mark older than the TTL is not live")

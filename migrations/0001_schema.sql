@@ -348,21 +348,9 @@ CREATE TABLE data_quality_events (
 );
 CREATE INDEX data_quality_events_collection_idx ON data_quality_events (collection_id, created_at);
 
--- Achieved freshness of every tracked collection and refresh kind: the age
--- of the last successful refresh (NULL when none yet), its target (the
--- pair's own, else the refresh kind's), and how far past the target it is
--- (overdue_seconds <= 0 means fresh).
-CREATE VIEW collection_freshness AS
-SELECT c.id AS collection_id, c.source, c.slug, c.status, s.kind,
-       COALESCE(s.target_age_seconds, t.target_age_seconds) AS target_age_seconds,
-       s.last_success_at,
-       EXTRACT(EPOCH FROM (now() - s.last_success_at))::float8 AS age_seconds,
-       (EXTRACT(EPOCH FROM (now() - s.last_success_at)) - COALESCE(s.target_age_seconds, t.target_age_seconds))::float8 AS overdue_seconds,
-       (s.last_success_at IS NULL
-        OR now() - s.last_success_at > make_interval(secs => COALESCE(s.target_age_seconds, t.target_age_seconds))) AS stale
-FROM collection_schedules s
-JOIN collections c ON c.id = s.collection_id
-LEFT JOIN refresh_kinds t ON t.refresh_kind = s.kind;
+-- The view collection_freshness (achieved freshness of every collection and
+-- refresh kind) follows collection_streams below: a live stream keeps a floor
+-- fresh.
 
 -- Shared rate limiter (internal/ratelimit): one token bucket per upstream
 -- source and API key, kept here so every replica draws from the same budget,
@@ -716,6 +704,34 @@ CREATE TABLE collection_streams (
     updated_at          timestamptz NOT NULL
 );
 CREATE INDEX collection_streams_owner_idx ON collection_streams (owner) WHERE needs_bootstrap;
+
+-- Achieved freshness of every tracked collection and refresh kind: the age
+-- of the last successful refresh (NULL when none yet), its target (the
+-- pair's own, else the refresh kind's), and how far past the target it is
+-- (overdue_seconds <= 0 means fresh). mode says how the data is kept:
+-- 'live' for a floor a stream keeps current (collection_streams live and
+-- marked within the last 60 s, the consumer marking every 15 s), whose last
+-- success is then the latest of the last poll and the last live mark;
+-- 'polled' otherwise; live_marked_at is then the stream's last live mark.
+CREATE VIEW collection_freshness AS
+SELECT c.id AS collection_id, c.source, c.slug, c.status, s.kind,
+       COALESCE(s.target_age_seconds, t.target_age_seconds) AS target_age_seconds,
+       e.last_success_at,
+       EXTRACT(EPOCH FROM (now() - e.last_success_at))::float8 AS age_seconds,
+       (EXTRACT(EPOCH FROM (now() - e.last_success_at)) - COALESCE(s.target_age_seconds, t.target_age_seconds))::float8 AS overdue_seconds,
+       (e.last_success_at IS NULL
+        OR now() - e.last_success_at > make_interval(secs => COALESCE(s.target_age_seconds, t.target_age_seconds))) AS stale,
+       e.mode, cs.updated_at AS live_marked_at
+FROM collection_schedules s
+JOIN collections c ON c.id = s.collection_id
+LEFT JOIN refresh_kinds t ON t.refresh_kind = s.kind
+LEFT JOIN collection_streams cs ON cs.collection_id = s.collection_id AND s.kind = 'floor_price'
+    AND cs.state = 'live' AND cs.updated_at > now() - interval '60 seconds'
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN cs.collection_id IS NULL THEN s.last_success_at
+                ELSE GREATEST(s.last_success_at, cs.updated_at) END::timestamptz AS last_success_at,
+           CASE WHEN cs.collection_id IS NULL THEN 'polled' ELSE 'live' END AS mode
+) e;
 
 -- The sales ledger: one row per sale, from the stream's item_sold events
 -- and the events endpoint's sale events (source names which). One

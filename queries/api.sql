@@ -5,11 +5,17 @@
 -- name: APICollectionList :many
 -- A page of collections matching the filter (empty strings match all), in
 -- the given order: VOLUME_1D and FLOOR highest first, NAME A-Z, UPDATED
--- newest first; id breaks ties.
+-- newest first; id breaks ties. The floor is the one shown
+-- (APIFloorByCollections: the newer of polled and streamed).
 SELECT c.*
 FROM collections c
 LEFT JOIN collection_metadata m ON m.collection_id = c.id
-LEFT JOIN floor_price_current f ON f.collection_id = c.id AND f.source = c.source
+LEFT JOIN LATERAL (
+    SELECT fc.amount FROM floor_price_current fc
+    WHERE fc.collection_id = c.id AND fc.source IN (c.source, c.source || ':stream')
+    ORDER BY fc.fetched_at DESC, fc.source
+    LIMIT 1
+) f ON true
 LEFT JOIN volume_current v ON v.collection_id = c.id AND v.source = c.source AND v.time_window = '1d'
 WHERE (@chain::text = '' OR c.chain = @chain::text)
   AND (@source::text = '' OR c.source = @source::text)
@@ -51,24 +57,34 @@ SELECT * FROM collection_metadata WHERE collection_id = ANY(@collection_ids::big
 SELECT * FROM collection_contracts WHERE collection_id = ANY(@collection_ids::bigint[]) ORDER BY collection_id, chain, address;
 
 -- name: APIFloorByCollections :many
--- The current floor of each collection from the collection's own source.
--- amount is '' when the source reported no floor.
-SELECT f.collection_id, f.source, COALESCE(f.amount::text, '')::text AS amount, f.currency, f.decimals, f.owners, f.fetched_at, f.source_as_of
+-- The current floor of each collection: the newest observation of the
+-- collection's own source (polled) and of its stream (source
+-- '<source>:stream', kept by the Stream API). amount is '' when the source
+-- reported no floor.
+SELECT DISTINCT ON (f.collection_id)
+       f.collection_id, f.source, COALESCE(f.amount::text, '')::text AS amount, f.currency, f.decimals, f.owners, f.fetched_at, f.source_as_of
 FROM floor_price_current f
-JOIN collections c ON c.id = f.collection_id AND c.source = f.source
-WHERE f.collection_id = ANY(@collection_ids::bigint[]);
+JOIN collections c ON c.id = f.collection_id AND f.source IN (c.source, c.source || ':stream')
+WHERE f.collection_id = ANY(@collection_ids::bigint[])
+ORDER BY f.collection_id, f.fetched_at DESC, f.source;
 
 -- name: APIFloorKeysAll :many
--- Every tracked collection's current floor as amount and currency: where a
--- floorChanged subscription to all collections starts from.
-SELECT f.collection_id, COALESCE(f.amount::text, '')::text AS amount, f.currency
+-- Every tracked collection's current floor (as APIFloorByCollections picks
+-- it) as amount and currency: where a floorChanged subscription to all
+-- collections starts from.
+SELECT DISTINCT ON (f.collection_id) f.collection_id, COALESCE(f.amount::text, '')::text AS amount, f.currency
 FROM floor_price_current f
-JOIN collections c ON c.id = f.collection_id AND c.source = f.source;
+JOIN collections c ON c.id = f.collection_id AND f.source IN (c.source, c.source || ':stream')
+ORDER BY f.collection_id, f.fetched_at DESC, f.source;
 
 -- name: APIVolumesByCollections :many
-SELECT v.collection_id, v.source, v.time_window, v.amount::text AS amount, v.currency, v.decimals, v.sales, v.owners, v.fetched_at
+-- sales_covered_since: the start of the collection's gap-free sales ledger
+-- (collection_streams; NULL: none), which may serve the 1-day figure.
+SELECT v.collection_id, v.source, v.time_window, v.amount::text AS amount, v.currency, v.decimals, v.sales, v.owners, v.fetched_at,
+       cs.sales_covered_since
 FROM volume_current v
 JOIN collections c ON c.id = v.collection_id AND c.source = v.source
+LEFT JOIN collection_streams cs ON cs.collection_id = v.collection_id
 WHERE v.collection_id = ANY(@collection_ids::bigint[])
 ORDER BY v.collection_id, CASE v.time_window WHEN '1d' THEN 1 WHEN '7d' THEN 2 WHEN '30d' THEN 3 ELSE 4 END;
 
@@ -76,9 +92,11 @@ ORDER BY v.collection_id, CASE v.time_window WHEN '1d' THEN 1 WHEN '7d' THEN 2 W
 -- Every schedule of the collections with its achieved freshness from the
 -- collection_freshness view (age, target, stale), as the CLI and metrics
 -- show it; age_seconds is 0 when it never succeeded (last_success_at NULL).
-SELECT s.collection_id, s.kind, s.interval_seconds, s.next_due_at, s.last_success_at,
+-- mode is live for a floor a stream keeps current (live_marked_at: its
+-- last live mark, which counts as a success), else polled.
+SELECT s.collection_id, s.kind, s.interval_seconds, s.next_due_at, s.last_success_at, f.live_marked_at,
        f.target_age_seconds::integer AS target_age_seconds,
-       COALESCE(f.age_seconds, 0)::float8 AS age_seconds, f.stale::boolean AS stale
+       COALESCE(f.age_seconds, 0)::float8 AS age_seconds, f.stale::boolean AS stale, f.mode::text AS mode
 FROM collection_schedules s
 JOIN collection_freshness f ON f.collection_id = s.collection_id AND f.kind = s.kind
 WHERE s.collection_id = ANY(@collection_ids::bigint[])

@@ -58,9 +58,10 @@ RETURNING id;
 
 -- name: CollectionFreshnessList :many
 -- Achieved freshness of every collection and kind (collection_freshness):
--- age in seconds (0 with never = true), target and the stale flag.
+-- age in seconds (0 with never = true), target, the stale flag and mode
+-- (live: a floor a stream keeps current; polled).
 SELECT collection_id, kind, target_age_seconds::integer AS target_age_seconds,
        COALESCE(age_seconds, 0)::float8 AS age_seconds, (last_success_at IS NULL)::boolean AS never,
-       stale::boolean AS stale
+       stale::boolean AS stale, mode::text AS mode
 FROM collection_freshness
 ORDER BY collection_id, kind;

@@ -16,12 +16,13 @@ GROUP BY source;
 -- name: MetricsDataAge :many
 -- Per refresh kind, over active collections: how old the newest successful
 -- refresh is (max and mean, seconds), how many never succeeded and how many
--- are past their freshness target (collection_freshness).
+-- are past their freshness target (collection_freshness: a floor a live
+-- stream keeps current counts the stream's last mark as its success).
 SELECT s.kind,
        count(*)::bigint AS collections,
-       count(*) FILTER (WHERE s.last_success_at IS NULL)::bigint AS never,
-       COALESCE(max(EXTRACT(EPOCH FROM (now() - s.last_success_at))), 0)::float8 AS max_seconds,
-       COALESCE(avg(EXTRACT(EPOCH FROM (now() - s.last_success_at))), 0)::float8 AS avg_seconds,
+       count(*) FILTER (WHERE f.last_success_at IS NULL)::bigint AS never,
+       COALESCE(max(EXTRACT(EPOCH FROM (now() - f.last_success_at))), 0)::float8 AS max_seconds,
+       COALESCE(avg(EXTRACT(EPOCH FROM (now() - f.last_success_at))), 0)::float8 AS avg_seconds,
        count(*) FILTER (WHERE f.stale)::bigint AS stale
 FROM collection_schedules s
 JOIN collections c ON c.id = s.collection_id AND c.status = 'active'

@@ -62,11 +62,12 @@ SELECT COALESCE(max(id), 0)::bigint AS id FROM sales WHERE collection_id = @coll
 
 -- name: SalesWindowTotals :one
 -- A collection's sales at or after since: how many, their volume in ETH
--- (each sale's amount times its eth_price; ETH and WETH count one to one),
+-- (each sale's amount times its eth_price, rounded to 18 decimals; ETH and
+-- WETH count one to one),
 -- and how many of them have no known ETH price (then the volume is
 -- incomplete).
 SELECT count(*)::bigint AS sales,
-       COALESCE(sum(amount * COALESCE(eth_price, CASE WHEN currency IN ('ETH', 'WETH') THEN 1 END)), 0)::text AS volume_eth,
+       round(COALESCE(sum(amount * COALESCE(eth_price, CASE WHEN currency IN ('ETH', 'WETH') THEN 1 END)), 0), 18)::numeric(78, 18)::text AS volume_eth,
        count(*) FILTER (WHERE eth_price IS NULL AND currency NOT IN ('ETH', 'WETH'))::bigint AS unpriced
 FROM sales
 WHERE collection_id = @collection_id AND sold_at >= @since::timestamptz;

@@ -91,7 +91,8 @@ ORDER BY c.id;
 -- consumer marks live collections again every 15 s, which keeps them live
 -- for the planner. A change of state changes what the API shows (a live or
 -- a polled floor), so it bumps those collections' data versions; a
--- re-mark does not. Collections no longer tracked are skipped.
+-- re-mark does not. Collections no longer tracked are skipped, and so is a
+-- down mark of a collection another replica owns now.
 WITH marked AS (
     INSERT INTO collection_streams AS s (collection_id, shard, state, owner, since, updated_at)
     SELECT u.id, (u.id % NULLIF((SELECT count(*) FROM stream_shards), 0))::int, @state::text, @owner::text,
@@ -103,6 +104,9 @@ WITH marked AS (
     SET state = EXCLUDED.state, owner = EXCLUDED.owner, shard = EXCLUDED.shard,
         since = CASE WHEN s.state = EXCLUDED.state THEN s.since ELSE EXCLUDED.since END,
         updated_at = EXCLUDED.updated_at
+    -- A replica that lost the collection's shard marks it down when it
+    -- leaves the topic; that must not hide the new owner's live stream.
+    WHERE EXCLUDED.state <> 'down' OR s.owner = EXCLUDED.owner
     RETURNING s.collection_id, s.since
 )
 SELECT nftsync_data_changed(ARRAY(SELECT collection_id FROM marked WHERE since = @at::timestamptz ORDER BY collection_id), 'FLOOR');

@@ -35,6 +35,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Subscription() SubscriptionResolver
+	Token() TokenResolver
 	TokenConnection() TokenConnectionResolver
 }
 
@@ -55,6 +56,7 @@ type ComplexityRoot struct {
 		Priority          func(childComplexity int) int
 		QualityEvents     func(childComplexity int, first *int) int
 		Rarity            func(childComplexity int) int
+		RecentSales       func(childComplexity int, first *int) int
 		Routes            func(childComplexity int) int
 		Slug              func(childComplexity int) int
 		Source            func(childComplexity int) int
@@ -111,6 +113,7 @@ type ComplexityRoot struct {
 		AgeSeconds             func(childComplexity int) int
 		Kind                   func(childComplexity int) int
 		LastSuccessAt          func(childComplexity int) int
+		Mode                   func(childComplexity int) int
 		NextDueAt              func(childComplexity int) int
 		RefreshIntervalSeconds func(childComplexity int) int
 		Stale                  func(childComplexity int) int
@@ -253,6 +256,23 @@ type ComplexityRoot struct {
 		RequestedAt func(childComplexity int) int
 	}
 
+	Sale struct {
+		Amount    func(childComplexity int) int
+		Buyer     func(childComplexity int) int
+		Chain     func(childComplexity int) int
+		Contract  func(childComplexity int) int
+		Currency  func(childComplexity int) int
+		Decimals  func(childComplexity int) int
+		EthPrice  func(childComplexity int) int
+		OrderHash func(childComplexity int) int
+		Quantity  func(childComplexity int) int
+		Seller    func(childComplexity int) int
+		SoldAt    func(childComplexity int) int
+		Source    func(childComplexity int) int
+		TokenID   func(childComplexity int) int
+		TxHash    func(childComplexity int) int
+	}
+
 	SourceRoute struct {
 		Kind    func(childComplexity int) int
 		Own     func(childComplexity int) int
@@ -262,12 +282,14 @@ type ComplexityRoot struct {
 	Subscription struct {
 		CollectionUpdated func(childComplexity int, slug string) int
 		FloorChanged      func(childComplexity int, slugs []string) int
+		SalesAdded        func(childComplexity int, slug string) int
 	}
 
 	Token struct {
 		Contract      func(childComplexity int) int
 		FetchedAt     func(childComplexity int) int
 		ImageURL      func(childComplexity int) int
+		LastSale      func(childComplexity int) int
 		MetadataURL   func(childComplexity int) int
 		Name          func(childComplexity int) int
 		Rarity        func(childComplexity int) int
@@ -341,6 +363,7 @@ type CollectionResolver interface {
 	Metadata(ctx context.Context, obj *Collection) (*CollectionMetadata, error)
 	Floor(ctx context.Context, obj *Collection) (*Price, error)
 	Volumes(ctx context.Context, obj *Collection) ([]*Volume, error)
+	RecentSales(ctx context.Context, obj *Collection, first *int) ([]*Sale, error)
 	FloorHistory(ctx context.Context, obj *Collection, from time.Time, to time.Time, interval HistoryInterval) ([]*HistoryBucket, error)
 	VolumeHistory(ctx context.Context, obj *Collection, window string, from time.Time, to time.Time, interval HistoryInterval) ([]*HistoryBucket, error)
 	TraitDistribution(ctx context.Context, obj *Collection) ([]*TraitValueStat, error)
@@ -380,6 +403,10 @@ type QueryResolver interface {
 type SubscriptionResolver interface {
 	CollectionUpdated(ctx context.Context, slug string) (<-chan *CollectionUpdate, error)
 	FloorChanged(ctx context.Context, slugs []string) (<-chan *FloorChange, error)
+	SalesAdded(ctx context.Context, slug string) (<-chan *Sale, error)
+}
+type TokenResolver interface {
+	LastSale(ctx context.Context, obj *Token) (*Sale, error)
 }
 type TokenConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *TokenConnection) (int, error)
@@ -479,6 +506,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Collection.Rarity(childComplexity), true
+	case "Collection.recentSales":
+		if e.ComplexityRoot.Collection.RecentSales == nil {
+			break
+		}
+
+		args, err := ec.field_Collection_recentSales_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Collection.RecentSales(childComplexity, args["first"].(*int)), true
 	case "Collection.routes":
 		if e.ComplexityRoot.Collection.Routes == nil {
 			break
@@ -701,6 +739,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Freshness.LastSuccessAt(childComplexity), true
+	case "Freshness.mode":
+		if e.ComplexityRoot.Freshness.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Freshness.Mode(childComplexity), true
 	case "Freshness.nextDueAt":
 		if e.ComplexityRoot.Freshness.NextDueAt == nil {
 			break
@@ -1346,6 +1390,91 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RefreshResult.RequestedAt(childComplexity), true
 
+	case "Sale.amount":
+		if e.ComplexityRoot.Sale.Amount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.Amount(childComplexity), true
+	case "Sale.buyer":
+		if e.ComplexityRoot.Sale.Buyer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.Buyer(childComplexity), true
+	case "Sale.chain":
+		if e.ComplexityRoot.Sale.Chain == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.Chain(childComplexity), true
+	case "Sale.contract":
+		if e.ComplexityRoot.Sale.Contract == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.Contract(childComplexity), true
+	case "Sale.currency":
+		if e.ComplexityRoot.Sale.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.Currency(childComplexity), true
+	case "Sale.decimals":
+		if e.ComplexityRoot.Sale.Decimals == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.Decimals(childComplexity), true
+	case "Sale.ethPrice":
+		if e.ComplexityRoot.Sale.EthPrice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.EthPrice(childComplexity), true
+	case "Sale.orderHash":
+		if e.ComplexityRoot.Sale.OrderHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.OrderHash(childComplexity), true
+	case "Sale.quantity":
+		if e.ComplexityRoot.Sale.Quantity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.Quantity(childComplexity), true
+	case "Sale.seller":
+		if e.ComplexityRoot.Sale.Seller == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.Seller(childComplexity), true
+	case "Sale.soldAt":
+		if e.ComplexityRoot.Sale.SoldAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.SoldAt(childComplexity), true
+	case "Sale.source":
+		if e.ComplexityRoot.Sale.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.Source(childComplexity), true
+	case "Sale.tokenId":
+		if e.ComplexityRoot.Sale.TokenID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.TokenID(childComplexity), true
+	case "Sale.txHash":
+		if e.ComplexityRoot.Sale.TxHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Sale.TxHash(childComplexity), true
+
 	case "SourceRoute.kind":
 		if e.ComplexityRoot.SourceRoute.Kind == nil {
 			break
@@ -1387,6 +1516,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.FloorChanged(childComplexity, args["slugs"].([]string)), true
+	case "Subscription.salesAdded":
+		if e.ComplexityRoot.Subscription.SalesAdded == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_salesAdded_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SalesAdded(childComplexity, args["slug"].(string)), true
 
 	case "Token.contract":
 		if e.ComplexityRoot.Token.Contract == nil {
@@ -1406,6 +1546,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Token.ImageURL(childComplexity), true
+	case "Token.lastSale":
+		if e.ComplexityRoot.Token.LastSale == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Token.LastSale(childComplexity), true
 	case "Token.metadataUrl":
 		if e.ComplexityRoot.Token.MetadataURL == nil {
 			break
@@ -1781,6 +1927,8 @@ func (ec *executionContext) childFields_Collection(ctx context.Context, field gr
 		return ec.fieldContext_Collection_floor(ctx, field)
 	case "volumes":
 		return ec.fieldContext_Collection_volumes(ctx, field)
+	case "recentSales":
+		return ec.fieldContext_Collection_recentSales(ctx, field)
 	case "floorHistory":
 		return ec.fieldContext_Collection_floorHistory(ctx, field)
 	case "volumeHistory":
@@ -1887,6 +2035,8 @@ func (ec *executionContext) childFields_Freshness(ctx context.Context, field gra
 	switch field.Name {
 	case "kind":
 		return ec.fieldContext_Freshness_kind(ctx, field)
+	case "mode":
+		return ec.fieldContext_Freshness_mode(ctx, field)
 	case "lastSuccessAt":
 		return ec.fieldContext_Freshness_lastSuccessAt(ctx, field)
 	case "nextDueAt":
@@ -2131,6 +2281,40 @@ func (ec *executionContext) childFields_RefreshResult(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type RefreshResult", field.Name)
 }
 
+func (ec *executionContext) childFields_Sale(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tokenId":
+		return ec.fieldContext_Sale_tokenId(ctx, field)
+	case "contract":
+		return ec.fieldContext_Sale_contract(ctx, field)
+	case "chain":
+		return ec.fieldContext_Sale_chain(ctx, field)
+	case "amount":
+		return ec.fieldContext_Sale_amount(ctx, field)
+	case "currency":
+		return ec.fieldContext_Sale_currency(ctx, field)
+	case "decimals":
+		return ec.fieldContext_Sale_decimals(ctx, field)
+	case "ethPrice":
+		return ec.fieldContext_Sale_ethPrice(ctx, field)
+	case "quantity":
+		return ec.fieldContext_Sale_quantity(ctx, field)
+	case "soldAt":
+		return ec.fieldContext_Sale_soldAt(ctx, field)
+	case "buyer":
+		return ec.fieldContext_Sale_buyer(ctx, field)
+	case "seller":
+		return ec.fieldContext_Sale_seller(ctx, field)
+	case "txHash":
+		return ec.fieldContext_Sale_txHash(ctx, field)
+	case "orderHash":
+		return ec.fieldContext_Sale_orderHash(ctx, field)
+	case "source":
+		return ec.fieldContext_Sale_source(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Sale", field.Name)
+}
+
 func (ec *executionContext) childFields_SourceRoute(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "kind":
@@ -2165,6 +2349,8 @@ func (ec *executionContext) childFields_Token(ctx context.Context, field graphql
 		return ec.fieldContext_Token_traits(ctx, field)
 	case "rarity":
 		return ec.fieldContext_Token_rarity(ctx, field)
+	case "lastSale":
+		return ec.fieldContext_Token_lastSale(ctx, field)
 	case "fetchedAt":
 		return ec.fieldContext_Token_fetchedAt(ctx, field)
 	}
@@ -2416,6 +2602,20 @@ func (ec *executionContext) field_Collection_floorHistory_args(ctx context.Conte
 }
 
 func (ec *executionContext) field_Collection_qualityEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Collection_recentSales_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
@@ -2903,6 +3103,20 @@ func (ec *executionContext) field_Subscription_floorChanged_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_salesAdded_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "slug",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["slug"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field___Directive_args_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3294,6 +3508,50 @@ func (ec *executionContext) fieldContext_Collection_volumes(_ context.Context, f
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Volume(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Collection_recentSales(ctx context.Context, field graphql.CollectedField, obj *Collection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Collection_recentSales(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Collection().RecentSales(ctx, obj, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*Sale) graphql.Marshaler {
+			return ec.marshalNSale2ᚕᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSaleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Collection_recentSales(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Collection",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Sale(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Collection_recentSales_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -4167,6 +4425,29 @@ func (ec *executionContext) _Freshness_kind(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_Freshness_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Freshness", field, false, false, "RefreshKind")
+}
+
+func (ec *executionContext) _Freshness_mode(ctx context.Context, field graphql.CollectedField, obj *Freshness) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Freshness_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v FreshnessMode) graphql.Marshaler {
+			return ec.marshalNFreshnessMode2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐFreshnessMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Freshness_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Freshness", field, false, false, "FreshnessMode")
 }
 
 func (ec *executionContext) _Freshness_lastSuccessAt(ctx context.Context, field graphql.CollectedField, obj *Freshness) (ret graphql.Marshaler) {
@@ -6959,6 +7240,328 @@ func (ec *executionContext) fieldContext_RefreshResult_auditId(_ context.Context
 	return graphql.NewScalarFieldContext("RefreshResult", field, false, false, "ID")
 }
 
+func (ec *executionContext) _Sale_tokenId(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_tokenId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TokenID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_tokenId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "String")
+}
+
+func (ec *executionContext) _Sale_contract(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_contract(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contract, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_contract(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "String")
+}
+
+func (ec *executionContext) _Sale_chain(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_chain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Chain, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_chain(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "String")
+}
+
+func (ec *executionContext) _Sale_amount(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_amount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Amount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_amount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "String")
+}
+
+func (ec *executionContext) _Sale_currency(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "String")
+}
+
+func (ec *executionContext) _Sale_decimals(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_decimals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Decimals, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_decimals(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Sale_ethPrice(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_ethPrice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EthPrice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_ethPrice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "String")
+}
+
+func (ec *executionContext) _Sale_quantity(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_quantity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Quantity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_quantity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Sale_soldAt(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_soldAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SoldAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_soldAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Sale_buyer(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_buyer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Buyer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_buyer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "String")
+}
+
+func (ec *executionContext) _Sale_seller(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_seller(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seller, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_seller(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "String")
+}
+
+func (ec *executionContext) _Sale_txHash(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_txHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TxHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_txHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "String")
+}
+
+func (ec *executionContext) _Sale_orderHash(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_orderHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrderHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_orderHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "String")
+}
+
+func (ec *executionContext) _Sale_source(ctx context.Context, field graphql.CollectedField, obj *Sale) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Sale_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Sale_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Sale", field, false, false, "String")
+}
+
 func (ec *executionContext) _SourceRoute_kind(ctx context.Context, field graphql.CollectedField, obj *SourceRoute) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7110,6 +7713,50 @@ func (ec *executionContext) fieldContext_Subscription_floorChanged(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_floorChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_salesAdded(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_salesAdded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SalesAdded(ctx, fc.Args["slug"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Sale) graphql.Marshaler {
+			return ec.marshalNSale2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSale(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_salesAdded(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Sale(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_salesAdded_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7359,6 +8006,38 @@ func (ec *executionContext) fieldContext_Token_rarity(_ context.Context, field g
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_TokenRarity(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Token_lastSale(ctx context.Context, field graphql.CollectedField, obj *Token) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Token_lastSale(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Token().LastSale(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Sale) graphql.Marshaler {
+			return ec.marshalOSale2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSale(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Token_lastSale(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Token",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Sale(ctx, field)
 		},
 	}
 	return fc, nil
@@ -9434,6 +10113,12 @@ func (ec *executionContext) _Collection(ctx context.Context, sel ast.SelectionSe
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Collection_volumes(ctx, field, obj)
 				})
+		case "recentSales":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Collection_recentSales(ctx, field, obj)
+				})
 		case "floorHistory":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -9794,6 +10479,11 @@ func (ec *executionContext) _Freshness(ctx context.Context, sel ast.SelectionSet
 			out.Values[i] = graphql.MarshalString("Freshness")
 		case "kind":
 			out.Values[i] = ec._Freshness_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "mode":
+			out.Values[i] = ec._Freshness_mode(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10790,6 +11480,104 @@ func (ec *executionContext) _RefreshResult(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var saleImplementors = []string{"Sale"}
+
+func (ec *executionContext) _Sale(ctx context.Context, sel ast.SelectionSet, obj *Sale) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, saleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Sale")
+		case "tokenId":
+			out.Values[i] = ec._Sale_tokenId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contract":
+			out.Values[i] = ec._Sale_contract(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "chain":
+			out.Values[i] = ec._Sale_chain(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "amount":
+			out.Values[i] = ec._Sale_amount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currency":
+			out.Values[i] = ec._Sale_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "decimals":
+			out.Values[i] = ec._Sale_decimals(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ethPrice":
+			out.Values[i] = ec._Sale_ethPrice(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "quantity":
+			out.Values[i] = ec._Sale_quantity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "soldAt":
+			out.Values[i] = ec._Sale_soldAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "buyer":
+			out.Values[i] = ec._Sale_buyer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seller":
+			out.Values[i] = ec._Sale_seller(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "txHash":
+			out.Values[i] = ec._Sale_txHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orderHash":
+			out.Values[i] = ec._Sale_orderHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._Sale_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var sourceRouteImplementors = []string{"SourceRoute"}
 
 func (ec *executionContext) _SourceRoute(ctx context.Context, sel ast.SelectionSet, obj *SourceRoute) graphql.Marshaler {
@@ -10850,6 +11638,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_collectionUpdated(ctx, fields[0])
 	case "floorChanged":
 		return ec._Subscription_floorChanged(ctx, fields[0])
+	case "salesAdded":
+		return ec._Subscription_salesAdded(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -10869,57 +11659,63 @@ func (ec *executionContext) _Token(ctx context.Context, sel ast.SelectionSet, ob
 		case "tokenId":
 			out.Values[i] = ec._Token_tokenId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "contract":
 			out.Values[i] = ec._Token_contract(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "tokenStandard":
 			out.Values[i] = ec._Token_tokenStandard(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
 			out.Values[i] = ec._Token_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "imageUrl":
 			out.Values[i] = ec._Token_imageUrl(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "metadataUrl":
 			out.Values[i] = ec._Token_metadataUrl(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "traitsKnown":
 			out.Values[i] = ec._Token_traitsKnown(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "traitsState":
 			out.Values[i] = ec._Token_traitsState(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "traits":
 			out.Values[i] = ec._Token_traits(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "rarity":
 			out.Values[i] = ec._Token_rarity(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "lastSale":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Token_lastSale(ctx, field, obj)
+				})
 		case "fetchedAt":
 			out.Values[i] = ec._Token_fetchedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -11819,6 +12615,16 @@ func (ec *executionContext) marshalNFreshness2ᚖgithubᚗcomᚋnftsyncᚋnftsyn
 	return ec._Freshness(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNFreshnessMode2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐFreshnessMode(ctx context.Context, v any) (FreshnessMode, error) {
+	var res FreshnessMode
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFreshnessMode2githubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐFreshnessMode(ctx context.Context, sel ast.SelectionSet, v FreshnessMode) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNHistoryBucket2ᚕᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐHistoryBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []*HistoryBucket) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -12132,6 +12938,30 @@ func (ec *executionContext) marshalNRefreshResult2ᚖgithubᚗcomᚋnftsyncᚋnf
 		return graphql.Null
 	}
 	return ec._RefreshResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSale2ᚕᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSaleᚄ(ctx context.Context, sel ast.SelectionSet, v []*Sale) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSale2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSale(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSale2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSale(ctx context.Context, sel ast.SelectionSet, v *Sale) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Sale!")
+		return graphql.Null
+	}
+	return ec._Sale(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSourceRoute2ᚕᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSourceRouteᚄ(ctx context.Context, sel ast.SelectionSet, v []*SourceRoute) graphql.Marshaler {
@@ -12708,6 +13538,13 @@ func (ec *executionContext) marshalORefreshKind2ᚕgithubᚗcomᚋnftsyncᚋnfts
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalOSale2ᚖgithubᚗcomᚋnftsyncᚋnftsyncᚋinternalᚋapiᚐSale(ctx context.Context, sel ast.SelectionSet, v *Sale) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Sale(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -28,6 +28,8 @@ type loaders struct {
 	rarity    *dataloadgen.Loader[int64, db.APIRarityRunsByCollectionsRow]
 	contracts *dataloadgen.Loader[int64, []db.CollectionContract]
 	routes    *dataloadgen.Loader[int64, []db.CollectionRoutesResolveRow]
+	streams   *dataloadgen.Loader[int64, db.StreamStatesListRow]
+	lastSale  *dataloadgen.Loader[saleKey, db.SalesLastForTokensRow]
 }
 
 type loadersKey struct{}
@@ -74,6 +76,11 @@ func newLoaders(q *db.Queries) *loaders {
 			rows, err := q.CollectionRoutesResolve(ctx, p)
 			return groupBy(rows, func(r db.CollectionRoutesResolveRow) int64 { return r.CollectionID }), err
 		}, opt),
+		streams: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []int64) (map[int64]db.StreamStatesListRow, error) {
+			rows, err := q.StreamStatesList(ctx, db.StreamStatesListParams{CollectionIds: ids, LiveAfter: time.Now().Add(-streamLiveTTL)})
+			return byKey(rows, func(r db.StreamStatesListRow) int64 { return r.CollectionID }), err
+		}, opt),
+		lastSale: newSaleLoader(q),
 	}
 }
 

@@ -58,10 +58,14 @@ type FloorChange struct {
 }
 
 type Freshness struct {
-	Kind                   RefreshKind `json:"kind"`
-	LastSuccessAt          *time.Time  `json:"lastSuccessAt,omitempty"`
-	NextDueAt              time.Time   `json:"nextDueAt"`
-	RefreshIntervalSeconds int         `json:"refreshIntervalSeconds"`
+	Kind RefreshKind `json:"kind"`
+	// How the data is kept fresh: LIVE for a floor the Stream API keeps current
+	// (its last success is then the stream's last live mark, at most about 15 s
+	// ago), POLLED for data fetched on a schedule.
+	Mode                   FreshnessMode `json:"mode"`
+	LastSuccessAt          *time.Time    `json:"lastSuccessAt,omitempty"`
+	NextDueAt              time.Time     `json:"nextDueAt"`
+	RefreshIntervalSeconds int           `json:"refreshIntervalSeconds"`
 	// Seconds since the last success; null if it never succeeded.
 	AgeSeconds *int `json:"ageSeconds,omitempty"`
 	// The age this kind should stay under: the collection's own target, else the refresh kind's freshness target (the catalogue's; the refresh-kinds table of the docs lists them).
@@ -201,6 +205,28 @@ type RefreshResult struct {
 	Jobs        []*RefreshJob `json:"jobs"`
 	RequestedAt time.Time     `json:"requestedAt"`
 	AuditID     string        `json:"auditId"`
+}
+
+// One sale from the sales ledger (the stream's item_sold events and the events backfill).
+type Sale struct {
+	// Decimal digits; uint256-safe.
+	TokenID  string `json:"tokenId"`
+	Contract string `json:"contract"`
+	Chain    string `json:"chain"`
+	// The total paid, a decimal string in currency.
+	Amount   string `json:"amount"`
+	Currency string `json:"currency"`
+	Decimals int    `json:"decimals"`
+	// The price of one unit of currency in ETH, when the source told it.
+	EthPrice  *string   `json:"ethPrice,omitempty"`
+	Quantity  int       `json:"quantity"`
+	SoldAt    time.Time `json:"soldAt"`
+	Buyer     string    `json:"buyer"`
+	Seller    string    `json:"seller"`
+	TxHash    string    `json:"txHash"`
+	OrderHash string    `json:"orderHash"`
+	// opensea:stream (a streamed event) or opensea (the events backfill).
+	Source string `json:"source"`
 }
 
 // The sources that serve one refresh kind of a collection.
@@ -465,6 +491,64 @@ func (e *DataChange) UnmarshalJSON(b []byte) error {
 }
 
 func (e DataChange) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How a refresh kind's data is kept fresh.
+type FreshnessMode string
+
+const (
+	// Pushed by a live stream (the floor over OpenSea's Stream API).
+	FreshnessModeLive FreshnessMode = "LIVE"
+	// Fetched on the refresh kind's schedule.
+	FreshnessModePolled FreshnessMode = "POLLED"
+)
+
+var AllFreshnessMode = []FreshnessMode{
+	FreshnessModeLive,
+	FreshnessModePolled,
+}
+
+func (e FreshnessMode) IsValid() bool {
+	switch e {
+	case FreshnessModeLive, FreshnessModePolled:
+		return true
+	}
+	return false
+}
+
+func (e FreshnessMode) String() string {
+	return string(e)
+}
+
+func (e *FreshnessMode) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = FreshnessMode(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid FreshnessMode", str)
+	}
+	return nil
+}
+
+func (e FreshnessMode) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *FreshnessMode) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e FreshnessMode) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

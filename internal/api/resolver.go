@@ -219,12 +219,34 @@ func (r *resolver) Volumes(ctx context.Context, obj *Collection) ([]*Volume, err
 	if err != nil {
 		return nil, fmt.Errorf("load volumes: %w", err)
 	}
-	out := make([]*Volume, 0, len(rows))
+	out := make([]*Volume, 0, len(rows)+1)
 	for _, v := range rows {
 		out = append(out, &Volume{Window: v.TimeWindow, Amount: v.Amount, Currency: v.Currency, Decimals: int(v.Decimals),
 			Sales: intPtr(v.Sales), Source: v.Source, FetchedAt: v.FetchedAt})
 	}
-	return out, nil
+	// The sales ledger's 1-day figure replaces the source's when the ledger
+	// covers the day (and the source counts in ETH too, or has no figure).
+	var covered pgtype.Timestamptz
+	if len(rows) > 0 {
+		covered = rows[0].SalesCoveredSince
+	} else if st, ok, err := load(ctx, loadersOf(ctx, obj).streams, obj.ID); err != nil {
+		return nil, fmt.Errorf("load stream state: %w", err)
+	} else if ok {
+		covered = st.SalesCoveredSince
+	}
+	ledger, ok, err := r.ledgerVolume1d(ctx, obj, covered)
+	if err != nil || !ok {
+		return out, err
+	}
+	for i, v := range out {
+		if v.Window == "1d" {
+			if v.Currency == ledger.Currency {
+				out[i] = ledger
+			}
+			return out, nil
+		}
+	}
+	return append([]*Volume{ledger}, out...), nil
 }
 
 func (r *resolver) TraitDistribution(ctx context.Context, obj *Collection) ([]*TraitValueStat, error) {
@@ -264,8 +286,9 @@ func traitsState(s string) TraitsState {
 }
 
 // Freshness reads the collection_freshness view: age on the database's
-// clock, the pair's target (its own, else the kind's) and the stale flag, so
-// the API, `collections list` and the metrics agree.
+// clock, the pair's target (its own, else the kind's), the stale flag and
+// whether the floor is live (stream) or polled, so the API, `collections
+// list` and the metrics agree.
 func (r *resolver) Freshness(ctx context.Context, obj *Collection) ([]*Freshness, error) {
 	uncacheable(ctx) // ages grow with the clock, not only with writes
 	rows, _, err := load(ctx, loadersOf(ctx, obj).schedules, obj.ID)
@@ -274,10 +297,19 @@ func (r *resolver) Freshness(ctx context.Context, obj *Collection) ([]*Freshness
 	}
 	out := make([]*Freshness, 0, len(rows))
 	for _, s := range rows {
-		f := &Freshness{Kind: RefreshKind(strings.ToUpper(s.Kind)), NextDueAt: s.NextDueAt,
+		f := &Freshness{Kind: RefreshKind(strings.ToUpper(s.Kind)), NextDueAt: s.NextDueAt, Mode: FreshnessModePolled,
 			RefreshIntervalSeconds: int(s.IntervalSeconds), TargetAgeSeconds: int(s.TargetAgeSeconds), Stale: s.Stale}
-		if s.LastSuccessAt.Valid {
-			t := s.LastSuccessAt.Time
+		last := s.LastSuccessAt
+		if s.Mode == "live" {
+			// A live stream's last mark counts as a success (the view's age
+			// and stale flag count it too).
+			f.Mode = FreshnessModeLive
+			if s.LiveMarkedAt.Valid && (!last.Valid || s.LiveMarkedAt.Time.After(last.Time)) {
+				last = s.LiveMarkedAt
+			}
+		}
+		if last.Valid {
+			t := last.Time
 			age := int(max(0, s.AgeSeconds))
 			f.LastSuccessAt, f.AgeSeconds = &t, &age
 		}

@@ -11,10 +11,13 @@ import (
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
+// minRecent is the least number of recently dropped listings kept.
+const minRecent = 16
+
 // Defaults of Options.
 const (
 	DefaultDecimals      = 18
-	DefaultMaxTombstones = 512
+	DefaultMaxTombstones = 448
 	DefaultTombstoneTTL  = 6 * time.Hour
 )
 
@@ -24,16 +27,18 @@ type Options struct {
 	K int
 	// Currency is the floor's currency symbol, e.g. "ETH".
 	Currency string
-	// Decimals of Currency; Floor rounds down to them. Default 18.
+	// Decimals of Currency; Floor rounds down to them. Default 18 (a
+	// currency without decimals cannot be configured; OpenSea prices in
+	// none).
 	Decimals int32
 	// MaxTombstones bounds the order records (tombstones and versions of
-	// orders the book holds no listing for). Default 512; about 80 bytes
-	// each.
+	// orders the book holds no listing for): the oldest is forgotten first.
+	// Default 448, which fills a 512-slot map: about 50 bytes each.
 	MaxTombstones int
 	// TombstoneTTL forgets records older than this. Default 6 h.
 	TombstoneTTL time.Duration
 	// MaxAside bounds the invalidated listings kept for a revalidation.
-	// Default 2K. Past it the oldest loses its listing (a later
+	// Default K. Past it the oldest loses its listing (a later
 	// revalidation of it makes the book Uncertain).
 	MaxAside int
 }
@@ -73,14 +78,18 @@ const (
 	ReasonExpired Reason = "expired" // expiration date passed
 	ReasonNoRate  Reason = "no_rate" // other currency without a usable rate
 	ReasonInvalid Reason = "invalid" // malformed (see Result.Err)
-	ReasonRemoved Reason = "removed" // a REST listing the book knows is removed
 )
 
 // Stats are counters since New, for metrics.
 type Stats struct {
+	// Events counts the event calls (not Expire nor Reset); Applied,
+	// Duplicates and Stale split them as Result does.
 	Events, Applied, Duplicates, Stale uint64
-	Private, Expired, NoRate, Invalid  uint64
-	Resets, Evicted                    uint64
+	// Listings left out, by Reason (in events and REST answers alike).
+	Private, Expired, NoRate, Invalid uint64
+	// Resets counts REST answers; Evicted the entries pushed out by a
+	// cheaper listing.
+	Resets, Evicted uint64
 }
 
 // entry is one listing the book holds data for: in the book, among the
@@ -106,7 +115,8 @@ type Book struct {
 	// listing).
 	bound *big.Rat
 	// recent holds listings dropped (dearer than W, or evicted) lately, a
-	// ring of k: a Reset whose answer predates them takes them back.
+	// ring of max(K, minRecent): a Reset whose answer predates them takes
+	// them back, and their versions are known while they are here.
 	recent     []entry
 	recentNext int
 	recentLost int64 // latest at of a recent listing the ring overwrote
@@ -140,7 +150,7 @@ func NewWithOptions(o Options) *Book {
 	}
 	o.MaxTombstones = cmp.Or(o.MaxTombstones, DefaultMaxTombstones)
 	o.TombstoneTTL = cmp.Or(o.TombstoneTTL, DefaultTombstoneTTL)
-	o.MaxAside = cmp.Or(o.MaxAside, 2*o.K)
+	o.MaxAside = cmp.Or(o.MaxAside, o.K)
 	b := &Book{
 		k:        o.K,
 		currency: o.Currency,
@@ -148,7 +158,7 @@ func NewWithOptions(o Options) *Book {
 		maxAside: o.MaxAside,
 		entries:  make([]entry, 0, o.K+1),
 		bound:    new(big.Rat), // nothing known yet
-		recent:   make([]entry, 0, o.K),
+		recent:   make([]entry, 0, max(o.K, minRecent)),
 		recs:     newRecords(o.MaxTombstones, int64(o.TombstoneTTL)),
 	}
 	if ethLike(o.Currency) {
@@ -165,6 +175,14 @@ func (b *Book) Floor() (indexer.Money, bool) { return b.floor, b.hasFloor }
 
 // Len is the number of entries (at most K).
 func (b *Book) Len() int { return len(b.entries) }
+
+// Cheapest returns the listing that makes the floor; false when empty.
+func (b *Book) Cheapest() (indexer.Listing, bool) {
+	if len(b.entries) == 0 {
+		return indexer.Listing{}, false
+	}
+	return b.entries[0].l, true
+}
 
 // Entries returns the book's listings, cheapest first (a copy).
 func (b *Book) Entries() []indexer.Listing {
@@ -236,10 +254,10 @@ func (b *Book) Listed(l indexer.Listing, now time.Time) Result {
 		r.Ignored = reason
 		kind := kindUntracked
 		if reason == ReasonExpired {
-			kind = kindRemoved
+			kind = kindExpired
 		}
 		if loc.found {
-			b.recs.put(fp, record{version: l.Version, at: b.now, kind: kind, final: kind == kindRemoved}, b.now)
+			b.recs.put(fp, record{version: l.Version, at: b.now, kind: kind})
 		}
 		return b.end(prev, r)
 	}
@@ -273,7 +291,7 @@ func (b *Book) remove(orderHash string, version int64, now time.Time, sold bool)
 		b.uncertain = true
 	}
 	b.drop(loc)
-	b.recs.put(fp, record{version: version, at: b.now, kind: kindRemoved, final: final}, b.now)
+	b.recs.put(fp, record{version: version, at: b.now, kind: kindRemoved, final: final})
 	b.stats.Applied++
 	return b.end(prev, Result{Applied: true})
 }
@@ -296,7 +314,7 @@ func (b *Book) Invalidated(orderHash string, version int64, now time.Time) Resul
 	} else if loc.where == inAside {
 		loc.e.version, loc.e.at = version, b.now
 	} else {
-		b.recs.put(fp, record{version: version, at: b.now, kind: kindInvalid}, b.now)
+		b.recs.put(fp, record{version: version, at: b.now, kind: kindInvalid})
 	}
 	b.stats.Applied++
 	return b.end(prev, Result{Applied: true})
@@ -321,14 +339,10 @@ func (b *Book) Revalidated(orderHash string, version int64, now time.Time) Resul
 		b.place(e)
 	case loc.e != nil: // active already (its invalidation is late or lost)
 		loc.e.version, loc.e.at = version, b.now
-	case loc.where == inRecords && loc.rec.kind == kindRemoved && loc.rec.final:
-		rec := loc.rec
-		rec.version, rec.at = version, b.now
-		b.recs.put(fp, rec, b.now)
-	case loc.where == inRecords && loc.rec.kind == kindUntracked:
-		b.recs.put(fp, record{version: version, at: b.now, kind: kindUntracked}, b.now)
+	case loc.where == inRecords && (loc.rec.kind == kindUntracked || loc.rec.kind == kindExpired):
+		b.recs.put(fp, record{version: version, at: b.now, kind: loc.rec.kind})
 	default:
-		b.recs.put(fp, record{version: version, at: b.now, kind: kindUnpriced}, b.now)
+		b.recs.put(fp, record{version: version, at: b.now, kind: kindUnpriced})
 		b.uncertain = true
 	}
 	b.stats.Applied++
@@ -348,6 +362,13 @@ func (b *Book) Expire(now time.Time) Result {
 // recorded at or after now is newer than the answer and wins: a removal
 // or invalidation keeps the listing out, a listing that arrived meanwhile
 // stays. Older state loses to the answer, except a final removal.
+//
+// The bound W becomes the dearest answered price (+∞ when len(ls) < K),
+// counting listings that cannot enter (private, expired, removed), so an
+// answer of K listings none of which can enter leaves the book empty and
+// NeedsRefill: ask for more than K then. Malformed listings are skipped;
+// Result.Err describes the first. Reset clears Uncertain unless state
+// newer than the answer keeps it.
 func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 	prev := b.begin(now)
 	b.stats.Resets++
@@ -397,12 +418,12 @@ func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 				e.version, e.at = loc.version, loc.at
 				b.recs.del(fp)
 				b.putAside(e)
-			case loc.where == inRecords && loc.rec.kind != kindRemoved:
+			case loc.where == inRecords && loc.rec.kind != kindRemoved && loc.rec.kind != kindExpired:
 				e.version, e.at = loc.version, loc.at
 				b.recs.del(fp)
 				cands = append(cands, e)
 			}
-		case loc.where == inRecords && loc.rec.kind == kindRemoved && loc.rec.final:
+		case loc.where == inRecords && (loc.rec.kind == kindRemoved && loc.rec.final || loc.rec.kind == kindExpired):
 			// A final removal: the answer lags.
 		default:
 			e.version = max(e.version, loc.version)
@@ -417,13 +438,17 @@ func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 				cands = append(cands, e)
 			} else {
 				// Gone, or dearer than the new bound: keep its version.
-				b.recs.put(e.fp, record{version: e.version, at: e.at, kind: kindUntracked}, b.now)
+				b.recs.put(e.fp, record{version: e.version, at: e.at, kind: kindUntracked})
 			}
 		}
 	}
 	for _, e := range b.recent {
-		if _, ok := seen[e.fp]; !ok && e.at >= at {
-			cands = append(cands, e)
+		if _, ok := seen[e.fp]; !ok {
+			if e.at >= at {
+				cands = append(cands, e)
+			} else {
+				b.recs.put(e.fp, record{version: e.version, at: e.at, kind: kindUntracked})
+			}
 		}
 	}
 	b.uncertain = b.recentLost >= at
@@ -457,7 +482,7 @@ func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 type where uint8
 
 const (
-	nowhere where = iota
+	_ where = iota // not found
 	inBook
 	inRecent
 	inAside
@@ -563,7 +588,7 @@ func (b *Book) place(e entry) {
 }
 
 func (b *Book) pushRecent(e entry) {
-	if len(b.recent) < b.k {
+	if len(b.recent) < cap(b.recent) {
 		b.recent = append(b.recent, e)
 		return
 	}
@@ -580,7 +605,7 @@ func (b *Book) putAside(e entry) {
 	if len(b.aside) >= b.maxAside {
 		out := b.aside[0]
 		b.aside = slices.Delete(b.aside, 0, 1)
-		b.recs.put(out.fp, record{version: out.version, at: out.at, kind: kindInvalid}, b.now)
+		b.recs.put(out.fp, record{version: out.version, at: out.at, kind: kindInvalid})
 	}
 	b.aside = append(b.aside, e)
 }
@@ -608,7 +633,10 @@ func (b *Book) key(l indexer.Listing) (*big.Rat, Reason, error) {
 		b.stats.Invalid++
 		return nil, ReasonInvalid, fmt.Errorf("%s: quantity %d: must be at least 1", where(), l.Quantity)
 	}
-	key := amount.Quo(amount, new(big.Rat).SetInt64(l.Quantity))
+	key := amount
+	if l.Quantity != 1 {
+		key.Quo(key, new(big.Rat).SetInt64(l.Quantity))
+	}
 	if !strings.EqualFold(l.Price.Currency, b.currency) {
 		var eth *big.Rat
 		switch {
@@ -721,7 +749,7 @@ func (b *Book) expire() {
 			if e.l.ExpiresAt.IsZero() || e.l.ExpiresAt.UnixNano() > b.now {
 				return false
 			}
-			b.recs.put(e.fp, record{version: e.version, at: b.now, kind: kindRemoved, final: true}, b.now)
+			b.recs.put(e.fp, record{version: e.version, at: b.now, kind: kindExpired})
 			return true
 		})
 	}

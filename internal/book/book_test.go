@@ -10,7 +10,7 @@ import (
 	"github.com/nftsync/nftsync/internal/indexer"
 )
 
-var t0 = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC) //nolint:gochecknoglobals // fixed test clock
+var t0 = time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 
 func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
 
@@ -64,6 +64,8 @@ func TestNewAndReset(t *testing.T) {
 		b := New(3, "ETH")
 		require.True(t, b.NeedsRefill())
 		requireFloor(t, b, "")
+		_, ok := b.Cheapest()
+		require.False(t, ok)
 		r := b.Listed(eth(1, "1"), at(0))
 		require.True(t, r.Applied)
 		require.True(t, r.NeedsRefill, "before a Reset nothing is known")
@@ -81,6 +83,9 @@ func TestNewAndReset(t *testing.T) {
 		requireFloor(t, b, "1.5")
 		m, _ := b.Floor()
 		require.Equal(t, indexer.Money{Amount: "1.5", Currency: "ETH", Decimals: 18}, m)
+		c, ok := b.Cheapest()
+		require.True(t, ok)
+		require.Equal(t, hash(1), c.OrderHash)
 
 		// A complete book takes any listing while it has room.
 		b.Listed(eth(3, "100"), at(1))
@@ -186,8 +191,7 @@ func TestVersions(t *testing.T) {
 		require.Equal(t, Result{Stale: true}, r)
 		requireFloor(t, b, "1")
 		st := b.Stats()
-		require.Equal(t, uint64(1), st.Duplicates)
-		require.Equal(t, uint64(1), st.Stale)
+		require.Equal(t, Stats{Events: 3, Applied: 1, Duplicates: 1, Stale: 1, Resets: 1}, st)
 	})
 
 	t.Run("CancelBeforeItsListing", func(t *testing.T) {
@@ -611,7 +615,7 @@ func TestTombstoneBounds(t *testing.T) {
 		require.True(t, b.Listed(ver(eth(2, "1"), 1), at(62)).Stale)
 	})
 
-	t.Run("RewrittenRecordsKeepTheQueueBounded", func(t *testing.T) {
+	t.Run("RewrittenRecordsKeepTheirSlot", func(t *testing.T) {
 		t.Parallel()
 		b := NewWithOptions(Options{K: 2, Currency: "ETH", MaxTombstones: 4})
 		b.Reset(nil, at(0))
@@ -619,8 +623,17 @@ func TestTombstoneBounds(t *testing.T) {
 			b.Invalidated(hash(v%3), int64(2*v+1), at(1))
 			b.Revalidated(hash(v%3), int64(2*v+2), at(1))
 		}
-		require.LessOrEqual(t, len(b.recs.queue), 2*4+16)
+		require.Len(t, b.recs.ring, 4)
 		require.Equal(t, 3, b.recs.len())
+		require.Equal(t, 3, b.recs.n)
+		// Deleted records leave dead slots that do not count.
+		b.Listed(ver(eth(0, "1"), 5000), at(2))
+		b.Listed(ver(eth(1, "1"), 5000), at(2))
+		for n := 10; n < 13; n++ {
+			b.Cancelled(hash(n), 1, at(3))
+		}
+		require.Equal(t, 4, b.recs.len(), "2's record and three tombstones")
+		require.True(t, b.Revalidated(hash(2), 1, at(4)).Stale)
 	})
 }
 
@@ -661,4 +674,71 @@ func TestFormatDown(t *testing.T) {
 		_, err := parseDecimal(bad)
 		require.Error(t, err, bad)
 	}
+}
+
+func TestResetUncertainty(t *testing.T) {
+	t.Parallel()
+
+	t.Run("UnpricedNewerThanTheAnswer", func(t *testing.T) {
+		t.Parallel()
+		b := New(2, "ETH")
+		b.Reset(rest(eth(1, "1"), eth(2, "2")), at(0))
+		b.Revalidated(hash(9), 3, at(11)) // after the request was sent
+		r := b.Reset(rest(eth(1, "1"), eth(2, "2")), at(10))
+		require.True(t, r.Uncertain, "the answer may predate 9's return")
+		r = b.Reset(rest(eth(1, "1"), eth(2, "2")), at(12))
+		require.False(t, r.Uncertain, "a newer answer does not list 9: it is dearer")
+		require.True(t, b.Revalidated(hash(9), 3, at(13)).Duplicate, "its version is kept")
+	})
+
+	t.Run("ListingsLostDuringTheRequest", func(t *testing.T) {
+		t.Parallel()
+		b := New(1, "ETH")
+		b.Reset(rest(eth(1, "1")), at(0))
+		// More listings dearer than the bound arrive during the request
+		// than the book keeps (16): some that the answer does not hold
+		// may be lost.
+		for n := range minRecent + 1 {
+			b.Listed(eth(100+n, "5"), at(11+n))
+		}
+		r := b.Reset(rest(eth(1, "1")), at(10))
+		require.True(t, r.Uncertain)
+
+		c := New(1, "ETH")
+		c.Reset(rest(eth(1, "1")), at(0))
+		for n := range minRecent {
+			c.Listed(eth(100+n, "5"), at(11+n))
+		}
+		r = c.Reset(rest(eth(1, "1")), at(10))
+		require.False(t, r.Uncertain, "every listing of the flight was kept")
+	})
+
+	t.Run("AnswerOfUnusableListings", func(t *testing.T) {
+		t.Parallel()
+		b := New(2, "ETH")
+		p1, p2 := eth(1, "1"), eth(2, "2")
+		p1.Private, p2.Private = true, true
+		r := b.Reset(rest(p1, p2), at(0))
+		require.True(t, r.NeedsRefill, "K listings answered, none usable: the floor lies beyond")
+		require.Zero(t, b.Len())
+	})
+}
+
+func TestAsideExpires(t *testing.T) {
+	t.Parallel()
+	b := New(2, "ETH")
+	l := eth(1, "1")
+	l.ExpiresAt = at(50)
+	b.Reset(rest(l, eth(2, "2")), at(0))
+	b.Invalidated(hash(1), 1, at(1))
+	next, ok := b.NextExpiry()
+	require.True(t, ok)
+	require.Equal(t, at(50), next)
+	b.Expire(at(50))
+	_, ok = b.NextExpiry()
+	require.False(t, ok)
+	r := b.Revalidated(hash(1), 2, at(51))
+	require.True(t, r.Applied)
+	require.False(t, r.Uncertain, "an expired order that returns is still expired")
+	requireFloor(t, b, "2")
 }

@@ -40,8 +40,12 @@
 // REST call. When an order whose price the book never saw becomes active
 // again (a revalidation of an order it holds no listing for, or a partial
 // sale of a multi-unit order) the order may be cheaper than W and (b) may
-// no longer hold: Uncertain says so until a Reset or that order's listing
-// arrives.
+// no longer hold: Uncertain says so until the next Reset. (If the order's
+// listing arrives late the book takes it, but stays Uncertain.)
+//
+// A REST answer takes time: Reset is given the time its request was sent,
+// and listings that arrived meanwhile (kept in a small ring of recently
+// dropped listings even when dearer than the old W) join the new book.
 //
 // # Versions
 //

@@ -27,15 +27,24 @@ func parseDecimal(s string) (*big.Rat, error) {
 	if intPart == "" || (hasPoint && frac == "") || !allDigits(intPart) || !allDigits(frac) {
 		return nil, fmt.Errorf("%q: %w", s, errNotDecimal)
 	}
+	if len(intPart)+len(frac) <= 18 {
+		// Fast path, the common case: the digits fit an int64.
+		var n int64
+		for i := range len(intPart) {
+			n = n*10 + int64(intPart[i]-'0')
+		}
+		d := int64(1)
+		for i := range len(frac) {
+			n = n*10 + int64(frac[i]-'0')
+			d *= 10
+		}
+		return new(big.Rat).SetFrac64(n, d), nil
+	}
 	num, ok := new(big.Int).SetString(intPart+frac, 10)
 	if !ok {
 		return nil, fmt.Errorf("%q: %w", s, errNotDecimal)
 	}
-	r := new(big.Rat).SetInt(num)
-	if len(frac) > 0 {
-		r.Quo(r, new(big.Rat).SetInt(pow10(len(frac))))
-	}
-	return r, nil
+	return new(big.Rat).SetFrac(num, pow10(len(frac))), nil
 }
 
 func allDigits(s string) bool {

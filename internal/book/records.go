@@ -4,9 +4,11 @@ package book
 type recordKind uint8
 
 const (
-	// kindRemoved: cancelled, sold or expired. The tombstone that keeps an
-	// older replay from resurrecting the order.
+	// kindRemoved: cancelled or sold. The tombstone that keeps an older
+	// replay from resurrecting the order.
 	kindRemoved recordKind = iota + 1
+	// kindExpired: its expiration date passed; nothing brings it back.
+	kindExpired
 	// kindInvalid: invalidated while the book had no listing data for it.
 	kindInvalid
 	// kindUnpriced: active again (revalidated) but its price is unknown:
@@ -17,35 +19,35 @@ const (
 	kindUntracked
 )
 
-// record is the compact state of one order: 32 bytes, no pointers.
+// record is the compact state of one order: 24 bytes, no pointers.
 type record struct {
 	version int64
 	at      int64  // book time (unix ns) when recorded
-	seq     uint64 // position in the eviction queue
+	seq     uint32 // identifies its ring slot
 	kind    recordKind
 	// final: the removal cannot be undone by a REST answer (a cancellation,
 	// or a sale of a single-unit order).
 	final bool
 }
 
-type queued struct {
+type slot struct {
 	fp  uint64
-	seq uint64
-	at  int64
+	seq uint32
 }
 
 // records is a bounded map of order records keyed by order-hash
-// fingerprint. It forgets the oldest record first when it holds more than
-// max records, and any record older than ttl. A record that is rewritten
-// moves to the back of the queue; the queue's stale slots are skipped on
-// eviction and compacted away when they outnumber the live ones.
+// fingerprint. Records are evicted in the order they were first stored (a
+// ring of max slots: storing one more evicts the oldest) and when older
+// than ttl. A rewritten record keeps its slot; a deleted record leaves a
+// dead slot that is dropped when it reaches the head.
 type records struct {
-	m     map[uint64]record
-	queue []queued
-	head  int
-	seq   uint64
-	max   int
-	ttl   int64
+	m    map[uint64]record
+	ring []slot // allocated at max slots on first use
+	head int    // oldest slot
+	n    int    // slots in use, dead ones included
+	seq  uint32
+	max  int
+	ttl  int64
 }
 
 func newRecords(max int, ttl int64) records {
@@ -57,48 +59,50 @@ func (rs *records) get(fp uint64) (record, bool) {
 	return r, ok
 }
 
-// put stores r (its seq is assigned here) and evicts what the bounds ask.
-func (rs *records) put(fp uint64, r record, now int64) {
+// put stores r, evicting the oldest slot when the ring is full.
+func (rs *records) put(fp uint64, r record) {
+	if cur, ok := rs.m[fp]; ok {
+		r.seq = cur.seq
+		rs.m[fp] = r
+		return
+	}
+	if rs.ring == nil {
+		rs.ring = make([]slot, rs.max)
+	}
+	if rs.n == rs.max {
+		rs.pop()
+	}
 	rs.seq++
 	r.seq = rs.seq
 	rs.m[fp] = r
-	rs.queue = append(rs.queue, queued{fp: fp, seq: r.seq, at: r.at})
-	rs.prune(now)
+	rs.ring[(rs.head+rs.n)%rs.max] = slot{fp: fp, seq: r.seq}
+	rs.n++
+}
+
+// pop forgets the oldest slot's record, if it is still that slot's.
+func (rs *records) pop() {
+	s := rs.ring[rs.head]
+	if cur, ok := rs.m[s.fp]; ok && cur.seq == s.seq {
+		delete(rs.m, s.fp)
+	}
+	rs.ring[rs.head] = slot{}
+	rs.head = (rs.head + 1) % rs.max
+	rs.n--
 }
 
 func (rs *records) del(fp uint64) { delete(rs.m, fp) }
 
 func (rs *records) len() int { return len(rs.m) }
 
-// prune evicts records beyond max and older than ttl, oldest first.
+// prune forgets records older than ttl and dead slots from the oldest on,
+// stopping at the first live young record. A rewritten record keeps its
+// slot, so a record can outlive ttl behind a young rewritten one.
 func (rs *records) prune(now int64) {
-	for rs.head < len(rs.queue) {
-		q := rs.queue[rs.head]
-		cur, live := rs.m[q.fp]
-		live = live && cur.seq == q.seq
-		if live && len(rs.m) <= rs.max && (rs.ttl <= 0 || now-q.at < rs.ttl) {
-			break
+	for rs.n > 0 {
+		s := rs.ring[rs.head]
+		if cur, ok := rs.m[s.fp]; ok && cur.seq == s.seq && (rs.ttl <= 0 || now-cur.at < rs.ttl) {
+			return
 		}
-		if live {
-			delete(rs.m, q.fp)
-		}
-		rs.queue[rs.head] = queued{}
-		rs.head++
-	}
-	if rs.head > 0 && rs.head >= len(rs.queue)/2 {
-		n := copy(rs.queue, rs.queue[rs.head:])
-		clear(rs.queue[n:])
-		rs.queue = rs.queue[:n]
-		rs.head = 0
-	}
-	if len(rs.queue) > 2*rs.max+16 {
-		live := rs.queue[:0]
-		for _, q := range rs.queue {
-			if cur, ok := rs.m[q.fp]; ok && cur.seq == q.seq {
-				live = append(live, q)
-			}
-		}
-		clear(rs.queue[len(live):])
-		rs.queue = live
+		rs.pop()
 	}
 }

@@ -190,7 +190,8 @@ func Collections(ctx context.Context, cfg *Config, logger *slog.Logger, args []s
 // snoozing meanwhile are not silent. FLOOR, VOLUME, METADATA and
 // TOKENS_SYNC are each kind's age against its target ("42s/1m", "never/1m",
 // from the collection_freshness view, as the API and metrics show them);
-// STALE names the kinds past their target.
+// FLOOR_MODE says whether the floor is live (a stream keeps it current) or
+// polled; STALE names the kinds past their target.
 func listCollections(ctx context.Context, pool *pgxpool.Pool, stdout io.Writer) error {
 	q := db.New(pool)
 	rows, err := q.CollectionProgress(ctx)
@@ -214,7 +215,7 @@ func listCollections(ctx context.Context, pool *pgxpool.Pool, stdout io.Writer) 
 	}
 	health := map[string]ratelimit.KeyHealth{}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tUPSTREAM\tFLOOR\tVOLUME\tMETADATA\tTOKENS_SYNC\tSTALE\tTOKENS\tTOKENS_COMPLETE\tTRAITS_SOURCE\tWITH_TRAITS\tTRAIT_FETCH\tRARITY_TOKENS")
+	_, _ = fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tUPSTREAM\tFLOOR\tFLOOR_MODE\tVOLUME\tMETADATA\tTOKENS_SYNC\tSTALE\tTOKENS\tTOKENS_COMPLETE\tTRAITS_SOURCE\tWITH_TRAITS\tTRAIT_FETCH\tRARITY_TOKENS")
 	for _, r := range rows {
 		h, ok := health[r.Source]
 		if !ok {
@@ -230,8 +231,8 @@ func listCollections(ctx context.Context, pool *pgxpool.Pool, stdout io.Writer) 
 				stale = append(stale, kind)
 			}
 		}
-		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%t\t%s\t%d\t%s\t%d\n", r.ID, r.Slug, r.Status, h,
-			freshnessCell(f, jobs.RefreshFloorPrice), freshnessCell(f, jobs.RefreshVolume), freshnessCell(f, jobs.RefreshMetadata),
+		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%t\t%s\t%d\t%s\t%d\n", r.ID, r.Slug, r.Status, h,
+			freshnessCell(f, jobs.RefreshFloorPrice), cmp.Or(f[jobs.RefreshFloorPrice].Mode, "-"), freshnessCell(f, jobs.RefreshVolume), freshnessCell(f, jobs.RefreshMetadata),
 			freshnessCell(f, jobs.RefreshTokens), cmp.Or(strings.Join(stale, ","), "-"),
 			r.Tokens, r.TokensComplete, r.TraitsSource, r.TokensWithTraits, traitFetchProgress(r), r.RarityTokens)
 	}

@@ -1,9 +1,11 @@
 package indexersim
 
 import (
+	"cmp"
 	"container/heap"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,9 +23,11 @@ import (
 // Every listing is a pure function of (seed, slug, when and which it was
 // posted): its price, token, maker, currency, expiry and its fate (when it
 // is cancelled, sold, expires, is invalidated or revalidated) are drawn
-// when it is created and never depend on other listings. So the book at an
-// instant t is the set of listings posted before t whose fate lies after
-// t, whatever the process did before: two simulators with the same seed
+// when it is created. The one interaction, a token changing hands (a sale
+// or a transfer) invalidating its other listings for good, depends only
+// on the sales and transfers during the listing's life. So the book at an
+// instant t is a function of the seed and t alone, whatever the process
+// did before: two simulators with the same seed
 // agree on the book, and a book is built for any t by replaying only the
 // last maxLife (no listing lives longer). A running book advances lazily,
 // when it is read, through the events in between.
@@ -33,8 +37,9 @@ import (
 //   - floor-seeking listings (about 70%) are priced within ±0.8% of the
 //     reference and are usually cancelled within minutes (relisting), so
 //     the floor follows the reference and changes about every two minutes;
-//   - depth listings sit 1% to 120% above it for hours, until they are
-//     cancelled or expire;
+//   - depth listings sit 1% to 120% above it (and above where it goes
+//     while they live) for hours, until they are cancelled or expire; a
+//     few of them are priced in USDC;
 //   - sale listings are the scheduled sales of the market (market.sale, the
 //     same trades /stats sums into its volumes): each is posted a few
 //     minutes before its sale at the sale's price and filled at the sale's
@@ -45,13 +50,12 @@ import (
 const (
 	// maxLife bounds every listing's life (posting to removal) in ms; a
 	// book for instant t is rebuilt from t-maxLife.
-	maxLife = int64(12 * time.Hour / time.Millisecond)
+	maxLife = int64(6 * time.Hour / time.Millisecond)
 	// maxLead bounds how long before its sale a sale listing is posted.
 	maxLead = int64(2 * time.Hour / time.Millisecond)
-	// eventRing is the most events a book keeps for stream subscribers.
+	// eventRing is the most unread events a book keeps for its readers
+	// (stream subscribers); a reader further behind loses the oldest.
 	eventRing = 8192
-	// eventKeep is how long (ms) a book keeps events for late readers.
-	eventKeep = int64(10 * time.Minute / time.Millisecond)
 )
 
 // Purpose tags of the order book's hash streams (apart from gen.go's).
@@ -119,6 +123,7 @@ type listing struct {
 	// state while in a book
 	version int64 // order revision: 1 listed, then +1 per order event
 	active  bool  // posted, not removed, not invalidated
+	gone    bool  // invalid for good: the token changed hands
 }
 
 // bookEvent is one thing that happened in a book.
@@ -178,9 +183,10 @@ type book struct {
 	pending  eventHeap
 	active   map[uint64]*listing // posted and not removed (valid or not)
 	floor    *listing            // cheapest active public listing
-	log      []*bookEvent        // recent events, oldest first
+	log      []*bookEvent        // events not yet read by every reader, oldest first
 	logBase  uint64              // seq of log[0]
 	seq      uint64              // seq of the next logged event
+	readers  map[any]uint64      // subscribers and the seq each reads next; events are logged only while there are some
 	changes  *[]floorChange      // when set, floor changes are appended
 }
 
@@ -256,7 +262,7 @@ func (b *book) genMinute(m int64) {
 }
 
 // expiryChoices are the durations a depth listing is posted for.
-var expiryChoices = [...]int64{1, 3, 6, 12} //nolint:gochecknoglobals // read-only table, hours
+var expiryChoices = [...]int64{1, 2, 4, 6} //nolint:gochecknoglobals // read-only table, hours
 
 // genListing draws listing k of minute m.
 func (b *book) genListing(m int64, k int) *listing {
@@ -268,10 +274,11 @@ func (b *book) genListing(m int64, k int) *listing {
 	l.token = int(hash(h, 2) % uint64(b.c.info.TokenCount))
 	ref := m64.floorAt(m)
 	var price float64
-	if u(3) < 0.7 {
+	seeker := u(3) < 0.7
+	if seeker {
 		// Floor-seeking: near the reference, cancelled within minutes.
 		price = ref * (1 + 0.008*(2*u(4)-1))
-		l.expires = l.created + 12*3_600_000 - 1
+		l.expires = l.created + 6*3_600_000 - 1
 		l.end = l.created + 20_000 + int64(-math.Log(1-u(5))*180_000)
 	} else {
 		l.expires = l.created + expiryChoices[hash(h, 6)%uint64(len(expiryChoices))]*3_600_000 - 1
@@ -290,7 +297,7 @@ func (b *book) genListing(m int64, k int) *listing {
 		price = max(ref*(1.01+1.2*u(4)*u(4)), 1.002*m64.floorBound(m, floorDiv(l.end, 60_000)+1))
 	}
 	l.private = u(8) < b.cfg.PrivateFraction
-	if u(9) < b.cfg.OtherCurrencyFraction {
+	if !seeker && u(9) < b.cfg.OtherCurrencyFraction/0.3 {
 		l.usdc = true
 		l.micro = max(1, int64(math.Round(price/b.usdcEth*100)))
 		l.unit = float64(l.micro) / 100 * b.usdcEth
@@ -365,6 +372,9 @@ func (b *book) apply(e *bookEvent) {
 			b.added(l, e.at)
 		}
 	case evInvalidate:
+		if l.gone {
+			return // already invalid for good: its maker no longer owns the token
+		}
 		l.version++
 		l.active = false
 		if l.revalid != 0 {
@@ -372,6 +382,9 @@ func (b *book) apply(e *bookEvent) {
 		}
 		b.removed(l, e.at)
 	case evRevalidate:
+		if l.gone {
+			return
+		}
 		l.version++
 		l.active = true
 		b.added(l, e.at)
@@ -392,16 +405,71 @@ func (b *book) apply(e *bookEvent) {
 	if l != nil {
 		e.ver = l.version
 	}
-	if b.quiet || e.kind == evExpire {
-		return // the stream has no expiry event: an order just lapses
+	if b.quiet || e.kind == evExpire || len(b.readers) == 0 {
+		// The stream has no expiry event: an order just lapses.
+	} else {
+		b.logEvent(e)
 	}
+	if e.kind == evSold || e.kind == evTransfer {
+		b.ownerChanged(e.token, e.at)
+	}
+}
+
+// ownerChanged invalidates for good the other listings of a token that
+// changed hands: their makers no longer own it (OpenSea sends
+// order_invalidate for orders that can no longer be filled). A listing
+// that was invalid already stays so, silently. Sale listings are exempt:
+// their sales are the trades /stats sums, so they always happen.
+func (b *book) ownerChanged(token int, at int64) {
+	var hit []*listing
+	for _, x := range b.active {
+		if x.token == token && !x.gone && x.saleHour < 0 {
+			hit = append(hit, x)
+		}
+	}
+	slices.SortFunc(hit, func(a, b *listing) int { return cmp.Compare(a.key, b.key) })
+	for _, x := range hit {
+		x.gone = true
+		if !x.active {
+			continue
+		}
+		x.version++
+		x.active = false
+		b.removed(x, at)
+		if !b.quiet && len(b.readers) > 0 {
+			b.logEvent(&bookEvent{at: at, kind: evInvalidate, key: x.key, l: x, token: token, ver: x.version})
+		}
+	}
+}
+
+// logEvent appends e to the log for the readers, dropping the oldest half
+// when the log is full.
+func (b *book) logEvent(e *bookEvent) {
 	e.seq = b.seq
 	b.seq++
 	b.log = append(b.log, e)
-	if len(b.log) > eventRing || (len(b.log) > 64 && b.log[0].at < e.at-eventKeep) {
-		drop := max(len(b.log)-eventRing, len(b.log)/4)
+	if len(b.log) > eventRing {
+		drop := len(b.log) / 2
 		b.log = append(b.log[:0:0], b.log[drop:]...)
 		b.logBase += uint64(drop)
+	}
+}
+
+// trim drops the events every reader has read. b.mu must be held.
+func (b *book) trim() {
+	low := b.seq
+	for _, next := range b.readers {
+		low = min(low, next)
+	}
+	if low <= b.logBase {
+		return
+	}
+	drop := int(min(low-b.logBase, uint64(len(b.log))))
+	clear(b.log[:drop])
+	b.log = b.log[drop:]
+	b.logBase += uint64(drop)
+	if len(b.log) == 0 {
+		b.log = nil
 	}
 }
 
@@ -471,29 +539,45 @@ func (b *book) listings(t time.Time, private bool) []*listing {
 	return out
 }
 
-// eventsSince advances the book to t and returns the logged events from
-// seq on, and the seq to read from next time. Events that fell out of the
-// log are skipped (lost reports how many).
-func (b *book) eventsSince(seq uint64, t time.Time) (evs []*bookEvent, next uint64, lost uint64) {
+// subscribe advances the book to t and registers reader, which reads the
+// events from now on (from the returned seq).
+func (b *book) subscribe(reader any, t time.Time) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advanceTo(t.UnixMilli())
+	if b.readers == nil {
+		b.readers = map[any]uint64{}
+	}
+	b.readers[reader] = b.seq
+	return b.seq
+}
+
+// unsubscribe forgets reader.
+func (b *book) unsubscribe(reader any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.readers, reader)
+	b.trim()
+}
+
+// eventsSince advances the book to t and returns reader's events from seq
+// on, and the seq to read from next time. Events that fell out of a full
+// log are skipped (lost says how many).
+func (b *book) eventsSince(reader any, seq uint64, t time.Time) (evs []*bookEvent, next uint64, lost uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advanceTo(t.UnixMilli())
 	if seq < b.logBase {
 		lost, seq = b.logBase-seq, b.logBase
 	}
-	if seq >= b.seq {
-		return nil, b.seq, lost
+	if seq < b.seq {
+		evs = append([]*bookEvent(nil), b.log[seq-b.logBase:]...)
 	}
-	return append([]*bookEvent(nil), b.log[seq-b.logBase:]...), b.seq, lost
-}
-
-// head advances the book to t and returns the seq of the next event, the
-// position of a subscriber that joins at t.
-func (b *book) head(t time.Time) uint64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.advanceTo(t.UnixMilli())
-	return b.seq
+	if _, ok := b.readers[reader]; ok {
+		b.readers[reader] = b.seq
+		b.trim()
+	}
+	return evs, b.seq, lost
 }
 
 // touched logs metadata updates of tokens at t (Server.Touch).
@@ -501,10 +585,11 @@ func (b *book) touched(t time.Time, tokens []int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advanceTo(t.UnixMilli())
+	if len(b.readers) == 0 {
+		return
+	}
 	for _, i := range tokens {
-		e := &bookEvent{at: t.UnixMilli(), kind: evMetadata, token: i, seq: b.seq}
-		b.seq++
-		b.log = append(b.log, e)
+		b.logEvent(&bookEvent{at: t.UnixMilli(), kind: evMetadata, token: i})
 	}
 }
 

@@ -1,11 +1,14 @@
 package indexersim
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -314,19 +317,234 @@ func BenchmarkMarket1000(b *testing.B) {
 	require.NoError(b, err)
 	seqs := make([]uint64, len(sim.collections))
 	for i, c := range sim.collections { // warm up: build every book
-		seqs[i] = c.book.head(clock.Now())
+		seqs[i] = c.book.subscribe(&seqs[i], clock.Now())
 	}
-	events := 0
+	events, changes := 0, make([][]floorChange, len(sim.collections))
+	for i, c := range sim.collections {
+		c.book.changes = &changes[i]
+	}
 	b.ResetTimer()
 	for range b.N {
 		clock.Advance(time.Minute)
 		now := clock.Now()
 		for i, c := range sim.collections {
-			evs, next, _ := c.book.eventsSince(seqs[i], now)
+			evs, next, _ := c.book.eventsSince(&seqs[i], seqs[i], now)
 			seqs[i] = next
 			events += len(evs)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1e6, "cpu-ms/sim-min")
 	b.ReportMetric(float64(events)/float64(b.N), "events/sim-min")
+	n := 0
+	for _, ch := range changes {
+		n += len(ch)
+	}
+	b.ReportMetric(float64(n)/float64(b.N), "floor-changes/sim-min")
+}
+
+// BenchmarkBookWarmup measures building one collection's book from
+// scratch (replaying the last maxLife), what the first request for a
+// collection costs.
+func BenchmarkBookWarmup(b *testing.B) {
+	clock := newFakeClock()
+	sim, err := New(Config{Collections: 100, Clock: clock.Now}, nil)
+	require.NoError(b, err)
+	b.ResetTimer()
+	for i := range b.N {
+		c := sim.collections[i%len(sim.collections)]
+		x := newBook(c, c.book.cfg, c.book.usdcEth)
+		x.advanceTo(clock.Now().UnixMilli())
+	}
+}
+
+// specSchemas are the spec excerpt's schemas (testdata/opensea-market-spec.json).
+type specDoc struct {
+	Components struct {
+		Schemas map[string]json.RawMessage `json:"schemas"`
+	} `json:"components"`
+}
+
+type specSchema struct {
+	Ref        string                     `json:"$ref"`
+	AllOf      []json.RawMessage          `json:"allOf"`
+	OneOf      []json.RawMessage          `json:"oneOf"`
+	Type       string                     `json:"type"`
+	Required   []string                   `json:"required"`
+	Properties map[string]json.RawMessage `json:"properties"`
+	Items      json.RawMessage            `json:"items"`
+}
+
+// checkSpec requires v to have every field the schema requires, at every
+// depth. oneOf takes its branch named pick. Nft.traits is exempt: OpenSea
+// leaves traits out of its bulk answers (opensea-sdk issue #1889), and so
+// does the simulator.
+func checkSpec(t *testing.T, doc specDoc, raw json.RawMessage, v any, path, pick string) {
+	t.Helper()
+	var sc specSchema
+	require.NoError(t, json.Unmarshal(raw, &sc))
+	if sc.Ref != "" {
+		name := strings.TrimPrefix(sc.Ref, "#/components/schemas/")
+		if name == "Nft" {
+			m, _ := v.(map[string]any)
+			if m != nil && m["traits"] == nil {
+				m["traits"] = []any{}
+			}
+		}
+		checkSpec(t, doc, doc.Components.Schemas[name], v, path, pick)
+		return
+	}
+	for _, part := range sc.AllOf {
+		checkSpec(t, doc, part, v, path, pick)
+	}
+	for _, part := range sc.OneOf {
+		if strings.Contains(string(part), pick) {
+			checkSpec(t, doc, part, v, path, pick)
+		}
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for _, r := range sc.Required {
+			require.Contains(t, x, r, "%s: required field %q", path, r)
+		}
+		for name, p := range sc.Properties {
+			if fv, ok := x[name]; ok && fv != nil {
+				checkSpec(t, doc, p, fv, path+"."+name, pick)
+			}
+		}
+	case []any:
+		if sc.Items != nil {
+			for i, item := range x {
+				checkSpec(t, doc, sc.Items, item, fmt.Sprintf("%s[%d]", path, i), pick)
+			}
+		}
+	}
+}
+
+func TestMarketEndpointsFollowSpec(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/opensea-market-spec.json")
+	require.NoError(t, err)
+	var doc specDoc
+	require.NoError(t, json.Unmarshal(data, &doc))
+	b := setup(t, Config{Collections: 1})
+	for _, tc := range []struct{ path, schema, pick string }{
+		{"/api/v2/listings/collection/sim-collection-000/best?limit=50&include_private_listings=true", "ListingsResponse", ""},
+		{"/api/v2/events/collection/sim-collection-000?event_type=sale&limit=20", "AssetEventsResponse", "SaleEvent"},
+	} {
+		res := b.get(t, tc.path)
+		require.Equal(t, http.StatusOK, res.status, string(res.body))
+		var v any
+		require.NoError(t, json.Unmarshal(res.body, &v))
+		require.Contains(t, doc.Components.Schemas, tc.schema)
+		checkSpec(t, doc, doc.Components.Schemas[tc.schema], v, tc.schema, tc.pick)
+		require.NotEmpty(t, v.(map[string]any)[map[string]string{"ListingsResponse": "listings", "AssetEventsResponse": "asset_events"}[tc.schema]])
+	}
+}
+
+func TestBestListingsPaging(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Collections: 1, Seed: 12})
+	slug := "sim-collection-000"
+	var all apiListings
+	b.getJSON(t, "/api/v2/listings/collection/"+slug+"/best?limit=200", &all)
+	require.Greater(t, len(all.Listings), 20)
+	var paged []string
+	next := ""
+	for {
+		path := "/api/v2/listings/collection/" + slug + "/best?limit=7"
+		if next != "" {
+			path += "&next=" + next
+		}
+		var page apiListings
+		b.getJSON(t, path, &page)
+		require.LessOrEqual(t, len(page.Listings), 7)
+		for _, l := range page.Listings {
+			paged = append(paged, l.OrderHash)
+		}
+		if next = page.Next; next == "" {
+			break
+		}
+	}
+	want := make([]string, len(all.Listings))
+	for i, l := range all.Listings {
+		want[i] = l.OrderHash
+	}
+	require.Equal(t, want, paged)
+	require.Equal(t, http.StatusBadRequest, b.get(t, "/api/v2/listings/collection/"+slug+"/best?next=nope").status)
+}
+
+func TestPaymentToken(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Collections: 1})
+	var tok struct {
+		Symbol   string `json:"symbol"`
+		Decimals int    `json:"decimals"`
+		EthPrice string `json:"eth_price"`
+	}
+	b.getJSON(t, "/api/v2/chain/ethereum/payment_token/"+usdcAddress, &tok)
+	require.Equal(t, "USDC", tok.Symbol)
+	require.Equal(t, 6, tok.Decimals)
+	require.Equal(t, b.sim.usdcEth, tok.EthPrice, "the rate the stream's payment_token carries")
+	require.Equal(t, http.StatusNotFound, b.get(t, "/api/v2/chain/ethereum/payment_token/0x1234").status)
+	require.Equal(t, int64(2), b.sim.Stats().ByEndpoint[EndpointPaymentToken])
+}
+
+func TestBookLogKeepsOnlyUnreadEvents(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	sim, err := New(Config{Collections: 1, Clock: clock.Now}, nil)
+	require.NoError(t, err)
+	bk := sim.collections[0].book
+	var r1, r2 int
+	s1, s2 := bk.subscribe(&r1, clock.Now()), bk.subscribe(&r2, clock.Now())
+	clock.Advance(15 * time.Minute)
+	evs1, s1, _ := bk.eventsSince(&r1, s1, clock.Now())
+	require.NotEmpty(t, evs1)
+	require.Len(t, bk.log, len(evs1), "kept for the reader that has not read")
+	clock.Advance(15 * time.Minute)
+	evs2, _, lost := bk.eventsSince(&r2, s2, clock.Now())
+	require.Zero(t, lost)
+	require.Greater(t, len(evs2), len(evs1), "the slow reader gets everything")
+	require.Equal(t, evs1, evs2[:len(evs1)])
+	require.Len(t, bk.log, len(evs2)-len(evs1), "what r1 has not read yet")
+	bk.unsubscribe(&r1)
+	require.Empty(t, bk.log)
+	bk.unsubscribe(&r2)
+	clock.Advance(15 * time.Minute)
+	_, _, _ = bk.eventsSince(&r1, s1, clock.Now())
+	require.Empty(t, bk.log, "no readers, no log")
+}
+
+func TestTokenChangingHandsInvalidatesItsListings(t *testing.T) {
+	t.Parallel()
+	// Three tokens: every sale or transfer hits the token's other listings.
+	clock := newFakeClock()
+	sim, err := New(Config{Collections: 1, MinTokens: 3, MaxTokens: 3, Clock: clock.Now}, nil)
+	require.NoError(t, err)
+	bk := sim.collections[0].book
+	var r int
+	seq := bk.subscribe(&r, clock.Now())
+	moved := map[int]int64{} // token -> last time it changed hands
+	invalidated := 0
+	for range 120 {
+		clock.Advance(time.Minute)
+		evs, next, _ := bk.eventsSince(&r, seq, clock.Now())
+		seq = next
+		for _, e := range evs {
+			switch e.kind {
+			case evSold, evTransfer:
+				moved[e.token] = e.at
+			case evInvalidate:
+				if e.at == moved[e.l.token] {
+					invalidated++
+				}
+			}
+		}
+		for _, l := range bk.listings(clock.Now(), true) {
+			if l.saleHour < 0 {
+				require.Less(t, moved[l.token], l.created, "an active listing was posted after its token last moved")
+			}
+		}
+	}
+	require.Positive(t, invalidated, "order_invalidate at the moment the token moved")
 }

@@ -174,7 +174,12 @@ type MarketConfig struct {
 	// (never a floor). Zero means the default (0.02); negative means none.
 	PrivateFraction float64
 	// OtherCurrencyFraction is the share of listings priced in USDC rather
-	// than ETH. Zero means the default (0.04); negative means none.
+	// than ETH. They are all depth listings (above the reference floor):
+	// listings in another currency rarely make a floor, and the
+	// best-listings answer carries no eth_price to compare them with (a
+	// client reads it from GET /api/v2/chain/{chain}/payment_token/{address}
+	// or a stream event). At most 0.3. Zero means the default (0.04);
+	// negative means none.
 	OtherCurrencyFraction float64
 	// InvalidateFraction is the share of listings invalidated for a while
 	// (order_invalidate; most come back with order_revalidate). Zero means
@@ -229,7 +234,7 @@ func (m MarketConfig) validate() error {
 		{"market transfers per hour", m.TransfersPerHour, 36_000},
 		{"market metadata updates per hour", m.MetadataUpdatesPerHour, 36_000},
 		{"market private fraction", m.PrivateFraction, 1},
-		{"market other currency fraction", m.OtherCurrencyFraction, 1},
+		{"market other currency fraction", m.OtherCurrencyFraction, 0.3},
 		{"market invalidate fraction", m.InvalidateFraction, 1},
 	} {
 		if !(f.v >= 0 && f.v <= f.max) {

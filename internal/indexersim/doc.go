@@ -9,6 +9,16 @@
 //	GET /api/v2/chain/{chain}/contract/{address}/nfts/{identifier}
 //	                                          one token with traits, owners, rarity: null
 //	GET /api/v2/traits/{slug}                 trait categories and value counts
+//	GET /api/v2/listings/collection/{slug}/best
+//	                                          active listings, cheapest first (limit, next,
+//	                                          include_private_listings)
+//	GET /api/v2/events/collection/{slug}?event_type=sale
+//	                                          sales, newest first (after, before, limit, next)
+//	GET /api/v2/chain/{chain}/payment_token/{address}
+//	                                          a currency with its eth_price (ETH, WETH, USDC)
+//	GET /socket/websocket?token=<key>&vsn=2.0.0
+//	                                          the Stream API: Phoenix Channels V2 over a
+//	                                          websocket, topics collection:<slug> (stream.go)
 //	GET /metadata/{slug}/{id}                 a token's metadata document (its http metadata_url)
 //	GET /ipfs/{cid}/{id}                      the same through a simulated IPFS gateway
 //	                                          (path configurable: MetadataConfig.GatewayPath)
@@ -29,10 +39,29 @@
 // (wire.go) and never imports any client's DTOs: a fake that shares the
 // client's structs could not catch their mistakes.
 //
+// Each collection has an order book of listings (book.go) that evolves in
+// time: listings are posted around the collection's reference floor (a
+// bounded random walk), cancelled, sold, expire, are invalidated and
+// revalidated; tokens are transferred and their metadata updated. The
+// /stats floor is the cheapest active public listing at the request's
+// time, per unit and in ETH; the sales are the trades behind the /stats
+// volumes, so the events endpoint and the stream's item_sold events add up
+// to the one-day, seven-day and thirty-day windows. Config.Market sets the
+// pace (by default about six stream events per collection per minute).
+// Server.FloorAt and Server.FloorChanges tell the true floor and its
+// change log for tests and benchmarks; Server.StreamStats counts the
+// stream's connections, events and faults. The Stream API pushes what
+// happens after a topic's join as OpenSea's does (stream.go), with
+// optional faults (Config.Stream): dropped, duplicated and reordered
+// events, stale replays of older order states, periodic abrupt
+// disconnects and refused keys. Streamed events count against no REST
+// limit.
+//
 // Everything is a pure function of Config.Seed: collection sizes, contracts,
 // trait schemas and every token's traits (generated on the fly, page by
-// page), and the market (floor prices and volumes move per minute as a
-// function of seed, slug and time read from Config.Clock). Two servers with
+// page), and the market (the order books, the sales and volumes are
+// functions of seed, slug and time read from Config.Clock: a book is the
+// same whenever a process started, see book.go). Two servers with
 // the same Config answer the same request with the same bytes.
 //
 // Like the real API it rate-limits (a token bucket over all keys and one per

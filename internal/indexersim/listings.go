@@ -423,3 +423,29 @@ func (s *Server) wireSale(r *http.Request, c *collection, sr saleRef) wireSaleEv
 		NFT:             nft,
 	}
 }
+
+// servePaymentToken answers GET /api/v2/chain/{chain}/payment_token/{address}
+// (operation get_payment_token, schema PaymentToken) for the currencies the
+// simulated listings use: ETH, WETH and USDC, with eth_price, the rate a
+// client needs to compare a USDC listing of the best-listings answer
+// (which carries no rate) with ETH ones.
+func (s *Server) servePaymentToken(r *http.Request, _ time.Time) (int, any) {
+	chain, addr := r.PathValue("chain"), strings.ToLower(r.PathValue("address"))
+	if chain != "ethereum" {
+		return http.StatusNotFound, wireErrors{Errors: []string{"payment token not found"}}
+	}
+	tok := wireCurrency{Chain: chain, Decimals: 18, EthPrice: "1.0", UsdPrice: s.usdPrice}
+	switch addr {
+	case ethAddress:
+		tok.Symbol, tok.Address, tok.Name = "ETH", ethAddress, "Ether"
+	case wethAddress:
+		tok.Symbol, tok.Address, tok.Name = "WETH", wethAddress, "Wrapped Ether"
+	case usdcAddress:
+		tok.Symbol, tok.Address, tok.Name, tok.Decimals = "USDC", usdcAddress, "USD Coin", usdcDecimals
+		tok.EthPrice, tok.UsdPrice = s.usdcEth, "1.00"
+	default:
+		return http.StatusNotFound, wireErrors{Errors: []string{"payment token not found"}}
+	}
+	tok.Image = "https://i.seadn.io/s/raw/files/" + strings.ToLower(tok.Symbol) + ".png"
+	return http.StatusOK, tok
+}

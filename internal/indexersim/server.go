@@ -103,6 +103,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	mux.Handle("POST /api/v2/nfts/batch", s.api(EndpointNFTsBatch, s.serveNFTsBatch))
 	mux.Handle("GET /api/v2/listings/collection/{slug}/best", s.api(EndpointBestListings, s.serveBestListings))
 	mux.Handle("GET /api/v2/events/collection/{slug}", s.api(EndpointEvents, s.serveEvents))
+	mux.Handle("GET /api/v2/chain/{chain}/payment_token/{address}", s.api(EndpointPaymentToken, s.servePaymentToken))
 	mux.HandleFunc("GET /socket/websocket", s.serveSocket)
 	mux.Handle("/api/", s.api(EndpointUnknown, func(*http.Request, time.Time) (int, any) {
 		return http.StatusNotFound, wireErrors{Errors: []string{"not found"}}

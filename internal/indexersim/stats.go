@@ -17,8 +17,10 @@ const (
 	// EndpointBestListings is GET /api/v2/listings/collection/{slug}/best.
 	EndpointBestListings = "best_listings"
 	// EndpointEvents is GET /api/v2/events/collection/{slug}.
-	EndpointEvents  = "events"
-	EndpointUnknown = "unknown" // any other path under /api/
+	EndpointEvents = "events"
+	// EndpointPaymentToken is GET /api/v2/chain/{chain}/payment_token/{address}.
+	EndpointPaymentToken = "payment_token"
+	EndpointUnknown      = "unknown" // any other path under /api/
 )
 
 // Fault kinds, the keys of Stats.Faults.

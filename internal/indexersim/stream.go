@@ -208,6 +208,13 @@ func (c *streamConn) run(parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	defer c.ws.CloseNow()
+	defer func() {
+		for _, sub := range c.subs {
+			if sub.c != nil {
+				sub.c.book.unsubscribe(sub)
+			}
+		}
+	}()
 	inbound := make(chan []byte, 64)
 	go func() {
 		defer close(inbound)
@@ -351,7 +358,7 @@ func (c *streamConn) join(ctx context.Context, m inMsg) error {
 		}
 	}
 	if sub.c != nil {
-		sub.next = sub.c.book.head(c.s.cfg.Clock())
+		sub.next = sub.c.book.subscribe(sub, c.s.cfg.Clock())
 	}
 	if old, ok := c.joined[m.topic]; ok {
 		c.leave(old) // a second join replaces the first, as in Phoenix
@@ -363,6 +370,9 @@ func (c *streamConn) join(ctx context.Context, m inMsg) error {
 }
 
 func (c *streamConn) leave(sub *topicSub) {
+	if sub.c != nil {
+		sub.c.book.unsubscribe(sub)
+	}
 	delete(c.joined, sub.topic)
 	for i, x := range c.subs {
 		if x == sub {
@@ -408,7 +418,7 @@ func (c *streamConn) pump(ctx context.Context) error {
 		if sub.c == nil {
 			continue
 		}
-		evs, next, lost := sub.c.book.eventsSince(sub.next, now)
+		evs, next, lost := sub.c.book.eventsSince(sub, sub.next, now)
 		sub.next = next
 		if lost > 0 {
 			c.s.stream.add(func(st *StreamStats) { st.Lost += int64(lost) })
@@ -476,8 +486,15 @@ func (c *streamConn) deliver(ctx context.Context, sub *topicSub, e *bookEvent, t
 		c.s.stream.add(func(st *StreamStats) { st.Duplicated++ })
 		c.later = append(c.later, frame)
 	}
-	if e.l != nil && typ != EventItemSold {
+	if cfg.StaleReplayRate > 0 && e.l != nil && typ != EventItemSold && typ != EventItemTransferred {
 		// Order events (item_sold's version is a time, not a revision).
+		if len(c.lastVer) > 4*replayHistory {
+			// Keep the versions of the orders still in the history only.
+			c.lastVer = make(map[uint64]int64, replayHistory)
+			for _, h := range c.history {
+				c.lastVer[h.key] = max(c.lastVer[h.key], h.ver)
+			}
+		}
 		if e.ver > c.lastVer[e.l.key] {
 			c.lastVer[e.l.key] = e.ver
 		}

@@ -72,3 +72,53 @@ func TestFreshness(t *testing.T) {
 	}
 	require.Equal(t, map[string]float64{"floor_price": 0, "volume": 1, "metadata": 1, "tokens": 1}, stale)
 }
+
+// TestFreshnessLiveStream: a floor a live stream keeps current is fresh
+// whatever its last poll, in the view (mode live) and in the data-age
+// series alike; a stale live mark falls back to the last poll.
+func TestFreshnessLiveStream(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.DB(t)
+	var live, stale int64
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO collections (source, slug) VALUES ('opensea', 'live') RETURNING id`).Scan(&live))
+	require.NoError(t, pool.QueryRow(ctx, `INSERT INTO collections (source, slug) VALUES ('opensea', 'gone') RETURNING id`).Scan(&stale))
+	_, err := pool.Exec(ctx, `INSERT INTO collection_schedules (collection_id, kind, interval_seconds, last_success_at) VALUES
+		($1, 'floor_price', 60, now() - interval '10 minutes'), ($2, 'floor_price', 60, now() - interval '10 minutes')`, live, stale)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO collection_streams (collection_id, state, owner, since, updated_at) VALUES
+		($1, 'live', 'r1', now() - interval '1 hour', now() - interval '5 seconds'),
+		($2, 'live', 'r1', now() - interval '1 hour', now() - interval '5 minutes')`, live, stale)
+	require.NoError(t, err)
+
+	mode := map[int64]string{}
+	staleness := map[int64]bool{}
+	rows, err := pool.Query(ctx, `SELECT collection_id, mode, stale FROM collection_freshness WHERE kind = 'floor_price'`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var id int64
+		var m string
+		var s bool
+		require.NoError(t, rows.Scan(&id, &m, &s))
+		mode[id], staleness[id] = m, s
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[int64]string{live: "live", stale: "polled"}, mode)
+	require.Equal(t, map[int64]bool{live: false, stale: true}, staleness)
+
+	m := metrics.New()
+	m.RegisterDatabase(pool, slog.New(slog.DiscardHandler))
+	mfs, err := m.Registry.Gather()
+	require.NoError(t, err)
+	gauges := map[string]float64{}
+	for _, mf := range mfs {
+		for _, s := range mf.GetMetric() {
+			if len(s.GetLabel()) > 0 && s.GetLabel()[0].GetValue() == "floor_price" {
+				gauges[mf.GetName()] = s.GetGauge().GetValue()
+			}
+		}
+	}
+	require.InDelta(t, 600, gauges["nftsync_data_age_max_seconds"], 30, "the gone stream's floor: its last poll")
+	require.InDelta(t, (600+5)/2.0, gauges["nftsync_data_age_avg_seconds"], 30, "the live floor counts its last mark")
+	require.InDelta(t, 1, gauges["nftsync_data_stale_collections"], 0)
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -401,4 +402,47 @@ func TestClientBacksOffExponentiallyWhileTheServerFails(t *testing.T) {
 		require.GreaterOrEqual(t, gap, full*time.Millisecond/2, "gap %d", i)
 	}
 	require.Equal(t, 0, rec.count("left:"+slug))
+}
+
+func TestClientNeverLogsTheKey(t *testing.T) {
+	t.Parallel()
+
+	srv := newPhxServer(t)
+	srv.setJoinPolicy(func(_ string, n int) string {
+		if n == 1 {
+			return "error"
+		}
+		return "ok"
+	})
+	var buf safeBuffer
+	rec := newRecorder()
+	startClient(t, srv, Options{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}, rec, slug)
+	first := srv.conn(t)
+	rec.waitCount(t, "joined:"+slug, 1)
+	require.NoError(t, first.c.CloseNow())
+	rec.waitCount(t, "joined:"+slug, 2)
+
+	logged := buf.String()
+	require.Contains(t, logged, "stream: connected")
+	require.Contains(t, logged, "join refused")
+	require.Contains(t, logged, "token=REDACTED")
+	require.NotContains(t, logged, srv.key)
+}
+
+// safeBuffer is a bytes.Buffer safe for concurrent writes.
+type safeBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *safeBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *safeBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
