@@ -132,10 +132,16 @@ func (s *Service) fetchBook(ctx context.Context, req bootReq) *bootResult {
 }
 
 // retryWait is how long to wait before asking again after err: what a rate
-// limit says, else a few seconds.
+// limit says; ten minutes after a refusal that a retry would meet again
+// (an unknown collection, a malformed answer: the planner's polling marks
+// the collection failed meanwhile); else a few seconds.
 func retryWait(err error) time.Duration {
 	if wait, limited := indexer.RetryAfter(err); limited {
 		return max(wait, 500*time.Millisecond) + jitter(time.Second)
+	}
+	switch indexer.ClassOf(err) {
+	case indexer.ClassPermanent, indexer.ClassMalformed:
+		return 10*time.Minute + jitter(time.Minute)
 	}
 	return 5*time.Second + jitter(5*time.Second)
 }

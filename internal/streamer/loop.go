@@ -305,6 +305,11 @@ func (s *Service) onBooted(c *coll, gen int64, b *bootResult) {
 		return // superseded by a newer bootstrap, or the collection left
 	}
 	if b.err != nil {
+		if indexer.ClassOf(b.err) == indexer.ClassMalformed {
+			s.pmu.Lock()
+			s.pending.quality = append(s.pending.quality, qualityRow{collectionID: &c.id, kind: "malformed", message: b.err.Error()})
+			s.pmu.Unlock()
+		}
 		wait := b.retryIn
 		s.log.Debug("stream book bootstrap failed; retrying", slog.String("slug", c.slug), slog.Duration("in", wait), slog.Any("error", b.err))
 		s.later(msg{kind: msgRetryBoot, c: c, gen: gen, boot: b}, wait)
