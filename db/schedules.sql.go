@@ -103,20 +103,25 @@ WITH due AS (
     JOIN refresh_kinds t ON t.refresh_kind = s.kind
     CROSS JOIN LATERAL (SELECT COALESCE(s.target_age_seconds, t.target_age_seconds)::float8 AS target) tg
     LEFT JOIN volume_latest v ON v.collection_id = c.id AND v.source = c.source AND v.time_window = '1d'
-    LEFT JOIN collection_streams cs ON cs.collection_id = s.collection_id AND s.kind = $2::text
+    LEFT JOIN collection_streams cs ON cs.collection_id = s.collection_id AND s.kind IN ($2::text, $3::text)
+        AND cs.state = 'live' AND cs.updated_at > $4::timestamptz
+    LEFT JOIN collection_schedules fs ON cs.collection_id IS NOT NULL AND s.kind = $3::text
+        AND fs.collection_id = s.collection_id AND fs.kind = $2::text
     WHERE s.next_due_at <= $1::timestamptz AND c.status = 'active'
-      AND NOT (cs.state IS NOT DISTINCT FROM 'live' AND cs.updated_at > $3::timestamptz
-               AND COALESCE(s.last_planned_at, '-infinity') > $4::timestamptz)
+      AND NOT COALESCE(cs.collection_id IS NOT NULL AND (
+              (s.kind = $2::text AND COALESCE(s.last_planned_at, '-infinity') > $5::timestamptz)
+           OR (s.kind = $3::text AND cs.sales_covered_since <= $6::timestamptz
+               AND COALESCE(fs.last_planned_at, '-infinity') > $5::timestamptz)), false)
 ), ranked AS (
     SELECT due.collection_id, due.kind, due.next_due_at, due.slug, due.source, due.priority, due.score, row_number() OVER (PARTITION BY due.source ORDER BY due.score DESC, due.collection_id, due.kind) AS n
     FROM due
 ), picked AS (
     SELECT r.collection_id, r.kind, r.next_due_at, r.slug, r.source, r.priority, r.score
     FROM ranked r
-    LEFT JOIN (SELECT unnest($5::text[]) AS source, unnest($6::bigint[]) AS calls) b ON b.source = r.source
+    LEFT JOIN (SELECT unnest($7::text[]) AS source, unnest($8::bigint[]) AS calls) b ON b.source = r.source
     WHERE b.calls IS NULL OR r.n <= b.calls
     ORDER BY r.score DESC, r.collection_id, r.kind
-    LIMIT $7
+    LIMIT $9
 ), locked AS (
     SELECT s.collection_id, s.kind
     FROM collection_schedules s
@@ -135,8 +140,10 @@ RETURNING p.collection_id, p.kind, p.slug, p.source, p.priority, p.score
 type ScheduleClaimDueParams struct {
 	Now             time.Time
 	StreamKind      string
+	LedgerKind      string
 	StreamLiveAfter time.Time
 	ReconcileBefore time.Time
+	CoveredBefore   time.Time
 	BudgetSources   []string
 	BudgetCalls     []int64
 	MaxRows         int32
@@ -171,14 +178,20 @@ type ScheduleClaimDueRow struct {
 // A pair of kind stream_kind (the floor) whose collection is served by a
 // live stream (collection_streams: state live, marked after stream_live_after)
 // is due only for a reconcile: when it was last planned before
-// reconcile_before. A stream that went down or whose mark went stale brings
-// the pair back to its normal schedule at once.
+// reconcile_before. A pair of kind ledger_kind (the volume; ” for none) of
+// such a collection whose sales ledger has covered the day
+// (sales_covered_since at or before covered_before) is due only together
+// with that reconcile (its floor pair not planned since reconcile_before),
+// so both share one stats call. A stream that went down or whose mark went
+// stale brings the pairs back to their normal schedule at once.
 func (q *Queries) ScheduleClaimDue(ctx context.Context, arg ScheduleClaimDueParams) ([]ScheduleClaimDueRow, error) {
 	rows, err := q.db.Query(ctx, scheduleClaimDue,
 		arg.Now,
 		arg.StreamKind,
+		arg.LedgerKind,
 		arg.StreamLiveAfter,
 		arg.ReconcileBefore,
+		arg.CoveredBefore,
 		arg.BudgetSources,
 		arg.BudgetCalls,
 		arg.MaxRows,

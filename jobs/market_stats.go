@@ -45,13 +45,13 @@ func refreshMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, arg
 	}
 	now := d.now()
 	// A floor a live stream keeps current is fetched only as a reconcile:
-	// under the bulk class, and checked against the stream's floor.
-	streamed := false
-	if kind == RefreshFloorPrice {
-		if streamed, err = streamLive(ctx, d, c, now); err != nil {
-			return err
-		}
+	// under the bulk class, and checked against the stream's floor. So is
+	// the volume while the sales ledger serves the 1-day figure.
+	streamed, covered, err := streamLive(ctx, d, c, now)
+	if err != nil {
+		return err
 	}
+	bulk := streamed && (kind == RefreshFloorPrice || kind == RefreshVolume && covered)
 	freshFrom, err := marketStatsFreshFrom(ctx, d, c, kind, plannedAt(args, job), now)
 	if err != nil {
 		return err
@@ -64,7 +64,7 @@ func refreshMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, arg
 	op := "fetch stats " + c.Slug
 	if !reused {
 		class := ratelimit.ClassLive
-		if streamed {
+		if bulk {
 			class = ratelimit.ClassBulk
 		}
 		stats, err = fetchMarketStats(ctx, d, job, c, args, class)
@@ -93,7 +93,7 @@ func refreshMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, arg
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	if streamed {
+	if streamed && kind == RefreshFloorPrice {
 		return reconcileStreamFloor(ctx, d, job, c, rows.floor)
 	}
 	return nil

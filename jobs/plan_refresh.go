@@ -104,6 +104,14 @@ type PlanOptions struct {
 	// StreamLiveTTL is how recent a stream's live mark must be for the
 	// collection to count as streamed; 0 means DefaultStreamLiveTTL.
 	StreamLiveTTL time.Duration
+	// ReconcileVolume also plans the volume of a live-streamed collection
+	// only with its floor's reconcile while the sales ledger has covered
+	// the last day (the API then serves the 1-day figure from the ledger;
+	// /stats still gives 7d, 30d and all): the two share one stats call,
+	// so a streamed collection costs one REST call per Reconcile. Its
+	// volume freshness then reads stale past the volume target unless the
+	// target is raised to the reconcile interval.
+	ReconcileVolume bool
 }
 
 // Defaults of PlanOptions' stream fields.
@@ -227,10 +235,15 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 	if err != nil {
 		return 0, err
 	}
+	ledgerKind := ""
+	if opts.ReconcileVolume {
+		ledgerKind = RefreshVolume
+	}
 	// Claimed pairs are advanced by the same statement.
 	due, err := q.ScheduleClaimDue(ctx, db.ScheduleClaimDueParams{
 		Now: now, BudgetSources: sources, BudgetCalls: calls, MaxRows: opts.batch(),
 		StreamKind: RefreshFloorPrice, StreamLiveAfter: now.Add(-opts.streamLiveTTL()), ReconcileBefore: now.Add(-opts.reconcile()),
+		LedgerKind: ledgerKind, CoveredBefore: now.Add(-24 * time.Hour),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("claim due schedules: %w", err)

@@ -28,15 +28,20 @@ const streamReconcileGrace = 10 * time.Second
 // streamLive reports whether c's floor is kept current by a live stream at
 // now: its collection_streams row is live and was marked within the
 // liveness TTL (the consumer marks live collections every 15 s, so an older
-// mark belongs to a replica that died).
-func streamLive(ctx context.Context, d *Deps, c *db.Collection, now time.Time) (bool, error) {
+// mark belongs to a replica that died); covered, whether its sales ledger
+// has covered the last day (the API's 1-day volume then comes from it).
+func streamLive(ctx context.Context, d *Deps, c *db.Collection, now time.Time) (live, covered bool, err error) {
 	rows, err := db.New(d.DB).StreamStatesList(ctx, db.StreamStatesListParams{
 		CollectionIds: []int64{c.ID}, LiveAfter: now.Add(-d.streamLiveTTL()),
 	})
 	if err != nil {
-		return false, fmt.Errorf("load stream state %s: %w", c.Slug, err)
+		return false, false, fmt.Errorf("load stream state %s: %w", c.Slug, err)
 	}
-	return len(rows) == 1 && rows[0].Live, nil
+	if len(rows) != 1 || !rows[0].Live {
+		return false, false, nil
+	}
+	cov := rows[0].SalesCoveredSince
+	return true, cov.Valid && !cov.Time.After(now.Add(-24*time.Hour)), nil
 }
 
 // reconcileStreamFloor compares the floor just fetched over REST (and

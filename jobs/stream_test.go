@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -74,6 +75,40 @@ func TestPlanStreamedFloorOnlyAtReconcile(t *testing.T) {
 		_, err := jobs.PlanTx(ctx, tx, client, now, opts)
 		require.NoError(t, err)
 		require.True(t, floorPlannedAt(t, tx, c.ID).Equal(now), "the reconcile is planned after the interval")
+	})
+
+	t.Run("VolumeFollowsTheReconcileWhenTheLedgerCoversTheDay", func(t *testing.T) {
+		t.Parallel()
+		tx, c, client, t0 := setup(t)
+		opts := opts
+		opts.ReconcileVolume = true
+		markStream(t, tx, c.ID, "live", t0)
+		covered := func(since time.Time) {
+			require.NoError(t, db.New(tx).StreamSalesCovered(ctx, db.StreamSalesCoveredParams{CollectionID: c.ID,
+				Since: pgtype.Timestamptz{Time: since, Valid: !since.IsZero()}}))
+		}
+		// Covered only since an hour ago: the volume keeps its schedule.
+		covered(t0.Add(-time.Hour))
+		now := t0.Add(time.Minute + time.Second)
+		markStream(t, tx, c.ID, "live", now.Add(-15*time.Second))
+		_, err := jobs.PlanTx(ctx, tx, client, now, opts)
+		require.NoError(t, err)
+		require.True(t, volumePlanned(t, tx, c.ID, now), "the ledger does not cover the day: volume is polled")
+
+		covered(t0.Add(-25 * time.Hour))
+		for i := 2; i < 10; i++ {
+			now := t0.Add(time.Duration(i)*time.Minute + time.Second)
+			markStream(t, tx, c.ID, "live", now.Add(-15*time.Second))
+			_, err := jobs.PlanTx(ctx, tx, client, now, opts)
+			require.NoError(t, err)
+			require.False(t, volumePlanned(t, tx, c.ID, now), "minute %d: the volume waits for the floor's reconcile", i)
+		}
+		now = t0.Add(10*time.Minute + time.Second)
+		markStream(t, tx, c.ID, "live", now.Add(-15*time.Second))
+		_, err = jobs.PlanTx(ctx, tx, client, now, opts)
+		require.NoError(t, err)
+		require.True(t, floorPlannedAt(t, tx, c.ID).Equal(now))
+		require.True(t, volumePlanned(t, tx, c.ID, now), "floor and volume are planned in one tick: one shared stats call")
 	})
 
 	t.Run("StaleLiveMarkFallsBackToPolling", func(t *testing.T) {
@@ -195,6 +230,25 @@ func TestFloorReconcileAgainstStream(t *testing.T) {
 		require.Equal(t, river.EventKindJobCompleted, b.floorRound(t))
 		require.Empty(t, events(t, b), "the stream saw a change the REST answer may not have yet")
 	})
+
+	for _, covered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("VolumeIsBulkOnlyWhileTheLedgerCoversTheDay/covered=%t", covered), func(t *testing.T) {
+			t.Parallel()
+			b, rec := setup(t)
+			now := b.up.clock()
+			markStream(t, b.tx, b.coll.ID, "live", now.Add(-5*time.Second))
+			if covered {
+				require.NoError(t, db.New(b.tx).StreamSalesCovered(ctx, db.StreamSalesCoveredParams{CollectionID: b.coll.ID,
+					Since: pgtype.Timestamptz{Time: now.Add(-25 * time.Hour), Valid: true}}))
+			}
+			require.Equal(t, river.EventKindJobCompleted, b.volumeRound(t))
+			want := ratelimit.ClassLive
+			if covered {
+				want = ratelimit.ClassBulk
+			}
+			require.Equal(t, want, rec.last(), "covered %t", covered)
+		})
+	}
 
 	t.Run("PolledCollectionIsNotCrossChecked", func(t *testing.T) {
 		t.Parallel()

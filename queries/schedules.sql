@@ -24,8 +24,12 @@ ON CONFLICT (collection_id, kind) DO NOTHING;
 -- A pair of kind stream_kind (the floor) whose collection is served by a
 -- live stream (collection_streams: state live, marked after stream_live_after)
 -- is due only for a reconcile: when it was last planned before
--- reconcile_before. A stream that went down or whose mark went stale brings
--- the pair back to its normal schedule at once.
+-- reconcile_before. A pair of kind ledger_kind (the volume; '' for none) of
+-- such a collection whose sales ledger has covered the day
+-- (sales_covered_since at or before covered_before) is due only together
+-- with that reconcile (its floor pair not planned since reconcile_before),
+-- so both share one stats call. A stream that went down or whose mark went
+-- stale brings the pairs back to their normal schedule at once.
 WITH due AS (
     SELECT s.collection_id, s.kind, s.next_due_at, c.slug, c.source, c.priority,
            ((1 + LEAST(log(1 + COALESCE(v.amount, 0)::float8), 6)) * power(2, 2 - c.priority)
@@ -38,10 +42,15 @@ WITH due AS (
     JOIN refresh_kinds t ON t.refresh_kind = s.kind
     CROSS JOIN LATERAL (SELECT COALESCE(s.target_age_seconds, t.target_age_seconds)::float8 AS target) tg
     LEFT JOIN volume_latest v ON v.collection_id = c.id AND v.source = c.source AND v.time_window = '1d'
-    LEFT JOIN collection_streams cs ON cs.collection_id = s.collection_id AND s.kind = @stream_kind::text
+    LEFT JOIN collection_streams cs ON cs.collection_id = s.collection_id AND s.kind IN (@stream_kind::text, @ledger_kind::text)
+        AND cs.state = 'live' AND cs.updated_at > @stream_live_after::timestamptz
+    LEFT JOIN collection_schedules fs ON cs.collection_id IS NOT NULL AND s.kind = @ledger_kind::text
+        AND fs.collection_id = s.collection_id AND fs.kind = @stream_kind::text
     WHERE s.next_due_at <= sqlc.arg(now)::timestamptz AND c.status = 'active'
-      AND NOT (cs.state IS NOT DISTINCT FROM 'live' AND cs.updated_at > @stream_live_after::timestamptz
-               AND COALESCE(s.last_planned_at, '-infinity') > @reconcile_before::timestamptz)
+      AND NOT COALESCE(cs.collection_id IS NOT NULL AND (
+              (s.kind = @stream_kind::text AND COALESCE(s.last_planned_at, '-infinity') > @reconcile_before::timestamptz)
+           OR (s.kind = @ledger_kind::text AND cs.sales_covered_since <= @covered_before::timestamptz
+               AND COALESCE(fs.last_planned_at, '-infinity') > @reconcile_before::timestamptz)), false)
 ), ranked AS (
     SELECT due.*, row_number() OVER (PARTITION BY due.source ORDER BY due.score DESC, due.collection_id, due.kind) AS n
     FROM due
