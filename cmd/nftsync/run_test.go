@@ -166,13 +166,13 @@ func TestCollectionsListShowsFreshness(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(ctx, []string{"collections", "list"}, env, &out, io.Discard))
 	require.Contains(t, out.String(), "FLOOR  ")
-	require.Regexp(t, `alpha\s+active\s+ok\s+1m3\ds/1m\s+2m\d*s?/5m\s+26h\d*m?/24h\s+never/24h\s+floor_price,metadata,tokens\s`, out.String())
+	require.Regexp(t, `alpha\s+active\s+ok\s+1m3\ds/1m\s+polled\s+2m\d*s?/5m\s+26h\d*m?/24h\s+never/24h\s+floor_price,metadata,tokens\s`, out.String())
 
 	// The collection's own targets: floor within 2 minutes, metadata 2 days.
 	require.NoError(t, run(ctx, []string{"collections", "targets", "-floor-price", "2m", "-metadata", "48h", "alpha"}, env, io.Discard, io.Discard))
 	out.Reset()
 	require.NoError(t, run(ctx, []string{"collections", "list"}, env, &out, io.Discard))
-	require.Regexp(t, `alpha\s+active\s+ok\s+1m3\ds/2m\s+2m\d*s?/5m\s+26h\d*m?/48h\s+never/24h\s+tokens\s`, out.String())
+	require.Regexp(t, `alpha\s+active\s+ok\s+1m3\ds/2m\s+polled\s+2m\d*s?/5m\s+26h\d*m?/48h\s+never/24h\s+tokens\s`, out.String())
 	require.NoError(t, run(ctx, []string{"collections", "targets", "-reset", "alpha"}, env, io.Discard, io.Discard))
 	out.Reset()
 	require.NoError(t, run(ctx, []string{"collections", "list"}, env, &out, io.Discard))
