@@ -320,8 +320,10 @@ func TestFloorUnderFaults(t *testing.T) {
 		share, wrong := accuracy(t, e, slug, from, to, 50*time.Millisecond, time.Second)
 		sum += share
 		t.Logf("%s: stored floor right at %.2f%% of instants; first wrong: %v", slug, 100*share, wrong)
-		require.GreaterOrEqual(t, share, 0.9, "%s", slug)
+		// A dropped event shows until the next rejoin (every 4 s here).
+		require.GreaterOrEqual(t, share, 0.8, "%s", slug)
 	}
+	require.GreaterOrEqual(t, sum/float64(len(e.sim.Server.Slugs())), 0.95, "mean share of right instants")
 	st := e.sim.Server.StreamStats()
 	t.Logf("simulator: sent %d, dropped %d, duplicated %d, reordered %d, replayed %d, connections %d",
 		st.Sent, st.Dropped, st.Duplicated, st.Reordered, st.Replayed, st.Connections)
