@@ -485,3 +485,24 @@ func (g *keyGuard) rejected() string {
 	defer g.mu.Unlock()
 	return strings.Join(slices.Compact(g.keys), ",")
 }
+
+// TestReconcileDifferenceRebootstraps: a collection the reconcile flagged
+// (needs_bootstrap, owned by this replica) gets its book from REST again
+// and the flag is cleared.
+func TestReconcileDifferenceRebootstraps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := indexersim.Config{Seed: 188, Collections: 2, MinTokens: 10, MaxTokens: 10}
+	e := setup(t, cfg, nil)
+	waitLive(t, e, 2, 30*time.Second)
+	var id int64
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT id FROM collections WHERE slug = $1`, e.sim.Server.Slugs()[0]).Scan(&id))
+	calls := e.svc.Stats().RESTCalls
+	_, err := e.pool.Exec(ctx, `UPDATE collection_streams SET needs_bootstrap = true WHERE collection_id = $1`, id)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		var flagged bool
+		err := e.pool.QueryRow(ctx, `SELECT needs_bootstrap FROM collection_streams WHERE collection_id = $1`, id).Scan(&flagged)
+		return err == nil && !flagged && e.svc.Stats().RESTCalls == calls+1
+	}, 15*time.Second, 50*time.Millisecond, "one best-listings call, and the flag cleared")
+}
