@@ -25,6 +25,9 @@ type Config struct {
 	// 5 minutes).
 	History          HistoryPolicy
 	MaintainInterval time.Duration
+	// Reconcile is how often a live-streamed floor is still fetched over
+	// REST (PlanOptions.Reconcile; 0 means DefaultReconcile).
+	Reconcile time.Duration
 }
 
 // DefaultMaxWorkers are the per-process queue sizes when not configured
@@ -52,7 +55,7 @@ func Register(workers *river.Workers, d *Deps, cfg Config) {
 			}
 		}
 	}
-	river.AddWorker(workers, &PlanRefreshWorker{Deps: d, Options: PlanOptions{Batch: cfg.PlanBatch, Rates: cfg.PlanRates, Interval: cfg.PlanInterval}})
+	river.AddWorker(workers, &PlanRefreshWorker{Deps: d, Options: PlanOptions{Batch: cfg.PlanBatch, Rates: cfg.PlanRates, Interval: cfg.PlanInterval, Reconcile: cfg.Reconcile}})
 	river.AddWorker(workers, &FetchTraitsWorker{Deps: d, AfterTraits: enqueueRarity})
 	river.AddWorker(workers, &ComputeRarityWorker{Deps: d})
 	river.AddWorker(workers, &MaintainHistoryWorker{Deps: d, Policy: cfg.History})

@@ -50,6 +50,16 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_OPENSEA_CONCURRENCY", "8", "Requests in flight per key across all replicas (0 = no cap)."},
 	{"NFTSYNC_OPENSEA_BULK_RESERVE", "0.3", "Share of each key's burst and slots that token backfills leave to live refreshes."},
 	{"NFTSYNC_LIMIT_MAX_WAIT", "2s", "How long a job waits for rate budget before it snoozes (no attempt spent)."},
+	{"NFTSYNC_STREAM", "auto", "Live market data from OpenSea's Stream API (websocket): on, off, or auto (on in dev, and in a worker with an OpenSea API key; the stream refuses keyless clients). Streamed floors are stored as source opensea:stream within a second; the planner then polls a collection's floor only at NFTSYNC_STREAM_RECONCILE_INTERVAL."},
+	{"NFTSYNC_STREAM_URL", "wss://stream-api.opensea.io/socket/websocket", "Stream API endpoint (Phoenix channels v2; token and vsn are added). dev points it at the simulator."},
+	{"NFTSYNC_STREAM_BOOK_SIZE", "20", "Cheapest listings kept per collection (the book); bootstrapped and refilled with one best-listings call of that size."},
+	{"NFTSYNC_STREAM_SHARDS", "64", "Shards the streamed collections are spread over (collection id modulo shards); each is held by one live replica under a lease. Every replica must use the same number."},
+	{"NFTSYNC_STREAM_CONNECTIONS_PER_KEY", "2", "Stream connections a replica opens per OpenSea API key at most; its collections are spread over keys × this many connections."},
+	{"NFTSYNC_STREAM_RECONCILE_INTERVAL", "15m", "How often a collection with a live stream has its floor checked against /stats (bulk class); a difference is a data-quality event, the REST value wins and the book is bootstrapped again."},
+	{"NFTSYNC_STREAM_LEASE_TTL", "20s", "A shard lease not renewed for this long is free: a dead replica's collections are taken over after about this long plus one renewal."},
+	{"NFTSYNC_STREAM_LEASE_RENEW", "5s", "How often a replica renews its shard leases and rebalances; well under NFTSYNC_STREAM_LEASE_TTL."},
+	{"NFTSYNC_STREAM_FLUSH_INTERVAL", "150ms", "How often the stream consumer writes the floor changes, sales and stream states it collected, in one transaction."},
+	{"NFTSYNC_STREAM_TRAITS_SETTLE", "30s", "After a metadata update event, how long the token's trait fetch waits for more updates of the collection (one fetch, and one rarity run, per burst)."},
 	{"NFTSYNC_PLAN_INTERVAL", "5s", "How often the leader plans due refreshes."},
 	{"NFTSYNC_PLAN_BATCH", "1000", "Most (collection, kind) pairs planned per tick."},
 	{"NFTSYNC_PLAN_RATE", "auto", "Upstream requests per second the planner fills per source (auto: the limiter's rate, OpenSea's times its keys, each subgraph's own; a rate such as 10/s for every source; off: plan by NFTSYNC_PLAN_BATCH only). When due work exceeds it, the stalest and hottest pairs go first."},
@@ -100,6 +110,13 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_METADATA_SLOW_DELAY", "30s", "Simulator fault: how long a slow metadata document takes."},
 	{"NFTSYNC_SIM_METADATA_OVERSIZE_RATE", "0", "Simulator fault: fraction of tokens whose metadata document is over 16 MiB."},
 	{"NFTSYNC_SIM_METADATA_NOT_JSON_RATE", "0", "Simulator fault: fraction of tokens whose metadata document is an HTML page or truncated JSON."},
+	{"NFTSYNC_SIM_MARKET_LISTINGS_PER_MINUTE", "2.5", "Simulator: listings posted per collection per minute (each collection within ±30% of it); as many are cancelled, sold or expire. About six stream events per collection per minute at the default."},
+	{"NFTSYNC_SIM_STREAM_DROP_RATE", "0", "Simulator fault: fraction of stream events never sent."},
+	{"NFTSYNC_SIM_STREAM_DUPLICATE_RATE", "0", "Simulator fault: fraction of stream events sent twice."},
+	{"NFTSYNC_SIM_STREAM_REORDER_RATE", "0", "Simulator fault: fraction of stream events sent after the event that followed them."},
+	{"NFTSYNC_SIM_STREAM_STALE_RATE", "0", "Simulator fault: fraction of stream events followed by a replay of an older event of some order (a dead-letter replay)."},
+	{"NFTSYNC_SIM_STREAM_DISCONNECT_EVERY", "0", "Simulator fault: close every stream connection abruptly once it has been open this long (0 = never)."},
+	{"NFTSYNC_SIM_STREAM_REFUSED_KEYS", "(unset)", "Simulator fault: comma-separated API keys the Stream endpoint refuses at the upgrade (403), as for a key revoked for the stream."},
 	{"NFTSYNC_HTTP_TIMEOUT", "30s", "Timeout of one upstream HTTP request."},
 	{"NFTSYNC_TOKENURI_IPFS_GATEWAYS", "https://ipfs.io/ipfs/,https://dweb.link/ipfs/", "token_uri: IPFS gateway URL prefixes, comma-separated, tried in order (the next on failure); ipfs://CID/path is appended. dev points it at the simulator."},
 	{"NFTSYNC_TOKENURI_AR_GATEWAYS", "https://arweave.net/,https://ar-io.net/", "token_uri: Arweave gateway URL prefixes for ar:// URLs, comma-separated, tried in order."},
@@ -213,6 +230,7 @@ func loadConfig(getenv func(string) string) (*cli.Config, error) {
 		MaxWorkers:  map[string]int{},
 	}
 	c.API = p.apiConfig()
+	c.Stream = p.stream()
 	if rs := getenv("NFTSYNC_OPENSEA_RATE"); rs != "" && rs != "auto" {
 		r, err := ratelimit.ParseRate(rs)
 		if err != nil {
@@ -222,6 +240,15 @@ func loadConfig(getenv func(string) string) (*cli.Config, error) {
 		}
 	}
 	c.SimFaults.TierSet = getenv("NFTSYNC_SIM_TIER") != ""
+	c.SimFaults.Market.ListingsPerMinute = p.float("NFTSYNC_SIM_MARKET_LISTINGS_PER_MINUTE", 0, 0)
+	c.SimFaults.Stream = indexersim.StreamConfig{
+		DropRate:        p.fraction("NFTSYNC_SIM_STREAM_DROP_RATE"),
+		DuplicateRate:   p.fraction("NFTSYNC_SIM_STREAM_DUPLICATE_RATE"),
+		ReorderRate:     p.fraction("NFTSYNC_SIM_STREAM_REORDER_RATE"),
+		StaleReplayRate: p.fraction("NFTSYNC_SIM_STREAM_STALE_RATE"),
+		DisconnectEvery: p.duration("NFTSYNC_SIM_STREAM_DISCONNECT_EVERY", 0, 0),
+		RefusedKeys:     cli.SplitList(getenv("NFTSYNC_SIM_STREAM_REFUSED_KEYS")),
+	}
 	c.PlanRate = cmp.Or(getenv("NFTSYNC_PLAN_RATE"), "auto")
 	if c.PlanRate != "auto" && c.PlanRate != "off" {
 		r, err := ratelimit.ParseRate(c.PlanRate)

@@ -88,3 +88,28 @@ func TestOpenSeaRateAuto(t *testing.T) {
 	_, err = loadConfig(envOf(map[string]string{"NFTSYNC_SIM_TIER": "lots"}))
 	require.ErrorContains(t, err, "NFTSYNC_SIM_TIER")
 }
+
+// TestStreamConfig: the stream is on in dev and with a key by default,
+// and every bad stream setting is reported by name.
+func TestStreamConfig(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(envOf(nil))
+	require.NoError(t, err)
+	require.Equal(t, 20, cfg.Stream.BookSize)
+	require.Equal(t, 15*time.Minute, cfg.Stream.ReconcileInterval)
+	require.True(t, cfg.Stream.Enabled(true, false), "dev streams by default")
+	require.False(t, cfg.Stream.Enabled(false, false), "a keyless worker does not")
+	require.True(t, cfg.Stream.Enabled(false, true), "a worker with a key does")
+	off, err := loadConfig(envOf(map[string]string{"NFTSYNC_STREAM": "off"}))
+	require.NoError(t, err)
+	require.False(t, off.Stream.Enabled(true, true))
+
+	_, err = loadConfig(envOf(map[string]string{
+		"NFTSYNC_STREAM": "sometimes", "NFTSYNC_STREAM_URL": "ftp://x", "NFTSYNC_STREAM_BOOK_SIZE": "0",
+		"NFTSYNC_STREAM_LEASE_TTL": "4s", "NFTSYNC_STREAM_LEASE_RENEW": "3s", "NFTSYNC_SIM_STREAM_DROP_RATE": "2",
+	}))
+	require.Error(t, err)
+	for _, name := range []string{"NFTSYNC_STREAM=", "NFTSYNC_STREAM_URL", "NFTSYNC_STREAM_BOOK_SIZE", "NFTSYNC_STREAM_LEASE_RENEW", "NFTSYNC_SIM_STREAM_DROP_RATE"} {
+		require.Contains(t, err.Error(), name)
+	}
+}

@@ -83,6 +83,13 @@ func TestDevEndToEnd(t *testing.T) {
 	defer pool.Close()
 	waitForMigrations(t, pool)
 	waitComplete(t, pool, truth, 4, 4*time.Minute)
+	// dev streams the simulator's market: every collection gets a live floor.
+	require.Eventually(t, func() bool {
+		var streamed int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM floor_price_latest WHERE source = 'opensea:stream'`).Scan(&streamed)
+		return err == nil && streamed == 4
+	}, time.Minute, 100*time.Millisecond, "every collection has a stream floor")
+	time.Sleep(11 * time.Second) // one progress report with the stream line
 
 	cancel()
 	select {
@@ -95,6 +102,7 @@ func TestDevEndToEnd(t *testing.T) {
 	// Our progress line is logged at INFO; River's periodic chatter is not.
 	require.Contains(t, logs.String(), "msg=progress")
 	require.NotContains(t, logs.String(), "Producer job counts")
+	require.Contains(t, logs.String(), "msg=stream events_per_s=", "dev's progress line has the stream's figures")
 
 	withUnknown := 0
 	for _, slug := range truth.Slugs() {

@@ -42,18 +42,27 @@ func Worker(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		return err
 	}
 	defer obs.shutdown(logger)
-	client, err := newWorker(ctx, cfg, pool, cfg.OpenSeaURL, cfg.Limit, logger, obs)
+	w, err := newWorker(ctx, cfg, pool, cfg.OpenSeaURL, cfg.Limit, logger, obs)
 	if err != nil {
 		return err
 	}
 	started := make(chan struct{})
-	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, started, obs.metrics.Registry, logger)
+	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, w.client, started, obs.metrics.Registry, logger)
 	if err != nil {
 		return err
 	}
 	defer stopHealth()
+	waitStream := func() error { return nil }
+	if cfg.Stream.Enabled(false, len(cfg.OpenSeaAPIKeys) > 0) {
+		if _, waitStream, err = startStream(ctx, cfg, pool, w, cfg.Stream.URL, logger, obs.metrics); err != nil {
+			return err
+		}
+	} else {
+		logger.Info("stream consumer off: floors are polled (NFTSYNC_STREAM=on, or an OpenSea API key, turns it on)")
+	}
 	logger.Info("worker started", slog.Any("max_workers", cfg.MaxWorkers))
-	return runRiver(ctx, client, cfg, logger, started)
+	err = runRiver(ctx, w.client, cfg, logger, started)
+	return errors.Join(err, waitStream())
 }
 
 func Collections(ctx context.Context, cfg *Config, logger *slog.Logger, args []string, stdout io.Writer) error {

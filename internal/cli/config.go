@@ -96,6 +96,47 @@ type Config struct {
 	TokenURI TokenURIConfig
 
 	API APIConfig
+
+	// Stream configures the Stream API consumer (internal/streamer).
+	Stream StreamConfig
+}
+
+// StreamConfig configures the stream consumer every worker replica runs
+// (NFTSYNC_STREAM_*).
+type StreamConfig struct {
+	// Mode is on, off or auto: on in dev, and in a worker that has an
+	// OpenSea API key (the real stream refuses keyless clients).
+	Mode string
+	// URL is the websocket endpoint (URLSet: it was given; dev points an
+	// unset one at the simulator).
+	URL    string
+	URLSet bool
+	// BookSize is K, the cheapest listings kept per collection.
+	BookSize int
+	// Shards is the number of shards collections are spread over; every
+	// replica must agree on it.
+	Shards            int
+	ConnectionsPerKey int
+	// ReconcileInterval is how often the planner checks a live stream's
+	// floor against /stats.
+	ReconcileInterval time.Duration
+	LeaseTTL          time.Duration
+	LeaseRenew        time.Duration
+	FlushInterval     time.Duration
+	TraitsSettle      time.Duration
+}
+
+// Enabled says whether a process runs the stream consumer: dev says
+// whether it is dev (which always has the simulator's stream), keyed
+// whether an OpenSea API key is configured.
+func (s StreamConfig) Enabled(dev, keyed bool) bool {
+	switch s.Mode {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	return dev || keyed
 }
 
 // TokenURIConfig configures the token_uri trait source: where ipfs:// and
@@ -142,6 +183,10 @@ type SimFaults struct {
 	// Metadata is the token metadata host and IPFS gateway: path, rate
 	// limit and per-token faults.
 	Metadata indexersim.MetadataConfig
+	// Market is the simulated order books' activity; Stream the Stream
+	// endpoint's faults.
+	Market indexersim.MarketConfig
+	Stream indexersim.StreamConfig
 }
 
 // SubgraphConfig is one configured marketplace subgraph endpoint.
@@ -204,6 +249,7 @@ func (c *Config) SimConfig() indexersim.Config {
 		PerKeyRate: f.PerKeyRate, Tier: f.Tier, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
 		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
 		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate, Metadata: f.Metadata,
+		Market: f.Market, Stream: f.Stream,
 		Subgraphs: c.simSubgraphConfigs(),
 	}
 }
@@ -230,7 +276,7 @@ func (l LimitConfig) Describe() string {
 
 func (c *Config) jobsConfig() jobs.Config {
 	return jobs.Config{MaxWorkers: c.MaxWorkers, PlanInterval: c.PlanInterval, PlanBatch: c.PlanBatch,
-		PlanRates: c.PlanRates(), History: c.History, MaintainInterval: c.MaintainInterval}
+		PlanRates: c.PlanRates(), History: c.History, MaintainInterval: c.MaintainInterval, Reconcile: c.Stream.ReconcileInterval}
 }
 
 // PlanRates is the planner's request budget per source (see PlanRate): by

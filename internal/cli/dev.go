@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/nftsync/nftsync/internal/indexersim"
 	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/internal/pgcluster"
+	"github.com/nftsync/nftsync/internal/streamer"
 )
 
 // Dev is the embedded default: a private PostgreSQL (unless DATABASE_URL
@@ -93,12 +95,12 @@ func Dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 	defer obs.shutdown(logger)
 	dcfg := *cfg
 	dcfg.Subgraphs = cfg.devSubgraphs(sim.URL)
-	client, err := newWorker(ctx, &dcfg, pool, sim.URL, limit, logger, obs)
+	w, err := newWorker(ctx, &dcfg, pool, sim.URL, limit, logger, obs)
 	if err != nil {
 		return err
 	}
 	started := make(chan struct{})
-	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, client, started, obs.metrics.Registry, logger)
+	stopHealth, err := serveWorkerHealth(ctx, cfg, pool, w.client, started, obs.metrics.Registry, logger)
 	if err != nil {
 		return err
 	}
@@ -111,12 +113,27 @@ func Dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 	}
 	logger.Info("api ready", slog.String("url", apiURL))
 
-	go reportProgress(ctx, pool, sim.Server, logger, 10*time.Second)
-	err = runRiver(ctx, client, cfg, logger, started)
+	// The stream consumer listens to the simulator's Stream endpoint unless
+	// NFTSYNC_STREAM=off (or NFTSYNC_STREAM_URL names another).
+	var svc *streamer.Service
+	waitStream := func() error { return nil }
+	if cfg.Stream.Enabled(true, true) {
+		streamURL := cfg.Stream.URL
+		if !cfg.Stream.URLSet {
+			streamURL = simStreamURL(sim.URL)
+		}
+		if svc, waitStream, err = startStream(ctx, &dcfg, pool, w, streamURL, logger, obs.metrics); err != nil {
+			return err
+		}
+	}
+	prog := &progress{pool: pool, sim: sim.Server, stream: svc, start: time.Now()}
+	go prog.report(ctx, logger, 10*time.Second)
+	err = runRiver(ctx, w.client, cfg, logger, started)
 	if aerr := <-apiDone; aerr != nil && err == nil {
 		err = fmt.Errorf("api: %w", aerr)
 	}
-	if _, _, perr := logProgress(context.WithoutCancel(ctx), pool, sim.Server, logger); perr != nil {
+	err = errors.Join(err, waitStream())
+	if _, _, perr := prog.log(context.WithoutCancel(ctx), logger); perr != nil {
 		logger.Warn("final progress report", slog.Any("error", perr))
 	}
 	return err
@@ -179,31 +196,90 @@ Stop with Ctrl-C.
 `, dbURL)
 }
 
-func reportProgress(ctx context.Context, pool *pgxpool.Pool, sim *indexersim.Server, logger *slog.Logger, every time.Duration) {
+// progress logs dev's progress line every few seconds: jobs, collections
+// complete, and with the stream its events per second, lag and the market
+// REST calls it takes per collection-hour.
+type progress struct {
+	pool   *pgxpool.Pool
+	sim    *indexersim.Server
+	stream *streamer.Service // nil when the stream is off
+	start  time.Time
+
+	lastEvents int64
+	lastAt     time.Time
+	// calls are (time, market REST calls so far) samples of the last
+	// progressWindow, for the current rate of calls.
+	calls []callSample
+}
+
+type callSample struct {
+	at    time.Time
+	calls int64
+}
+
+// progressWindow is the window of the REST calls rate on the progress line.
+const progressWindow = 5 * time.Minute
+
+func (p *progress) report(ctx context.Context, logger *slog.Logger, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	start := time.Now()
+	start := p.start
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			complete, total, err := logProgress(ctx, pool, sim, logger)
+			complete, total, err := p.log(ctx, logger)
 			if err != nil && ctx.Err() == nil {
 				logger.Warn("progress report", slog.Any("error", err))
 			}
 			if err == nil && total > 0 && complete == total && !start.IsZero() {
-				st := sim.Stats()
+				st := p.sim.Stats()
 				logger.Info("every collection complete: floor, volume, metadata, all tokens, every token's traits and rarity",
 					slog.Int("collections", total), slog.Duration("after", time.Since(start).Round(time.Second)),
 					slog.Int64("list_calls", st.ByEndpoint[indexersim.EndpointNFTs]),
 					slog.Int64("trait_batch_calls", st.ByEndpoint[indexersim.EndpointNFTsBatch]),
 					slog.Int64("trait_calls", st.ByEndpoint[indexersim.EndpointNFT]),
-					slog.Int64("upstream_calls", st.Requests), slog.String("key_budgets", keyBudgets(ctx, db.New(pool))))
+					slog.Int64("upstream_calls", st.Requests), slog.String("key_budgets", keyBudgets(ctx, db.New(p.pool))))
 				start = time.Time{} // say it once
 			}
 		}
 	}
+}
+
+// log logs completed jobs per kind and how many collections are complete
+// (see CollectionComplete), and returns those counts.
+func (p *progress) log(ctx context.Context, logger *slog.Logger) (complete, total int, err error) {
+	complete, total, err = logProgress(ctx, p.pool, p.sim, logger)
+	if err != nil || p.stream == nil {
+		return complete, total, err
+	}
+	now := time.Now()
+	st := p.stream.Stats()
+	rate := 0.0
+	if !p.lastAt.IsZero() && now.After(p.lastAt) {
+		rate = float64(st.Events-p.lastEvents) / now.Sub(p.lastAt).Seconds()
+	}
+	p.lastEvents, p.lastAt = st.Events, now
+	// Market REST calls: floor polls (stats) and the stream's bootstraps,
+	// refills and gap backfills, per collection and hour since start.
+	// The rate is over the last few minutes (the first ones include the
+	// books' bootstrap).
+	calls := p.sim.Stats().ByEndpoint[indexersim.EndpointStats] + st.RESTCalls
+	p.calls = append(p.calls, callSample{at: now, calls: calls})
+	for len(p.calls) > 2 && now.Sub(p.calls[1].at) >= progressWindow {
+		p.calls = p.calls[1:]
+	}
+	perCollHour := 0.0
+	if first := p.calls[0]; total > 0 && now.After(first.at) {
+		perCollHour = float64(calls-first.calls) / float64(total) / now.Sub(first.at).Hours()
+	}
+	logger.Info("stream", slog.String("events_per_s", fmt.Sprintf("%.1f", rate)),
+		slog.Duration("lag_p50", st.LagP50.Round(time.Millisecond)), slog.Duration("lag_p99", st.LagP99.Round(time.Millisecond)),
+		slog.Int64("live", st.Live), slog.Int64("topics", st.Topics), slog.Int64("floor_changes", st.FloorWrites),
+		slog.Int64("sales", st.Sales), slog.String("rest_calls_per_collection_hour", fmt.Sprintf("%.2f", perCollHour)),
+		slog.Duration("rest_window", now.Sub(p.calls[0].at).Round(time.Second)))
+	return complete, total, nil
 }
 
 // logProgress logs completed jobs per kind and how many collections are
@@ -349,4 +425,19 @@ func printAPI(w io.Writer, url, token string) {
     -d '{"query":"mutation { refreshCollection(slug: \"SLUG\") { jobs { kind jobId } } }"}'
 
 `, url, tokenLine)
+}
+
+// simStreamURL is the simulator's Stream endpoint for its base URL
+// (http://host:port → ws://host:port/socket/websocket).
+func simStreamURL(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	u.Scheme = "ws"
+	if strings.HasPrefix(base, "https") {
+		u.Scheme = "wss"
+	}
+	u.Path = "/socket/websocket"
+	return u.String()
 }

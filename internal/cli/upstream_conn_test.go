@@ -50,7 +50,7 @@ func TestUpstreamConnectionsAreReused(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	cfg := &Config{HTTPTimeout: 30 * time.Second} // the default
-	idx, err := newIndexers(ctx, cfg, dbtest.DB(t), srv.URL, LimitConfig{Rate: 1000, Burst: 1000, Concurrency: inFlight}, slog.New(slog.DiscardHandler), metrics.New())
+	idx, _, err := newIndexers(ctx, cfg, dbtest.DB(t), srv.URL, LimitConfig{Rate: 1000, Burst: 1000, Concurrency: inFlight}, slog.New(slog.DiscardHandler), metrics.New())
 	require.NoError(t, err)
 	slug := sim.Slugs()[0]
 	for range 2 {

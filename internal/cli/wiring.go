@@ -76,7 +76,7 @@ func poolSize(cfg *Config) int32 {
 // keyless client) behind the cluster-wide limiter: every call takes a lease
 // from the key's bucket in PostgreSQL, and a 429/599 or an exhausted
 // X-RateLimit-Remaining pauses that key for every replica.
-func newIndexers(ctx context.Context, cfg *Config, pool *pgxpool.Pool, openseaURL string, limit LimitConfig, logger *slog.Logger, m *metrics.Metrics) (map[string]indexer.Indexer, error) {
+func newIndexers(ctx context.Context, cfg *Config, pool *pgxpool.Pool, openseaURL string, limit LimitConfig, logger *slog.Logger, m *metrics.Metrics) (map[string]indexer.Indexer, *ratelimit.Limiter, error) {
 	// A lease must outlive the longest upstream call, or its slot would be
 	// handed out again while the call still runs.
 	lim, err := ratelimit.New(pool, ratelimit.Options{
@@ -90,7 +90,7 @@ func newIndexers(ctx context.Context, cfg *Config, pool *pgxpool.Pool, openseaUR
 		OnAcquireFunc: m.ObserveAcquire,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rate limiter: %w", err)
+		return nil, nil, fmt.Errorf("rate limiter: %w", err)
 	}
 	keys := cfg.OpenSeaAPIKeys
 	if len(keys) == 0 {
@@ -110,7 +110,7 @@ func newIndexers(ctx context.Context, cfg *Config, pool *pgxpool.Pool, openseaUR
 			},
 		})
 		if err != nil {
-			return nil, fmt.Errorf("opensea client: %w", err)
+			return nil, nil, fmt.Errorf("opensea client: %w", err)
 		}
 		clients[bucket] = c
 		buckets = append(buckets, ratelimit.BucketConfig{
@@ -125,13 +125,13 @@ func newIndexers(ctx context.Context, cfg *Config, pool *pgxpool.Pool, openseaUR
 	for _, sg := range cfg.Subgraphs {
 		ix, b, err := newSubgraphIndexer(lim, sg, cfg.HTTPTimeout, logger)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out[sg.Source()] = ix
 		buckets = append(buckets, b)
 	}
 	if err := lim.Ensure(ctx, buckets); err != nil {
-		return nil, fmt.Errorf("configure rate limits: %w", err)
+		return nil, nil, fmt.Errorf("configure rate limits: %w", err)
 	}
 	logger.Info("upstream budget", slog.String("source", "opensea"), slog.Int("keys", len(clients)),
 		slog.String("rate_per_key", limit.Describe()), slog.Int("burst_cap", limit.EffectiveBurst()), slog.Int("concurrency", limit.Concurrency))
@@ -139,7 +139,7 @@ func newIndexers(ctx context.Context, cfg *Config, pool *pgxpool.Pool, openseaUR
 		logger.Info("upstream budget", slog.String("source", sg.Source()), slog.Float64("rate", sg.Limit.Rate),
 			slog.Int("burst", sg.Limit.EffectiveBurst()), slog.Int("concurrency", sg.Limit.Concurrency))
 	}
-	return out, nil
+	return out, lim, nil
 }
 
 // newSubgraphIndexer builds a subgraph endpoint's client behind the shared
@@ -221,8 +221,8 @@ func traitSources(idx map[string]indexer.Indexer) map[string]indexer.TraitSource
 //
 // obs records jobs and upstream responses (metrics, traces); the caller
 // serves and shuts it down.
-func newWorker(ctx context.Context, cfg *Config, pool *pgxpool.Pool, openseaURL string, limit LimitConfig, logger *slog.Logger, obs *observers) (*river.Client[pgx.Tx], error) {
-	idx, err := newIndexers(ctx, cfg, pool, openseaURL, limit, logger, obs.metrics)
+func newWorker(ctx context.Context, cfg *Config, pool *pgxpool.Pool, openseaURL string, limit LimitConfig, logger *slog.Logger, obs *observers) (*workerParts, error) {
+	idx, lim, err := newIndexers(ctx, cfg, pool, openseaURL, limit, logger, obs.metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -254,7 +254,21 @@ func newWorker(ctx context.Context, cfg *Config, pool *pgxpool.Pool, openseaURL 
 	// sets them from the simulator's).
 	wcfg := *cfg
 	wcfg.Limit = limit
-	return newWorkerClient(&wcfg, pool, deps, logger, obs)
+	client, err := newWorkerClient(&wcfg, pool, deps, logger, obs)
+	if err != nil {
+		return nil, err
+	}
+	market, _ := idx["opensea"].(indexer.MarketSource)
+	return &workerParts{client: client, market: market, lim: lim}, nil
+}
+
+// workerParts are what a worker process runs: the River client, and for the
+// stream consumer the rate-limited OpenSea source of listings and sales and
+// the shared limiter (which takes refused keys out of the pool).
+type workerParts struct {
+	client *river.Client[pgx.Tx]
+	market indexer.MarketSource
+	lim    *ratelimit.Limiter
 }
 
 // trackCollection tracks a collection for dev and backfill (the admin

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,9 @@ type Metrics struct {
 	apiDuration *prometheus.HistogramVec
 	limitWait   *prometheus.HistogramVec
 	limitGiveUp *prometheus.CounterVec
+
+	streamOnce sync.Once
+	stream     *Stream
 }
 
 // New returns a registry with the Go runtime and process collectors and

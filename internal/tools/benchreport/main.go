@@ -15,6 +15,7 @@
 //
 //	go run ./internal/tools/benchreport -size quick            # table to stdout
 //	go run ./internal/tools/benchreport -size full -out BENCHMARKS.md
+//	go run ./internal/tools/benchreport -size full -rows 10,11 -out BENCHMARKS.md   # those rows again, the others kept
 package main
 
 import (
@@ -118,6 +119,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var buf bytes.Buffer
 	rep.write(&buf)
+	// Some rows into an existing report: those rows are replaced, the
+	// others kept.
+	if old, rerr := os.ReadFile(cfg.out); cfg.out != "" && cfg.only != nil && rerr == nil {
+		merged, merr := mergeRows(old, rep)
+		if merr != nil {
+			return merr
+		}
+		buf.Reset()
+		buf.Write(merged)
+	}
 	if cfg.out == "" {
 		_, err = stdout.Write(buf.Bytes())
 	} else {

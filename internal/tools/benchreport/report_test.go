@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,4 +126,33 @@ func TestRenderTypicalQueryAgainstPostGraphile(t *testing.T) {
 	require.Equal(t, missed, lines[2].Met, "1.69× PostGraphile misses the 2× target")
 	require.Equal(t, met, lines[3].Met, "without the baseline only p99 is judged")
 	require.Contains(t, lines[3].Result, "no PostGraphile baseline")
+}
+
+// TestMergeRows: a report of some rows replaces those rows' lines in an
+// existing report, keeps the others and says which rows were measured
+// again.
+func TestMergeRows(t *testing.T) {
+	t.Parallel()
+	full := report{Size: "full", Date: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Machine: "m", GoVersion: "go1.26"}
+	for _, id := range []string{"1", "2", "10"} {
+		i := slices.IndexFunc(rows, func(r row) bool { return r.ID == id })
+		full.Lines = append(full.Lines, tableLine{Row: rows[i], line: line{Ours: "old " + id}})
+	}
+	var buf bytes.Buffer
+	full.write(&buf)
+	part := report{Size: "full", Date: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC), Took: time.Minute}
+	for _, id := range []string{"2", "11"} {
+		i := slices.IndexFunc(rows, func(r row) bool { return r.ID == id })
+		part.Lines = append(part.Lines, tableLine{Row: rows[i], line: line{Ours: "new " + id}})
+	}
+	out, err := mergeRows(buf.Bytes(), part)
+	require.NoError(t, err)
+	s := string(out)
+	require.Contains(t, s, "old 1")
+	require.Contains(t, s, "new 2")
+	require.NotContains(t, s, "old 2")
+	require.Contains(t, s, "old 10")
+	require.Contains(t, s, "new 11")
+	require.Less(t, strings.Index(s, "old 10"), strings.Index(s, "new 11"), "rows in the list's order")
+	require.Contains(t, s, "Rows 2, 11 measured again (size full, 1m0s)")
 }
