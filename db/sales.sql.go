@@ -316,6 +316,72 @@ func (q *Queries) SalesRecent(ctx context.Context, arg SalesRecentParams) ([]Sal
 	return items, nil
 }
 
+const salesWindowBounds = `-- name: SalesWindowBounds :one
+WITH p AS (
+    SELECT $1::timestamptz AS since, $2::timestamptz AS until,
+           $3::float8 * interval '1 second' AS edge
+), w AS (
+    SELECT s.sold_at, s.amount * COALESCE(s.eth_price, CASE WHEN s.currency IN ('ETH', 'WETH') THEN 1 END) AS eth,
+           (s.eth_price IS NULL AND s.currency NOT IN ('ETH', 'WETH')) AS unpriced,
+           (s.sold_at >= p.since AND s.sold_at < p.until) AS inside,
+           (s.sold_at >= p.since + p.edge AND s.sold_at < p.until - p.edge) AS narrow
+    FROM sales s, p
+    WHERE s.collection_id = $4 AND s.sold_at >= p.since - p.edge
+)
+SELECT count(*) FILTER (WHERE inside)::bigint AS sales,
+       round(COALESCE(sum(eth) FILTER (WHERE inside), 0), 18)::numeric(78, 18)::text AS volume_eth,
+       count(*)::bigint AS wide_sales,
+       round(COALESCE(sum(eth), 0), 18)::numeric(78, 18)::text AS wide_volume_eth,
+       count(*) FILTER (WHERE narrow)::bigint AS narrow_sales,
+       round(COALESCE(sum(eth) FILTER (WHERE narrow), 0), 18)::numeric(78, 18)::text AS narrow_volume_eth,
+       count(*) FILTER (WHERE unpriced)::bigint AS unpriced
+FROM w
+`
+
+type SalesWindowBoundsParams struct {
+	Since        time.Time
+	Until        time.Time
+	EdgeSeconds  float64
+	CollectionID int64
+}
+
+type SalesWindowBoundsRow struct {
+	Sales           int64
+	VolumeEth       string
+	WideSales       int64
+	WideVolumeEth   string
+	NarrowSales     int64
+	NarrowVolumeEth string
+	Unpriced        int64
+}
+
+// A collection's sales in the window [since, until) and around it, for the
+// cross-check of a source's window figure against the ledger: the window
+// itself (sales, volume_eth), the widest count and volume the source may
+// have seen (wide: from since - edge on, including sales stored since
+// until), and the narrowest (narrow: from since + edge to until - edge).
+// Volumes are in ETH as in SalesWindowTotals; unpriced counts the sales of
+// the wide window without a known ETH price (then volumes are incomplete).
+func (q *Queries) SalesWindowBounds(ctx context.Context, arg SalesWindowBoundsParams) (SalesWindowBoundsRow, error) {
+	row := q.db.QueryRow(ctx, salesWindowBounds,
+		arg.Since,
+		arg.Until,
+		arg.EdgeSeconds,
+		arg.CollectionID,
+	)
+	var i SalesWindowBoundsRow
+	err := row.Scan(
+		&i.Sales,
+		&i.VolumeEth,
+		&i.WideSales,
+		&i.WideVolumeEth,
+		&i.NarrowSales,
+		&i.NarrowVolumeEth,
+		&i.Unpriced,
+	)
+	return i, err
+}
+
 const salesWindowTotals = `-- name: SalesWindowTotals :one
 SELECT count(*)::bigint AS sales,
        round(COALESCE(sum(amount * COALESCE(eth_price, CASE WHEN currency IN ('ETH', 'WETH') THEN 1 END)), 0), 18)::numeric(78, 18)::text AS volume_eth,
