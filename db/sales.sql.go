@@ -84,6 +84,39 @@ func (q *Queries) SalesAfterID(ctx context.Context, arg SalesAfterIDParams) ([]S
 	return items, nil
 }
 
+const salesDeleteBefore = `-- name: SalesDeleteBefore :execrows
+DELETE FROM sales s
+WHERE s.id IN (
+    SELECT o.id
+    FROM collections c
+    CROSS JOIN LATERAL (
+        SELECT x.id FROM sales x
+        WHERE x.collection_id = c.id AND x.sold_at < $1::timestamptz
+        ORDER BY x.sold_at, x.id
+        LIMIT $2::int
+    ) o
+    LIMIT $2::int
+)
+`
+
+type SalesDeleteBeforeParams struct {
+	BeforeTs time.Time
+	MaxRows  int32
+}
+
+// Deletes up to max_rows sales sold before before_ts, the oldest of each
+// collection first. It walks the collections and reads each one's oldest
+// sales through sales_collection_sold_idx, so a batch costs one index probe
+// per collection plus the rows it deletes (no scan of the table), and it
+// locks only the rows it deletes.
+func (q *Queries) SalesDeleteBefore(ctx context.Context, arg SalesDeleteBeforeParams) (int64, error) {
+	result, err := q.db.Exec(ctx, salesDeleteBefore, arg.BeforeTs, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const salesInsertBatch = `-- name: SalesInsertBatch :one
 
 WITH ins AS (

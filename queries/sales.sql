@@ -99,3 +99,22 @@ SELECT count(*) FILTER (WHERE inside)::bigint AS sales,
        round(COALESCE(sum(eth) FILTER (WHERE narrow), 0), 18)::numeric(78, 18)::text AS narrow_volume_eth,
        count(*) FILTER (WHERE unpriced)::bigint AS unpriced
 FROM w;
+
+-- name: SalesDeleteBefore :execrows
+-- Deletes up to max_rows sales sold before before_ts, the oldest of each
+-- collection first. It walks the collections and reads each one's oldest
+-- sales through sales_collection_sold_idx, so a batch costs one index probe
+-- per collection plus the rows it deletes (no scan of the table), and it
+-- locks only the rows it deletes.
+DELETE FROM sales s
+WHERE s.id IN (
+    SELECT o.id
+    FROM collections c
+    CROSS JOIN LATERAL (
+        SELECT x.id FROM sales x
+        WHERE x.collection_id = c.id AND x.sold_at < sqlc.arg(before_ts)::timestamptz
+        ORDER BY x.sold_at, x.id
+        LIMIT sqlc.arg(max_rows)::int
+    ) o
+    LIMIT sqlc.arg(max_rows)::int
+);
