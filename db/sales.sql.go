@@ -86,7 +86,7 @@ func (q *Queries) SalesAfterID(ctx context.Context, arg SalesAfterIDParams) ([]S
 
 const salesDeleteBefore = `-- name: SalesDeleteBefore :execrows
 DELETE FROM sales s
-WHERE s.id IN (
+WHERE s.id = ANY (ARRAY(
     SELECT o.id
     FROM collections c
     CROSS JOIN LATERAL (
@@ -96,7 +96,7 @@ WHERE s.id IN (
         LIMIT $2::int
     ) o
     LIMIT $2::int
-)
+))
 `
 
 type SalesDeleteBeforeParams struct {
@@ -107,7 +107,8 @@ type SalesDeleteBeforeParams struct {
 // Deletes up to max_rows sales sold before before_ts, the oldest of each
 // collection first. It walks the collections and reads each one's oldest
 // sales through sales_collection_sold_idx, so a batch costs one index probe
-// per collection plus the rows it deletes (no scan of the table), and it
+// per collection plus the rows it deletes, which it finds by id (an array,
+// so the delete probes the id index instead of scanning the table), and it
 // locks only the rows it deletes.
 func (q *Queries) SalesDeleteBefore(ctx context.Context, arg SalesDeleteBeforeParams) (int64, error) {
 	result, err := q.db.Exec(ctx, salesDeleteBefore, arg.BeforeTs, arg.MaxRows)

@@ -104,10 +104,11 @@ FROM w;
 -- Deletes up to max_rows sales sold before before_ts, the oldest of each
 -- collection first. It walks the collections and reads each one's oldest
 -- sales through sales_collection_sold_idx, so a batch costs one index probe
--- per collection plus the rows it deletes (no scan of the table), and it
+-- per collection plus the rows it deletes, which it finds by id (an array,
+-- so the delete probes the id index instead of scanning the table), and it
 -- locks only the rows it deletes.
 DELETE FROM sales s
-WHERE s.id IN (
+WHERE s.id = ANY (ARRAY(
     SELECT o.id
     FROM collections c
     CROSS JOIN LATERAL (
@@ -117,4 +118,4 @@ WHERE s.id IN (
         LIMIT sqlc.arg(max_rows)::int
     ) o
     LIMIT sqlc.arg(max_rows)::int
-);
+));
