@@ -34,7 +34,9 @@ type MetricsDataAgeRow struct {
 // Per refresh kind, over active collections: how old the newest successful
 // refresh is (max and mean, seconds), how many never succeeded and how many
 // are past their freshness target (collection_freshness: a floor a live
-// stream keeps current counts the stream's last mark as its success).
+// stream keeps current, and the volume of such a collection whose sales
+// ledger has covered the last day, count the stream's last mark as their
+// success).
 func (q *Queries) MetricsDataAge(ctx context.Context) ([]MetricsDataAgeRow, error) {
 	rows, err := q.db.Query(ctx, metricsDataAge)
 	if err != nil {

@@ -84,6 +84,40 @@ func (q *Queries) SalesAfterID(ctx context.Context, arg SalesAfterIDParams) ([]S
 	return items, nil
 }
 
+const salesDeleteBefore = `-- name: SalesDeleteBefore :execrows
+DELETE FROM sales s
+WHERE s.id = ANY (ARRAY(
+    SELECT o.id
+    FROM collections c
+    CROSS JOIN LATERAL (
+        SELECT x.id FROM sales x
+        WHERE x.collection_id = c.id AND x.sold_at < $1::timestamptz
+        ORDER BY x.sold_at, x.id
+        LIMIT $2::int
+    ) o
+    LIMIT $2::int
+))
+`
+
+type SalesDeleteBeforeParams struct {
+	BeforeTs time.Time
+	MaxRows  int32
+}
+
+// Deletes up to max_rows sales sold before before_ts, the oldest of each
+// collection first. It walks the collections and reads each one's oldest
+// sales through sales_collection_sold_idx, so a batch costs one index probe
+// per collection plus the rows it deletes, which it finds by id (an array,
+// so the delete probes the id index instead of scanning the table), and it
+// locks only the rows it deletes.
+func (q *Queries) SalesDeleteBefore(ctx context.Context, arg SalesDeleteBeforeParams) (int64, error) {
+	result, err := q.db.Exec(ctx, salesDeleteBefore, arg.BeforeTs, arg.MaxRows)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const salesInsertBatch = `-- name: SalesInsertBatch :one
 
 WITH ins AS (
@@ -314,6 +348,72 @@ func (q *Queries) SalesRecent(ctx context.Context, arg SalesRecentParams) ([]Sal
 		return nil, err
 	}
 	return items, nil
+}
+
+const salesWindowBounds = `-- name: SalesWindowBounds :one
+WITH p AS (
+    SELECT $1::timestamptz AS since, $2::timestamptz AS until,
+           $3::float8 * interval '1 second' AS edge
+), w AS (
+    SELECT s.sold_at, s.amount * COALESCE(s.eth_price, CASE WHEN s.currency IN ('ETH', 'WETH') THEN 1 END) AS eth,
+           (s.eth_price IS NULL AND s.currency NOT IN ('ETH', 'WETH')) AS unpriced,
+           (s.sold_at >= p.since AND s.sold_at < p.until) AS inside,
+           (s.sold_at >= p.since + p.edge AND s.sold_at < p.until - p.edge) AS narrow
+    FROM sales s, p
+    WHERE s.collection_id = $4 AND s.sold_at >= p.since - p.edge
+)
+SELECT count(*) FILTER (WHERE inside)::bigint AS sales,
+       round(COALESCE(sum(eth) FILTER (WHERE inside), 0), 18)::numeric(78, 18)::text AS volume_eth,
+       count(*)::bigint AS wide_sales,
+       round(COALESCE(sum(eth), 0), 18)::numeric(78, 18)::text AS wide_volume_eth,
+       count(*) FILTER (WHERE narrow)::bigint AS narrow_sales,
+       round(COALESCE(sum(eth) FILTER (WHERE narrow), 0), 18)::numeric(78, 18)::text AS narrow_volume_eth,
+       count(*) FILTER (WHERE unpriced)::bigint AS unpriced
+FROM w
+`
+
+type SalesWindowBoundsParams struct {
+	Since        time.Time
+	Until        time.Time
+	EdgeSeconds  float64
+	CollectionID int64
+}
+
+type SalesWindowBoundsRow struct {
+	Sales           int64
+	VolumeEth       string
+	WideSales       int64
+	WideVolumeEth   string
+	NarrowSales     int64
+	NarrowVolumeEth string
+	Unpriced        int64
+}
+
+// A collection's sales in the window [since, until) and around it, for the
+// cross-check of a source's window figure against the ledger: the window
+// itself (sales, volume_eth), the widest count and volume the source may
+// have seen (wide: from since - edge on, including sales stored since
+// until), and the narrowest (narrow: from since + edge to until - edge).
+// Volumes are in ETH as in SalesWindowTotals; unpriced counts the sales of
+// the wide window without a known ETH price (then volumes are incomplete).
+func (q *Queries) SalesWindowBounds(ctx context.Context, arg SalesWindowBoundsParams) (SalesWindowBoundsRow, error) {
+	row := q.db.QueryRow(ctx, salesWindowBounds,
+		arg.Since,
+		arg.Until,
+		arg.EdgeSeconds,
+		arg.CollectionID,
+	)
+	var i SalesWindowBoundsRow
+	err := row.Scan(
+		&i.Sales,
+		&i.VolumeEth,
+		&i.WideSales,
+		&i.WideVolumeEth,
+		&i.NarrowSales,
+		&i.NarrowVolumeEth,
+		&i.Unpriced,
+	)
+	return i, err
 }
 
 const salesWindowTotals = `-- name: SalesWindowTotals :one

@@ -518,7 +518,7 @@ CREATE VIEW public.collection_freshness AS
    FROM ((((public.collection_schedules s
      JOIN public.collections c ON ((c.id = s.collection_id)))
      LEFT JOIN public.refresh_kinds t ON ((t.refresh_kind = s.kind)))
-     LEFT JOIN public.collection_streams cs ON (((cs.collection_id = s.collection_id) AND (s.kind = 'floor_price'::text) AND (cs.state = 'live'::text) AND (cs.updated_at > (now() - '00:01:00'::interval)))))
+     LEFT JOIN public.collection_streams cs ON (((cs.collection_id = s.collection_id) AND ((s.kind = 'floor_price'::text) OR ((s.kind = 'volume'::text) AND (cs.sales_covered_since <= (now() - '1 day'::interval)))) AND (cs.state = 'live'::text) AND (cs.updated_at > (now() - '00:01:00'::interval)))))
      CROSS JOIN LATERAL ( SELECT
                 CASE
                     WHEN (cs.collection_id IS NULL) THEN s.last_success_at

@@ -49,6 +49,9 @@ type Deps struct {
 	// the bulk class); 0 means DefaultStreamLiveTTL. Keep it equal to the
 	// planner's PlanOptions.StreamLiveTTL.
 	StreamLiveTTL time.Duration
+	// LedgerCheck bounds the cross-check of each /stats answer's 1-day
+	// volume and sale count against the sales ledger.
+	LedgerCheck LedgerCheck
 }
 
 func (d *Deps) streamLiveTTL() time.Duration {

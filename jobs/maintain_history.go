@@ -44,11 +44,44 @@ type HistoryPolicy struct {
 	// Statements bounds the rollup statements of one run; when work is
 	// left the run snoozes a second and continues. 0 means 100.
 	Statements int
+	// Sales is how long the sales ledger keeps a sale (by its sale time):
+	// older sales are deleted, SalesBatch at a time. A token whose last
+	// sale is older has no last sale any more. 0 means 35 days (the
+	// ledger serves one day live; a month of recent sales is kept); it
+	// must be at least MinSalesRetention.
+	Sales time.Duration
+	// SalesBatch is the most sales one delete statement removes (each in
+	// its own short transaction, locking only those rows); a run deletes
+	// at most 10 batches and continues in the next pass. 0 means 5000.
+	SalesBatch int32
 }
 
-// DefaultHistoryPolicy is raw for 7 days, hourly for 90 days, daily forever.
+// DefaultSalesRetention is how long sales are kept by default.
+const DefaultSalesRetention = 35 * 24 * time.Hour
+
+// MinSalesRetention is the shortest sales retention: two days, so that the
+// 1-day window the ledger serves live (and the cross-check's edges) are
+// never deleted.
+const MinSalesRetention = 48 * time.Hour
+
+// maxSalesBatches bounds the sales delete statements of one run.
+const maxSalesBatches = 10
+
+// DefaultHistoryPolicy is raw for 7 days, hourly for 90 days, daily forever,
+// sales for 35 days.
 func DefaultHistoryPolicy() HistoryPolicy {
-	return HistoryPolicy{Raw: 7 * 24 * time.Hour, Hourly: 90 * 24 * time.Hour}
+	return HistoryPolicy{Raw: 7 * 24 * time.Hour, Hourly: 90 * 24 * time.Hour, Sales: DefaultSalesRetention}
+}
+
+// Validate reports a policy that cannot be applied, naming the field.
+func (p HistoryPolicy) Validate() error {
+	if p.Sales != 0 && p.Sales < MinSalesRetention {
+		return fmt.Errorf("history policy: sales retention %s is shorter than the minimum %s (the ledger serves the last day live)", p.Sales, MinSalesRetention)
+	}
+	if p.SalesBatch < 0 {
+		return fmt.Errorf("history policy: sales batch %d is negative", p.SalesBatch)
+	}
+	return nil
 }
 
 func (p HistoryPolicy) withDefaults() HistoryPolicy {
@@ -64,6 +97,12 @@ func (p HistoryPolicy) withDefaults() HistoryPolicy {
 	}
 	if p.Statements <= 0 {
 		p.Statements = 100
+	}
+	if p.Sales <= 0 {
+		p.Sales = def.Sales
+	}
+	if p.SalesBatch <= 0 {
+		p.SalesBatch = 5000
 	}
 	return p
 }
@@ -82,9 +121,10 @@ func (w *MaintainHistoryWorker) Work(ctx context.Context, _ *river.Job[MaintainH
 	if err != nil {
 		return err
 	}
-	if res.Rollups > 0 || res.Dropped > 0 || res.Deleted > 0 {
+	if res.Rollups > 0 || res.Dropped > 0 || res.Deleted > 0 || res.SalesDeleted > 0 {
 		w.Deps.Logger.DebugContext(ctx, "history maintained", slog.Int("rollup_statements", res.Rollups),
-			slog.Int("partitions_dropped", res.Dropped), slog.Int64("daily_rows_deleted", res.Deleted))
+			slog.Int("partitions_dropped", res.Dropped), slog.Int64("daily_rows_deleted", res.Deleted),
+			slog.Int64("sales_deleted", res.SalesDeleted))
 	}
 	if res.More {
 		return river.JobSnooze(time.Second)
@@ -97,7 +137,9 @@ type MaintenanceResult struct {
 	Rollups int   // rollup statements run
 	Dropped int   // partitions dropped
 	Deleted int64 // daily rows deleted
-	More    bool  // work is left for another pass
+	// SalesDeleted counts the sales deleted past the sales retention.
+	SalesDeleted int64
+	More         bool // work is left for another pass
 }
 
 // rollupLag is how long after an hour ends it is rolled up, so that fetches
@@ -147,8 +189,13 @@ var rollupTargets = []rollupTarget{ //nolint:gochecknoglobals // read-only table
 //     day whose hours are all rolled up;
 //  3. raw partitions older than p.Raw and rolled up, and hourly partitions
 //     older than p.Hourly and rolled up into days, are dropped; daily rows
-//     older than p.Daily (when set) are deleted in batches.
+//     older than p.Daily (when set) are deleted in batches;
+//  4. sales sold before p.Sales ago are deleted in batches of p.SalesBatch
+//     (at most maxSalesBatches per pass).
 func MaintainHistory(ctx context.Context, d *Deps, p HistoryPolicy) (MaintenanceResult, error) {
+	if err := p.Validate(); err != nil {
+		return MaintenanceResult{}, err
+	}
 	p = p.withDefaults()
 	now := d.now()
 	q := db.New(d.DB)
@@ -204,7 +251,28 @@ func MaintainHistory(ctx context.Context, d *Deps, p HistoryPolicy) (Maintenance
 		res.Deleted = f + v
 		res.More = res.More || f == int64(most) || v == int64(most)
 	}
-	return res, nil
+	n, more, err := deleteOldSales(ctx, q, now.Add(-p.Sales), p.SalesBatch)
+	res.SalesDeleted = n
+	res.More = res.More || more
+	return res, err
+}
+
+// deleteOldSales deletes sales sold before before, batch at a time, each
+// statement its own transaction (so no lock is held past a batch and the
+// ingestion of new sales never waits long), at most maxSalesBatches
+// statements; more says a full last batch left possibly more.
+func deleteOldSales(ctx context.Context, q *db.Queries, before time.Time, batch int32) (deleted int64, more bool, err error) {
+	for range maxSalesBatches {
+		n, err := q.SalesDeleteBefore(ctx, db.SalesDeleteBeforeParams{BeforeTs: before, MaxRows: batch})
+		if err != nil {
+			return deleted, false, fmt.Errorf("delete sales sold before %s: %w", before.UTC().Format(time.RFC3339), err)
+		}
+		deleted += n
+		if n < int64(batch) {
+			return deleted, false, nil
+		}
+	}
+	return deleted, true, nil
 }
 
 // rollUp rolls target t's buckets before limit up, at most budget

@@ -93,6 +93,11 @@ func refreshMarketStats(ctx context.Context, d *Deps, job *rivertype.JobRow, arg
 		}
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	if covered {
+		if err := checkLedger(ctx, d, job, c, stats, rows.seenAt); err != nil {
+			return err
+		}
+	}
 	if streamed && kind == RefreshFloorPrice {
 		return reconcileStreamFloor(ctx, d, job, c, rows.floor)
 	}

@@ -88,8 +88,10 @@ type PlanRefreshWorker struct {
 // stream consumer marks live collections every 15 s) has its floor planned
 // only every Reconcile, as a check of the stream against /stats (the floor
 // job then calls under the bulk class and cross-checks; see
-// fetch_floor_price). When the stream goes down or its mark goes stale
-// (a dead replica), the floor is back on its own interval at the next tick.
+// fetch_floor_price). So is its volume while the sales ledger has covered
+// the last day (see PollStreamedVolume). When the stream goes down or its
+// mark goes stale (a dead replica), or the ledger's coverage is lost, the
+// pairs are back on their own intervals at the next tick.
 type PlanOptions struct {
 	// Batch is the most pairs planned per tick; 0 means 1000.
 	Batch int32
@@ -104,14 +106,18 @@ type PlanOptions struct {
 	// StreamLiveTTL is how recent a stream's live mark must be for the
 	// collection to count as streamed; 0 means DefaultStreamLiveTTL.
 	StreamLiveTTL time.Duration
-	// ReconcileVolume also plans the volume of a live-streamed collection
-	// only with its floor's reconcile while the sales ledger has covered
-	// the last day (the API then serves the 1-day figure from the ledger;
-	// /stats still gives 7d, 30d and all): the two share one stats call,
-	// so a streamed collection costs one REST call per Reconcile. Its
-	// volume freshness then reads stale past the volume target unless the
-	// target is raised to the reconcile interval.
-	ReconcileVolume bool
+	// PollStreamedVolume keeps polling the volume of a live-streamed
+	// collection on its own interval even while its sales ledger has
+	// covered the last day. By default (false) such a volume is planned
+	// only with its floor's reconcile: the API serves the 1-day figure
+	// live from the ledger, /stats still gives 7d, 30d and all, and the two
+	// kinds share one stats call, so a streamed collection costs one REST
+	// call per Reconcile (4 per collection-hour at the default 15 min).
+	// collection_freshness then counts the stream's live mark as the
+	// volume's success, as it does for the floor. A collection whose ledger
+	// does not cover the day (or whose stream is down or stale) has its
+	// volume polled on its own interval either way.
+	PollStreamedVolume bool
 }
 
 // Defaults of PlanOptions' stream fields.
@@ -235,9 +241,9 @@ func PlanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], now ti
 	if err != nil {
 		return 0, err
 	}
-	ledgerKind := ""
-	if opts.ReconcileVolume {
-		ledgerKind = RefreshVolume
+	ledgerKind := RefreshVolume
+	if opts.PollStreamedVolume {
+		ledgerKind = ""
 	}
 	// Claimed pairs are advanced by the same statement.
 	due, err := q.ScheduleClaimDue(ctx, db.ScheduleClaimDueParams{

@@ -29,7 +29,8 @@ const streamReconcileGrace = 10 * time.Second
 // now: its collection_streams row is live and was marked within the
 // liveness TTL (the consumer marks live collections every 15 s, so an older
 // mark belongs to a replica that died); covered, whether its sales ledger
-// has covered the last day (the API's 1-day volume then comes from it).
+// has covered the last day (the API's 1-day volume then comes from it),
+// whether or not the stream is live at the moment, as the API decides.
 func streamLive(ctx context.Context, d *Deps, c *db.Collection, now time.Time) (live, covered bool, err error) {
 	rows, err := db.New(d.DB).StreamStatesList(ctx, db.StreamStatesListParams{
 		CollectionIds: []int64{c.ID}, LiveAfter: now.Add(-d.streamLiveTTL()),
@@ -37,12 +38,21 @@ func streamLive(ctx context.Context, d *Deps, c *db.Collection, now time.Time) (
 	if err != nil {
 		return false, false, fmt.Errorf("load stream state %s: %w", c.Slug, err)
 	}
-	if len(rows) != 1 || !rows[0].Live {
+	if len(rows) != 1 {
 		return false, false, nil
 	}
-	cov := rows[0].SalesCoveredSince
-	return true, cov.Valid && !cov.Time.After(now.Add(-24*time.Hour)), nil
+	return rows[0].Live, ledgerCovers(rows[0].SalesCoveredSince, now), nil
 }
+
+// ledgerCovers reports whether a sales ledger gap-free since covered has
+// covered the whole day before now (the API then serves the 1-day volume
+// and sale count from it).
+func ledgerCovers(covered pgtype.Timestamptz, now time.Time) bool {
+	return covered.Valid && !covered.Time.After(now.Add(-ledgerWindow))
+}
+
+// ledgerWindow is the window the sales ledger serves live: one day.
+const ledgerWindow = 24 * time.Hour
 
 // reconcileStreamFloor compares the floor just fetched over REST (and
 // stored: the REST value is the newest floor and wins) with the floor the

@@ -79,9 +79,7 @@ func TestPlanStreamedFloorOnlyAtReconcile(t *testing.T) {
 	t.Run("VolumeFollowsTheReconcileWhenTheLedgerCoversTheDay", func(t *testing.T) {
 		t.Parallel()
 		tx, c, client, t0 := setup(t)
-		opts := opts
-		opts.ReconcileVolume = true
-		markStream(t, tx, c.ID, "live", t0)
+		markStream(t, tx, c.ID, "live", t0) // the default options: PollStreamedVolume off
 		covered := func(since time.Time) {
 			require.NoError(t, db.New(tx).StreamSalesCovered(ctx, db.StreamSalesCoveredParams{CollectionID: c.ID,
 				Since: pgtype.Timestamptz{Time: since, Valid: !since.IsZero()}}))
@@ -108,6 +106,24 @@ func TestPlanStreamedFloorOnlyAtReconcile(t *testing.T) {
 		require.NoError(t, err)
 		require.True(t, floorPlannedAt(t, tx, c.ID).Equal(now))
 		require.True(t, volumePlanned(t, tx, c.ID, now), "floor and volume are planned in one tick: one shared stats call")
+	})
+
+	t.Run("PollStreamedVolumeKeepsTheVolumeInterval", func(t *testing.T) {
+		t.Parallel()
+		tx, c, client, t0 := setup(t)
+		opts := opts
+		opts.PollStreamedVolume = true
+		markStream(t, tx, c.ID, "live", t0)
+		require.NoError(t, db.New(tx).StreamSalesCovered(ctx, db.StreamSalesCoveredParams{CollectionID: c.ID,
+			Since: pgtype.Timestamptz{Time: t0.Add(-25 * time.Hour), Valid: true}}))
+		for i := 1; i < 5; i++ {
+			now := t0.Add(time.Duration(i)*time.Minute + time.Second)
+			markStream(t, tx, c.ID, "live", now.Add(-15*time.Second))
+			_, err := jobs.PlanTx(ctx, tx, client, now, opts)
+			require.NoError(t, err)
+			require.True(t, volumePlanned(t, tx, c.ID, now), "minute %d: the volume is polled on its interval", i)
+			require.True(t, floorPlannedAt(t, tx, c.ID).Equal(t0), "minute %d: the floor still waits for its reconcile", i)
+		}
 	})
 
 	t.Run("StaleLiveMarkFallsBackToPolling", func(t *testing.T) {

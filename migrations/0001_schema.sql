@@ -710,9 +710,13 @@ CREATE INDEX collection_streams_owner_idx ON collection_streams (owner) WHERE ne
 -- pair's own, else the refresh kind's), and how far past the target it is
 -- (overdue_seconds <= 0 means fresh). mode says how the data is kept:
 -- 'live' for a floor a stream keeps current (collection_streams live and
--- marked within the last 60 s, the consumer marking every 15 s), whose last
--- success is then the latest of the last poll and the last live mark;
--- 'polled' otherwise; live_marked_at is then the stream's last live mark.
+-- marked within the last 60 s, the consumer marking every 15 s), and for
+-- the volume of such a collection whose sales ledger has covered the last
+-- day (sales_covered_since at or before now - 1 day: the 1-day window is
+-- live from the ledger, the longer ones come with the floor's reconcile);
+-- the last success of a live pair is the latest of the last poll and the
+-- last live mark; 'polled' otherwise; live_marked_at is then the stream's
+-- last live mark.
 CREATE VIEW collection_freshness AS
 SELECT c.id AS collection_id, c.source, c.slug, c.status, s.kind,
        COALESCE(s.target_age_seconds, t.target_age_seconds) AS target_age_seconds,
@@ -725,7 +729,8 @@ SELECT c.id AS collection_id, c.source, c.slug, c.status, s.kind,
 FROM collection_schedules s
 JOIN collections c ON c.id = s.collection_id
 LEFT JOIN refresh_kinds t ON t.refresh_kind = s.kind
-LEFT JOIN collection_streams cs ON cs.collection_id = s.collection_id AND s.kind = 'floor_price'
+LEFT JOIN collection_streams cs ON cs.collection_id = s.collection_id
+    AND (s.kind = 'floor_price' OR (s.kind = 'volume' AND cs.sales_covered_since <= now() - interval '1 day'))
     AND cs.state = 'live' AND cs.updated_at > now() - interval '60 seconds'
 CROSS JOIN LATERAL (
     SELECT CASE WHEN cs.collection_id IS NULL THEN s.last_success_at

@@ -17,7 +17,9 @@ GROUP BY source;
 -- Per refresh kind, over active collections: how old the newest successful
 -- refresh is (max and mean, seconds), how many never succeeded and how many
 -- are past their freshness target (collection_freshness: a floor a live
--- stream keeps current counts the stream's last mark as its success).
+-- stream keeps current, and the volume of such a collection whose sales
+-- ledger has covered the last day, count the stream's last mark as their
+-- success).
 SELECT s.kind,
        count(*)::bigint AS collections,
        count(*) FILTER (WHERE f.last_success_at IS NULL)::bigint AS never,

@@ -71,3 +71,51 @@ SELECT count(*)::bigint AS sales,
        count(*) FILTER (WHERE eth_price IS NULL AND currency NOT IN ('ETH', 'WETH'))::bigint AS unpriced
 FROM sales
 WHERE collection_id = @collection_id AND sold_at >= @since::timestamptz;
+
+-- name: SalesWindowBounds :one
+-- A collection's sales in the window [since, until) and around it, for the
+-- cross-check of a source's window figure against the ledger: the window
+-- itself (sales, volume_eth), the widest count and volume the source may
+-- have seen (wide: from since - edge on, including sales stored since
+-- until), and the narrowest (narrow: from since + edge to until - edge).
+-- Volumes are in ETH as in SalesWindowTotals; unpriced counts the sales of
+-- the wide window without a known ETH price (then volumes are incomplete).
+WITH p AS (
+    SELECT sqlc.arg(since)::timestamptz AS since, sqlc.arg(until)::timestamptz AS until,
+           sqlc.arg(edge_seconds)::float8 * interval '1 second' AS edge
+), w AS (
+    SELECT s.sold_at, s.amount * COALESCE(s.eth_price, CASE WHEN s.currency IN ('ETH', 'WETH') THEN 1 END) AS eth,
+           (s.eth_price IS NULL AND s.currency NOT IN ('ETH', 'WETH')) AS unpriced,
+           (s.sold_at >= p.since AND s.sold_at < p.until) AS inside,
+           (s.sold_at >= p.since + p.edge AND s.sold_at < p.until - p.edge) AS narrow
+    FROM sales s, p
+    WHERE s.collection_id = sqlc.arg(collection_id) AND s.sold_at >= p.since - p.edge
+)
+SELECT count(*) FILTER (WHERE inside)::bigint AS sales,
+       round(COALESCE(sum(eth) FILTER (WHERE inside), 0), 18)::numeric(78, 18)::text AS volume_eth,
+       count(*)::bigint AS wide_sales,
+       round(COALESCE(sum(eth), 0), 18)::numeric(78, 18)::text AS wide_volume_eth,
+       count(*) FILTER (WHERE narrow)::bigint AS narrow_sales,
+       round(COALESCE(sum(eth) FILTER (WHERE narrow), 0), 18)::numeric(78, 18)::text AS narrow_volume_eth,
+       count(*) FILTER (WHERE unpriced)::bigint AS unpriced
+FROM w;
+
+-- name: SalesDeleteBefore :execrows
+-- Deletes up to max_rows sales sold before before_ts, the oldest of each
+-- collection first. It walks the collections and reads each one's oldest
+-- sales through sales_collection_sold_idx, so a batch costs one index probe
+-- per collection plus the rows it deletes, which it finds by id (an array,
+-- so the delete probes the id index instead of scanning the table), and it
+-- locks only the rows it deletes.
+DELETE FROM sales s
+WHERE s.id = ANY (ARRAY(
+    SELECT o.id
+    FROM collections c
+    CROSS JOIN LATERAL (
+        SELECT x.id FROM sales x
+        WHERE x.collection_id = c.id AND x.sold_at < sqlc.arg(before_ts)::timestamptz
+        ORDER BY x.sold_at, x.id
+        LIMIT sqlc.arg(max_rows)::int
+    ) o
+    LIMIT sqlc.arg(max_rows)::int
+));

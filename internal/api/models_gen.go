@@ -59,9 +59,12 @@ type FloorChange struct {
 
 type Freshness struct {
 	Kind RefreshKind `json:"kind"`
-	// How the data is kept fresh: LIVE for a floor the Stream API keeps current
-	// (its last success is then the stream's last live mark, at most about 15 s
-	// ago), POLLED for data fetched on a schedule.
+	// How the data is kept fresh: LIVE for a floor the Stream API keeps current,
+	// and for the volume of such a collection whose sales ledger has covered the
+	// last day (the 1-day window is live from the ledger, the longer windows come
+	// with the floor's periodic reconcile); a LIVE kind's last success is the
+	// stream's last live mark, at most about 15 s ago. POLLED for data fetched on
+	// a schedule.
 	Mode                   FreshnessMode `json:"mode"`
 	LastSuccessAt          *time.Time    `json:"lastSuccessAt,omitempty"`
 	NextDueAt              time.Time     `json:"nextDueAt"`
@@ -500,7 +503,7 @@ func (e DataChange) MarshalJSON() ([]byte, error) {
 type FreshnessMode string
 
 const (
-	// Pushed by a live stream (the floor over OpenSea's Stream API).
+	// Pushed by a live stream (the floor over OpenSea's Stream API, and the 1-day volume from its sales ledger).
 	FreshnessModeLive FreshnessMode = "LIVE"
 	// Fetched on the refresh kind's schedule.
 	FreshnessModePolled FreshnessMode = "POLLED"
