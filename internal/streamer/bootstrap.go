@@ -21,6 +21,9 @@ type bootReq struct {
 	bulk         bool
 	joined       bool
 	backfillFrom time.Time
+	// audit: a re-read of a live book (Service.audit): bulk class, and
+	// never waits for budget.
+	audit bool
 }
 
 // bootResult is a REST answer for the loop.
@@ -60,7 +63,7 @@ func (s *Service) bootWorker(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if _, limited := indexer.RetryAfter(res.err); !limited {
+			if _, limited := indexer.RetryAfter(res.err); !limited || req.audit {
 				break
 			}
 			// Out of budget: wait here, keeping the queue's order, rather
@@ -88,8 +91,11 @@ func (s *Service) fetchBook(ctx context.Context, req bootReq) *bootResult {
 	// repair after a reconcile difference (the stream still serves the
 	// collection) and the sales backfill are bulk.
 	class := ratelimit.ClassLive
-	if req.bulk && !req.joined {
+	if (req.bulk && !req.joined) || req.audit {
 		class = ratelimit.ClassBulk
+	}
+	if req.audit {
+		s.stats.audits.Add(1)
 	}
 	cctx := ratelimit.WithClass(ctx, class)
 	// The answer is a snapshot taken at some moment of the call: events the

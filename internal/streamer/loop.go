@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 
@@ -24,6 +25,12 @@ func (s *Service) loop(ctx context.Context) error {
 	defer live.Stop()
 	expire := time.NewTicker(time.Second)
 	defer expire.Stop()
+	var auditTick <-chan time.Time
+	if o.AuditRate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / o.AuditRate))
+		defer t.Stop()
+		auditTick = t.C
+	}
 	go s.loadCollections(ctx, o.Shards.Owned())
 	for {
 		select {
@@ -39,6 +46,8 @@ func (s *Service) loop(ctx context.Context) error {
 			go s.readNeedsBootstrap(ctx)
 		case <-expire.C:
 			s.expireAll()
+		case <-auditTick:
+			s.audit()
 		case m := <-s.in:
 			s.handle(ctx, m)
 		}
@@ -213,8 +222,53 @@ func (s *Service) result(c *coll, r book.Result, asOf time.Time) {
 		return // the floor is unknown until the refill answers
 	}
 	if r.FloorChanged {
+		c.churn++
 		s.collectFloor(c, asOf)
 	}
+}
+
+// audit re-reads the book of the most suspect live collection (see
+// Options.AuditRate), one audit at a time: an Uncertain book first (at most
+// every 2 s), then the book with the highest (floor changes since its last
+// read + 1) × time since that read among those not read for
+// AuditMinInterval. Events apply meanwhile, as during a refill.
+func (s *Service) audit() {
+	if a := s.auditing; a != nil && !a.removed && a.gen.Load() == s.auditGen {
+		return // the previous audit is still in flight
+	}
+	s.auditing = nil
+	now := s.opts.Now()
+	if now.Before(s.auditHold) {
+		return
+	}
+	var (
+		best      *coll
+		bestScore float64
+	)
+	for _, c := range s.colls {
+		if c.state != StateLive || c.booting || c.refilling {
+			continue
+		}
+		age := now.Sub(c.lastRead)
+		var score float64
+		switch {
+		case c.book.Uncertain() && age >= 2*time.Second:
+			score = math.Inf(1)
+		case age >= s.opts.AuditMinInterval:
+			score = age.Seconds() * float64(c.churn+1)
+		default:
+			continue
+		}
+		if best == nil || score > bestScore || (score == bestScore && c.lastRead.Before(best.lastRead)) {
+			best, bestScore = c, score
+		}
+	}
+	if best == nil {
+		return
+	}
+	best.refilling = true
+	s.auditing, s.auditGen = best, best.gen.Add(1)
+	s.queueBoot(bootReq{c: best, slug: best.slug, gen: s.auditGen, bulk: true, audit: true})
 }
 
 // collectFloor records c's current floor (or a known empty book) for the
@@ -274,8 +328,8 @@ func (s *Service) bootstrap(c *coll, joined bool) {
 // refill asks REST for c's book again (live class) while events go on
 // applying; at most one refill per collection is in flight.
 func (s *Service) refill(c *coll) {
-	if c.refilling || c.booting {
-		return
+	if c.booting || (c.refilling && s.auditing != c) {
+		return // (a refill supersedes an audit, which may wait behind bootstraps)
 	}
 	c.refilling = true
 	c.gen.Add(1)
@@ -301,8 +355,27 @@ func (s *Service) queueBoot(req bootReq) {
 // the events buffered meanwhile; a refill resets the book (events were
 // applied meanwhile, and Reset keeps the tombstones newer than the answer).
 func (s *Service) onBooted(c *coll, gen int64, b *bootResult) {
+	if b.req.audit && s.auditing == c && s.auditGen == gen {
+		s.auditing = nil
+	}
 	if c.removed || c.gen.Load() != gen {
 		return // superseded by a newer bootstrap, or the collection left
+	}
+	if b.err != nil && b.req.audit {
+		// An audit that found no spare budget (or failed) is not retried:
+		// the next tick picks the most suspect book again, a while later
+		// this one.
+		c.refilling = false
+		c.lastRead = s.opts.Now()
+		if wait, limited := indexer.RetryAfter(b.err); limited {
+			s.auditHold = s.opts.Now().Add(wait) // no spare budget now
+		}
+		if indexer.ClassOf(b.err) == indexer.ClassMalformed {
+			s.pmu.Lock()
+			s.pending.quality = append(s.pending.quality, qualityRow{collectionID: &c.id, kind: "malformed", message: b.err.Error()})
+			s.pmu.Unlock()
+		}
+		return
 	}
 	if b.err != nil {
 		if indexer.ClassOf(b.err) == indexer.ClassMalformed {
@@ -320,6 +393,7 @@ func (s *Service) onBooted(c *coll, gen int64, b *bootResult) {
 	now := s.opts.Now()
 	r := c.book.Reset(b.listings, b.at)
 	c.booting, c.refilling = false, false
+	c.lastRead, c.churn = b.at, 0
 	if wasBooting {
 		for _, e := range c.buffered {
 			s.apply(c, e, now)

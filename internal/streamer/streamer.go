@@ -131,6 +131,22 @@ type Options struct {
 	// MaxBuffered bounds the events kept per collection while its book
 	// bootstraps (default 10,000); more make it bootstrap again.
 	MaxBuffered int
+	// AuditRate caps the audits, re-reads of live books (one best-listings
+	// call each, then Reset) that repair what a lost event left wrong: a
+	// dropped item_listed leaves a cheaper listing out of the book, and
+	// nothing in the stream tells. Audits run one at a time, at most
+	// AuditRate per second per replica (default 5; negative: none), under
+	// the limiter's bulk class and without waiting for budget: an audit
+	// that finds no spare token is skipped, so audits never take the live
+	// class's share nor queue ahead of other work. On a free key serving
+	// hundreds of collections there is no spare budget and audits stop;
+	// the reconcile schedule remains the repair. The most suspect book
+	// goes first: an Uncertain one, then by (floor changes since its last
+	// read + 1) × time since that read.
+	AuditRate float64
+	// AuditMinInterval is the least time between two reads of one book by
+	// the audit (default 2 s; an Uncertain book waits 2 s at most).
+	AuditMinInterval time.Duration
 
 	Keyguard KeyGuard
 	Enqueue  Enqueuer
@@ -179,6 +195,10 @@ func (o *Options) defaults() error {
 	if o.MaxBuffered <= 0 {
 		o.MaxBuffered = 10000
 	}
+	if o.AuditRate == 0 {
+		o.AuditRate = 5
+	}
+	def(&o.AuditMinInterval, 2*time.Second)
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
 	}
@@ -208,6 +228,11 @@ type Service struct {
 	colls  map[int64]*coll
 	bySlug map[string]*coll
 	slots  []*slot
+	// auditing is the collection whose audit is in flight (auditGen its
+	// request's generation); nil when none.
+	auditing  *coll
+	auditGen  int64
+	auditHold time.Time // no audit before (the limiter had no spare budget)
 
 	stats statsCounters
 }
@@ -254,8 +279,12 @@ type coll struct {
 	coveredSince time.Time
 	lastEventAt  time.Time
 	lastSentAt   time.Time
-	gen          atomic.Int64 // bumped on every (re)bootstrap: late answers of an older one are dropped
-	removed      bool
+	// lastRead is when the book was last read over REST (the answer's
+	// time); churn counts its floor changes since then (see audit).
+	lastRead time.Time
+	churn    int
+	gen      atomic.Int64 // bumped on every (re)bootstrap: late answers of an older one are dropped
+	removed  bool
 }
 
 // slot is one stream connection (keyed) and the collections on it.
@@ -273,6 +302,7 @@ type statsCounters struct {
 	floorWrites atomic.Int64
 	sales       atomic.Int64
 	restCalls   atomic.Int64
+	audits      atomic.Int64
 	live        atomic.Int64
 	joined      atomic.Int64
 	lagMu       sync.Mutex
@@ -286,6 +316,7 @@ type Stats struct {
 	FloorWrites int64 // floor changes committed
 	Sales       int64 // sales committed (stream and backfill; duplicates not counted)
 	RESTCalls   int64 // best-listings and events calls made
+	Audits      int64 // of those, audits of live books (see Options.AuditRate)
 	Live        int64 // collections whose stream is live now
 	Topics      int64 // collections joined or joining now
 	// LagP50 and LagP99 are over the last 4,096 floor changes committed:
@@ -297,7 +328,7 @@ type Stats struct {
 func (s *Service) Stats() Stats {
 	st := Stats{
 		Events: s.stats.events.Load(), FloorWrites: s.stats.floorWrites.Load(), Sales: s.stats.sales.Load(),
-		RESTCalls: s.stats.restCalls.Load(), Live: s.stats.live.Load(), Topics: s.stats.joined.Load(),
+		RESTCalls: s.stats.restCalls.Load(), Audits: s.stats.audits.Load(), Live: s.stats.live.Load(), Topics: s.stats.joined.Load(),
 	}
 	s.stats.lagMu.Lock()
 	lags := append([]time.Duration(nil), s.stats.lags...)

@@ -508,3 +508,31 @@ func TestReconcileDifferenceRebootstraps(t *testing.T) {
 		return err == nil && !flagged && e.svc.Stats().RESTCalls == calls+1
 	}, 15*time.Second, 50*time.Millisecond, "one best-listings call, and the flag cleared")
 }
+
+// TestAuditRepairsDroppedListings: every event is lost and the connection
+// never drops, so no rejoin re-bootstraps the books: what the stream does not
+// say (here: nothing) would stay missing. The audit re-reads the books from
+// the spare budget and the stored floor follows the market all the same.
+func TestAuditRepairsDroppedListings(t *testing.T) {
+	t.Parallel()
+	cfg := indexersim.Config{Seed: 189, Collections: 3, MinTokens: 100, MaxTokens: 100}
+	cfg.Market.ListingsPerMinute = 120
+	cfg.Stream = indexersim.StreamConfig{DropRate: 1}
+	e := setup(t, cfg, func(o *streamer.Options) {
+		o.AuditRate, o.AuditMinInterval = 6, 500*time.Millisecond
+	})
+	waitLive(t, e, 3, 30*time.Second)
+	from := time.Now().Add(500 * time.Millisecond)
+	time.Sleep(20 * time.Second)
+	to := time.Now().Add(-time.Second)
+	var sum float64
+	for _, slug := range e.sim.Server.Slugs() {
+		share, wrong := accuracy(t, e, slug, from, to, 50*time.Millisecond, 2*time.Second)
+		sum += share
+		t.Logf("%s: stored floor right at %.2f%% of instants; first wrong: %v", slug, 100*share, wrong)
+	}
+	st := e.svc.Stats()
+	t.Logf("audits %d, REST calls %d, simulator dropped %d of %d", st.Audits, st.RESTCalls, e.sim.Server.StreamStats().Dropped, e.sim.Server.StreamStats().Sent)
+	require.GreaterOrEqual(t, sum/3, 0.9, "mean share of right instants")
+	require.Positive(t, st.Audits, "the books were audited")
+}
