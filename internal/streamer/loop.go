@@ -315,12 +315,12 @@ func (s *Service) bootstrap(c *coll, joined bool) {
 	c.booting, c.refilling = true, false
 	c.buffered, c.overflow = c.buffered[:0], false
 	s.setState(c, StateJoining)
+	// coveredUntil is set after a join here was lost, or (first join) from
+	// what the collection's previous server stored: a restart or a shard
+	// takeover keeps the ledger gap-free when the backfill succeeds.
 	var from time.Time
-	if joined && c.joinedOnce && !c.coveredUntil.IsZero() {
+	if joined && !c.coveredUntil.IsZero() {
 		from = c.coveredUntil
-	}
-	if joined {
-		c.joinedOnce = true
 	}
 	s.queueBoot(bootReq{c: c, slug: c.slug, gen: c.gen.Load(), bulk: true, joined: joined, backfillFrom: from})
 }
@@ -414,8 +414,9 @@ func (s *Service) onBooted(c *coll, gen int64, b *bootResult) {
 		for _, sale := range b.sales {
 			s.pending.sales = append(s.pending.sales, saleRow{collectionID: c.id, sale: sale})
 		}
-		// The ledger is gap-free since the first join, as long as every
-		// rejoin read back what it missed; otherwise since this join.
+		// The ledger is gap-free since the first join (here or by the
+		// previous server), as long as every rejoin read back what it
+		// missed; otherwise since this join.
 		if b.req.joined {
 			if c.coveredSince.IsZero() || b.req.backfillFrom.IsZero() || !b.salesDone {
 				c.coveredSince = b.at
@@ -508,7 +509,8 @@ func (s *Service) applyCollections(rows []collRow) {
 			continue
 		}
 		sl := s.pickSlot()
-		c := &coll{id: r.ID, slug: r.Slug, book: book.New(s.opts.BookSize, s.opts.Currency)}
+		c := &coll{id: r.ID, slug: r.Slug, book: book.New(s.opts.BookSize, s.opts.Currency),
+			coveredUntil: r.LastSentAt, coveredSince: r.CoveredSince}
 		s.colls[r.ID], s.bySlug[r.Slug] = c, c
 		if sl == nil {
 			s.setState(c, StateDown) // no usable key: polled until one comes back
@@ -603,9 +605,31 @@ func (s *Service) loadCollections(ctx context.Context, owned []int) {
 		}
 		return
 	}
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		ids = append(ids, r.ID)
+	}
+	// What the previous server of each collection stored of its ledger: a
+	// first join here backfills the sales since its last event and keeps
+	// its coverage (see bootstrap).
+	states, err := db.New(s.db).StreamStatesList(ctx, db.StreamStatesListParams{CollectionIds: ids, LiveAfter: s.opts.Now()})
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("stream: read the stream states of the held shards", slog.Any("error", err))
+		}
+		return
+	}
+	prior := make(map[int64]db.StreamStatesListRow, len(states))
+	for _, st := range states {
+		prior[st.CollectionID] = st
+	}
 	out := make([]collRow, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, collRow{ID: r.ID, Slug: r.Slug})
+		cr := collRow{ID: r.ID, Slug: r.Slug}
+		if st, ok := prior[r.ID]; ok && st.LastEventSentAt.Valid && st.SalesCoveredSince.Valid {
+			cr.LastSentAt, cr.CoveredSince = st.LastEventSentAt.Time, st.SalesCoveredSince.Time
+		}
+		out = append(out, cr)
 	}
 	s.send(ctx, msg{kind: msgCollections, rows: out})
 }

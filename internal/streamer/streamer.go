@@ -270,10 +270,9 @@ type coll struct {
 	overflow bool
 	// refilling: a refill call is queued or running (events apply meanwhile).
 	refilling bool
-	// joinedOnce: the topic was joined before in this process; coveredUntil
-	// is the last time the sales ledger is known complete up to (the last
-	// event of the previous join), so a rejoin backfills from there.
-	joinedOnce   bool
+	// coveredUntil is the last time the sales ledger is known complete up
+	// to (the last event of the previous join, here or by the collection's
+	// previous server), so a join backfills from there; zero: unknown.
 	coveredUntil time.Time
 	// coveredSince is the start of the gap-free sales ledger (zero: none).
 	coveredSince time.Time
@@ -510,10 +509,15 @@ type msg struct {
 	gen   int64
 }
 
-// collRow is a collection of a held shard.
+// collRow is a collection of a held shard, with what its previous server
+// (another replica, or this one before a restart) stored of its sales
+// ledger: the last event's sent_at and the start of the gap-free ledger
+// (both zero when unknown).
 type collRow struct {
-	ID   int64
-	Slug string
+	ID           int64
+	Slug         string
+	LastSentAt   time.Time
+	CoveredSince time.Time
 }
 
 type nopObserver struct{}
