@@ -8,7 +8,12 @@
 // cheapest listings (internal/book). A book is bootstrapped with one
 // best-listings call after every join (and its missed sales read back from
 // the events endpoint), kept current from the events, and refilled with one
-// call when it runs dry. Floor changes (source "opensea:stream", with the
+// call when it runs dry. What a lost event left wrong (a dropped listing
+// cheaper than the floor says nothing in the stream) is repaired by audits:
+// re-reads of live books, most suspect first, from the key's spare budget
+// only (Options.AuditRate). A replica that starts serving a collection
+// (a restart, a shard takeover) backfills the sales since the last event
+// its previous server stored. Floor changes (source "opensea:stream", with the
 // event's sent_at as source_as_of), sales, stream states and metadata
 // updates are written in one transaction per flush interval.
 //
