@@ -73,6 +73,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_HISTORY_RAW_RETENTION", "168h", "Raw floor/volume history (one row per run of an unchanged value) is kept this long, in whole UTC days (at least 24h)."},
 	{"NFTSYNC_HISTORY_HOURLY_RETENTION", "2160h", "Hourly open/low/high/close rollups are kept this long (90 days; at least 24h)."},
 	{"NFTSYNC_HISTORY_DAILY_RETENTION", "0", "Daily open/low/high/close rollups are kept this long; 0 keeps them forever."},
+	{"NFTSYNC_HISTORY_SALES_RETENTION", "840h", "Sales in the sales ledger are kept this long by their sale time (35 days; at least 48h, since the ledger serves the last day's volume live); a token whose last sale is older has no last sale any more."},
 	{"NFTSYNC_HISTORY_MAINTAIN_INTERVAL", "5m", "How often maintain_history creates partitions, rolls history up and applies retention."},
 	{"NFTSYNC_HISTORY_BATCH", "1000", "Most collections one rollup statement covers (maintain_history works in such batches)."},
 	{"NFTSYNC_DEV_DIR", ".nftsync", "dev: folder for the private PostgreSQL cluster (git-ignored)."},
@@ -176,6 +177,7 @@ func loadConfig(getenv func(string) string) (*cli.Config, error) {
 			Hourly: p.duration("NFTSYNC_HISTORY_HOURLY_RETENTION", 90*24*time.Hour, 24*time.Hour),
 			Daily:  p.duration("NFTSYNC_HISTORY_DAILY_RETENTION", 0, 0),
 			Batch:  int32(p.int("NFTSYNC_HISTORY_BATCH", 1000, 1, 100000)),
+			Sales:  p.duration("NFTSYNC_HISTORY_SALES_RETENTION", jobs.DefaultSalesRetention, 0),
 		},
 		MaintainInterval: p.duration("NFTSYNC_HISTORY_MAINTAIN_INTERVAL", 5*time.Minute, time.Second),
 		TokenSyncBudget:  p.duration("NFTSYNC_TOKEN_SYNC_BUDGET", 2*time.Minute, time.Second),
@@ -259,6 +261,15 @@ func loadConfig(getenv func(string) string) (*cli.Config, error) {
 	}
 	if d := c.History.Daily; d != 0 && d < 24*time.Hour {
 		p.fail("NFTSYNC_HISTORY_DAILY_RETENTION", getenv("NFTSYNC_HISTORY_DAILY_RETENTION"), "want 0 (forever) or at least 24h")
+	}
+	// The policy's own rule (sales kept at least jobs.MinSalesRetention)
+	// decides; 0 would silently mean the default there, so it is refused
+	// here. Only the sales retention of the policy's checked fields comes
+	// from the environment, so a refusal names that variable.
+	if s := getenv("NFTSYNC_HISTORY_SALES_RETENTION"); s == "0" {
+		p.fail("NFTSYNC_HISTORY_SALES_RETENTION", s, fmt.Sprintf("want a duration of at least %s (sales are never kept forever)", jobs.MinSalesRetention))
+	} else if err := c.History.Validate(); err != nil {
+		p.errs = append(p.errs, fmt.Errorf("NFTSYNC_HISTORY_SALES_RETENTION=%q: %w", s, err))
 	}
 	if c.Limit.BulkReserve >= 1 {
 		p.fail("NFTSYNC_OPENSEA_BULK_RESERVE", getenv("NFTSYNC_OPENSEA_BULK_RESERVE"), "want a fraction from 0 to below 1")

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/nftsync/nftsync/jobs"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -48,6 +50,27 @@ func TestLoadConfig(t *testing.T) {
 			require.Contains(t, err.Error(), name)
 		}
 		require.NotContains(t, err.Error(), "secret-key-value")
+	})
+
+	t.Run("SalesRetention", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := loadConfig(envOf(nil))
+		require.NoError(t, err)
+		require.Equal(t, jobs.DefaultSalesRetention, cfg.History.Sales)
+		require.Equal(t, 35*24*time.Hour, cfg.History.Sales)
+
+		cfg, err = loadConfig(envOf(map[string]string{"NFTSYNC_HISTORY_SALES_RETENTION": "72h"}))
+		require.NoError(t, err)
+		require.Equal(t, 72*time.Hour, cfg.History.Sales)
+
+		// Shorter than the two days the live 1-day volume needs (the
+		// policy's own rule), zero, negative or not a duration: refused by name.
+		for _, bad := range []string{"24h", "47h59m", "0", "-48h", "a month"} {
+			_, err := loadConfig(envOf(map[string]string{"NFTSYNC_HISTORY_SALES_RETENTION": bad}))
+			require.ErrorContains(t, err, "NFTSYNC_HISTORY_SALES_RETENTION", bad)
+		}
+		_, err = loadConfig(envOf(map[string]string{"NFTSYNC_HISTORY_SALES_RETENTION": "24h"}))
+		require.ErrorContains(t, err, "shorter than the minimum 48h")
 	})
 
 	t.Run("RescueMustExceedTimeouts", func(t *testing.T) {

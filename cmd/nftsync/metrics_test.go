@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nftsync/nftsync/db/dbtest"
@@ -69,7 +70,7 @@ func httpGet(url string) (int, string, error) {
 }
 
 // TestWorkerMetrics runs a worker with NFTSYNC_METRICS_ADDR against a
-// simulator that answers 429 beyond 3 requests per second (our budget is
+// simulator that answers 429 beyond 1 request per second (our budget is
 // set far higher), so jobs complete, get rate limited and snooze. /metrics
 // must then show real values for jobs by kind and outcome with durations,
 // upstream responses by endpoint and status, queue backlog and oldest age,
@@ -77,7 +78,7 @@ func httpGet(url string) (int, string, error) {
 func TestWorkerMetrics(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	sim, err := indexersim.Start(ctx, "127.0.0.1:0", indexersim.Config{Seed: 3, Collections: 3, MinTokens: 300, MaxTokens: 600, Rate: 3, Burst: 3}, slog.New(slog.DiscardHandler))
+	sim, err := indexersim.Start(ctx, "127.0.0.1:0", indexersim.Config{Seed: 3, Collections: 3, MinTokens: 300, MaxTokens: 600, Rate: 1, Burst: 1}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = sim.Close() })
 	dbURL := dbtest.NewDatabase(t)
@@ -110,16 +111,19 @@ func TestWorkerMetrics(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 
 	var body string
-	require.Eventually(t, func() bool {
+	var floor, snoozed, limited float64
+	ok := assert.Eventually(t, func() bool {
 		_, body, err = httpGet(base + "/metrics")
 		require.NoError(t, err)
-		floor, _ := sample(body, "nftsync_jobs_total", `kind="fetch_floor_price"`, `outcome="completed"`)
-		snoozed, _ := sample(body, "nftsync_jobs_total", `outcome="snoozed"`)
+		floor, _ = sample(body, "nftsync_jobs_total", `kind="fetch_floor_price"`, `outcome="completed"`)
+		snoozed, _ = sample(body, "nftsync_jobs_total", `outcome="snoozed"`)
 		// Jobs also snooze while the other stats kind's call is in flight,
 		// so wait for a 429 itself too.
-		limited, _ := sample(body, "nftsync_upstream_requests_total", `status="429"`)
+		limited, _ = sample(body, "nftsync_upstream_requests_total", `status="429"`)
 		return floor >= 3 && snoozed >= 1 && limited >= 1
-	}, 90*time.Second, 250*time.Millisecond, "want completed floor jobs, a 429 and a snooze")
+	}, 2*time.Minute, 250*time.Millisecond)
+	require.True(t, ok, "want 3 completed floor jobs, a 429 and a snooze; have %v, %v and %v; upstream requests:\n%s",
+		floor, snoozed, limited, grepLines(body, "nftsync_upstream_requests_total", "nftsync_jobs_total"))
 
 	v, ok := sample(body, "nftsync_job_duration_seconds_count", `kind="fetch_floor_price"`, `outcome="completed"`)
 	require.True(t, ok)
@@ -247,4 +251,18 @@ func TestAPIMetrics(t *testing.T) {
 		_, ok := sample(body, name)
 		require.True(t, ok, "%s missing", name)
 	}
+}
+
+// grepLines returns the lines of body that start with one of the prefixes.
+func grepLines(body string, prefixes ...string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(body, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(l, p) {
+				b.WriteString(l + "\n")
+				break
+			}
+		}
+	}
+	return b.String()
 }

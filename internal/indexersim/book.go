@@ -564,20 +564,30 @@ func (b *book) unsubscribe(reader any) {
 // on, and the seq to read from next time. Events that fell out of a full
 // log are skipped (lost says how many).
 func (b *book) eventsSince(reader any, seq uint64, t time.Time) (evs []*bookEvent, next uint64, lost uint64) {
+	return b.eventsUpTo(reader, seq, t, 0)
+}
+
+// eventsUpTo is eventsSince returning at most limit events (0: all); the
+// rest stay in the log for the next call (from next on).
+func (b *book) eventsUpTo(reader any, seq uint64, t time.Time, limit int) (evs []*bookEvent, next uint64, lost uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advanceTo(t.UnixMilli())
 	if seq < b.logBase {
 		lost, seq = b.logBase-seq, b.logBase
 	}
-	if seq < b.seq {
-		evs = append([]*bookEvent(nil), b.log[seq-b.logBase:]...)
+	next = b.seq
+	if limit > 0 && b.seq-seq > uint64(limit) {
+		next = seq + uint64(limit)
+	}
+	if seq < next {
+		evs = append([]*bookEvent(nil), b.log[seq-b.logBase:next-b.logBase]...)
 	}
 	if _, ok := b.readers[reader]; ok {
-		b.readers[reader] = b.seq
+		b.readers[reader] = next
 		b.trim()
 	}
-	return evs, b.seq, lost
+	return evs, next, lost
 }
 
 // touched logs metadata updates of tokens at t (Server.Touch).

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -39,6 +40,9 @@ type Server struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	// warmSlots bounds the stream joins bringing a book up to date at
+	// once (each is CPU-bound for up to seconds at a high listing rate).
+	warmSlots chan struct{}
 }
 
 // endpointFunc answers an admitted API request with a status and a value
@@ -68,6 +72,7 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 		rec:        newRecorder(),
 		pad:        bytes.Repeat([]byte("x"), padChunkSize),
 		closed:     make(chan struct{}),
+		warmSlots:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 	}
 	s.usdPrice = fmt.Sprintf("%.2f", 2500+1500*unit(hash(uint64(cfg.Seed), 0x05d)))
 	usd, _ := strconv.ParseFloat(s.usdPrice, 64) // formatted above

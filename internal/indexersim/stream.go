@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -51,6 +52,16 @@ import (
 // (item_sold, item_transferred, item_metadata_updated) carry the epoch
 // milliseconds of their source time. The collection:* wildcard topic is
 // not simulated (its join is refused with a reason saying so).
+//
+// Unlike OpenSea's, the simulator's join can be slow: a book read for the
+// first time replays the last six hours of its market, seconds of work at
+// the highest listing rate (book.go). So a join is answered once its book
+// is ready, joins in the order they came, while the connection goes on
+// answering heartbeats and pushing the other topics' events; a join left
+// before it was answered (a client's join timed out) is never answered.
+// Every reply is written ahead of the events queued for the client, so a
+// burst of events, or a client reading slowly, never delays a heartbeat's
+// answer; a client that reads nothing at all is cut off.
 
 // streamTimeLayout is how the Stream API writes times (Python isoformat
 // with microseconds and the UTC offset).
@@ -156,6 +167,9 @@ func (s *Server) serveSocket(w http.ResponseWriter, r *http.Request) {
 		joined:    map[string]*topicSub{},
 		connected: s.cfg.Clock(),
 		lastVer:   map[uint64]int64{},
+		ctrl:      make(chan []byte, ctrlQueue),
+		events:    make(chan outFrame, eventQueue),
+		warmed:    make(chan warmed, 16),
 	}
 	c.run(r.Context())
 }
@@ -167,10 +181,38 @@ type topicSub struct {
 	joinRef json.RawMessage
 	next    uint64          // the book's next event to push
 	filter  map[string]bool // nil: every event type
+	// left is set when the topic is left or joined again: its events
+	// still queued are not written after the leave's reply.
+	left atomic.Bool
+}
+
+// pendingJoin is a join whose book is being brought up to date (a book
+// read for the first time replays the last maxLife: at a high listing
+// rate that takes seconds, see book.advanceTo). Joins are answered in the
+// order they came, as Phoenix answers them.
+type pendingJoin struct {
+	m      inMsg
+	sub    *topicSub
+	next   uint64
+	done   bool
+	cancel bool // left or joined again before it was answered
+}
+
+// warmed reports a pending join whose subscription is in place.
+type warmed struct {
+	p    *pendingJoin
+	next uint64
+}
+
+// outFrame is a frame for the writer; sub is set for event frames.
+type outFrame struct {
+	sub   *topicSub
+	frame []byte
 }
 
 // sentFrame is an event frame kept for stale replays.
 type sentFrame struct {
+	sub   *topicSub
 	key   uint64
 	ver   int64
 	frame []byte
@@ -188,13 +230,30 @@ type streamConn struct {
 	joined    map[string]*topicSub
 	connected time.Time
 
-	held     []byte    // a reordered frame waiting for the next one
-	heldAt   time.Time // wall time it was held
-	later    [][]byte  // duplicates, sent at the next tick
+	held     outFrame   // a reordered frame waiting for the next one
+	heldAt   time.Time  // wall time it was held
+	later    []outFrame // duplicates, sent at the next tick
 	history  []sentFrame
 	histNext int
 	lastVer  map[uint64]int64
+
+	// The writer goroutine writes every frame. Replies (ctrl) always go
+	// before queued events, so a client reading slowly or a burst of
+	// events never delays a heartbeat's or a join's answer; events wait
+	// in their queue, and while it is half full the connection reads no
+	// more from the books (a reader too far behind loses the oldest
+	// events there, counted as Lost).
+	ctrl    chan []byte
+	events  chan outFrame
+	pending []*pendingJoin
+	warmed  chan warmed
 }
+
+// Queue sizes of a connection's writer.
+const (
+	ctrlQueue  = 1024
+	eventQueue = 4096
+)
 
 const replayHistory = 512
 
@@ -216,6 +275,23 @@ func (c *streamConn) run(parent context.Context) {
 			}
 		}
 	}()
+	warming := 0 // joins whose warm-up goroutine has not reported
+	defer func() {
+		// Joins ready but not answered yet (behind an earlier one) are
+		// subscribed; warm-ups still running unsubscribe when they report.
+		cancel()
+		for _, p := range c.pending {
+			if p.done && p.sub.c != nil {
+				p.sub.c.book.unsubscribe(p.sub)
+			}
+		}
+		for ; warming > 0; warming-- {
+			w := <-c.warmed
+			w.p.sub.c.book.unsubscribe(w.p.sub)
+		}
+	}()
+	writeErr := make(chan error, 1)
+	go func() { writeErr <- c.writeLoop(ctx) }()
 	inbound := make(chan []byte, 64)
 	go func() {
 		defer close(inbound)
@@ -242,12 +318,23 @@ func (c *streamConn) run(parent context.Context) {
 		case <-c.s.closed:
 			_ = c.ws.Close(websocket.StatusGoingAway, "server shutting down")
 			return
+		case err := <-writeErr:
+			c.s.logger.DebugContext(ctx, "indexersim: stream connection closed", slog.String("error", err.Error()))
+			return
+		case w := <-c.warmed:
+			warming--
+			w.p.next, w.p.done = w.next, true
+			if err := c.answerJoins(); err != nil {
+				return
+			}
 		case data, ok := <-inbound:
 			if !ok {
 				return
 			}
 			lastIn = time.Now()
-			if err := c.handle(ctx, data); err != nil {
+			started, err := c.handle(ctx, data)
+			warming += started
+			if err != nil {
 				c.s.logger.DebugContext(ctx, "indexersim: stream connection closed", slog.String("error", err.Error()))
 				return
 			}
@@ -260,15 +347,61 @@ func (c *streamConn) run(parent context.Context) {
 				c.s.stream.add(func(st *StreamStats) { st.Disconnects++ })
 				return // CloseNow: no close frame, no phx_close
 			}
-			if err := c.pump(ctx); err != nil {
+			if len(c.events) > eventQueue/2 {
+				continue // the client is behind: the books keep the events meanwhile
+			}
+			if err := c.pump(); err != nil {
 				return
 			}
 		}
 	}
 }
 
-// write sends one text frame.
-func (c *streamConn) write(ctx context.Context, frame []byte) error {
+// writeLoop writes the queued frames, replies first. An event frame of a
+// topic left meanwhile is not written.
+func (c *streamConn) writeLoop(ctx context.Context) error {
+	drainCtrl := func() error {
+		for {
+			select {
+			case f := <-c.ctrl:
+				if err := c.writeNow(ctx, f); err != nil {
+					return err
+				}
+			default:
+				return nil
+			}
+		}
+	}
+	for {
+		if err := drainCtrl(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case f := <-c.ctrl:
+			if err := c.writeNow(ctx, f); err != nil {
+				return err
+			}
+		case ev := <-c.events:
+			// A reply queued before this event goes first (both may have
+			// been ready, and select picks at random).
+			if err := drainCtrl(); err != nil {
+				return err
+			}
+			if ev.sub != nil && ev.sub.left.Load() {
+				continue
+			}
+			c.s.stream.add(func(st *StreamStats) { st.Sent++ })
+			if err := c.writeNow(ctx, ev.frame); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// writeNow writes one text frame.
+func (c *streamConn) writeNow(ctx context.Context, frame []byte) error {
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := c.ws.Write(wctx, websocket.MessageText, frame); err != nil {
@@ -277,64 +410,121 @@ func (c *streamConn) write(ctx context.Context, frame []byte) error {
 	return nil
 }
 
-// reply writes a phx_reply.
-func (c *streamConn) reply(ctx context.Context, m inMsg, status string, response any) error {
+// write queues a reply or control frame for the writer. A client that
+// leaves ctrlQueue replies unread is dropped.
+func (c *streamConn) write(frame []byte) error {
+	select {
+	case c.ctrl <- frame:
+		return nil
+	default:
+		return errors.New("reply queue full: the client reads nothing")
+	}
+}
+
+// reply queues a phx_reply.
+func (c *streamConn) reply(m inMsg, status string, response any) error {
 	frame, err := json.Marshal([]any{m.joinRef, m.ref, m.topic, "phx_reply",
 		map[string]any{"status": status, "response": response}})
 	if err != nil {
 		return err //nolint:wrapcheck // values we built
 	}
-	return c.write(ctx, frame)
+	return c.write(frame)
 }
 
 // null is a JSON null for absent refs.
 var null = json.RawMessage("null") //nolint:gochecknoglobals // read-only
 
-// handle answers one client frame. A frame that is not a Phoenix V2
-// message closes the connection, as Phoenix's decoder failing does.
-func (c *streamConn) handle(ctx context.Context, data []byte) error {
+// handle answers one client frame; started is 1 when it started a join's
+// warm-up. A frame that is not a Phoenix V2 message closes the
+// connection, as Phoenix's decoder failing does.
+func (c *streamConn) handle(ctx context.Context, data []byte) (started int, err error) {
 	var parts []json.RawMessage
 	var m inMsg
 	if err := json.Unmarshal(data, &parts); err != nil || len(parts) < 5 ||
 		json.Unmarshal(parts[2], &m.topic) != nil || json.Unmarshal(parts[3], &m.event) != nil {
 		c.s.stream.add(func(st *StreamStats) { st.Malformed++ })
 		_ = c.ws.Close(websocket.StatusUnsupportedData, "invalid message: want [join_ref, ref, topic, event, payload]")
-		return errors.New("malformed client frame")
+		return 0, errors.New("malformed client frame")
 	}
 	m.joinRef, m.ref, m.payload = parts[0], parts[1], parts[4]
 	switch {
 	case m.topic == "phoenix" && m.event == "heartbeat":
 		c.s.stream.add(func(st *StreamStats) { st.Heartbeats++ })
-		return c.reply(ctx, m, "ok", struct{}{})
+		return 0, c.reply(m, "ok", struct{}{})
 	case m.event == "phx_join":
 		return c.join(ctx, m)
 	case m.event == "phx_leave":
 		sub, ok := c.joined[m.topic]
-		if !ok {
-			return c.reply(ctx, m, "error", map[string]string{"reason": "unmatched topic"})
+		if ok {
+			c.leave(sub)
 		}
-		c.leave(sub)
+		if p := c.pendingFor(m.topic); p != nil {
+			// Left before its join was answered (a client whose join
+			// timed out leaves it): that join is never answered.
+			p.cancel, sub, ok = true, p.sub, true
+			p.sub.left.Store(true)
+		}
+		if !ok {
+			return 0, c.reply(m, "error", map[string]string{"reason": "unmatched topic"})
+		}
 		c.s.stream.add(func(st *StreamStats) { st.Leaves++ })
-		if err := c.reply(ctx, m, "ok", struct{}{}); err != nil {
-			return err
+		if err := c.reply(m, "ok", struct{}{}); err != nil {
+			return 0, err
 		}
 		frame, err := json.Marshal([]any{sub.joinRef, sub.joinRef, sub.topic, "phx_close", struct{}{}})
 		if err != nil {
-			return fmt.Errorf("encode phx_close: %w", err)
+			return 0, fmt.Errorf("encode phx_close: %w", err)
 		}
-		return c.write(ctx, frame)
+		return 0, errors.Join(c.write(frame), c.answerJoins())
 	default:
 		if _, ok := c.joined[m.topic]; ok {
-			return nil // the channel has no handle_in for it: ignored
+			return 0, nil // the channel has no handle_in for it: ignored
 		}
-		return c.reply(ctx, m, "error", map[string]string{"reason": "unmatched topic"})
+		return 0, c.reply(m, "error", map[string]string{"reason": "unmatched topic"})
 	}
 }
 
-func (c *streamConn) join(ctx context.Context, m inMsg) error {
-	refuse := func(reason string) error {
+// pendingFor returns the unanswered, not cancelled join of topic, if any.
+func (c *streamConn) pendingFor(topic string) *pendingJoin {
+	for _, p := range c.pending {
+		if !p.cancel && p.sub.topic == topic {
+			return p
+		}
+	}
+	return nil
+}
+
+// answerJoins answers the pending joins whose books are ready, in the
+// order they came, and starts pushing their events.
+func (c *streamConn) answerJoins() error {
+	for len(c.pending) > 0 && c.pending[0].done {
+		p := c.pending[0]
+		c.pending[0] = nil
+		c.pending = c.pending[1:]
+		if p.cancel {
+			if p.sub.c != nil {
+				p.sub.c.book.unsubscribe(p.sub)
+			}
+			continue
+		}
+		p.sub.next = p.next
+		if err := c.joined1(p.m, p.sub); err != nil {
+			return err
+		}
+	}
+	if len(c.pending) == 0 {
+		c.pending = nil
+	}
+	return nil
+}
+
+// join answers a phx_join: at once for a refused join or a slug the
+// simulator does not know, else once the collection's book is up to date
+// (started is 1: a goroutine brings it there and reports on c.warmed).
+func (c *streamConn) join(ctx context.Context, m inMsg) (started int, err error) {
+	refuse := func(reason string) (int, error) {
 		c.s.stream.add(func(st *StreamStats) { st.JoinErrors++ })
-		return c.reply(ctx, m, "error", map[string]string{"reason": reason})
+		return 0, c.reply(m, "error", map[string]string{"reason": reason})
 	}
 	slug, ok := strings.CutPrefix(m.topic, "collection:")
 	if !ok || slug == "" {
@@ -361,19 +551,46 @@ func (c *streamConn) join(ctx context.Context, m inMsg) error {
 			sub.filter[t] = true
 		}
 	}
-	if sub.c != nil {
-		sub.next = sub.c.book.subscribe(sub, c.s.cfg.Clock())
+	if old := c.pendingFor(m.topic); old != nil {
+		old.cancel = true // a second join replaces the first, as in Phoenix
+		old.sub.left.Store(true)
 	}
+	if sub.c == nil && len(c.pending) == 0 {
+		return 0, c.joined1(m, sub)
+	}
+	pj := &pendingJoin{m: m, sub: sub, done: sub.c == nil}
+	c.pending = append(c.pending, pj)
+	if sub.c == nil {
+		return 0, nil // answered after the joins before it
+	}
+	// Events from the join's instant on, whenever the warm-up ends.
+	at := c.s.cfg.Clock()
+	go func() {
+		var next uint64
+		select {
+		case c.s.warmSlots <- struct{}{}:
+			next = sub.c.book.subscribe(sub, at)
+			<-c.s.warmSlots
+		case <-ctx.Done(): // the connection is gone: nothing to subscribe
+		}
+		c.warmed <- warmed{p: pj, next: next}
+	}()
+	return 1, nil
+}
+
+// joined1 registers a joined topic and answers its join.
+func (c *streamConn) joined1(m inMsg, sub *topicSub) error {
 	if old, ok := c.joined[m.topic]; ok {
 		c.leave(old) // a second join replaces the first, as in Phoenix
 	}
 	c.joined[m.topic] = sub
 	c.subs = append(c.subs, sub)
 	c.s.stream.add(func(st *StreamStats) { st.Joins++ })
-	return c.reply(ctx, m, "ok", struct{}{})
+	return c.reply(m, "ok", struct{}{})
 }
 
 func (c *streamConn) leave(sub *topicSub) {
+	sub.left.Store(true)
 	if sub.c != nil {
 		sub.c.book.unsubscribe(sub)
 	}
@@ -410,11 +627,9 @@ func eventTypes(e *bookEvent) []string {
 
 // pump pushes every event that happened since the last tick, through the
 // configured faults.
-func (c *streamConn) pump(ctx context.Context) error {
+func (c *streamConn) pump() error {
 	for _, f := range c.later {
-		if err := c.send(ctx, f); err != nil {
-			return err
-		}
+		c.send(f)
 	}
 	c.later = c.later[:0]
 	now := c.s.cfg.Clock()
@@ -422,7 +637,13 @@ func (c *streamConn) pump(ctx context.Context) error {
 		if sub.c == nil {
 			continue
 		}
-		evs, next, lost := sub.c.book.eventsSince(sub, sub.next, now)
+		// An event makes at most two frames, and a fault may add one
+		// more each: read no more than the writer's queue has room for.
+		room := (cap(c.events) - len(c.events)) / 4
+		if room == 0 {
+			break // the rest at the next tick, from the books' logs
+		}
+		evs, next, lost := sub.c.book.eventsUpTo(sub, sub.next, now, room)
 		sub.next = next
 		if lost > 0 {
 			c.s.stream.add(func(st *StreamStats) { st.Lost += int64(lost) })
@@ -432,30 +653,35 @@ func (c *streamConn) pump(ctx context.Context) error {
 				if sub.filter != nil && !sub.filter[typ] {
 					continue
 				}
-				if err := c.deliver(ctx, sub, e, typ, now); err != nil {
+				if err := c.deliver(sub, e, typ, now); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if c.held != nil && time.Since(c.heldAt) > time.Second {
+	if c.held.frame != nil && time.Since(c.heldAt) > time.Second {
 		// Nothing followed it for a second: it goes out in order after all.
-		f := c.held
-		c.held = nil
-		return c.send(ctx, f)
+		c.send(c.held)
+		c.held = outFrame{}
 	}
 	return nil
 }
 
-// send writes an event frame and counts it.
-func (c *streamConn) send(ctx context.Context, frame []byte) error {
-	c.s.stream.add(func(st *StreamStats) { st.Sent++ })
-	return c.write(ctx, frame)
+// send queues an event frame for the writer (which counts it as Sent).
+// The tick stops reading the books while the queue is half full, so it
+// is full only when one tick brings more than half of it: the excess is
+// lost, as the events a reader falls too far behind on.
+func (c *streamConn) send(f outFrame) {
+	select {
+	case c.events <- f:
+	default:
+		c.s.stream.add(func(st *StreamStats) { st.Lost++ })
+	}
 }
 
 // deliver pushes one event through the faults. Four numbers are drawn per
 // event whatever the configuration, so a seed gives the same faults.
-func (c *streamConn) deliver(ctx context.Context, sub *topicSub, e *bookEvent, typ string, now time.Time) error {
+func (c *streamConn) deliver(sub *topicSub, e *bookEvent, typ string, now time.Time) error {
 	cfg := c.s.cfg.Stream
 	uDrop, uDup, uReorder, uReplay := c.rng.float(), c.rng.float(), c.rng.float(), c.rng.float()
 	pick := c.rng.next()
@@ -468,27 +694,22 @@ func (c *streamConn) deliver(ctx context.Context, sub *topicSub, e *bookEvent, t
 	if err != nil {
 		return err
 	}
+	out := outFrame{sub: sub, frame: frame}
 	switch {
-	case c.held != nil:
+	case c.held.frame != nil:
 		held := c.held
-		c.held = nil
-		if err := c.send(ctx, frame); err != nil {
-			return err
-		}
+		c.held = outFrame{}
+		c.send(out)
 		c.s.stream.add(func(st *StreamStats) { st.Reordered++ })
-		if err := c.send(ctx, held); err != nil {
-			return err
-		}
+		c.send(held)
 	case uReorder < cfg.ReorderRate:
-		c.held, c.heldAt = frame, time.Now()
+		c.held, c.heldAt = out, time.Now()
 	default:
-		if err := c.send(ctx, frame); err != nil {
-			return err
-		}
+		c.send(out)
 	}
 	if uDup < cfg.DuplicateRate {
 		c.s.stream.add(func(st *StreamStats) { st.Duplicated++ })
-		c.later = append(c.later, frame)
+		c.later = append(c.later, out)
 	}
 	if cfg.StaleReplayRate > 0 && e.l != nil && typ != EventItemSold && typ != EventItemTransferred {
 		// Order events (item_sold's version is a time, not a revision).
@@ -502,7 +723,7 @@ func (c *streamConn) deliver(ctx context.Context, sub *topicSub, e *bookEvent, t
 		if e.ver > c.lastVer[e.l.key] {
 			c.lastVer[e.l.key] = e.ver
 		}
-		sf := sentFrame{key: e.l.key, ver: e.ver, frame: frame}
+		sf := sentFrame{sub: sub, key: e.l.key, ver: e.ver, frame: frame}
 		if len(c.history) < replayHistory {
 			c.history = append(c.history, sf)
 		} else {
@@ -524,9 +745,7 @@ func (c *streamConn) deliver(ctx context.Context, sub *topicSub, e *bookEvent, t
 			}
 		}
 		c.s.stream.add(func(st *StreamStats) { st.Replayed++ })
-		if err := c.send(ctx, old.frame); err != nil {
-			return err
-		}
+		c.send(outFrame{sub: old.sub, frame: old.frame})
 	}
 	return nil
 }

@@ -578,3 +578,94 @@ func TestStreamProtocolErrors(t *testing.T) {
 		require.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err), "%v", err)
 	})
 }
+
+// readFor returns the next frame, failing the test when none comes within
+// wait (a join at the highest listing rate replays six hours of a book).
+func (c *wsClient) readFor(wait time.Duration) frame {
+	c.t.Helper()
+	f, err := c.read(wait)
+	require.NoError(c.t, err)
+	return f
+}
+
+// replyRef returns the ref of a phx_reply frame, "" for any other frame.
+func replyRef(f frame) string {
+	if f.event != "phx_reply" || f.ref == nil {
+		return ""
+	}
+	return *f.ref
+}
+
+// TestStreamHighRateAnswersControlFirst: at the highest listing rate a
+// join's book replays six hours of listings (seconds of work) and a clock
+// jump brings thousands of events at once. Neither delays a heartbeat's
+// answer: joins are answered, in order, once their books are ready, and
+// replies are written ahead of queued events.
+func TestStreamHighRateAnswersControlFirst(t *testing.T) {
+	t.Parallel()
+	b := streamSetup(t, Config{Collections: 4, Seed: 5, Market: MarketConfig{ListingsPerMinute: 600}})
+	ws := b.dial(t, "k")
+	slugs := []string{"sim-collection-000", "sim-collection-001", "sim-collection-002", "sim-collection-003"}
+	for _, slug := range slugs {
+		ws.send("j-"+slug, "r-"+slug, "collection:"+slug, "phx_join", map[string]any{"event_types": allEventTypes})
+	}
+	ws.send(nil, "hb-1", "phoenix", "heartbeat", map[string]any{})
+	require.Equal(t, "hb-1", replyRef(ws.readFor(time.Minute)), "the heartbeat is answered while the books warm up")
+	for _, slug := range slugs {
+		f := ws.readFor(2 * time.Minute)
+		require.Equal(t, "r-"+slug, replyRef(f), "joins are answered in order: %s", f.raw)
+		require.Contains(t, f.raw, `"status":"ok"`)
+	}
+
+	// Five minutes at once: about 20,000 events for the four topics.
+	b.clock.Advance(5 * time.Minute)
+	f := ws.readFor(time.Minute)
+	require.Equal(t, "collection:sim-collection-000", f.topic, "events flow: %s", f.raw)
+	ws.send(nil, "hb-2", "phoenix", "heartbeat", map[string]any{})
+	before := 1
+	for {
+		f := ws.readFor(time.Minute)
+		if replyRef(f) == "hb-2" {
+			break
+		}
+		require.Nil(t, f.ref, "only events besides the reply: %s", f.raw)
+		before++
+	}
+	after := len(ws.drain(time.Second))
+	t.Logf("events before the heartbeat's reply: %d, after: %d", before, after)
+	require.Positive(t, after, "the reply did not wait behind the queued events")
+	st := b.sim.StreamStats()
+	require.Equal(t, int64(len(slugs)), st.Joins)
+	require.Equal(t, int64(2), st.Heartbeats)
+	require.Equal(t, int64(before+after), st.Sent, "every event written was read")
+}
+
+// TestStreamLeaveBeforeJoinAnswered: a client whose join timed out leaves
+// it (as Phoenix clients do); the leave is answered at once and the
+// abandoned join never is, while later joins are answered in order.
+func TestStreamLeaveBeforeJoinAnswered(t *testing.T) {
+	t.Parallel()
+	b := streamSetup(t, Config{Collections: 2, Seed: 6, Market: MarketConfig{ListingsPerMinute: 600}})
+	ws := b.dial(t, "k")
+	ws.send("j-0", "r-0", "collection:sim-collection-000", "phx_join", map[string]any{})
+	ws.send("j-0", "l-0", "collection:sim-collection-000", "phx_leave", map[string]any{})
+	ws.send("j-1", "r-1", "collection:sim-collection-001", "phx_join", map[string]any{})
+	f := ws.readFor(time.Minute)
+	require.Equal(t, "l-0", replyRef(f), f.raw)
+	require.Contains(t, f.raw, `"status":"ok"`)
+	f = ws.readFor(time.Minute)
+	require.JSONEq(t, `["j-0","j-0","collection:sim-collection-000","phx_close",{}]`, f.raw)
+	f = ws.readFor(2 * time.Minute)
+	require.Equal(t, "r-1", replyRef(f), "the left join is never answered: %s", f.raw)
+
+	// Only the joined topic gets events.
+	b.clock.Advance(time.Minute)
+	frames := ws.drain(500 * time.Millisecond)
+	require.NotEmpty(t, frames)
+	for _, f := range frames {
+		require.Equal(t, "collection:sim-collection-001", f.topic, f.raw)
+	}
+	st := b.sim.StreamStats()
+	require.Equal(t, int64(1), st.Joins)
+	require.Equal(t, int64(1), st.Leaves)
+}

@@ -31,16 +31,16 @@ func (s *Service) loop(ctx context.Context) error {
 		defer t.Stop()
 		auditTick = t.C
 	}
-	go s.loadCollections(ctx, o.Shards.Owned())
+	go s.loadCollections(ctx, s.loadGen.Add(1), o.Shards.Owned())
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case owned := <-o.Shards.Changes():
 			s.log.Info("stream shards changed", slog.Int("held", len(owned)))
-			go s.loadCollections(ctx, owned)
+			go s.loadCollections(ctx, s.loadGen.Add(1), owned)
 		case <-reload.C:
-			go s.loadCollections(ctx, o.Shards.Owned())
+			go s.loadCollections(ctx, s.loadGen.Add(1), o.Shards.Owned())
 		case <-live.C:
 			s.remarkLive()
 			go s.readNeedsBootstrap(ctx)
@@ -113,6 +113,10 @@ func (s *Service) handle(ctx context.Context, m msg) {
 			s.queueBoot(m.boot.req)
 		}
 	case msgCollections:
+		if m.gen < s.appliedGen {
+			return // a newer read was applied already
+		}
+		s.appliedGen = m.gen
 		s.applyCollections(m.rows)
 	case msgNeedsBootstrap:
 		for _, id := range m.ids {
@@ -590,7 +594,7 @@ func (s *Service) gauges() {
 
 // loadCollections reads the collections of the held shards and hands them
 // to the loop.
-func (s *Service) loadCollections(ctx context.Context, owned []int) {
+func (s *Service) loadCollections(ctx context.Context, gen int64, owned []int) {
 	shards := make([]int32, 0, len(owned))
 	for _, sh := range owned {
 		shards = append(shards, int32(sh))
@@ -631,7 +635,7 @@ func (s *Service) loadCollections(ctx context.Context, owned []int) {
 		}
 		out = append(out, cr)
 	}
-	s.send(ctx, msg{kind: msgCollections, rows: out})
+	s.send(ctx, msg{kind: msgCollections, rows: out, gen: gen})
 }
 
 // readNeedsBootstrap reads the collections a reconcile flagged.

@@ -229,10 +229,17 @@ type Service struct {
 	pending  *batch        // writes collected for the next flush
 	pmu      sync.Mutex    // guards pending
 
+	// loadGen numbers the reads of the held shards' collections in the
+	// order the loop asks for them; the loop applies a read only when it is newer
+	// than the last one applied (appliedGen, loop-owned), so a slow read
+	// of an older shard set never undoes a newer one.
+	loadGen atomic.Int64
+
 	// loop-owned state
-	colls  map[int64]*coll
-	bySlug map[string]*coll
-	slots  []*slot
+	colls      map[int64]*coll
+	bySlug     map[string]*coll
+	slots      []*slot
+	appliedGen int64
 	// auditing is the collection whose audit is in flight (auditGen its
 	// request's generation); nil when none.
 	auditing  *coll
