@@ -832,7 +832,7 @@ CREATE TABLE public.rate_limit_slots (
     holder text,
     acquired_at timestamp with time zone,
     expires_at timestamp with time zone,
-    CONSTRAINT rate_limit_slots_class_check CHECK ((class = ANY (ARRAY['priority'::text, 'live'::text, 'bulk'::text]))),
+    CONSTRAINT rate_limit_slots_class_check CHECK ((class = ANY (ARRAY['priority'::text, 'live'::text, 'bulk'::text, 'spare'::text]))),
     CONSTRAINT rate_limit_slots_slot_check CHECK ((slot >= 0))
 )
 WITH (fillfactor='50');
