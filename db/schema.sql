@@ -780,6 +780,7 @@ CREATE TABLE public.rate_limit_buckets (
     refilled_at timestamp with time zone NOT NULL,
     paused_until timestamp with time zone,
     priority_hold_until timestamp with time zone,
+    demand_until timestamp with time zone,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     updated_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     key_rejected_until timestamp with time zone,
