@@ -8,71 +8,10 @@ package db
 import (
 	"context"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgtype"
 )
-
-const floorPriceObserveBatch = `-- name: FloorPriceObserveBatch :exec
-
-WITH u AS (
-    SELECT u.collection_id, u.amount, u.currency, u.decimals, u.seen_at, u.source_as_of FROM (
-        SELECT unnest($1::bigint[]) AS collection_id, unnest($2::numeric[]) AS amount,
-            unnest($3::text[]) AS currency, unnest($4::smallint[]) AS decimals,
-            unnest($5::timestamptz[]) AS seen_at, unnest($6::timestamptz[]) AS source_as_of) AS u
-    WHERE EXISTS (SELECT 1 FROM collections c WHERE c.id = u.collection_id)
-), latest AS (
-    INSERT INTO floor_price_latest AS l (collection_id, source, amount, currency, decimals, owners,
-        changed_at, row_from, last_seen_at, source_as_of)
-    SELECT u.collection_id, $7::text, u.amount, u.currency, u.decimals, NULL,
-        u.seen_at, u.seen_at, u.seen_at, u.source_as_of
-    FROM u
-    ON CONFLICT (collection_id, source) DO UPDATE
-    SET changed_at = CASE WHEN (l.amount, l.currency, l.decimals) IS NOT DISTINCT FROM (EXCLUDED.amount, EXCLUDED.currency, EXCLUDED.decimals)
-                          THEN l.changed_at ELSE EXCLUDED.changed_at END,
-        row_from = CASE WHEN (l.amount, l.currency, l.decimals) IS NOT DISTINCT FROM (EXCLUDED.amount, EXCLUDED.currency, EXCLUDED.decimals)
-                             AND l.row_from >= date_trunc('day', EXCLUDED.last_seen_at, 'UTC')
-                        THEN l.row_from ELSE EXCLUDED.row_from END,
-        amount = EXCLUDED.amount, currency = EXCLUDED.currency, decimals = EXCLUDED.decimals,
-        owners = EXCLUDED.owners, last_seen_at = EXCLUDED.last_seen_at, source_as_of = EXCLUDED.source_as_of
-    WHERE l.last_seen_at < EXCLUDED.last_seen_at
-    RETURNING l.collection_id, l.source, l.row_from, l.last_seen_at, l.amount, l.currency, l.decimals
-)
-INSERT INTO floor_price_history (collection_id, source, first_seen_at, last_seen_at, amount, currency, decimals)
-SELECT collection_id, source, row_from, last_seen_at, amount, currency, decimals FROM latest
-ON CONFLICT (collection_id, source, first_seen_at) DO UPDATE
-SET last_seen_at = greatest(floor_price_history.last_seen_at, EXCLUDED.last_seen_at)
-`
-
-type FloorPriceObserveBatchParams struct {
-	CollectionIds []int64
-	Amounts       []pgtype.Numeric
-	Currencies    []string
-	Decimals      []int16
-	SeenAts       []time.Time
-	SourceAsOfs   []time.Time
-	Source        string
-}
-
-// Batched writes of the stream consumer (internal/streamer): one statement
-// per kind of row for everything collected in a flush interval.
-// FloorPriceObserve for many collections of one source in one statement:
-// one element per collection (the caller keeps only the newest observation
-// of each; ON CONFLICT cannot touch a row twice). A NULL amount is a known
-// empty book (no floor). Collections untracked meanwhile are skipped.
-func (q *Queries) FloorPriceObserveBatch(ctx context.Context, arg FloorPriceObserveBatchParams) error {
-	_, err := q.db.Exec(ctx, floorPriceObserveBatch,
-		arg.CollectionIds,
-		arg.Amounts,
-		arg.Currencies,
-		arg.Decimals,
-		arg.SeenAts,
-		arg.SourceAsOfs,
-		arg.Source,
-	)
-	return err
-}
 
 const tokensMarkMetadataUpdated = `-- name: TokensMarkMetadataUpdated :many
+
 UPDATE tokens t
 SET source_updated_at = u.at
 FROM (SELECT unnest($1::bigint[]) AS collection_id, unnest($2::text[]) AS contract,
@@ -89,6 +28,8 @@ type TokensMarkMetadataUpdatedParams struct {
 	Ats           []time.Time
 }
 
+// Batched writes of the stream consumer (internal/streamer): one statement
+// per kind of row for everything collected in a flush interval.
 // Marks tokens whose metadata changed upstream (the stream's
 // item_metadata_updated) due for a trait fetch: their listed updated_at
 // moves to the event's time, so TokenTraitsDue selects them. Returns the

@@ -79,12 +79,20 @@ func (q *Queries) FloorPriceLatest(ctx context.Context, arg FloorPriceLatestPara
 	return i, err
 }
 
-const floorPriceObserve = `-- name: FloorPriceObserve :exec
-WITH latest AS (
+const floorPriceObserveBatch = `-- name: FloorPriceObserveBatch :exec
+WITH u AS (
+    SELECT u.collection_id, u.amount, u.currency, u.decimals, u.owners, u.owners_known, u.seen_at, u.source_as_of FROM (
+        SELECT unnest($1::bigint[]) AS collection_id, unnest($2::numeric[]) AS amount,
+            unnest($3::text[]) AS currency, unnest($4::smallint[]) AS decimals,
+            unnest($5::bigint[]) AS owners, unnest($6::boolean[]) AS owners_known,
+            unnest($7::timestamptz[]) AS seen_at, unnest($8::timestamptz[]) AS source_as_of) AS u
+    WHERE EXISTS (SELECT 1 FROM collections c WHERE c.id = u.collection_id)
+), latest AS (
     INSERT INTO floor_price_latest AS l (collection_id, source, amount, currency, decimals, owners,
         changed_at, row_from, last_seen_at, source_as_of)
-    VALUES ($1, $2, $3, $4, $5, $6,
-        $7, $7, $7, $8)
+    SELECT u.collection_id, $9::text, u.amount, u.currency, u.decimals, CASE WHEN u.owners_known THEN u.owners END,
+        u.seen_at, u.seen_at, u.seen_at, NULLIF(u.source_as_of, '0001-01-01 00:00:00+00'::timestamptz)
+    FROM u
     ON CONFLICT (collection_id, source) DO UPDATE
     SET changed_at = CASE WHEN (l.amount, l.currency, l.decimals) IS NOT DISTINCT FROM (EXCLUDED.amount, EXCLUDED.currency, EXCLUDED.decimals)
                           THEN l.changed_at ELSE EXCLUDED.changed_at END,
@@ -102,32 +110,39 @@ ON CONFLICT (collection_id, source, first_seen_at) DO UPDATE
 SET last_seen_at = greatest(floor_price_history.last_seen_at, EXCLUDED.last_seen_at)
 `
 
-type FloorPriceObserveParams struct {
-	CollectionID int64
-	Source       string
-	Amount       pgtype.Numeric
-	Currency     string
-	Decimals     int16
-	Owners       pgtype.Int8
-	SeenAt       time.Time
-	SourceAsOf   pgtype.Timestamptz
+type FloorPriceObserveBatchParams struct {
+	CollectionIds []int64
+	Amounts       []pgtype.Numeric
+	Currencies    []string
+	Decimals      []int16
+	Owners        []int64
+	OwnersKnown   []bool
+	SeenAts       []time.Time
+	SourceAsOfs   []time.Time
+	Source        string
 }
 
-// Records one observation of a collection's floor (change-based): the
-// latest row takes the value; the open history row's last_seen_at moves on
-// when the value is unchanged and the UTC day the same, otherwise a new
-// history row starts at seen_at. An observation older than the latest one
-// changes nothing.
-func (q *Queries) FloorPriceObserve(ctx context.Context, arg FloorPriceObserveParams) error {
-	_, err := q.db.Exec(ctx, floorPriceObserve,
-		arg.CollectionID,
-		arg.Source,
-		arg.Amount,
-		arg.Currency,
+// Records observations of collections' floors of one source (change-based),
+// one element per collection; the poller passes one, the stream consumer a
+// flush interval's worth (each collection once, its newest observation: ON
+// CONFLICT cannot touch a row twice). Per collection, the latest row takes
+// the value; the open history row's last_seen_at moves on when the value is
+// unchanged and the UTC day the same, otherwise a new history row starts at
+// seen_at. An observation older than the latest one changes nothing. A NULL
+// amount is a known empty book (no floor); owners count only where
+// owners_known; a zero source_as_of (0001-01-01, Go's zero time) is NULL.
+// Collections no longer tracked are skipped.
+func (q *Queries) FloorPriceObserveBatch(ctx context.Context, arg FloorPriceObserveBatchParams) error {
+	_, err := q.db.Exec(ctx, floorPriceObserveBatch,
+		arg.CollectionIds,
+		arg.Amounts,
+		arg.Currencies,
 		arg.Decimals,
 		arg.Owners,
-		arg.SeenAt,
-		arg.SourceAsOf,
+		arg.OwnersKnown,
+		arg.SeenAts,
+		arg.SourceAsOfs,
+		arg.Source,
 	)
 	return err
 }
@@ -393,7 +408,7 @@ type VolumeObserveParams struct {
 	SourceAsOf   pgtype.Timestamptz
 }
 
-// Records one observation of a volume window, as FloorPriceObserve.
+// Records one observation of a volume window, as FloorPriceObserveBatch.
 func (q *Queries) VolumeObserve(ctx context.Context, arg VolumeObserveParams) error {
 	_, err := q.db.Exec(ctx, volumeObserve,
 		arg.CollectionID,

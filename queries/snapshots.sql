@@ -1,14 +1,27 @@
--- name: FloorPriceObserve :exec
--- Records one observation of a collection's floor (change-based): the
--- latest row takes the value; the open history row's last_seen_at moves on
--- when the value is unchanged and the UTC day the same, otherwise a new
--- history row starts at seen_at. An observation older than the latest one
--- changes nothing.
-WITH latest AS (
+-- name: FloorPriceObserveBatch :exec
+-- Records observations of collections' floors of one source (change-based),
+-- one element per collection; the poller passes one, the stream consumer a
+-- flush interval's worth (each collection once, its newest observation: ON
+-- CONFLICT cannot touch a row twice). Per collection, the latest row takes
+-- the value; the open history row's last_seen_at moves on when the value is
+-- unchanged and the UTC day the same, otherwise a new history row starts at
+-- seen_at. An observation older than the latest one changes nothing. A NULL
+-- amount is a known empty book (no floor); owners count only where
+-- owners_known; a zero source_as_of (0001-01-01, Go's zero time) is NULL.
+-- Collections no longer tracked are skipped.
+WITH u AS (
+    SELECT u.* FROM (
+        SELECT unnest(@collection_ids::bigint[]) AS collection_id, unnest(@amounts::numeric[]) AS amount,
+            unnest(@currencies::text[]) AS currency, unnest(@decimals::smallint[]) AS decimals,
+            unnest(@owners::bigint[]) AS owners, unnest(@owners_known::boolean[]) AS owners_known,
+            unnest(@seen_ats::timestamptz[]) AS seen_at, unnest(@source_as_ofs::timestamptz[]) AS source_as_of) AS u
+    WHERE EXISTS (SELECT 1 FROM collections c WHERE c.id = u.collection_id)
+), latest AS (
     INSERT INTO floor_price_latest AS l (collection_id, source, amount, currency, decimals, owners,
         changed_at, row_from, last_seen_at, source_as_of)
-    VALUES (@collection_id, @source, @amount, @currency, @decimals, @owners,
-        @seen_at, @seen_at, @seen_at, @source_as_of)
+    SELECT u.collection_id, @source::text, u.amount, u.currency, u.decimals, CASE WHEN u.owners_known THEN u.owners END,
+        u.seen_at, u.seen_at, u.seen_at, NULLIF(u.source_as_of, '0001-01-01 00:00:00+00'::timestamptz)
+    FROM u
     ON CONFLICT (collection_id, source) DO UPDATE
     SET changed_at = CASE WHEN (l.amount, l.currency, l.decimals) IS NOT DISTINCT FROM (EXCLUDED.amount, EXCLUDED.currency, EXCLUDED.decimals)
                           THEN l.changed_at ELSE EXCLUDED.changed_at END,
@@ -26,7 +39,7 @@ ON CONFLICT (collection_id, source, first_seen_at) DO UPDATE
 SET last_seen_at = greatest(floor_price_history.last_seen_at, EXCLUDED.last_seen_at);
 
 -- name: VolumeObserve :exec
--- Records one observation of a volume window, as FloorPriceObserve.
+-- Records one observation of a volume window, as FloorPriceObserveBatch.
 WITH latest AS (
     INSERT INTO volume_latest AS l (collection_id, source, time_window, amount, currency, decimals, sales, owners,
         changed_at, row_from, last_seen_at, source_as_of)

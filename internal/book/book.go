@@ -277,7 +277,27 @@ func (b *Book) Sold(orderHash string, version int64, now time.Time) Result {
 	return b.remove(orderHash, version, now, true)
 }
 
+// remove is the removal step of Cancelled and Sold: the order leaves the
+// book, and its tombstone keeps an older replay out (for good unless a
+// multi-unit order was sold).
 func (b *Book) remove(orderHash string, version int64, now time.Time, sold bool) Result {
+	return b.orderEvent(orderHash, version, now, func(fp uint64, loc location) {
+		final := true
+		if sold && loc.e != nil && loc.e.l.Quantity > 1 {
+			final = false
+			b.uncertain = true
+		}
+		b.drop(loc)
+		b.recs.put(fp, record{version: version, at: b.now, kind: kindRemoved, final: final})
+	})
+}
+
+// orderEvent is the step the events named by an order hash alone
+// (Cancelled, Sold, Invalidated, Revalidated) share: it counts the event
+// and runs apply with the order's location, unless the book knows a state
+// of the order at least as new, which makes the event a duplicate or stale
+// and changes nothing. The floor is compared before and after.
+func (b *Book) orderEvent(orderHash string, version int64, now time.Time, apply func(fp uint64, loc location)) Result {
 	b.stats.Events++
 	prev := b.begin(now)
 	fp := fingerprint(orderHash)
@@ -285,13 +305,7 @@ func (b *Book) remove(orderHash string, version int64, now time.Time, sold bool)
 	if loc.found && version <= loc.version {
 		return b.end(prev, b.old(version, loc))
 	}
-	final := true
-	if sold && loc.e != nil && loc.e.l.Quantity > 1 {
-		final = false
-		b.uncertain = true
-	}
-	b.drop(loc)
-	b.recs.put(fp, record{version: version, at: b.now, kind: kindRemoved, final: final})
+	apply(fp, loc)
 	b.stats.Applied++
 	return b.end(prev, Result{Applied: true})
 }
@@ -299,54 +313,41 @@ func (b *Book) remove(orderHash string, version int64, now time.Time, sold bool)
 // Invalidated applies an order_invalidate event: the order leaves the book
 // and its listing is kept aside for a revalidation.
 func (b *Book) Invalidated(orderHash string, version int64, now time.Time) Result {
-	b.stats.Events++
-	prev := b.begin(now)
-	fp := fingerprint(orderHash)
-	loc := b.find(fp)
-	if loc.found && version <= loc.version {
-		return b.end(prev, b.old(version, loc))
-	}
-	if loc.e != nil && loc.where != inAside {
-		e := *loc.e
-		b.drop(loc)
-		e.version, e.at = version, b.now
-		b.putAside(e)
-	} else if loc.where == inAside {
-		loc.e.version, loc.e.at = version, b.now
-	} else {
-		b.recs.put(fp, record{version: version, at: b.now, kind: kindInvalid})
-	}
-	b.stats.Applied++
-	return b.end(prev, Result{Applied: true})
+	return b.orderEvent(orderHash, version, now, func(fp uint64, loc location) {
+		switch {
+		case loc.e != nil && loc.where != inAside:
+			e := *loc.e
+			b.drop(loc)
+			e.version, e.at = version, b.now
+			b.putAside(e)
+		case loc.where == inAside:
+			loc.e.version, loc.e.at = version, b.now
+		default:
+			b.recs.put(fp, record{version: version, at: b.now, kind: kindInvalid})
+		}
+	})
 }
 
 // Revalidated applies an order_revalidate event: an order kept aside
 // returns (entering the book when it costs at most W). An order the book
 // holds no listing for makes it Uncertain.
 func (b *Book) Revalidated(orderHash string, version int64, now time.Time) Result {
-	b.stats.Events++
-	prev := b.begin(now)
-	fp := fingerprint(orderHash)
-	loc := b.find(fp)
-	if loc.found && version <= loc.version {
-		return b.end(prev, b.old(version, loc))
-	}
-	switch {
-	case loc.where == inAside:
-		e := *loc.e
-		b.drop(loc)
-		e.version, e.at = version, b.now
-		b.place(e)
-	case loc.e != nil: // active already (its invalidation is late or lost)
-		loc.e.version, loc.e.at = version, b.now
-	case loc.where == inRecords && (loc.rec.kind == kindUntracked || loc.rec.kind == kindExpired):
-		b.recs.put(fp, record{version: version, at: b.now, kind: loc.rec.kind})
-	default:
-		b.recs.put(fp, record{version: version, at: b.now, kind: kindUnpriced})
-		b.uncertain = true
-	}
-	b.stats.Applied++
-	return b.end(prev, Result{Applied: true})
+	return b.orderEvent(orderHash, version, now, func(fp uint64, loc location) {
+		switch {
+		case loc.where == inAside:
+			e := *loc.e
+			b.drop(loc)
+			e.version, e.at = version, b.now
+			b.place(e)
+		case loc.e != nil: // active already (its invalidation is late or lost)
+			loc.e.version, loc.e.at = version, b.now
+		case loc.where == inRecords && (loc.rec.kind == kindUntracked || loc.rec.kind == kindExpired):
+			b.recs.put(fp, record{version: version, at: b.now, kind: loc.rec.kind})
+		default:
+			b.recs.put(fp, record{version: version, at: b.now, kind: kindUnpriced})
+			b.uncertain = true
+		}
+	})
 }
 
 // Expire removes the listings whose expiration date is at or before now.

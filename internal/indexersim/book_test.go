@@ -548,3 +548,22 @@ func TestTokenChangingHandsInvalidatesItsListings(t *testing.T) {
 	}
 	require.Positive(t, invalidated, "order_invalidate at the moment the token moved")
 }
+
+// TestCollectionEndpointsPreamble: the paged collection endpoints answer an
+// unknown slug with 404 and a query string that does not parse, or a bad
+// limit, with 400, alike.
+func TestCollectionEndpointsPreamble(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Config{Collections: 1})
+	for _, path := range []string{"/api/v2/collection/%s/nfts", "/api/v2/listings/collection/%s/best", "/api/v2/events/collection/%s"} {
+		res := b.get(t, fmt.Sprintf(path, "nope")+"?event_type=sale")
+		require.Equal(t, http.StatusNotFound, res.status, path)
+		require.Contains(t, string(res.body), "collection not found", path)
+		res = b.get(t, fmt.Sprintf(path, "sim-collection-000")+"?event_type=sale&limit=%zz")
+		require.Equal(t, http.StatusBadRequest, res.status, path)
+		require.Contains(t, string(res.body), "invalid query string", path)
+		res = b.get(t, fmt.Sprintf(path, "sim-collection-000")+"?event_type=sale&limit=201")
+		require.Equal(t, http.StatusBadRequest, res.status, path)
+		require.Contains(t, string(res.body), "limit must be an integer between 1 and 200", path)
+	}
+}

@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-// Page sizes of GET /api/v2/collection/{slug}/nfts.
+// Page sizes of GET /api/v2/collection/{slug}/nfts. MaxPageLimit bounds
+// the limit of every paged endpoint (nfts, best listings, events): the spec
+// gives 1..200 for each.
 const (
 	DefaultPageLimit = 50
 	MaxPageLimit     = 200
@@ -26,6 +28,39 @@ func notFound() wireErrors { return wireErrors{Errors: []string{"collection not 
 
 func badRequest(msg string) (int, any) {
 	return http.StatusBadRequest, wireErrors{Errors: []string{msg}}
+}
+
+// answer is a handler's status and body.
+type answer struct {
+	status int
+	body   any
+}
+
+// collectionQuery reads what the collection endpoints with a query string
+// share: the collection named by the {slug} path value and the parsed
+// query. A failure is the answer to send: 404 for an unknown slug, 400 for
+// a query string that does not parse.
+func (s *Server) collectionQuery(r *http.Request) (*collection, url.Values, *answer) {
+	c, ok := s.bySlug[r.PathValue("slug")]
+	if !ok {
+		return nil, nil, &answer{http.StatusNotFound, notFound()}
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		status, body := badRequest("invalid query string")
+		return nil, nil, &answer{status, body}
+	}
+	return c, q, nil
+}
+
+// parseLimit reads the limit parameter: def when absent, else 1..MaxPageLimit.
+func parseLimit(q url.Values, def int) (int, bool) {
+	v := q.Get("limit")
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	return n, err == nil && n >= 1 && n <= MaxPageLimit
 }
 
 // serveCollection answers GET /api/v2/collections/{slug} with a
@@ -115,21 +150,13 @@ func (s *Server) serveStats(r *http.Request, now time.Time) (int, any) {
 // 1..200; next is the cursor of the previous page, absent on the last page.
 // A bad limit or cursor, or the unsupported traits filter, gets 400.
 func (s *Server) serveNFTs(r *http.Request, _ time.Time) (int, any) {
-	c, ok := s.bySlug[r.PathValue("slug")]
+	c, q, fail := s.collectionQuery(r)
+	if fail != nil {
+		return fail.status, fail.body
+	}
+	limit, ok := parseLimit(q, DefaultPageLimit)
 	if !ok {
-		return http.StatusNotFound, notFound()
-	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return badRequest("invalid query string")
-	}
-	limit := DefaultPageLimit
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxPageLimit {
-			return badRequest("limit must be an integer between 1 and 200")
-		}
-		limit = n
+		return badRequest("limit must be an integer between 1 and 200")
 	}
 	if q.Has("traits") {
 		return badRequest("the simulator does not support the traits filter")

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,12 +19,11 @@ import (
 // testdata/opensea-market-spec.json.
 
 // Page sizes of the best-listings and events endpoints. The spec bounds
-// limit to 1..200 and gives 20 as its example; the defaults are not stated
-// [unverified].
+// limit to 1..200 (MaxPageLimit) and gives 20 as its example; the defaults
+// are not stated [unverified].
 const (
 	DefaultListingsLimit = 100
 	DefaultEventsLimit   = 50
-	maxMarketLimit       = 200
 )
 
 // Seaport 1.6, the protocol of OpenSea's orders, OpenSea's conduit key and
@@ -151,29 +149,15 @@ func sortListings(ls []*listing) {
 	})
 }
 
-// parseLimit reads the limit parameter: def when absent, else 1..200.
-func parseLimit(q url.Values, def int) (int, bool) {
-	v := q.Get("limit")
-	if v == "" {
-		return def, true
-	}
-	n, err := strconv.Atoi(v)
-	return n, err == nil && n >= 1 && n <= maxMarketLimit
-}
-
 // serveBestListings answers GET /api/v2/listings/collection/{slug}/best
 // with the active listings at the request's time, cheapest first per unit
 // in ETH (not deduplicated by token, as the spec says), public ones only
 // unless include_private_listings=true. next pages through the same
 // ordering by position; the book may change between pages.
 func (s *Server) serveBestListings(r *http.Request, now time.Time) (int, any) {
-	c, ok := s.bySlug[r.PathValue("slug")]
-	if !ok {
-		return http.StatusNotFound, notFound()
-	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return badRequest("invalid query string")
+	c, q, fail := s.collectionQuery(r)
+	if fail != nil {
+		return fail.status, fail.body
 	}
 	limit, ok := parseLimit(q, DefaultListingsLimit)
 	if !ok {
@@ -184,6 +168,7 @@ func (s *Server) serveBestListings(r *http.Request, now time.Time) (int, any) {
 	}
 	private := false
 	if v := q.Get("include_private_listings"); v != "" {
+		var err error
 		if private, err = strconv.ParseBool(v); err != nil {
 			return badRequest("include_private_listings must be true or false")
 		}
@@ -291,13 +276,9 @@ type saleRef struct {
 // and the Stream API pushes as item_sold. Other event types are not
 // simulated and get 400, as does a request without event_type.
 func (s *Server) serveEvents(r *http.Request, now time.Time) (int, any) {
-	c, ok := s.bySlug[r.PathValue("slug")]
-	if !ok {
-		return http.StatusNotFound, notFound()
-	}
-	q, err := url.ParseQuery(r.URL.RawQuery)
-	if err != nil {
-		return badRequest("invalid query string")
+	c, q, fail := s.collectionQuery(r)
+	if fail != nil {
+		return fail.status, fail.body
 	}
 	types := q["event_type"]
 	if len(types) == 0 {

@@ -35,14 +35,6 @@ var streamEventTypes = map[string]bool{ //nolint:gochecknoglobals // read-only s
 func (m *Metrics) Stream() *Stream {
 	m.streamOnce.Do(func() {
 		s := &Stream{
-			connections: prometheus.NewGauge(prometheus.GaugeOpts{
-				Name: "nftsync_stream_connections",
-				Help: "Stream API websocket connections this process holds open (joined or reconnecting).",
-			}),
-			topics: prometheus.NewGauge(prometheus.GaugeOpts{
-				Name: "nftsync_stream_joined_topics",
-				Help: "Collection topics joined on this process's stream connections.",
-			}),
 			events: prometheus.NewCounterVec(prometheus.CounterOpts{
 				Name: "nftsync_stream_events_total",
 				Help: "Stream events received, by event type (other: a type the consumer does not know).",
@@ -57,28 +49,32 @@ func (m *Metrics) Stream() *Stream {
 				// 10 ms .. ~100 s
 				Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 11),
 			}),
-			reconnects: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "nftsync_stream_reconnects_total",
-				Help: "Stream connections lost (each is reconnected with capped exponential backoff).",
-			}),
-			gaps: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "nftsync_stream_gaps_backfilled_total",
-				Help: "Collection topics joined again after a gap whose missed sales were read back from the events endpoint.",
-			}),
-			gapSales: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "nftsync_stream_backfilled_sales_total",
-				Help: "Sales read from the events endpoint to fill stream gaps (duplicates of stored sales included).",
-			}),
-			refills: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "nftsync_stream_book_refills_total",
-				Help: "Best-listings calls to bootstrap or refill a collection's book (after a join, when it ran dry, or after a reconcile difference).",
-			}),
-			differences: prometheus.NewCounter(prometheus.CounterOpts{
-				Name: "nftsync_stream_reconcile_differences_total",
-				Help: "Books bootstrapped again because a reconcile found the stream's floor different from /stats.",
-			}),
 		}
-		m.Registry.MustRegister(s.connections, s.topics, s.events, s.dropped, s.lag, s.reconnects, s.gaps, s.gapSales, s.refills, s.differences)
+		all := []prometheus.Collector{s.events, s.dropped, s.lag}
+		for _, g := range []struct {
+			dst        *prometheus.Gauge
+			name, help string
+		}{
+			{&s.connections, "nftsync_stream_connections", "Stream API websocket connections this process holds open (joined or reconnecting)."},
+			{&s.topics, "nftsync_stream_joined_topics", "Collection topics joined on this process's stream connections."},
+		} {
+			*g.dst = prometheus.NewGauge(prometheus.GaugeOpts{Name: g.name, Help: g.help})
+			all = append(all, *g.dst)
+		}
+		for _, c := range []struct {
+			dst        *prometheus.Counter
+			name, help string
+		}{
+			{&s.reconnects, "nftsync_stream_reconnects_total", "Stream connections lost (each is reconnected with capped exponential backoff)."},
+			{&s.gaps, "nftsync_stream_gaps_backfilled_total", "Collection topics joined again after a gap whose missed sales were read back from the events endpoint."},
+			{&s.gapSales, "nftsync_stream_backfilled_sales_total", "Sales read from the events endpoint to fill stream gaps (duplicates of stored sales included)."},
+			{&s.refills, "nftsync_stream_book_refills_total", "Best-listings calls to bootstrap or refill a collection's book (after a join, when it ran dry, or after a reconcile difference)."},
+			{&s.differences, "nftsync_stream_reconcile_differences_total", "Books bootstrapped again because a reconcile found the stream's floor different from /stats."},
+		} {
+			*c.dst = prometheus.NewCounter(prometheus.CounterOpts{Name: c.name, Help: c.help})
+			all = append(all, *c.dst)
+		}
+		m.Registry.MustRegister(all...)
 		m.stream = s
 	})
 	return m.stream

@@ -204,6 +204,8 @@ func (s *Service) write(ctx context.Context, tx pgx.Tx, b *batch, now time.Time)
 			p.Amounts = append(p.Amounts, amount)
 			p.Currencies = append(p.Currencies, f.currency)
 			p.Decimals = append(p.Decimals, int16(f.decimals))
+			p.Owners = append(p.Owners, 0) // the stream does not tell owners
+			p.OwnersKnown = append(p.OwnersKnown, false)
 			p.SeenAts = append(p.SeenAts, now)
 			p.SourceAsOfs = append(p.SourceAsOfs, f.sentAt)
 		}

@@ -56,7 +56,7 @@ func parseResponseInfo(op string, resp *http.Response, now time.Time, elapsed ti
 		Remaining: parseCount(h.Get("X-RateLimit-Remaining")),
 		Elapsed:   elapsed,
 	}
-	if d, ok := parseRetryAfter(h.Get("Retry-After"), now); ok {
+	if d, ok := ParseRetryAfter(h.Get("Retry-After"), now); ok {
 		info.RetryAfter = d
 	}
 	reset := strings.TrimSpace(h.Get("X-RateLimit-Reset"))
@@ -78,7 +78,7 @@ func parseResponseInfo(op string, resp *http.Response, now time.Time, elapsed ti
 		}
 	}
 	if v := h.Get("Retry-After"); info.RetryAfter == 0 && strings.TrimSpace(v) != "" {
-		if _, ok := parseRetryAfter(v, now); !ok {
+		if _, ok := ParseRetryAfter(v, now); !ok {
 			info.Malformed = append(info.Malformed, quoteHeader("Retry-After", v))
 		}
 	}
@@ -94,7 +94,7 @@ func quoteHeader(name, value string) string {
 // when present, else the time until X-RateLimit-Reset when
 // X-RateLimit-Remaining is 0, else 0 (unknown). Capped at MaxRetryAfter.
 func rateLimitWait(info ResponseInfo, retryAfter string, now time.Time) time.Duration {
-	if d, ok := parseRetryAfter(retryAfter, now); ok {
+	if d, ok := ParseRetryAfter(retryAfter, now); ok {
 		return d
 	}
 	if info.Remaining == 0 && !info.Reset.IsZero() {
@@ -103,10 +103,11 @@ func rateLimitWait(info ResponseInfo, retryAfter string, now time.Time) time.Dur
 	return 0
 }
 
-// parseRetryAfter parses a Retry-After value: non-negative integer seconds
-// or an HTTP-date (RFC 9110 §10.2.3), the latter relative to now. ok is
-// false when the value is empty or unparseable.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+// ParseRetryAfter parses a Retry-After value: non-negative integer seconds
+// or an HTTP-date (RFC 9110 §10.2.3), the latter relative to now; the wait
+// is capped at MaxRetryAfter, and a date in the past is 0. ok is false when
+// the value is empty or unparseable.
+func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false

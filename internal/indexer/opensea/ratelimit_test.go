@@ -32,7 +32,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{now.Add(-30 * time.Second).Format(http.TimeFormat), 0, true},
 		{now.Add(24 * time.Hour).Format(http.TimeFormat), MaxRetryAfter, true},
 	} {
-		got, ok := parseRetryAfter(tc.value, now)
+		got, ok := ParseRetryAfter(tc.value, now)
 		require.Equal(t, tc.wantOK, ok, "value %q", tc.value)
 		require.Equal(t, tc.want, got, "value %q", tc.value)
 	}

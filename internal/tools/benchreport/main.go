@@ -88,6 +88,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	selected := slices.DeleteFunc(slices.Clone(rows), func(r row) bool { return cfg.only != nil && !cfg.only[r.ID] })
 
+	// Some rows into an existing report: those rows are replaced, the
+	// others kept. Its notes are read before anything runs, so a note the
+	// merge cannot read fails now, not after the benchmarks.
+	var old []byte
+	if cfg.out != "" && cfg.only != nil {
+		b, rerr := os.ReadFile(cfg.out)
+		switch {
+		case rerr == nil:
+			old = b
+			if _, err := mergeRows(old, report{}, cfg.out); err != nil {
+				return fmt.Errorf("%s: %w", cfg.out, err)
+			}
+		case !errors.Is(rerr, fs.ErrNotExist):
+			return fmt.Errorf("read %s: %w", cfg.out, rerr)
+		}
+	}
+
 	pkgs, err := findPackages(".", selected)
 	if err != nil {
 		return err
@@ -119,12 +136,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var buf bytes.Buffer
 	rep.write(&buf)
-	// Some rows into an existing report: those rows are replaced, the
-	// others kept.
-	if old, rerr := os.ReadFile(cfg.out); cfg.out != "" && cfg.only != nil && rerr == nil {
-		merged, merr := mergeRows(old, rep)
+	if old != nil {
+		merged, merr := mergeRows(old, rep, cfg.out)
 		if merr != nil {
-			return merr
+			return fmt.Errorf("%s: %w", cfg.out, merr)
 		}
 		buf.Reset()
 		buf.Write(merged)

@@ -145,7 +145,7 @@ func TestMergeRows(t *testing.T) {
 		i := slices.IndexFunc(rows, func(r row) bool { return r.ID == id })
 		part.Lines = append(part.Lines, tableLine{Row: rows[i], line: line{Ours: "new " + id}})
 	}
-	out, err := mergeRows(buf.Bytes(), part)
+	out, err := mergeRows(buf.Bytes(), part, "BENCHMARKS.md")
 	require.NoError(t, err)
 	s := string(out)
 	require.Contains(t, s, "old 1")
@@ -154,5 +154,125 @@ func TestMergeRows(t *testing.T) {
 	require.Contains(t, s, "old 10")
 	require.Contains(t, s, "new 11")
 	require.Less(t, strings.Index(s, "old 10"), strings.Index(s, "new 11"), "rows in the list's order")
-	require.Contains(t, s, "Rows 2, 11 measured again (size full, 1m0s)")
+	require.Contains(t, s, "\n\nRows measured again on 2026-12-07 by `benchreport -size full -rows … -out BENCHMARKS.md`, the others as generated above: "+
+		"row 2 (in a 1m0s run of rows 2 and 11) and row 11 (in a 1m0s run of rows 2 and 11).\n\n- Machine: m\n")
+}
+
+// mergeFixture is a report as committed: its note records rows 7, 10, 11
+// and 12, row 7's with a person's remark.
+func mergeFixture(t *testing.T) (string, []string) {
+	t.Helper()
+	b, err := os.ReadFile("testdata/merge-before.md")
+	require.NoError(t, err)
+	return string(b), strings.Split(string(b), "\n")
+}
+
+func partReport(date time.Time, took time.Duration, size string, ids ...string) report {
+	part := report{Size: size, Date: date, Took: took}
+	for _, id := range ids {
+		i := slices.IndexFunc(rows, func(r row) bool { return r.ID == id })
+		part.Lines = append(part.Lines, tableLine{Row: rows[i], line: line{Ours: "new " + id}})
+	}
+	return part
+}
+
+// withoutRow is a report's lines without its notes and the table lines of
+// row id.
+func withoutRow(lines []string, id string) []string {
+	var out []string
+	cur := ""
+	for _, l := range lines {
+		if strings.HasPrefix(l, "| ") {
+			if c := strings.TrimSpace(strings.SplitN(strings.TrimPrefix(l, "|"), "|", 2)[0]); c != "" {
+				cur = c
+			}
+			if cur == id {
+				continue
+			}
+		}
+		if !strings.Contains(l, "measured again") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// noteLines are the lines of a report that are notes on re-measured rows.
+func noteLines(s string) []string {
+	return slices.DeleteFunc(strings.Split(s, "\n"), func(l string) bool { return !strings.Contains(l, "measured again") })
+}
+
+// TestMergeRowsKeepsProvenance: a merge rewrites only the records of the
+// rows it measured; the others keep theirs, a person's remarks included.
+func TestMergeRowsKeepsProvenance(t *testing.T) {
+	t.Parallel()
+	old, oldLines := mergeFixture(t)
+
+	// Same day: the note keeps its form, only row 7's record changes.
+	out, err := mergeRows([]byte(old), partReport(time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC), 160*time.Second, "full", "7"), "BENCHMARKS.md")
+	require.NoError(t, err)
+	require.Equal(t, []string{"Rows measured again on 2026-12-07 by `benchreport -size full -rows … -out BENCHMARKS.md`, the others as generated above: " +
+		"row 7 (2m40s), row 10 (5m19s), row 11 (6m28s) and row 12 (in a 12m14s run of rows 10, 11 and 12)."}, noteLines(string(out)))
+	require.Equal(t, withoutRow(oldLines, "7"), withoutRow(strings.Split(string(out), "\n"), "7"), "all else as it was")
+
+	// A later day: the records of that day's run are plain, the others say
+	// their day; a quick run says its size.
+	out, err = mergeRows([]byte(old), partReport(time.Date(2026, 12, 8, 9, 0, 0, 0, time.UTC), 545*time.Second, "full", "10", "11"), "BENCHMARKS.md")
+	require.NoError(t, err)
+	require.Equal(t, []string{"Rows measured again on 2026-12-08 by `benchreport -size full -rows … -out BENCHMARKS.md`, the others as generated above: " +
+		"row 7 (2m33s, load average 2 to 7, on 2026-12-07), row 10 (in a 9m5s run of rows 10 and 11), row 11 (in a 9m5s run of rows 10 and 11) " +
+		"and row 12 (in a 12m14s run of rows 10, 11 and 12, on 2026-12-07)."}, noteLines(string(out)))
+	out, err = mergeRows(out, partReport(time.Date(2026, 12, 8, 10, 0, 0, 0, time.UTC), 30*time.Second, "quick", "3b"), "BENCHMARKS.md")
+	require.NoError(t, err)
+	require.Equal(t, []string{"Rows measured again on 2026-12-08 by `benchreport -size quick -rows … -out BENCHMARKS.md`, the others as generated above: " +
+		"row 3b (30s), row 7 (2m33s, load average 2 to 7, size full, on 2026-12-07), row 10 (in a 9m5s run of rows 10 and 11, size full), " +
+		"row 11 (in a 9m5s run of rows 10 and 11, size full) and row 12 (in a 12m14s run of rows 10, 11 and 12, size full, on 2026-12-07)."}, noteLines(string(out)))
+	require.Contains(t, string(out), "| 3b |", "the new row's line")
+
+	// Records read back as written: merging nothing changes nothing.
+	again, err := mergeRows(out, report{}, "BENCHMARKS.md")
+	require.NoError(t, err)
+	require.Equal(t, string(out), string(again))
+}
+
+// TestMergeRowsNotes: the note one merge used to write is read; a note in a
+// form the merge cannot read is an error naming its line, never dropped.
+func TestMergeRowsNotes(t *testing.T) {
+	t.Parallel()
+	old, _ := mergeFixture(t)
+	legacy := strings.Replace(old, "Rows measured again on 2026-12-07 by `benchreport -size full -rows … -out BENCHMARKS.md`, the others as generated above: "+
+		"row 7 (2m33s, load average 2 to 7), row 10 (5m19s), row 11 (6m28s) and row 12 (in a 12m14s run of rows 10, 11 and 12).",
+		"Rows 10, 11, 12 measured again (size full, 12m14s) by `benchreport -rows 10,11,12` on 2026-12-07; the others as generated above.", 1)
+	require.NotEqual(t, old, legacy)
+	out, err := mergeRows([]byte(legacy), partReport(time.Date(2026, 12, 7, 11, 0, 0, 0, time.UTC), 319*time.Second, "full", "10"), "BENCHMARKS.md")
+	require.NoError(t, err)
+	require.Equal(t, []string{"Rows measured again on 2026-12-07 by `benchreport -size full -rows … -out BENCHMARKS.md`, the others as generated above: " +
+		"row 10 (5m19s), row 11 (in a 12m14s run of rows 10, 11 and 12) and row 12 (in a 12m14s run of rows 10, 11 and 12)."}, noteLines(string(out)))
+
+	for name, c := range map[string]struct{ note, line string }{
+		"free form":   {"Row 11 measured again (size full, 6m28s) by `benchreport -rows 11`, and rows 10 and 12 by hand, on 2026-12-07.", "line 5"},
+		"unclosed":    {"Rows measured again on 2026-12-07 by `benchreport -size full -rows … -out BENCHMARKS.md`, the others as generated above: row 7 (2m33s.", "line 5"},
+		"separator":   {"Rows measured again on 2026-12-07 by `benchreport -size full -rows … -out BENCHMARKS.md`, the others as generated above: row 7 (2m33s); row 10 (5m19s).", "line 5"},
+		"twice":       {"Rows measured again on 2026-12-07 by `benchreport -size full -rows … -out BENCHMARKS.md`, the others as generated above: row 7 (2m33s) and row 7 (1m).", "line 5"},
+		"second note": {"Rows 7 measured again (size full, 1m0s) by `benchreport -rows 7` on 2026-12-06; the others as generated above.", "line 7"},
+	} {
+		bad := strings.Replace(old, "- Machine:", c.note+"\n\n- Machine:", 1)
+		if name != "second note" {
+			bad = strings.Replace(old, "\nRows measured again on", "\n"+c.note+"\nRows measured again on", 1)
+		}
+		_, err := mergeRows([]byte(bad), partReport(time.Now(), time.Minute, "full", "10"), "BENCHMARKS.md")
+		require.ErrorContains(t, err, "merge: "+c.line+":", name)
+	}
+}
+
+// TestMergeReadsTheCommittedReport: the notes of the committed report are
+// in a form the merge reads, so `-rows N -out BENCHMARKS.md` keeps them
+// (the tool checks this before it runs anything, too).
+func TestMergeReadsTheCommittedReport(t *testing.T) {
+	t.Parallel()
+	old, err := os.ReadFile("../../../BENCHMARKS.md")
+	require.NoError(t, err)
+	out, err := mergeRows(old, report{}, "BENCHMARKS.md")
+	require.NoError(t, err)
+	require.Equal(t, string(old), string(out), "merging no rows changes nothing")
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/nftsync/nftsync/internal/clip"
+	"github.com/nftsync/nftsync/internal/indexer/opensea"
 )
 
 // Defaults of Options. Heartbeat and join timeout are Phoenix's and
@@ -40,6 +41,28 @@ const (
 // key at the websocket upgrade (HTTP 401 or 403). Run does not retry: the
 // caller should pause the key loudly, as for a rejected REST key.
 var ErrKeyRefused = errors.New("stream: api key refused")
+
+// ErrThrottled is wrapped by the error Handler.Down gets when the server
+// answers the upgrade with HTTP 429 or 503. With a Retry-After (seconds or
+// an HTTP date), Run waits at least that long, capped at
+// opensea.MaxRetryAfter, before it connects again; without one, its own
+// backoff.
+var ErrThrottled = errors.New("stream: upgrade throttled")
+
+// throttledError is a 429 or 503 answer to the upgrade.
+type throttledError struct {
+	status     int
+	retryAfter time.Duration // 0: none given
+}
+
+func (e *throttledError) Error() string {
+	if e.retryAfter > 0 {
+		return fmt.Sprintf("%s (HTTP %d, Retry-After %s)", ErrThrottled, e.status, e.retryAfter)
+	}
+	return fmt.Sprintf("%s (HTTP %d)", ErrThrottled, e.status)
+}
+
+func (e *throttledError) Unwrap() error { return ErrThrottled }
 
 // Options configure a Client.
 type Options struct {
@@ -285,7 +308,9 @@ func (c *Client) poke() {
 
 // Run connects, joins every topic, keeps the connection alive with
 // heartbeats and reconnects with capped exponential backoff and jitter
-// until ctx ends; after every reconnect every topic is joined again. It
+// until ctx ends (an upgrade answered 429 or 503 with a Retry-After waits
+// at least that long: ErrThrottled); after every reconnect every topic is
+// joined again. It
 // returns ctx.Err() when ctx ends, and an error wrapping ErrKeyRefused when
 // the server refuses the key at the upgrade (no retry).
 func (c *Client) Run(ctx context.Context, h Handler) error {
@@ -318,6 +343,10 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 		}
 		failures++
 		wait := c.backoff(failures)
+		var te *throttledError
+		if errors.As(err, &te) && te.retryAfter > wait {
+			wait = te.retryAfter // the server said when; sooner would be refused again
+		}
 		c.log.WarnContext(ctx, "stream: connection lost; reconnecting",
 			slog.Any("error", err), slog.Duration("in", wait), slog.Int("attempt", failures))
 		timer := time.NewTimer(wait)
@@ -415,6 +444,10 @@ func (c *Client) connect(ctx context.Context, h Handler) (proven bool, err error
 	if err != nil {
 		if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
 			return false, fmt.Errorf("%w (HTTP %d at the upgrade)", ErrKeyRefused, resp.StatusCode)
+		}
+		if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+			ra, _ := opensea.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+			return false, &throttledError{status: resp.StatusCode, retryAfter: ra}
 		}
 		return false, fmt.Errorf("stream: connect: %w", c.redact(err))
 	}

@@ -446,3 +446,68 @@ func (b *safeBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestClientWaitsRetryAfterOnAThrottledUpgrade: an upgrade answered 429 or
+// 503 with Retry-After (seconds or an HTTP date) is retried no sooner than
+// the server asked, though the client's own backoff is 50 ms at most.
+func TestClientWaitsRetryAfterOnAThrottledUpgrade(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		status     int
+		retryAfter func() string
+	}{
+		"429 seconds":   {http.StatusTooManyRequests, func() string { return "1" }},
+		"503 HTTP date": {http.StatusServiceUnavailable, func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) }},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := newPhxServer(t)
+			var mu sync.Mutex
+			var at []time.Time
+			inner := srv.srv.Config.Handler
+			srv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				at = append(at, time.Now())
+				first := len(at) == 1
+				mu.Unlock()
+				if first {
+					w.Header().Set("Retry-After", c.retryAfter())
+					http.Error(w, `{"detail":"Request was throttled."}`, c.status)
+					return
+				}
+				inner.ServeHTTP(w, r)
+			})
+			rec := newRecorder()
+			startClient(t, srv, Options{}, rec, slug)
+			rec.waitCount(t, "joined:"+slug, 1)
+
+			mu.Lock()
+			defer mu.Unlock()
+			require.Len(t, at, 2, "one refused upgrade, then the accepted one")
+			require.GreaterOrEqual(t, at[1].Sub(at[0]), time.Second, "waited for Retry-After")
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			require.Len(t, rec.downs, 1)
+			require.ErrorIs(t, rec.downs[0], ErrThrottled)
+			require.Contains(t, rec.downs[0].Error(), "HTTP "+strconv.Itoa(c.status)+", Retry-After")
+		})
+	}
+}
+
+// TestClientRetryAfterIsCapped: a Retry-After beyond opensea.MaxRetryAfter
+// is read as the cap, not as hours of silence.
+func TestClientRetryAfterIsCapped(t *testing.T) {
+	t.Parallel()
+	srv := newPhxServer(t)
+	srv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "86400")
+		http.Error(w, "throttled", http.StatusTooManyRequests)
+	})
+	rec := newRecorder()
+	startClient(t, srv, Options{}, rec, slug)
+	rec.waitCount(t, "down", 1)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.ErrorIs(t, rec.downs[0], ErrThrottled)
+	require.Contains(t, rec.downs[0].Error(), "Retry-After 5m0s")
+}

@@ -22,6 +22,9 @@
 //   - a lost connection is re-made with capped exponential backoff and
 //     jitter (10 ms … 5 s by default), reset only once the server has
 //     answered something, and every topic is joined again (Handler.Joined);
+//     an upgrade answered 429 or 503 with a Retry-After (seconds or an HTTP
+//     date, RFC 9110 §10.2.3) waits at least that long instead, capped at
+//     5 minutes as opensea-js caps REST waits (src/utils/rateLimit.ts);
 //   - a channel that the server closes (phx_error, phx_close) while the
 //     socket lives is rejoined with backoff (opensea-js does the same).
 //
