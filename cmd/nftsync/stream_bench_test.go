@@ -222,6 +222,7 @@ func (sb *streamBench) accuracy(b *testing.B, from, to time.Time, step time.Dura
 		rows := stored[slug]
 		right, total := 0, 0
 		var wrongFrom time.Time // start of the current wrong stretch
+		var wrongGot string
 		for ts := from; ts.Before(to); ts = ts.Add(step) {
 			total++
 			k := sort.Search(len(rows), func(k int) bool { return rows[k].from.After(ts) })
@@ -246,17 +247,30 @@ func (sb *streamBench) accuracy(b *testing.B, from, to time.Time, step time.Dura
 			switch {
 			case ok:
 				right++
-				if !wrongFrom.IsZero() && ts.Sub(wrongFrom) >= time.Second {
-					b.Logf("%s wrong from +%.1fs for %.1fs (stored %s)", slug, wrongFrom.Sub(from).Seconds(), ts.Sub(wrongFrom).Seconds(), got)
+				if !wrongFrom.IsZero() && ts.Sub(wrongFrom) >= 200*time.Millisecond {
+					b.Logf("%s wrong from +%.1fs for %.1fs (stored %s, true %s)", slug, wrongFrom.Sub(from).Seconds(), ts.Sub(wrongFrom).Seconds(),
+						wrongGot, trueAt(truth, wrongFrom))
 				}
 				wrongFrom = time.Time{}
 			case wrongFrom.IsZero():
-				wrongFrom = ts
+				wrongFrom, wrongGot = ts, got
 			}
 		}
 		out[slug] = float64(right) / float64(total)
 	}
 	return out
+}
+
+// trueAt is the true floor at ts.
+func trueAt(truth []indexersim.FloorPoint, ts time.Time) string {
+	v := "?"
+	for _, p := range truth {
+		if p.At.After(ts) {
+			break
+		}
+		v = p.Price
+	}
+	return v
 }
 
 func percentile(ds []time.Duration, p float64) time.Duration {
