@@ -48,6 +48,10 @@ type simCurrency struct {
 	ethPrice string
 	eth      float64
 	usdPrice string
+	// scale multiplies the market's prices drawn for an Ethereum
+	// collection (market.go): Polygon collections trade at 1 to 2,500 POL,
+	// a hundredth of an Ethereum collection's value.
+	scale float64
 	// usdc is USDC's address on the chain, wrapped the chain's WETH.
 	usdc, wrappedETH string
 }
@@ -58,13 +62,13 @@ type simCurrency struct {
 func currencies(seed int64, usdPrice string) (eth, pol *simCurrency) {
 	usd, _ := strconv.ParseFloat(usdPrice, 64) // formatted by New
 	eth = &simCurrency{chain: "ethereum", symbol: "ETH", name: "Ether", address: ethAddress, decimals: 18,
-		ethPrice: "1.000000000000000", eth: 1, usdPrice: usdPrice, usdc: usdcAddress, wrappedETH: wethAddress}
+		ethPrice: "1.000000000000000", eth: 1, scale: 1, usdPrice: usdPrice, usdc: usdcAddress, wrappedETH: wethAddress}
 	polUSD := math.Round((0.15+0.45*unit(hash(uint64(seed), 0x9ce)))*1e4) / 1e4
 	// eth_price as the stream writes it: 15 decimals.
 	polEth := strconv.FormatFloat(math.Round(polUSD/usd*1e12)/1e12, 'f', 15, 64)
 	polEthF, _ := strconv.ParseFloat(polEth, 64)
 	pol = &simCurrency{chain: chainPolygon, symbol: "POL", name: "POL", address: ethAddress, decimals: 18,
-		ethPrice: polEth, eth: polEthF, usdPrice: strconv.FormatFloat(polUSD, 'f', -1, 64),
+		ethPrice: polEth, eth: polEthF, scale: 100, usdPrice: strconv.FormatFloat(polUSD, 'f', -1, 64),
 		usdc: usdcPolygonAddress, wrappedETH: wethPolygonAddress}
 	return eth, pol
 }
