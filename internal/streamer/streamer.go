@@ -15,7 +15,10 @@
 // (a restart, a shard takeover) backfills the sales since the last event
 // its previous server stored. Floor changes (source "opensea:stream", with the
 // event's sent_at as source_as_of), sales, stream states and metadata
-// updates are written in one transaction per flush interval.
+// updates are written in one transaction per flush interval. A book and its
+// floor are in the collection's own currency (its polled floor's, else its
+// chain's: see floorCurrency), so the stream and the poller store one
+// collection's floor in one currency.
 //
 // Every mutation of the books happens on one goroutine (the loop): stream
 // connections, REST calls and the writer hand it messages. So events of a
