@@ -287,6 +287,7 @@ type RateLimitBucket struct {
 	RefilledAt        time.Time
 	PausedUntil       pgtype.Timestamptz
 	PriorityHoldUntil pgtype.Timestamptz
+	DemandUntil       pgtype.Timestamptz
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 	KeyRejectedUntil  pgtype.Timestamptz

@@ -15,7 +15,7 @@ import (
 const rateLimitAcquire = `-- name: RateLimitAcquire :one
 WITH b AS (
     SELECT k.key, k.rate, k.burst, k.max_in_flight, k.bulk_reserve, k.tokens, k.refilled_at,
-           k.paused_until, k.priority_hold_until, clock_timestamp() AS now
+           k.paused_until, k.priority_hold_until, k.demand_until, clock_timestamp() AS now
     FROM rate_limit_buckets k
     WHERE k.source = $1::text
       AND (cardinality($2::text[]) = 0 OR k.key = ANY ($2::text[]))
@@ -23,15 +23,16 @@ WITH b AS (
     ORDER BY k.key
     FOR NO KEY UPDATE
 ), t AS (
-    SELECT b.key, b.rate, b.burst, b.max_in_flight, b.bulk_reserve, b.tokens, b.refilled_at, b.paused_until, b.priority_hold_until, b.now,
+    SELECT b.key, b.rate, b.burst, b.max_in_flight, b.bulk_reserve, b.tokens, b.refilled_at, b.paused_until, b.priority_hold_until, b.demand_until, b.now,
            least(b.burst, b.tokens + greatest(0, extract(epoch FROM b.now - b.refilled_at)::float8) * b.rate) AS avail,
-           (CASE WHEN $3::text = 'bulk' THEN least(b.burst, 1 + b.bulk_reserve * b.burst) ELSE 1 END)::float8 AS need,
+           (CASE WHEN $3::text IN ('bulk', 'spare') THEN least(b.burst, 1 + b.bulk_reserve * b.burst) ELSE 1 END)::float8 AS need,
            coalesce(b.paused_until > b.now, false) AS paused,
-           coalesce($3::text <> 'priority' AND b.priority_hold_until > b.now, false) AS held
+           coalesce($3::text <> 'priority' AND b.priority_hold_until > b.now, false) AS held,
+           coalesce($3::text = 'spare' AND b.demand_until > b.now, false) AS wanted
     FROM b
 ), s AS (
-    SELECT t.key, t.rate, t.burst, t.max_in_flight, t.bulk_reserve, t.tokens, t.refilled_at, t.paused_until, t.priority_hold_until, t.now, t.avail, t.need, t.paused, t.held,
-           (NOT t.paused AND NOT t.held AND t.avail >= t.need) AS token_ok,
+    SELECT t.key, t.rate, t.burst, t.max_in_flight, t.bulk_reserve, t.tokens, t.refilled_at, t.paused_until, t.priority_hold_until, t.demand_until, t.now, t.avail, t.need, t.paused, t.held, t.wanted,
+           (NOT t.paused AND NOT t.held AND NOT t.wanted AND t.avail >= t.need) AS token_ok,
            coalesce(fl.slot, fb.slot) AS slot
     FROM t
     -- A slot is looked for only where a token is available. Two
@@ -41,8 +42,8 @@ WITH b AS (
     LEFT JOIN LATERAL (
         SELECT sl.slot
         FROM rate_limit_slots sl
-        WHERE $3::text <> 'bulk' AND t.max_in_flight > 0
-          AND NOT t.paused AND NOT t.held AND t.avail >= t.need
+        WHERE $3::text NOT IN ('bulk', 'spare') AND t.max_in_flight > 0
+          AND NOT t.paused AND NOT t.held AND NOT t.wanted AND t.avail >= t.need
           AND sl.bucket_key = t.key
           AND (sl.expires_at IS NULL OR sl.expires_at <= t.now)
         ORDER BY sl.slot DESC
@@ -52,8 +53,8 @@ WITH b AS (
     LEFT JOIN LATERAL (
         SELECT sl.slot
         FROM rate_limit_slots sl
-        WHERE $3::text = 'bulk' AND t.max_in_flight > 0
-          AND NOT t.paused AND NOT t.held AND t.avail >= t.need
+        WHERE $3::text IN ('bulk', 'spare') AND t.max_in_flight > 0
+          AND NOT t.paused AND NOT t.held AND NOT t.wanted AND t.avail >= t.need
           AND sl.bucket_key = t.key
           AND sl.slot < greatest(1, t.max_in_flight - ceil(t.bulk_reserve * t.max_in_flight)::integer)
           AND (sl.expires_at IS NULL OR sl.expires_at <= t.now)
@@ -62,14 +63,15 @@ WITH b AS (
         FOR UPDATE SKIP LOCKED
     ) fb ON true
 ), w AS (
-    SELECT s.key, s.rate, s.burst, s.max_in_flight, s.bulk_reserve, s.tokens, s.refilled_at, s.paused_until, s.priority_hold_until, s.now, s.avail, s.need, s.paused, s.held, s.token_ok, s.slot,
+    SELECT s.key, s.rate, s.burst, s.max_in_flight, s.bulk_reserve, s.tokens, s.refilled_at, s.paused_until, s.priority_hold_until, s.demand_until, s.now, s.avail, s.need, s.paused, s.held, s.wanted, s.token_ok, s.slot,
            -- false only when a token is there but no slot; a bucket short of
            -- tokens is judged by its token wait and checked for slots later.
            (s.max_in_flight = 0 OR s.slot IS NOT NULL OR NOT s.token_ok) AS has_slot,
            greatest(
                greatest(0, extract(epoch FROM s.refilled_at - s.now)::float8) + greatest(0, s.need - s.avail) / s.rate,
                CASE WHEN s.paused THEN extract(epoch FROM s.paused_until - s.now)::float8 ELSE 0 END,
-               CASE WHEN s.held THEN extract(epoch FROM s.priority_hold_until - s.now)::float8 ELSE 0 END
+               CASE WHEN s.held THEN extract(epoch FROM s.priority_hold_until - s.now)::float8 ELSE 0 END,
+               CASE WHEN s.wanted THEN extract(epoch FROM s.demand_until - s.now)::float8 ELSE 0 END
            )::float8 AS wait
     FROM s
 ), pick AS (
@@ -111,6 +113,23 @@ WITH b AS (
     FROM hold h
     WHERE u.key = h.key
     RETURNING u.key
+), want AS (
+    -- A live or bulk request that got nothing will be back for a token
+    -- after its wait (a waiter wakes then; a job that gave up snoozes that
+    -- long), from the bucket it can get one from first: spare requests
+    -- keep off that bucket until then, plus @spare_slack_seconds for the
+    -- wake-up and the round trip.
+    SELECT w.key, w.now, w.wait
+    FROM w
+    WHERE $3::text IN ('live', 'bulk') AND NOT EXISTS (SELECT 1 FROM pick) AND w.has_slot
+    ORDER BY w.wait, w.key
+    LIMIT 1
+), want_set AS ( -- likewise
+    UPDATE rate_limit_buckets u
+    SET demand_until = greatest(u.demand_until, h.now + make_interval(secs => h.wait + $8::float8))
+    FROM want h
+    WHERE u.key = h.key
+    RETURNING u.key
 )
 SELECT
     (SELECT count(*) FROM w)::integer                                             AS buckets,
@@ -120,19 +139,20 @@ SELECT
     coalesce((SELECT g.granted_at FROM granted g), clock_timestamp())::timestamptz AS granted_at,
     coalesce((SELECT g.tokens FROM granted g), 0)::float8                         AS tokens_left,
     coalesce((SELECT min(w.wait) FROM w WHERE w.has_slot), -1)::float8            AS wait_seconds,
-    coalesce((SELECT CASE WHEN w.paused THEN 'paused' WHEN w.held THEN 'priority_hold' ELSE 'tokens' END
+    coalesce((SELECT CASE WHEN w.paused THEN 'paused' WHEN w.held THEN 'priority_hold' WHEN w.wanted THEN 'wanted' ELSE 'tokens' END
               FROM w WHERE w.has_slot ORDER BY w.wait, w.key LIMIT 1), 'in_flight')::text AS wait_reason,
     coalesce((SELECT bool_or(NOT w.has_slot) FROM w), false)::boolean             AS slots_full
 `
 
 type RateLimitAcquireParams struct {
-	Source           string
-	Keys             []string
-	Class            string
-	Holder           string
-	TtlSeconds       float64
-	HoldMaxSeconds   float64
-	HoldSlackSeconds float64
+	Source            string
+	Keys              []string
+	Class             string
+	Holder            string
+	TtlSeconds        float64
+	HoldMaxSeconds    float64
+	HoldSlackSeconds  float64
+	SpareSlackSeconds float64
 }
 
 type RateLimitAcquireRow struct {
@@ -154,12 +174,15 @@ type RateLimitAcquireRow struct {
 //	     deadlock) and reads their latest committed version;
 //	t    refills in SQL (least(burst, tokens + elapsed * rate)) and applies
 //	     the class rules (bulk needs 1 + bulk_reserve * burst tokens, capped
-//	     at burst; a priority hold refuses live and bulk);
+//	     at burst, and so does spare; a priority hold refuses live, bulk
+//	     and spare; spare is also refused while demand_until lies ahead:
+//	     a live or bulk request refused lately said it would be back for a
+//	     token by then);
 //	s    for buckets with a cap and a token for @class, locks one free slot
 //	     each (SKIP LOCKED; a slot is free when never taken, released, or
 //	     expired): live and priority requests take the highest free slot,
-//	     bulk ones the lowest below max_in_flight -
-//	     ceil(bulk_reserve * max_in_flight), so bulk never holds the
+//	     bulk and spare ones the lowest below max_in_flight -
+//	     ceil(bulk_reserve * max_in_flight), so they never hold the
 //	     reserved slots;
 //	w    says how long until each bucket could serve @class (pause,
 //	     priority hold, missing tokens; a missing slot has no computable
@@ -169,7 +192,11 @@ type RateLimitAcquireRow struct {
 //	     request ends the bucket's priority hold);
 //	hold when a priority request gets nothing but could be served within
 //	     @hold_max_seconds, it holds the bucket it will get first until that
-//	     time plus @hold_slack_seconds.
+//	     time plus @hold_slack_seconds;
+//	want when a live or bulk request gets nothing, the demand_until of the
+//	     bucket it will get first moves to its wait plus
+//	     @spare_slack_seconds (spare requests take only tokens nobody is
+//	     coming back for).
 //
 // The statement commits asynchronously (synchronous_commit off for this
 // transaction only): the row lock is not held across a WAL flush, and a
@@ -187,6 +214,7 @@ func (q *Queries) RateLimitAcquire(ctx context.Context, arg RateLimitAcquirePara
 		arg.TtlSeconds,
 		arg.HoldMaxSeconds,
 		arg.HoldSlackSeconds,
+		arg.SpareSlackSeconds,
 	)
 	var i RateLimitAcquireRow
 	err := row.Scan(

@@ -780,6 +780,7 @@ CREATE TABLE public.rate_limit_buckets (
     refilled_at timestamp with time zone NOT NULL,
     paused_until timestamp with time zone,
     priority_hold_until timestamp with time zone,
+    demand_until timestamp with time zone,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     updated_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
     key_rejected_until timestamp with time zone,
@@ -832,7 +833,7 @@ CREATE TABLE public.rate_limit_slots (
     holder text,
     acquired_at timestamp with time zone,
     expires_at timestamp with time zone,
-    CONSTRAINT rate_limit_slots_class_check CHECK ((class = ANY (ARRAY['priority'::text, 'live'::text, 'bulk'::text]))),
+    CONSTRAINT rate_limit_slots_class_check CHECK ((class = ANY (ARRAY['priority'::text, 'live'::text, 'bulk'::text, 'spare'::text]))),
     CONSTRAINT rate_limit_slots_slot_check CHECK ((slot >= 0))
 )
 WITH (fillfactor='50');

@@ -384,6 +384,9 @@ CREATE TABLE rate_limit_buckets (
     -- a waiting priority request holds the bucket: live and bulk requests
     -- are refused until it is served or the hold lapses.
     priority_hold_until timestamptz,
+    -- a live or bulk request refused lately comes back for a token by
+    -- then: spare requests (audits) are refused until it lies behind.
+    demand_until        timestamptz,
     created_at          timestamptz      NOT NULL DEFAULT clock_timestamp(),
     updated_at          timestamptz      NOT NULL DEFAULT clock_timestamp(),
     -- A key upstream rejected (401/403) is taken out of the pool until
@@ -424,7 +427,7 @@ CREATE TABLE rate_limit_slots (
     bucket_key  text        NOT NULL REFERENCES rate_limit_buckets (key) ON DELETE CASCADE,
     slot        integer     NOT NULL CHECK (slot >= 0),
     lease_id    bigint,
-    class       text        CHECK (class IN ('priority', 'live', 'bulk')),
+    class       text        CHECK (class IN ('priority', 'live', 'bulk', 'spare')),
     holder      text,
     acquired_at timestamptz,
     expires_at  timestamptz,

@@ -130,9 +130,11 @@ func TestStreamConfig(t *testing.T) {
 	_, err = loadConfig(envOf(map[string]string{
 		"NFTSYNC_STREAM": "sometimes", "NFTSYNC_STREAM_URL": "ftp://x", "NFTSYNC_STREAM_BOOK_SIZE": "0",
 		"NFTSYNC_STREAM_LEASE_TTL": "4s", "NFTSYNC_STREAM_LEASE_RENEW": "3s", "NFTSYNC_SIM_STREAM_DROP_RATE": "2",
+		"NFTSYNC_STREAM_AUDIT_RATE": "-1", "NFTSYNC_STREAM_AUDIT_MIN_INTERVAL": "1ms",
 	}))
 	require.Error(t, err)
-	for _, name := range []string{"NFTSYNC_STREAM=", "NFTSYNC_STREAM_URL", "NFTSYNC_STREAM_BOOK_SIZE", "NFTSYNC_STREAM_LEASE_RENEW", "NFTSYNC_SIM_STREAM_DROP_RATE"} {
+	for _, name := range []string{"NFTSYNC_STREAM=", "NFTSYNC_STREAM_URL", "NFTSYNC_STREAM_BOOK_SIZE", "NFTSYNC_STREAM_LEASE_RENEW", "NFTSYNC_SIM_STREAM_DROP_RATE",
+		"NFTSYNC_STREAM_AUDIT_RATE", "NFTSYNC_STREAM_AUDIT_MIN_INTERVAL"} {
 		require.Contains(t, err.Error(), name)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -48,6 +50,7 @@ type streamBench struct {
 	slugs  []string
 	lim    *ratelimit.Limiter
 	bucket string
+	market *ratelimit.Indexer
 	svc    *streamer.Service
 	cancel context.CancelFunc
 	done   chan error
@@ -102,7 +105,7 @@ func startStreamBench(b *testing.B, env []string, warmRate float64) *streamBench
 		Keyguard: lim, Logger: quietLogger(),
 	})
 	require.NoError(b, err)
-	sb := &streamBench{pool: pool, truth: truth, slugs: slugs, lim: lim, bucket: bucket, svc: svc, cancel: cancel, done: make(chan error, 1)}
+	sb := &streamBench{pool: pool, truth: truth, slugs: slugs, lim: lim, bucket: bucket, market: market, svc: svc, cancel: cancel, done: make(chan error, 1)}
 	go func() { sb.done <- svc.Run(ctx) }()
 	b.Cleanup(sb.stop)
 	return sb
@@ -225,6 +228,7 @@ func (sb *streamBench) accuracy(b *testing.B, from, to time.Time, step time.Dura
 		require.NoError(b, err)
 		rows := stored[slug]
 		right, total := 0, 0
+		var wrongFrom time.Time // start of the current wrong stretch
 		for ts := from; ts.Before(to); ts = ts.Add(step) {
 			total++
 			k := sort.Search(len(rows), func(k int) bool { return rows[k].from.After(ts) })
@@ -232,6 +236,7 @@ func (sb *streamBench) accuracy(b *testing.B, from, to time.Time, step time.Dura
 				continue
 			}
 			got := rows[k-1].amount
+			ok := false
 			for i, p := range truth {
 				next := to.Add(time.Hour)
 				if i+1 < len(truth) {
@@ -241,9 +246,19 @@ func (sb *streamBench) accuracy(b *testing.B, from, to time.Time, step time.Dura
 					continue
 				}
 				if sameDecimal(got, p.Price) {
-					right++
+					ok = true
 					break
 				}
+			}
+			switch {
+			case ok:
+				right++
+				if !wrongFrom.IsZero() && ts.Sub(wrongFrom) >= time.Second {
+					b.Logf("%s wrong from +%.1fs for %.1fs (stored %s)", slug, wrongFrom.Sub(from).Seconds(), ts.Sub(wrongFrom).Seconds(), got)
+				}
+				wrongFrom = time.Time{}
+			case wrongFrom.IsZero():
+				wrongFrom = ts
 			}
 		}
 		out[slug] = float64(right) / float64(total)
@@ -260,23 +275,61 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[min(len(s)-1, int(p*float64(len(s))))]
 }
 
+// reconcile makes the planner's reconcile load until ctx ends: /stats calls
+// for every collection in turn under the limiter's bulk class, from
+// `workers` goroutines (a queue's concurrency), each giving up after the
+// limiter's MaxWait and trying again after the wait it was told, as a
+// snoozed job does. At 1,000 collections and one 60/min key a reconcile
+// every 15 minutes is always due (66.7 calls a minute), so it wants every
+// token. It returns the calls made.
+func (sb *streamBench) reconcile(ctx context.Context, workers int) func() int64 {
+	var calls atomic.Int64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx := ratelimit.WithClass(ctx, ratelimit.ClassBulk)
+			for ctx.Err() == nil {
+				slug := sb.slugs[int(next.Add(1))%len(sb.slugs)]
+				_, err := sb.market.Stats(cctx, slug)
+				if wait, limited := indexer.RetryAfter(err); limited {
+					select {
+					case <-ctx.Done():
+					case <-time.After(wait):
+					}
+					continue
+				}
+				if err == nil {
+					calls.Add(1)
+				}
+			}
+		}()
+	}
+	return func() int64 { wg.Wait(); return calls.Load() }
+}
+
 // BenchmarkStreamFreeTier (BENCHMARKS.md row 10): N tracked collections
 // (full 1,000, quick 30) on ONE key at OpenSea's free tier, 60 reads a
 // minute, at the simulator's default market. The books are warmed at a
 // documented larger budget (20 requests/s, the warm-up of 1,000 books at
 // 60/min would take about 17 minutes; warmup-s reports how long it took);
 // then the key's bucket drops to 60/min and the steady state is measured
-// for the window (full 4 min, quick 30 s): the floor staleness (time from
-// the simulator's floor change to the stored floor) p50 and p99, the
-// consumer's REST calls per collection-hour (bootstraps after reconnects,
-// refills of dry books, gap backfills; the planner's reconcile, one /stats
-// call per collection every NFTSYNC_STREAM_RECONCILE_INTERVAL, comes on
-// top, within the same 60/min), events per second, and the consumer's CPU
-// per core (this process: the consumer and the benchmark; the simulator
-// and PostgreSQL run in their own processes).
+// for the window (full 4 min, quick 30 s) while the reconcile's load runs
+// beside the stream (see reconcile: it wants the whole budget): the floor
+// staleness (time from the simulator's floor change to the stored floor)
+// p50 and p99; REST calls per collection-hour, split into the stream's own
+// (bootstraps after reconnects, refills of dry books, gap backfills), its
+// audits (spare class: only tokens nobody else wanted, so about none
+// here), the reconcile's, and all of them at the key; events per second,
+// and the consumer's CPU per core (this process: the consumer, the
+// reconcile's calls and the benchmark; the simulator and PostgreSQL run in
+// their own processes).
 //
 // Metrics: collections, warmup-s, staleness-p50-s, staleness-p99-s,
-// floor-changes, rest-calls/coll-h, events/s, cpu-%core.
+// floor-changes, rest-calls/coll-h (the stream's own), audit-calls/coll-h,
+// reconcile-calls/coll-h, all-calls/coll-h, events/s, cpu-%core.
 func BenchmarkStreamFreeTier(b *testing.B) {
 	n := benchsize.Pick(b, 30, 1000)
 	window := benchsize.Pick(b, 30*time.Second, 4*time.Minute)
@@ -287,18 +340,27 @@ func BenchmarkStreamFreeTier(b *testing.B) {
 		warm := sb.waitLive(b, 10*time.Minute)
 		// The free tier from here on: 60 reads a minute on the one key.
 		require.NoError(b, sb.lim.Ensure(context.Background(), []ratelimit.BucketConfig{{Key: sb.bucket, Source: "opensea", Rate: 1, Burst: 1, MaxInFlight: 8}}))
+		rctx, stopReconcile := context.WithCancel(context.Background())
+		reconciled := sb.reconcile(rctx, 4)
 		st0, cpu0, t0 := sb.svc.Stats(), cpu(b), time.Now()
 		time.Sleep(window)
 		st1, cpu1, t1 := sb.svc.Stats(), cpu(b), time.Now()
+		stopReconcile()
+		recCalls := reconciled()
 		sb.stop()
 		stale := sb.staleness(b, t0, t1.Add(-2*time.Second))
-		hours := t1.Sub(t0).Hours()
+		perCollHour := func(calls int64) float64 { return float64(calls) / float64(n) / t1.Sub(t0).Hours() }
+		audits := st1.Audits - st0.Audits
+		own := st1.RESTCalls - st0.RESTCalls - audits
 		b.ReportMetric(float64(n), "collections")
 		b.ReportMetric(warm.Seconds(), "warmup-s")
 		b.ReportMetric(percentile(stale, 0.5).Seconds(), "staleness-p50-s")
 		b.ReportMetric(percentile(stale, 0.99).Seconds(), "staleness-p99-s")
 		b.ReportMetric(float64(len(stale)), "floor-changes")
-		b.ReportMetric(float64(st1.RESTCalls-st0.RESTCalls)/float64(n)/hours, "rest-calls/coll-h")
+		b.ReportMetric(perCollHour(own), "rest-calls/coll-h")
+		b.ReportMetric(perCollHour(audits), "audit-calls/coll-h")
+		b.ReportMetric(perCollHour(recCalls), "reconcile-calls/coll-h")
+		b.ReportMetric(perCollHour(own+audits+recCalls), "all-calls/coll-h")
 		b.ReportMetric(float64(st1.Events-st0.Events)/t1.Sub(t0).Seconds(), "events/s")
 		b.ReportMetric(100*float64(cpu1-cpu0)/float64(t1.Sub(t0)), "cpu-%core")
 	}

@@ -127,6 +127,11 @@ type StreamConfig struct {
 	LeaseRenew        time.Duration
 	FlushInterval     time.Duration
 	TraitsSettle      time.Duration
+	// AuditRate is the most audits (re-reads of live books from spare
+	// budget) per second and replica, 0 none; AuditMinInterval the least
+	// time between two audits of one book.
+	AuditRate        float64
+	AuditMinInterval time.Duration
 }
 
 // Enabled says whether a process runs the stream consumer: dev says

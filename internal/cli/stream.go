@@ -57,6 +57,7 @@ func startStream(ctx context.Context, cfg *Config, pool *pgxpool.Pool, w *worker
 		},
 		Market: w.market, Shards: mgr, ShardCount: sc.Shards, BookSize: sc.BookSize,
 		FlushInterval: sc.FlushInterval, TraitsSettle: sc.TraitsSettle,
+		AuditRate: auditRate(sc.AuditRate), AuditMinInterval: sc.AuditMinInterval,
 		Keyguard: w.lim, Enqueue: w.client, Observer: m.Stream(), Logger: logger,
 	})
 	if err != nil {
@@ -80,4 +81,13 @@ func startStream(ctx context.Context, cfg *Config, pool *pgxpool.Pool, w *worker
 	logger.Info("stream consumer enabled", slog.String("replica", replica), slog.Int("shards", sc.Shards),
 		slog.Int("keys", max(1, len(keys))), slog.Int("connections_per_key", sc.ConnectionsPerKey), slog.Int("book_size", sc.BookSize))
 	return svc, func() error { wg.Wait(); return errors.Join(errs...) }, nil
+}
+
+// auditRate maps the configured audit rate (0: none) to the streamer's
+// option (0: its default, negative: none).
+func auditRate(perSecond float64) float64 {
+	if perSecond <= 0 {
+		return -1
+	}
+	return perSecond
 }

@@ -19,6 +19,10 @@ const (
 	// ClassBulk is a backfill (token sync): it leaves the bucket's bulk
 	// reserve to live and priority requests.
 	ClassBulk
+	// ClassSpare is optional work (an audit of a streamed book): it takes
+	// only tokens no live or bulk request is waiting for, and never waits
+	// (see the package doc).
+	ClassSpare
 )
 
 // String returns the name stored in rate_limit_slots.class.
@@ -30,11 +34,13 @@ func (c Class) String() string {
 		return "priority"
 	case ClassBulk:
 		return "bulk"
+	case ClassSpare:
+		return "spare"
 	}
 	return fmt.Sprintf("class(%d)", uint8(c))
 }
 
-func (c Class) valid() bool { return c <= ClassBulk }
+func (c Class) valid() bool { return c <= ClassSpare }
 
 type classKey struct{}
 

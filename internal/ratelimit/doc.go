@@ -60,6 +60,14 @@
 //     lowest free slot, the other classes the highest. While live requests
 //     keep the bucket drained, bulk ones get nothing; when live traffic is
 //     idle, bulk gets the whole rate.
+//   - ClassSpare (optional work: audits of streamed books) takes tokens
+//     and slots like bulk, but only while no live or bulk request is
+//     coming back for one: a live or bulk request refused a token marks
+//     every bucket it could use as wanted until its wait (a waiter wakes
+//     then; a job that gave up snoozes that long) plus Options.SpareSlack,
+//     and spare is refused meanwhile. So spare never takes a token another
+//     request is waiting for, and gets the whole rate when nobody waits.
+//     It never waits itself. A priority hold refuses it too.
 //   - ClassPriority (manual "refresh now") takes tokens and slots like live,
 //     and goes first: when it has to wait (at most MaxWait), it holds the
 //     bucket it will be served from until its wait plus a small slack.

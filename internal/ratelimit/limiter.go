@@ -26,6 +26,7 @@ const (
 	DefaultSlotRetryAfter = time.Second
 	DefaultPause          = 2 * time.Second
 	DefaultMaxPause       = 5 * time.Minute
+	DefaultSpareSlack     = 250 * time.Millisecond
 )
 
 const (
@@ -90,6 +91,11 @@ type Options struct {
 	// Holder names this process in rate_limit_leases.holder. Empty means
 	// "hostname:pid".
 	Holder string
+	// SpareSlack is how long past its wait a refused live or bulk request
+	// is still expected back for a token (its wake-up and round trip; a
+	// waiter wakes within milliseconds): ClassSpare requests are refused
+	// until then. 0 means DefaultSpareSlack.
+	SpareSlack time.Duration
 }
 
 // Limiter hands out leases from buckets in PostgreSQL. It is safe for
@@ -106,6 +112,7 @@ type Limiter struct {
 	defaultPause   time.Duration
 	maxPause       time.Duration
 	holder         string
+	spareSlack     time.Duration
 
 	keyRejectedPause time.Duration
 	onNoUsableKey    func(source string, until time.Time)
@@ -127,6 +134,7 @@ func New(pool db.DBTX, opts Options) (*Limiter, error) {
 	for name, d := range map[string]time.Duration{
 		"LeaseTTL": opts.LeaseTTL, "SlotPoll": opts.SlotPoll, "SlotRetryAfter": opts.SlotRetryAfter,
 		"DefaultPause": opts.DefaultPause, "MaxPause": opts.MaxPause, "KeyRejectedPause": opts.KeyRejectedPause,
+		"SpareSlack": opts.SpareSlack,
 	} {
 		if d < 0 {
 			return nil, fmt.Errorf("ratelimit: Options.%s must not be negative, got %s", name, d)
@@ -143,6 +151,7 @@ func New(pool db.DBTX, opts Options) (*Limiter, error) {
 		defaultPause:   orDefault(opts.DefaultPause, DefaultPause),
 		maxPause:       orDefault(opts.MaxPause, DefaultMaxPause),
 		holder:         opts.Holder,
+		spareSlack:     orDefault(opts.SpareSlack, DefaultSpareSlack),
 
 		keyRejectedPause: orDefault(opts.KeyRejectedPause, DefaultKeyRejectedPause),
 		onNoUsableKey:    opts.OnNoUsableKeyFunc,
@@ -244,7 +253,8 @@ type Request struct {
 // WaitError is returned by Acquire when no lease can be had within
 // Options.MaxWait (or the ctx deadline). RetryAfter is how long until one
 // could be, computed on the database clock; Reason is "tokens", "paused",
-// "priority_hold" or "in_flight" (slots taken; RetryAfter is then
+// "priority_hold", "wanted" (spare only: another request is coming back for
+// the tokens) or "in_flight" (slots taken; RetryAfter is then
 // Options.SlotRetryAfter, since releases cannot be predicted).
 type WaitError struct {
 	Source     string
@@ -328,7 +338,8 @@ func (l *Lease) Release(ctx context.Context) error {
 //
 // When nothing is available it sleeps until something should be and tries
 // again, as long as it can be served within Options.MaxWait and before ctx's
-// deadline; otherwise it returns a *WaitError with the wait. Within one
+// deadline; otherwise it returns a *WaitError with the wait. A ClassSpare
+// request never waits: it gets a lease at once or a *WaitError. Within one
 // Limiter, only one live and one bulk request per source wait on the
 // database at a time; the others queue in the process behind it (priority
 // requests do not), so a drained bucket sees one retry per replica and token
@@ -372,13 +383,14 @@ func (l *Limiter) Acquire(ctx context.Context, req Request) (*Lease, error) {
 		// ended is released at once.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statementTimeout)
 		row, err := l.q.RateLimitAcquire(sctx, db.RateLimitAcquireParams{
-			Source:           req.Source,
-			Keys:             keys,
-			Class:            req.Class.String(),
-			HoldMaxSeconds:   holdMax,
-			HoldSlackSeconds: priorityHoldSlack.Seconds(),
-			Holder:           l.holder,
-			TtlSeconds:       l.leaseTTL.Seconds(),
+			Source:            req.Source,
+			Keys:              keys,
+			Class:             req.Class.String(),
+			HoldMaxSeconds:    holdMax,
+			HoldSlackSeconds:  priorityHoldSlack.Seconds(),
+			SpareSlackSeconds: l.spareSlack.Seconds(),
+			Holder:            l.holder,
+			TtlSeconds:        l.leaseTTL.Seconds(),
 		})
 		cancel()
 		if err != nil {
@@ -399,7 +411,7 @@ func (l *Limiter) Acquire(ctx context.Context, req Request) (*Lease, error) {
 			return lease, nil
 		}
 		wait, reason, retryAfter := l.waitFor(row)
-		if wait > budget {
+		if wait > budget || req.Class == ClassSpare { // spare never waits
 			l.report(AcquireEvent{Source: req.Source, Class: req.Class, Waited: waited, GaveUp: true, Reason: reason})
 			return nil, &WaitError{Source: req.Source, Class: req.Class, Reason: reason, RetryAfter: retryAfter}
 		}

@@ -530,6 +530,110 @@ func TestBulkReserve(t *testing.T) {
 	})
 }
 
+func TestSpareClass(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	spare := ratelimit.Request{Source: "os", Class: ratelimit.ClassSpare}
+
+	t.Run("RefusedWhileAnotherRequestComesBack", func(t *testing.T) {
+		t.Parallel()
+		lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{MaxWait: -1})
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 0.2, Burst: 10, MaxInFlight: 20, BulkReserve: 0.3}}))
+		for i := range 7 {
+			l, err := lim.Acquire(ctx, spare)
+			require.NoError(t, err, "spare takes idle tokens down to the bulk reserve (%d)", i)
+			require.NoError(t, l.Release(ctx))
+		}
+		_, err := lim.Acquire(ctx, spare)
+		requireWait(t, err, "tokens")
+		for i := range 3 {
+			_, err := lim.Acquire(ctx, ratelimit.Request{Source: "os"})
+			require.NoError(t, err, "live uses the reserve %d", i)
+		}
+		_, err = lim.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassBulk})
+		bulkWait := requireWait(t, err, "tokens").RetryAfter
+		require.Greater(t, bulkWait, 10*time.Second)
+		_, err = lim.Acquire(ctx, spare)
+		we := requireWait(t, err, "wanted")
+		require.GreaterOrEqual(t, we.RetryAfter, bulkWait, "spare keeps off until the refused bulk request is back")
+	})
+
+	t.Run("TakesIdleTokens", func(t *testing.T) {
+		t.Parallel()
+		lim := newLimiter(t, dbtest.DB(t), ratelimit.Options{})
+		require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 10, Burst: 1, MaxInFlight: 4}}))
+		deadline := time.Now().Add(30 * time.Second)
+		grants := 0
+		for grants < 3 && time.Now().Before(deadline) {
+			l, err := lim.Acquire(ctx, spare)
+			if err != nil {
+				we := requireWait(t, err, "tokens")
+				time.Sleep(we.RetryAfter)
+				continue
+			}
+			require.Equal(t, ratelimit.ClassSpare, l.Class)
+			require.NoError(t, l.Release(ctx))
+			grants++
+		}
+		require.Equal(t, 3, grants, "an idle bucket serves spare requests")
+	})
+
+	t.Run("YieldsToWaitersOfEveryReplica", func(t *testing.T) {
+		t.Parallel()
+		// One replica's bulk work (a reconcile) wants every token for 3 s;
+		// another replica's spare requests (audits) poll meanwhile. Each
+		// refusal of the bulk waiter marks the bucket wanted until it is
+		// back (plus a generous slack here, so a stalled machine cannot
+		// fail the test), so spare gets nothing until the bulk work ends.
+		pools := replicas(t, 2, 4)
+		opts := ratelimit.Options{SpareSlack: time.Second, MaxWait: 10 * time.Second}
+		busy, idle := newLimiter(t, pools[0], opts), newLimiter(t, pools[1], opts)
+		require.NoError(t, busy.Ensure(ctx, []ratelimit.BucketConfig{{Key: "os", Source: "os", Rate: 4, Burst: 1, MaxInFlight: 4}}))
+		bulkDone := make(chan error, 1)
+		go func() {
+			for range 12 {
+				l, err := busy.Acquire(ctx, ratelimit.Request{Source: "os", Class: ratelimit.ClassBulk})
+				if err != nil {
+					bulkDone <- err
+					return
+				}
+				if err := l.Release(ctx); err != nil {
+					bulkDone <- err
+					return
+				}
+			}
+			bulkDone <- nil
+		}()
+		stolen := 0
+		for running := true; running; {
+			select {
+			case err := <-bulkDone:
+				require.NoError(t, err)
+				running = false
+				continue
+			default:
+			}
+			if l, err := idle.Acquire(ctx, spare); err == nil {
+				stolen++
+				require.NoError(t, l.Release(ctx))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		require.Zero(t, stolen, "spare requests took tokens a bulk waiter was waiting for")
+		// Once nobody else wants the budget, spare gets it.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			l, err := idle.Acquire(ctx, spare)
+			if err == nil {
+				require.NoError(t, l.Release(ctx))
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "spare never served by an idle bucket: %v", err)
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
 func TestPriorityHold(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -2,6 +2,7 @@ package streamer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -21,8 +22,8 @@ type bootReq struct {
 	bulk         bool
 	joined       bool
 	backfillFrom time.Time
-	// audit: a re-read of a live book (Service.audit): bulk class, and
-	// never waits for budget.
+	// audit: a re-read of a live book (Service.audit): spare class (never
+	// waits for budget).
 	audit bool
 }
 
@@ -89,20 +90,24 @@ func (s *Service) fetchBook(ctx context.Context, req bootReq) *bootResult {
 	// work: under bulk a free key's budget, all taken by those polls, would
 	// never let the books warm up. A refill of a dry book is live too. A
 	// repair after a reconcile difference (the stream still serves the
-	// collection) and the sales backfill are bulk.
+	// collection) and the sales backfill are bulk. An audit is spare: it
+	// takes only budget nobody else wants (the reconcile, token syncs and
+	// polls go first) and never waits.
 	class := ratelimit.ClassLive
-	if (req.bulk && !req.joined) || req.audit {
+	switch {
+	case req.audit:
+		class = ratelimit.ClassSpare
+	case req.bulk && !req.joined:
 		class = ratelimit.ClassBulk
-	}
-	if req.audit {
-		s.stats.audits.Add(1)
 	}
 	cctx := ratelimit.WithClass(ctx, class)
 	// The answer is a snapshot taken at some moment of the call: events the
 	// book records from the call's start on count as newer than it.
 	at := s.opts.Now()
-	s.stats.restCalls.Add(1)
 	ls, err := s.opts.Market.BestListings(cctx, req.slug, s.opts.BookSize)
+	if s.countCall(err) && req.audit {
+		s.stats.audits.Add(1)
+	}
 	if err != nil {
 		res.err = fmt.Errorf("best listings of %s: %w", req.slug, err)
 		res.retryIn = retryWait(err)
@@ -118,8 +123,8 @@ func (s *Service) fetchBook(ctx context.Context, req bootReq) *bootResult {
 	cctx = ratelimit.WithClass(ctx, ratelimit.ClassBulk)
 	cursor := ""
 	for range s.opts.BackfillPages {
-		s.stats.restCalls.Add(1)
 		page, err := s.opts.Market.Sales(cctx, req.slug, after, cursor)
+		s.countCall(err)
 		if err != nil {
 			s.log.Warn("stream: could not read back the sales of a gap; the ledger restarts from this join",
 				"slug", req.slug, "error", err)
@@ -135,6 +140,18 @@ func (s *Service) fetchBook(ctx context.Context, req bootReq) *bootResult {
 	s.log.Warn("stream: a gap had more sales than the backfill reads; the ledger restarts from this join",
 		"slug", req.slug, "pages", s.opts.BackfillPages)
 	return res
+}
+
+// countCall counts a REST call that reached the upstream (err is its
+// outcome) and reports whether it did: a refusal of the shared limiter (no
+// budget) made none.
+func (s *Service) countCall(err error) bool {
+	var we *ratelimit.WaitError
+	if errors.As(err, &we) {
+		return false
+	}
+	s.stats.restCalls.Add(1)
+	return true
 }
 
 // retryWait is how long to wait before asking again after err: what a rate

@@ -149,11 +149,12 @@ type Options struct {
 	// dropped item_listed leaves a cheaper listing out of the book, and
 	// nothing in the stream tells. Audits run one at a time, at most
 	// AuditRate per second per replica (default 5; negative: none), under
-	// the limiter's bulk class and without waiting for budget: an audit
-	// that finds no spare token is skipped, so audits never take the live
-	// class's share nor queue ahead of other work. On a free key serving
-	// hundreds of collections there is no spare budget and audits stop;
-	// the reconcile schedule remains the repair. The most suspect book
+	// the limiter's spare class: an audit takes only a token nobody else
+	// wanted (the bucket stayed full), never waits, and is skipped
+	// otherwise, so audits never delay a reconcile, a poll, a token sync
+	// or a bootstrap. On a free key whose reconciles take the whole budget
+	// audits stop; the reconcile schedule remains the repair. The most
+	// suspect book
 	// goes first: an Uncertain one, then by (floor changes since its last
 	// read + 1) × time since that read.
 	AuditRate float64

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,10 +24,12 @@ import (
 
 	"github.com/nftsync/nftsync/db/dbtest"
 	"github.com/nftsync/nftsync/internal/admin"
+	"github.com/nftsync/nftsync/internal/indexer"
 	"github.com/nftsync/nftsync/internal/indexer/opensea"
 	"github.com/nftsync/nftsync/internal/indexer/opensea/stream"
 	"github.com/nftsync/nftsync/internal/indexersim"
 	"github.com/nftsync/nftsync/internal/pgcluster"
+	"github.com/nftsync/nftsync/internal/ratelimit"
 	"github.com/nftsync/nftsync/internal/streamer"
 	"github.com/nftsync/nftsync/migrations"
 )
@@ -542,6 +545,57 @@ func TestAuditRepairsDroppedListings(t *testing.T) {
 	t.Logf("audits %d, REST calls %d, simulator dropped %d of %d", st.Audits, st.RESTCalls, e.sim.Server.StreamStats().Dropped, e.sim.Server.StreamStats().Sent)
 	require.GreaterOrEqual(t, sum/3, 0.9, "mean share of right instants")
 	require.Positive(t, st.Audits, "the books were audited")
+}
+
+// TestAuditsTakeOnlySpareBudget: the audits share the key's bucket with
+// other work (here a reconcile's /stats calls under the bulk class, which
+// want every token) and get nothing while that work waits for tokens; once
+// it stops they use the idle budget again.
+func TestAuditsTakeOnlySpareBudget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := dbtest.DB(t)
+	cfg := indexersim.Config{Seed: 190, Collections: 3, MinTokens: 40, MaxTokens: 40}
+	lim, err := ratelimit.New(pool, ratelimit.Options{Logger: quiet(), MaxWait: 5 * time.Second, SpareSlack: 500 * time.Millisecond})
+	require.NoError(t, err)
+	bucket := ratelimit.KeyFor("opensea", "")
+	require.NoError(t, lim.Ensure(ctx, []ratelimit.BucketConfig{{Key: bucket, Source: "opensea", Rate: 5, Burst: 1, MaxInFlight: 4}}))
+	var market *ratelimit.Indexer
+	e := setupOn(t, pool, cfg, func(o *streamer.Options) {
+		market = ratelimit.NewIndexer(lim, "opensea", map[string]indexer.Indexer{bucket: o.Market.(indexer.Indexer)})
+		o.Market, o.AuditRate, o.AuditMinInterval = market, 10, 200*time.Millisecond
+	})
+	waitLive(t, e, 3, 60*time.Second)
+	audited := func() int64 { return e.svc.Stats().Audits }
+	require.Eventually(t, func() bool { return audited() > 0 }, 30*time.Second, 50*time.Millisecond, "an idle key is spent on audits")
+
+	// The reconcile's load: two callers that always want a token.
+	rctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var reconciled atomic.Int64
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx := ratelimit.WithClass(rctx, ratelimit.ClassBulk)
+			for rctx.Err() == nil {
+				if _, err := market.Stats(cctx, e.sim.Server.Slugs()[0]); err == nil {
+					reconciled.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(time.Second) // audits in flight when it started may finish
+	before := audited()
+	time.Sleep(5 * time.Second)
+	during := audited() - before
+	stop()
+	wg.Wait()
+	t.Logf("audits while the reconcile wanted the budget: %d; reconcile calls: %d", during, reconciled.Load())
+	require.Zero(t, during, "audits took tokens the reconcile was waiting for")
+	require.Greater(t, reconciled.Load(), int64(15), "the reconcile got the budget")
+	after := audited()
+	require.Eventually(t, func() bool { return audited() > after }, 30*time.Second, 50*time.Millisecond, "audits resume on an idle key")
 }
 
 // startConsumer starts a stream consumer named replica on pool against the

@@ -228,14 +228,15 @@ var rows = []row{
 		},
 	},
 	{
-		ID: "10", Measure: "Stream at the free tier: 1,000 collections (quick 30) on ONE key at 60 reads/min, the simulator's default market, stream consumer in process, simulator in its own; books warmed at a documented 20 req/s (warm-up shown), then the key at 60/min and the steady state measured (full 4 min, quick 30 s). Polling baseline: about 60 collections at a 60 s floor target per key",
-		Bench: "BenchmarkStreamFreeTier", Target: "1,000 collections, staleness p99 < 5 s, ≤ 4 REST calls per collection-hour in all (the stream's own ≤ 0.4, leaving the reconcile the rest of the 60/min: 3.6 per collection-hour at 1,000), CPU < 10% of a core",
+		ID: "10", Measure: "Stream at the free tier: 1,000 collections (quick 30) on ONE key at 60 reads/min, the simulator's default market, stream consumer in process, simulator in its own; books warmed at a documented 20 req/s (warm-up shown), then the key at 60/min and the steady state measured (full 4 min, quick 30 s) with the reconcile's load (/stats calls under the bulk class, always due at 1,000 collections) beside the stream. Polling baseline: about 60 collections at a 60 s floor target per key",
+		Bench: "BenchmarkStreamFreeTier", Target: "1,000 collections, staleness p99 < 5 s, ≤ 4 REST calls per collection-hour in all, the stream's own ≤ 0.4 (the rest is the reconcile's; audits take only budget nobody else wants), CPU < 10% of a core",
 		Line: func(size string, m *metrics) line {
-			p99, calls, cpu, n := m.get("staleness-p99-s"), m.get("rest-calls/coll-h"), m.get("cpu-%core"), m.get("collections")
+			p99, own, all, cpu, n := m.get("staleness-p99-s"), m.get("rest-calls/coll-h"), m.get("all-calls/coll-h"), m.get("cpu-%core"), m.get("collections")
 			ours := fmt.Sprintf("%s collections: floor staleness p50 %s s, p99 %s s over %s floor changes; %s events/s; warm-up %s s at 20 req/s",
 				num(n, 0), num(m.get("staleness-p50-s"), 2), num(p99, 2), num(m.get("floor-changes"), 0), num(m.get("events/s"), 1), num(m.get("warmup-s"), 0))
-			res := fmt.Sprintf("the stream's own %s REST calls per collection-hour (the reconcile's /stats calls come on top, within the same 60/min); consumer CPU %s%% of a core", num(calls, 2), num(cpu, 1))
-			return line{ours, "polling: ~60 collections at 60 s", res, check(n >= 1000 && p99 < 5 && calls <= 0.4 && cpu < 10)}
+			res := fmt.Sprintf("REST calls per collection-hour: %s in all = the stream's own %s + audits %s + the reconcile's %s; consumer CPU %s%% of a core",
+				num(all, 2), num(own, 2), num(m.get("audit-calls/coll-h"), 2), num(m.get("reconcile-calls/coll-h"), 2), num(cpu, 1))
+			return line{ours, "polling: ~60 collections at 60 s", res, check(n >= 1000 && p99 < 5 && own <= 0.4 && all <= 4 && cpu < 10)}
 		},
 	},
 	{
