@@ -303,7 +303,10 @@ func (q *Queries) StreamBootstrapped(ctx context.Context, arg StreamBootstrapped
 }
 
 const streamCollectionsForShards = `-- name: StreamCollectionsForShards :many
-SELECT c.id, c.slug FROM collections c
+SELECT c.id, c.slug, c.chain,
+       f.currency AS floor_currency, f.decimals AS floor_decimals
+FROM collections c
+LEFT JOIN floor_price_latest f ON f.collection_id = c.id AND f.source = c.source
 WHERE c.source = 'opensea' AND c.status = 'active'
   AND (c.id % $1::int)::int = ANY ($2::int[])
 ORDER BY c.id
@@ -315,13 +318,17 @@ type StreamCollectionsForShardsParams struct {
 }
 
 type StreamCollectionsForShardsRow struct {
-	ID   int64
-	Slug string
+	ID            int64
+	Slug          string
+	Chain         string
+	FloorCurrency pgtype.Text
+	FloorDecimals pgtype.Int2
 }
 
 // The active collections served by OpenSea whose shard (id modulo
 // shard_count) is one of shards: the topics the holder of those shards
-// joins.
+// joins. With each its chain and the currency of its newest polled floor
+// (NULL before the first poll): the currency its stream floor is kept in.
 func (q *Queries) StreamCollectionsForShards(ctx context.Context, arg StreamCollectionsForShardsParams) ([]StreamCollectionsForShardsRow, error) {
 	rows, err := q.db.Query(ctx, streamCollectionsForShards, arg.ShardCount, arg.Shards)
 	if err != nil {
@@ -331,7 +338,13 @@ func (q *Queries) StreamCollectionsForShards(ctx context.Context, arg StreamColl
 	items := []StreamCollectionsForShardsRow{}
 	for rows.Next() {
 		var i StreamCollectionsForShardsRow
-		if err := rows.Scan(&i.ID, &i.Slug); err != nil {
+		if err := rows.Scan(
+			&i.ID,
+			&i.Slug,
+			&i.Chain,
+			&i.FloorCurrency,
+			&i.FloorDecimals,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

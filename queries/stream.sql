@@ -79,8 +79,12 @@ SELECT shard, owner, lease_until, acquired_at FROM stream_shards ORDER BY shard;
 -- name: StreamCollectionsForShards :many
 -- The active collections served by OpenSea whose shard (id modulo
 -- shard_count) is one of shards: the topics the holder of those shards
--- joins.
-SELECT c.id, c.slug FROM collections c
+-- joins. With each its chain and the currency of its newest polled floor
+-- (NULL before the first poll): the currency its stream floor is kept in.
+SELECT c.id, c.slug, c.chain,
+       f.currency AS floor_currency, f.decimals AS floor_decimals
+FROM collections c
+LEFT JOIN floor_price_latest f ON f.collection_id = c.id AND f.source = c.source
 WHERE c.source = 'opensea' AND c.status = 'active'
   AND (c.id % @shard_count::int)::int = ANY (@shards::int[])
 ORDER BY c.id;

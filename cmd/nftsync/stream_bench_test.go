@@ -75,8 +75,15 @@ func startStreamBench(b *testing.B, env []string, warmRate float64) *streamBench
 	truth, err := indexersim.New(cfg.SimConfig(), quietLogger())
 	require.NoError(b, err)
 	slugs := truth.Slugs()
-	for i := 0; i < len(slugs); i += 500 {
-		r.cli(append([]string{"collections", "add"}, slugs[i:min(i+500, len(slugs))]...)...)
+	byChain := map[string][]string{} // each on its chain: a Polygon collection's floors are in POL
+	for _, slug := range slugs {
+		info, _ := truth.Collection(slug)
+		byChain[info.Chain] = append(byChain[info.Chain], slug)
+	}
+	for chain, cs := range byChain {
+		for i := 0; i < len(cs); i += 500 {
+			r.cli(append([]string{"collections", "add", "-chain", chain}, cs[i:min(i+500, len(cs))]...)...)
+		}
 	}
 	pool, err := pgxpool.New(ctx, dbURL)
 	require.NoError(b, err)

@@ -71,12 +71,15 @@ type Config struct {
 	SimBurst       int
 	SimMinTokens   int
 	SimMaxTokens   int
-	SimListTraits  bool
-	SimBatchMax    int
-	Traits         jobs.TraitsConfig
-	SimAddr        string
-	SimFaults      SimFaults
-	HTTPTimeout    time.Duration
+	// SimPolygon is the share of simulated collections on Polygon, quoted
+	// in POL (0: none).
+	SimPolygon    float64
+	SimListTraits bool
+	SimBatchMax   int
+	Traits        jobs.TraitsConfig
+	SimAddr       string
+	SimFaults     SimFaults
+	HTTPTimeout   time.Duration
 
 	// MetricsAddr is where a worker serves /metrics, /healthz and /readyz
 	// (empty: not served).
@@ -248,15 +251,19 @@ func (t TokenURIConfig) Options() tokenuri.Options {
 // SimConfig is the simulator configuration from the environment.
 func (c *Config) SimConfig() indexersim.Config {
 	f := c.SimFaults
-	return indexersim.Config{
+	cfg := indexersim.Config{
 		Seed: c.SimSeed, Collections: c.SimCollections, Rate: c.SimRate, Burst: c.SimBurst,
 		MinTokens: c.SimMinTokens, MaxTokens: c.SimMaxTokens, ListTraits: c.SimListTraits, MaxBatchNFTs: c.SimBatchMax,
 		PerKeyRate: f.PerKeyRate, Tier: f.Tier, APIKeys: f.APIKeys, Latency: f.Latency, ErrorRate: f.ErrorRate,
 		StormEvery: f.StormEvery, StormDuration: f.StormDuration, TimeoutRate: f.TimeoutRate,
 		MalformedRate: f.MalformedRate, OversizeRate: f.OversizeRate, Metadata: f.Metadata,
 		Market: f.Market, Stream: f.Stream,
-		Subgraphs: c.simSubgraphConfigs(),
+		Subgraphs: c.simSubgraphConfigs(), PolygonFraction: c.SimPolygon,
 	}
+	if c.SimPolygon == 0 {
+		cfg.PolygonFraction = -1 // none (the simulator's zero is its default)
+	}
+	return cfg
 }
 
 // EffectiveBurst is the configured burst, or the rate rounded up (at least 1); 0

@@ -77,7 +77,8 @@ func Dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 		if i%3 == 2 {
 			traitsSource = indexer.TraitSourceTokenURI
 		}
-		if _, err := trackCollection(ctx, pool, cfg, "opensea", slug, "ethereum", 2, traitsSource); err != nil {
+		info, _ := sim.Server.Collection(slug) // on its chain: a Polygon collection's floors are in POL
+		if _, err := trackCollection(ctx, pool, cfg, "opensea", slug, info.Chain, 2, traitsSource); err != nil {
 			return err
 		}
 	}

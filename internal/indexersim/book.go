@@ -171,7 +171,7 @@ type floorChange struct {
 type book struct {
 	c       *collection
 	cfg     MarketConfig
-	usdcEth float64 // ETH per USDC
+	usdcEth float64 // the collection's currency per USDC (ETH per USDC on Ethereum)
 	rate    float64 // listings per minute of this collection
 
 	mu       sync.Mutex
@@ -650,7 +650,7 @@ const (
 )
 
 // rawPrice is the order's price in its currency's smallest unit: wei for
-// ETH (micro-ETH × 10^12), 10^-6 USDC for USDC (cents × 10^4).
+// ETH and POL (micro-units × 10^12), 10^-6 USDC for USDC (cents × 10^4).
 func (l *listing) rawPrice() string {
 	if l.usdc {
 		return strconv.FormatInt(l.micro, 10) + "0000"
@@ -665,18 +665,6 @@ func (l *listing) rawSplit() (proceeds, fee string) {
 		return strconv.FormatInt(l.micro*9750, 10), strconv.FormatInt(l.micro*250, 10)
 	}
 	return strconv.FormatInt(l.micro*975, 10) + "000000000", strconv.FormatInt(l.micro*25, 10) + "000000000"
-}
-
-// unitETH is the exact price of one unit in ETH as a canonical decimal
-// (another currency converted through its eth_price, rounded down to 18
-// decimals), as a consumer's book computes it.
-func (l *listing) unitETH(usdcEth string) string {
-	if !l.usdc {
-		return decimalString(big.NewRat(l.micro, 1_000_000))
-	}
-	r, _ := new(big.Rat).SetString(usdcEth) // a decimal we formatted
-	r.Mul(r, big.NewRat(l.micro, 100))
-	return decimalString(r)
 }
 
 // decimalString renders a non-negative rational rounded down to 18

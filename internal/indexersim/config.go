@@ -9,10 +9,13 @@ import (
 
 // Defaults used by DefaultConfig and for zero-valued Config fields.
 const (
-	DefaultCollections   = 50
-	DefaultMinTokens     = 1000
-	DefaultMaxTokens     = 10000
-	DefaultOversizeBytes = 17 << 20 // just over a 16 MiB client body limit
+	DefaultCollections = 50
+	// DefaultPolygonFraction is the default share of collections on
+	// Polygon (Config.PolygonFraction): about one in fifty.
+	DefaultPolygonFraction = 0.02
+	DefaultMinTokens       = 1000
+	DefaultMaxTokens       = 10000
+	DefaultOversizeBytes   = 17 << 20 // just over a 16 MiB client body limit
 	// DefaultMaxBatchNFTs is the most identifiers POST /api/v2/nfts/batch
 	// accepts when Config.MaxBatchNFTs is 0. The spec states no maximum.
 	DefaultMaxBatchNFTs = 100
@@ -138,6 +141,14 @@ type Config struct {
 	// Metadata configures each token's metadata document (its metadata_url):
 	// the IPFS gateway path, a rate limit and per-token faults.
 	Metadata MetadataConfig
+
+	// PolygonFraction is the share of collections on Polygon, quoted in
+	// its native currency POL (currency.go) rather than ETH: /stats,
+	// listings, sales and stream events price them in POL. Which
+	// collections is drawn from Seed, per collection. Zero means
+	// DefaultPolygonFraction; negative means none (every collection on
+	// Ethereum); at most 1.
+	PolygonFraction float64
 
 	// Market configures each collection's order book (book.go): how many
 	// listings are posted per minute and what share are private, in
@@ -356,6 +367,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxBatchNFTs == 0 {
 		c.MaxBatchNFTs = DefaultMaxBatchNFTs
 	}
+	switch {
+	case c.PolygonFraction == 0:
+		c.PolygonFraction = DefaultPolygonFraction
+	case c.PolygonFraction < 0:
+		c.PolygonFraction = 0
+	}
 	c.Market = c.Market.withDefaults()
 	c.Stream = c.Stream.withDefaults()
 	return c
@@ -418,6 +435,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBatchNFTs < 1 || c.MaxBatchNFTs > maxBatchNFTs {
 		bad("max batch NFTs must be in 1..%d, got %d", maxBatchNFTs, c.MaxBatchNFTs)
+	}
+	if !(c.PolygonFraction >= 0 && c.PolygonFraction <= 1) {
+		bad("polygon fraction must be in [0, 1] (negative: none), got %v", c.PolygonFraction)
 	}
 	if c.OversizeBytes < minOversize {
 		bad("oversize bytes must be >= %d, got %d", minOversize, c.OversizeBytes)

@@ -44,7 +44,9 @@
 // bounded random walk), cancelled, sold, expire, are invalidated and
 // revalidated; tokens are transferred and their metadata updated. The
 // /stats floor is the cheapest active public listing at the request's
-// time, per unit and in ETH; the sales are the trades behind the /stats
+// time, per unit and in the collection's currency: ETH, or POL for the
+// share of collections on Polygon (Config.PolygonFraction, currency.go),
+// whose listings, sales and stream events are priced in POL; the sales are the trades behind the /stats
 // volumes, so the events endpoint and the stream's item_sold events add up
 // to the one-day, seven-day and thirty-day windows. Config.Market sets the
 // pace (by default about six stream events per collection per minute).

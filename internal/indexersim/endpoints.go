@@ -75,12 +75,18 @@ func (s *Server) serveCollection(r *http.Request, _ time.Time) (int, any) {
 	if c.feeBps > 0 {
 		fees = append(fees, wireFee{Fee: float64(c.feeBps) / 100, Recipient: c.royaltyAddr})
 	}
-	currency := func(symbol, addr, name string) wireCurrency {
+	currency := func(symbol, addr, name, ethPrice, usdPrice string) wireCurrency {
 		return wireCurrency{
 			Symbol: symbol, Address: addr, Chain: c.info.Chain, Name: name, Decimals: 18,
 			Image:    "https://i.seadn.io/s/raw/files/" + strings.ToLower(symbol) + ".png",
-			EthPrice: "1.0", UsdPrice: s.usdPrice,
+			EthPrice: ethPrice, UsdPrice: usdPrice,
 		}
+	}
+	// A collection lists in its chain's currency; offers are in WETH (on
+	// Polygon, the bridged WETH token).
+	listingCur := currency("ETH", ethAddress, "Ether", "1.0", s.usdPrice)
+	if c.cur.symbol != "ETH" {
+		listingCur = currency(c.cur.symbol, c.cur.address, c.cur.name, c.cur.ethPrice, c.cur.usdPrice)
 	}
 	return http.StatusOK, wireCollection{
 		Collection:              slug,
@@ -108,15 +114,16 @@ func (s *Server) serveCollection(r *http.Request, _ time.Time) (int, any) {
 		UniqueItemCount: n,
 		CreatedDate:     c.createdAt.Format(time.DateOnly),
 		PricingCurrencies: wirePricingCurrencies{
-			ListingCurrency: currency("ETH", ethAddress, "Ether"),
-			OfferCurrency:   currency("WETH", wethAddress, "Wrapped Ether"),
+			ListingCurrency: listingCur,
+			OfferCurrency:   currency("WETH", c.cur.wrappedETH, "Wrapped Ether", "1.0", s.usdPrice),
 		},
 	}
 }
 
 // serveStats answers GET /api/v2/collections/{slug}/stats with the market at
-// the request's clock time: floor and volumes in ETH, rounded to four
-// decimal places.
+// the request's clock time: floor and volumes in the collection's currency
+// (floor_price_symbol: ETH, or POL on Polygon), rounded to four decimal
+// places.
 func (s *Server) serveStats(r *http.Request, now time.Time) (int, any) {
 	c, ok := s.bySlug[r.PathValue("slug")]
 	if !ok {
@@ -124,7 +131,8 @@ func (s *Server) serveStats(r *http.Request, now time.Time) (int, any) {
 	}
 	m := c.market.snapshot(now)
 	// The floor is the cheapest active public listing now (book.go), per
-	// unit and in ETH; 0 when nothing is listed.
+	// unit and in the collection's currency (a USDC listing converted);
+	// 0 when nothing is listed.
 	floor := 0.0
 	if l := c.book.floorAt(now); l != nil {
 		floor = max(round4(l.unit), 0.0001)
@@ -135,7 +143,7 @@ func (s *Server) serveStats(r *http.Request, now time.Time) (int, any) {
 			Sales:            m.sales[3],
 			NumOwners:        m.owners,
 			FloorPrice:       floor,
-			FloorPriceSymbol: "ETH",
+			FloorPriceSymbol: c.cur.symbol,
 		},
 		Intervals: []wireInterval{
 			{Interval: "one_day", Volume: round4(m.vol[0]), Sales: m.sales[0]},
@@ -233,7 +241,7 @@ func (s *Server) wireNFT(r *http.Request, c *collection, i int) wireNFT {
 		DisplayImageURL:  image,
 		MetadataURL:      s.metadataURL(r, c, i),
 		OriginalImageURL: "ipfs://" + c.cid + "/images/" + id + ".png",
-		OpenseaURL:       "https://opensea.io/assets/ethereum/" + c.info.Contract + "/" + id,
+		OpenseaURL:       "https://opensea.io/assets/" + c.info.Chain + "/" + c.info.Contract + "/" + id,
 		UpdatedAt:        c.updatedAt(i).Format(timeLayout),
 		Traits:           traitsOrNull(traits, &wt),
 	}

@@ -90,7 +90,8 @@ type collection struct {
 	allKnown    bool           // Config.AllTraitsKnown: unknown is ignored
 	oneOfOne    map[int]string // token index -> unique value of traits[0]
 	market      *market
-	book        *book // the order book; set by New
+	book        *book        // the order book; set by New
+	cur         *simCurrency // the chain's currency, the market's unit; set by newCollection
 
 	// touched holds the tokens Server.Touch changed: a revision that
 	// redraws their traits and the time that became their updated_at.
@@ -177,20 +178,24 @@ func cidFor(seed uint64) string {
 // slugFor names collection i.
 func slugFor(i int) string { return fmt.Sprintf("sim-collection-%03d", i) }
 
-// newCollection generates collection idx for the given seed and size bounds.
-func newCollection(seed int64, idx, minTokens, maxTokens int) *collection {
+// newCollection generates collection idx for the given seed and size bounds,
+// on Polygon (quoted in pol) when drawn so, else on Ethereum (eth).
+func newCollection(seed int64, idx, minTokens, maxTokens int, polygonFraction float64, eth, pol *simCurrency) *collection {
 	slug := slugFor(idx)
 	cs := hash(uint64(seed), fnv64(slug))
 	r := &rng{s: hash(cs, tagCollection)}
 
-	c := &collection{seed: cs}
+	c := &collection{seed: cs, cur: eth}
+	if onPolygon(cs, polygonFraction) {
+		c.cur = pol
+	}
 	n := int(math.Round(r.logUniform(float64(minTokens), float64(maxTokens)+1)))
 	n = min(max(n, minTokens), maxTokens)
 	noun := pick(r, nameNouns)
 	c.info = CollectionInfo{
 		Slug:         slug,
 		Name:         pick(r, nameAdjectives) + " " + noun,
-		Chain:        "ethereum",
+		Chain:        c.cur.chain,
 		Contract:     address(cs, 1),
 		TokenCount:   n,
 		FirstTokenID: firstTokenID,

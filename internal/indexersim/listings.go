@@ -211,17 +211,9 @@ func decodeOffset(s string) (int, bool) {
 	return n, err == nil && n >= 0
 }
 
-// currency returns a listing's currency symbol, token address and decimals.
-func (l *listing) currency() (string, string, int) {
-	if l.usdc {
-		return "USDC", usdcAddress, usdcDecimals
-	}
-	return "ETH", ethAddress, 18
-}
-
 // wireListing renders an active listing as the best-listings endpoint does.
 func (s *Server) wireListing(c *collection, l *listing) wireListing {
-	symbol, token, decimals := l.currency()
+	symbol, token, decimals := c.currencyOf(l)
 	itemType := 0 // native
 	if l.usdc {
 		itemType = 1 // ERC-20
@@ -396,7 +388,7 @@ func (s *Server) wireSale(r *http.Request, c *collection, sr saleRef) wireSaleEv
 		OrderHash:       orderHash(l.key),
 		ProtocolAddress: seaportAddress,
 		Chain:           c.info.Chain,
-		Payment:         wirePayment{Quantity: l.rawPrice(), TokenAddress: ethAddress, Decimals: 18, Symbol: "ETH"},
+		Payment:         wirePayment{Quantity: l.rawPrice(), TokenAddress: c.cur.address, Decimals: c.cur.decimals, Symbol: c.cur.symbol},
 		ClosingDate:     sr.at / 1000,
 		Seller:          l.maker(),
 		Buyer:           l.taker(),
@@ -409,9 +401,13 @@ func (s *Server) wireSale(r *http.Request, c *collection, sr saleRef) wireSaleEv
 // (operation get_payment_token, schema PaymentToken) for the currencies the
 // simulated listings use: ETH, WETH and USDC, with eth_price, the rate a
 // client needs to compare a USDC listing of the best-listings answer
-// (which carries no rate) with ETH ones.
+// (which carries no rate) with ETH ones; on Polygon POL (native, the zero
+// address), WETH and USDC.
 func (s *Server) servePaymentToken(r *http.Request, _ time.Time) (int, any) {
 	chain, addr := r.PathValue("chain"), strings.ToLower(r.PathValue("address"))
+	if chain == chainPolygon {
+		return s.polygonPaymentToken(addr)
+	}
 	if chain != "ethereum" {
 		return http.StatusNotFound, wireErrors{Errors: []string{"payment token not found"}}
 	}

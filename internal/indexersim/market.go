@@ -25,7 +25,7 @@ var floorOctaves = [...]struct { //nolint:gochecknoglobals // read-only table
 type market struct {
 	seed         uint64
 	tokens       int
-	floorBase    float64 // ETH
+	floorBase    float64 // in the collection's currency (ETH, POL)
 	salesPerHour float64
 	ownersFrac   float64
 	preVolume    float64 // all-time volume before simEpochHour
@@ -68,13 +68,14 @@ func newMarket(r *rng, c *collection) *market {
 		cumHour:      simEpochHour,
 	}
 	preHours := float64(simEpochHour*3600-c.createdAt.Unix()) / 3600
+	m.floorBase *= c.cur.scale
 	m.preSales = int64(m.salesPerHour * preHours * (0.5 + r.float()))
 	m.preVolume = float64(m.preSales) * m.floorBase * (0.8 + 0.8*r.float())
 	return m
 }
 
-// floorAt returns the floor price (ETH) at an absolute minute (minutes since
-// the Unix epoch).
+// floorAt returns the floor price (in the collection's currency) at an
+// absolute minute (minutes since the Unix epoch).
 func (m *market) floorAt(minute int64) float64 {
 	x := 0.0
 	for _, o := range floorOctaves {
@@ -119,8 +120,9 @@ func (m *market) hourSales(h int64) int {
 	return poisson(lambda, unit(hash(m.seed, tagSales, uint64(h))))
 }
 
-// sale returns the minute within its hour and the price (ETH, a whole
-// number of micro-ETH) of sale k of hour h, given the hour's opening floor.
+// sale returns the minute within its hour and the price (in the
+// collection's currency, a whole number of micro-units) of sale k of hour
+// h, given the hour's opening floor.
 // Most sales fill listings near the floor; about one in seven is a listing
 // just under it (posted below the floor and bought within minutes, book.go).
 func (m *market) sale(h int64, k int, floor float64) (int64, float64) {

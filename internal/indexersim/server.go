@@ -28,7 +28,8 @@ type Server struct {
 	subgraphs   map[string]*subgraphEndpoint
 	apiKeys     map[string]bool
 	usdPrice    string
-	usdcEth     string // eth_price of USDC: ETH per USDC, a decimal
+	usdcEth     string       // eth_price of USDC: ETH per USDC, a decimal
+	pol         *simCurrency // Polygon's native currency (currency.go)
 	stream      *streamRecorder
 	connSeq     atomic.Uint64
 	limiter     *limiter
@@ -78,14 +79,16 @@ func New(cfg Config, logger *slog.Logger) (*Server, error) {
 	usd, _ := strconv.ParseFloat(s.usdPrice, 64) // formatted above
 	s.usdcEth = strconv.FormatFloat(math.Round(1e10/usd)/1e10, 'f', -1, 64)
 	usdcEth, _ := strconv.ParseFloat(s.usdcEth, 64)
+	eth, pol := currencies(cfg.Seed, s.usdPrice)
+	s.pol = pol
 	s.stream = newStreamRecorder()
 	for _, k := range cfg.APIKeys {
 		s.apiKeys[k] = true
 	}
 	for i := range cfg.Collections {
-		c := newCollection(cfg.Seed, i, cfg.MinTokens, cfg.MaxTokens)
+		c := newCollection(cfg.Seed, i, cfg.MinTokens, cfg.MaxTokens, cfg.PolygonFraction, eth, pol)
 		c.allKnown = cfg.AllTraitsKnown
-		c.book = newBook(c, cfg.Market, usdcEth)
+		c.book = newBook(c, cfg.Market, c.usdcRate(usdcEth))
 		s.collections = append(s.collections, c)
 		s.bySlug[c.info.Slug] = c
 		s.byContract[c.info.Contract] = c

@@ -137,14 +137,14 @@ type streamMessage struct {
 
 func streamTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(streamTimeLayout) }
 
-// paymentToken describes a listing's currency as the stream does.
-func (s *Server) paymentToken(l *listing) streamPaymentToken {
+// paymentToken describes a listing's currency on c's chain as the stream
+// does, with its eth_price (ETH: 1).
+func (s *Server) paymentToken(c *collection, l *listing) streamPaymentToken {
 	if l != nil && l.usdc {
-		return streamPaymentToken{Address: usdcAddress, Decimals: usdcDecimals, EthPrice: s.usdcEth,
+		return streamPaymentToken{Address: c.cur.usdc, Decimals: usdcDecimals, EthPrice: s.usdcEth,
 			Name: "USD Coin", Symbol: "USDC", UsdPrice: "1.000000000000000"}
 	}
-	return streamPaymentToken{Address: ethAddress, Decimals: 18, EthPrice: "1.000000000000000",
-		Name: "Ether", Symbol: "ETH", UsdPrice: s.usdPrice}
+	return c.cur.streamToken()
 }
 
 func (s *Server) streamItem(r *http.Request, c *collection, i int, extended bool) streamItem {
@@ -195,7 +195,7 @@ func (s *Server) renderEvent(r *http.Request, sub *topicSub, e *bookEvent, typ s
 		o := streamOrder{
 			streamBase: base(false), Quantity: 1, ListingDate: streamTime(l.created),
 			ExpirationDate: streamTime(l.expires + 1), Maker: streamAccount{Address: l.maker()},
-			BasePrice: l.rawPrice(), PaymentToken: s.paymentToken(l), IsPrivate: l.private, OrderHash: orderHash(l.key),
+			BasePrice: l.rawPrice(), PaymentToken: s.paymentToken(c, l), IsPrivate: l.private, OrderHash: orderHash(l.key),
 		}
 		if tk := l.taker(); l.private && tk != "" {
 			o.Taker = &streamAccount{Address: tk}
@@ -211,7 +211,7 @@ func (s *Server) renderEvent(r *http.Request, sub *topicSub, e *bookEvent, typ s
 			streamBase: base(false), Quantity: 1, ClosingDate: streamTime(e.at),
 			Transaction: streamTx{Hash: l.saleTx(), Timestamp: streamTime(e.at)},
 			Maker:       streamAccount{Address: l.maker()}, Taker: streamAccount{Address: l.taker()},
-			OrderHash: orderHash(l.key), SalePrice: l.rawPrice(), PaymentToken: s.paymentToken(l),
+			OrderHash: orderHash(l.key), SalePrice: l.rawPrice(), PaymentToken: s.paymentToken(c, l),
 		}
 	case EventItemTransferred:
 		version = e.at

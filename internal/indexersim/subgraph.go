@@ -85,6 +85,9 @@ func newSubgraphEndpoint(s *Server, cfg SubgraphConfig) (*subgraphEndpoint, erro
 
 // covers says whether the marketplace ever traded collection c.
 func (e *subgraphEndpoint) covers(c *collection) bool {
+	if c.info.Chain != "ethereum" {
+		return false // the subgraphs index Ethereum mainnet; volumes are in ETH
+	}
 	if e.cfg.Mirror || e.cfg.Coverage == 0 {
 		return true
 	}

@@ -6,25 +6,30 @@ import (
 )
 
 // FloorPoint is a collection's true floor from At on: the cheapest active
-// public listing's price per unit in ETH.
+// public listing's price per unit in the collection's currency (its
+// chain's native one: ETH, or POL on Polygon).
 type FloorPoint struct {
 	At time.Time
-	// Price is the floor as an exact canonical decimal in ETH ("" when
-	// nothing is listed). A listing in another currency is converted
-	// through its payment token's eth_price and rounded down to 18
-	// decimals, as a consumer's book converts it.
+	// Currency is the symbol of Price, the one /stats names in
+	// floor_price_symbol (set even when nothing is listed).
+	Currency string
+	// Price is the floor as an exact canonical decimal in Currency (""
+	// when nothing is listed). A listing in another currency (USDC) is
+	// converted through its payment token's eth_price and Currency's, and
+	// rounded down to 18 decimals, as a consumer's book converts it.
 	Price string
-	// ETH is Price as a float64 (0 when nothing is listed); /stats reports
+	// ETH is Price as a float64 (0 when nothing is listed), in Currency
+	// despite its name (which predates other currencies); /stats reports
 	// it rounded to four decimals.
 	ETH float64
 	// OrderHash is the floor listing's order hash ("" when none).
 	OrderHash string
 }
 
-func (s *Server) floorPoint(at int64, l *listing) FloorPoint {
-	p := FloorPoint{At: time.UnixMilli(at).UTC()}
+func (s *Server) floorPoint(c *collection, at int64, l *listing) FloorPoint {
+	p := FloorPoint{At: time.UnixMilli(at).UTC(), Currency: c.cur.symbol}
 	if l != nil {
-		p.Price, p.ETH, p.OrderHash = l.unitETH(s.usdcEth), l.unit, orderHash(l.key)
+		p.Price, p.ETH, p.OrderHash = l.unitPrice(c.cur, s.usdcEth), l.unit, orderHash(l.key)
 	}
 	return p
 }
@@ -38,7 +43,7 @@ func (s *Server) FloorAt(slug string, t time.Time) (FloorPoint, error) {
 		return FloorPoint{}, fmt.Errorf("floor at: unknown collection %q", slug)
 	}
 	first, _ := c.book.floorHistory(t.UnixMilli(), t.UnixMilli())
-	p := s.floorPoint(t.UnixMilli(), first)
+	p := s.floorPoint(c, t.UnixMilli(), first)
 	return p, nil
 }
 
@@ -59,9 +64,9 @@ func (s *Server) FloorChanges(slug string, from, to time.Time) ([]FloorPoint, er
 	}
 	first, changes := c.book.floorHistory(from.UnixMilli(), to.UnixMilli())
 	out := make([]FloorPoint, 0, len(changes)+1)
-	out = append(out, s.floorPoint(from.UnixMilli(), first))
+	out = append(out, s.floorPoint(c, from.UnixMilli(), first))
 	for _, ch := range changes {
-		out = append(out, s.floorPoint(ch.at, ch.l))
+		out = append(out, s.floorPoint(c, ch.at, ch.l))
 	}
 	return out, nil
 }

@@ -278,7 +278,7 @@ func (s *Service) audit() {
 // collectFloor records c's current floor (or a known empty book) for the
 // next flush; the newest of a collection wins.
 func (s *Service) collectFloor(c *coll, asOf time.Time) {
-	f := floorRow{sentAt: asOf, currency: s.opts.Currency, decimals: 18}
+	f := floorRow{sentAt: asOf, currency: c.currency, decimals: c.decimals}
 	if m, ok := c.book.Floor(); ok {
 		f.amount, f.currency, f.decimals = m.Amount, m.Currency, m.Decimals
 	}
@@ -395,6 +395,9 @@ func (s *Service) onBooted(c *coll, gen int64, b *bootResult) {
 	s.opts.Observer.BookRefill()
 	wasBooting := c.booting
 	now := s.opts.Now()
+	if wasBooting {
+		s.adoptCurrency(c) // the buffered events replay on the new book
+	}
 	r := c.book.Reset(b.listings, b.at)
 	c.booting, c.refilling = false, false
 	c.lastRead, c.churn = b.at, 0
@@ -502,6 +505,7 @@ func (s *Service) applyCollections(rows []collRow) {
 	left := 0
 	for id, c := range s.colls {
 		if r, ok := want[id]; ok && r.Slug == c.slug {
+			s.currencyChanged(c, r)
 			continue
 		}
 		s.remove(c)
@@ -513,7 +517,7 @@ func (s *Service) applyCollections(rows []collRow) {
 			continue
 		}
 		sl := s.pickSlot()
-		c := &coll{id: r.ID, slug: r.Slug, book: book.New(s.opts.BookSize, s.opts.Currency),
+		c := &coll{id: r.ID, slug: r.Slug, book: s.newBook(r.Currency, r.Decimals), currency: r.Currency, decimals: r.Decimals,
 			coveredUntil: r.LastSentAt, coveredSince: r.CoveredSince}
 		s.colls[r.ID], s.bySlug[r.Slug] = c, c
 		if sl == nil {
@@ -630,6 +634,7 @@ func (s *Service) loadCollections(ctx context.Context, gen int64, owned []int) {
 	out := make([]collRow, 0, len(rows))
 	for _, r := range rows {
 		cr := collRow{ID: r.ID, Slug: r.Slug}
+		cr.Currency, cr.Decimals = floorCurrency(r.Chain, r.FloorCurrency, r.FloorDecimals, s.opts.Currency)
 		if st, ok := prior[r.ID]; ok && st.LastEventSentAt.Valid && st.SalesCoveredSince.Valid {
 			cr.LastSentAt, cr.CoveredSince = st.LastEventSentAt.Time, st.SalesCoveredSince.Time
 		}

@@ -15,7 +15,10 @@
 // (a restart, a shard takeover) backfills the sales since the last event
 // its previous server stored. Floor changes (source "opensea:stream", with the
 // event's sent_at as source_as_of), sales, stream states and metadata
-// updates are written in one transaction per flush interval.
+// updates are written in one transaction per flush interval. A book and its
+// floor are in the collection's own currency (its polled floor's, else its
+// chain's: see floorCurrency), so the stream and the poller store one
+// collection's floor in one currency.
 //
 // Every mutation of the books happens on one goroutine (the loop): stream
 // connections, REST calls and the writer hand it messages. So events of a
@@ -35,6 +38,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -111,9 +115,13 @@ type Options struct {
 	// (NFTSYNC_STREAM_SHARDS).
 	Shards     Shards
 	ShardCount int
-	// BookSize is K (default 20); Currency the floor's currency (default
-	// ETH, 18 decimals).
+	// BookSize is K (default 20).
 	BookSize int
+	// Currency is the floor currency (18 decimals) of a collection that
+	// was never polled and whose chain has no known native currency
+	// (default ETH). Every other collection's book and stream floor are
+	// kept in the currency of its newest polled OpenSea floor, else its
+	// chain's native currency (see floorCurrency).
 	Currency string
 	// FlushInterval (default 150 ms) is how often collected writes commit;
 	// ReloadInterval (default 10 s) how often the collections of the held
@@ -277,6 +285,14 @@ type coll struct {
 	slot  *slot
 	book  *book.Book
 	state string
+	// currency and decimals are the book's: its floor's currency.
+	// nextCurrency (and nextDecimals), when set, is the one the collection
+	// is quoted in now (see currencyChanged): the book is rebuilt in it
+	// at its next bootstrap.
+	currency     string
+	decimals     int32
+	nextCurrency string
+	nextDecimals int32
 	// booting: a bootstrap is queued or running; events are buffered.
 	booting  bool
 	buffered []stream.Event
@@ -531,6 +547,67 @@ type collRow struct {
 	Slug         string
 	LastSentAt   time.Time
 	CoveredSince time.Time
+	// Currency and Decimals are the collection's floor currency (see
+	// floorCurrency).
+	Currency string
+	Decimals int32
+}
+
+// floorCurrency is the currency a collection's book and stream floor are
+// kept in, from what is known of it: the currency of its newest polled
+// OpenSea floor (/stats' floor_price_symbol), else its chain's native
+// currency (indexer.NativeCurrency: POL on Polygon), else fallback with 18
+// decimals. So the stream's floor and the polled one are stored in one
+// currency; a listing in another currency enters the book through its
+// eth_price (internal/book).
+func floorCurrency(chain string, polled pgtype.Text, polledDecimals pgtype.Int2, fallback string) (string, int32) {
+	if polled.Valid && polled.String != "" && polledDecimals.Valid {
+		return polled.String, int32(polledDecimals.Int16)
+	}
+	if sym, dec, ok := indexer.NativeCurrency(chain); ok {
+		return sym, dec
+	}
+	return fallback, book.DefaultDecimals
+}
+
+// newBook is an empty book for c in c's currency.
+func (s *Service) newBook(currency string, decimals int32) *book.Book {
+	return book.NewWithOptions(book.Options{K: s.opts.BookSize, Currency: currency, Decimals: decimals})
+}
+
+// currencyChanged notes that c is quoted in another currency than its
+// book's (the first polled floor arrived, in another currency than the
+// chain's; or /stats changed symbol). The book is rebuilt in the new
+// currency at its next bootstrap (adoptCurrency), when events buffer and
+// replay on the new book, so nothing is lost: a live collection is
+// bootstrapped now (one REST call), one bootstrapping or not joined yet is
+// at the bootstrap under way or at its join. Until then floors are stored
+// in the book's currency, as before.
+func (s *Service) currencyChanged(c *coll, r collRow) {
+	if r.Currency == "" || (r.Currency == c.currency && r.Decimals == c.decimals) {
+		c.nextCurrency, c.nextDecimals = "", 0
+		return
+	}
+	if r.Currency == c.nextCurrency && r.Decimals == c.nextDecimals {
+		return // noted already
+	}
+	c.nextCurrency, c.nextDecimals = r.Currency, r.Decimals
+	s.log.Info("stream: a collection's floor currency changed; its book is rebuilt", slog.String("slug", c.slug),
+		slog.String("from", c.currency), slog.String("to", r.Currency))
+	if c.state == StateLive && !c.booting {
+		s.bootstrap(c, false)
+	}
+}
+
+// adoptCurrency rebuilds c's book in its new currency, if any: called at a
+// bootstrap's answer, before the book is reset from it.
+func (s *Service) adoptCurrency(c *coll) {
+	if c.nextCurrency == "" {
+		return
+	}
+	c.currency, c.decimals = c.nextCurrency, c.nextDecimals
+	c.nextCurrency, c.nextDecimals = "", 0
+	c.book = s.newBook(c.currency, c.decimals)
 }
 
 type nopObserver struct{}

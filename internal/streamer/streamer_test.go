@@ -76,7 +76,10 @@ func setupOn(t testing.TB, pool *pgxpool.Pool, simCfg indexersim.Config, tune fu
 	require.NoError(t, err)
 	svc := &admin.Service{DB: pool}
 	for _, slug := range sim.Server.Slugs() {
-		_, err := svc.Track(ctx, "test", admin.TrackParams{Slug: slug, Source: "opensea", Priority: 2})
+		// On its chain, as an operator tracks it: a Polygon collection's
+		// stream floor is in POL from the start.
+		info, _ := sim.Server.Collection(slug)
+		_, err := svc.Track(ctx, "test", admin.TrackParams{Slug: slug, Source: "opensea", Chain: info.Chain, Priority: 2})
 		require.NoError(t, err)
 	}
 	market, err := opensea.NewClient(sim.URL, &http.Client{Timeout: 10 * time.Second}, opensea.Options{})

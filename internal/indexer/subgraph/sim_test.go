@@ -38,6 +38,12 @@ func TestAgreesWithSimulatedOpenSea(t *testing.T) {
 		a, err := os.Stats(context.Background(), slug)
 		require.NoError(t, err)
 		b, err := sg.Stats(context.Background(), info.Contract)
+		if info.Chain != "ethereum" {
+			// The subgraph indexes Ethereum mainnet: a Polygon collection
+			// (quoted in POL on OpenSea) is not in it.
+			require.Error(t, err, slug)
+			continue
+		}
 		require.NoError(t, err)
 		require.Equal(t, simAt, b.SourceAsOf, "head block time")
 		want := map[indexer.Window]indexer.Volume{}
