@@ -59,7 +59,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_STREAM_LEASE_TTL", "20s", "A shard lease not renewed for this long is free: a dead replica's collections are taken over after about this long plus one renewal."},
 	{"NFTSYNC_STREAM_LEASE_RENEW", "5s", "How often a replica renews its shard leases and rebalances; well under NFTSYNC_STREAM_LEASE_TTL."},
 	{"NFTSYNC_STREAM_FLUSH_INTERVAL", "150ms", "How often the stream consumer writes the floor changes, sales and stream states it collected, in one transaction."},
-	{"NFTSYNC_STREAM_AUDIT_RATE", "5", "Most audits per second and replica: re-reads of live books (one best-listings call each), most suspect first, that repair what a lost stream event left wrong. They take only budget no other request is waiting for (the limiter's spare class); 0 turns them off."},
+	{"NFTSYNC_STREAM_AUDIT_RATE", "10", "Most audits per second and replica: re-reads of live books (one best-listings call each), most suspect first, that repair what a lost stream event left wrong. They take only budget no other request is waiting for (the limiter's spare class); 0 turns them off."},
 	{"NFTSYNC_STREAM_AUDIT_MIN_INTERVAL", "2s", "Least time between two audits of one book."},
 	{"NFTSYNC_STREAM_TRAITS_SETTLE", "30s", "After a metadata update event, how long the token's trait fetch waits for more updates of the collection (one fetch, and one rarity run, per burst)."},
 	{"NFTSYNC_PLAN_INTERVAL", "5s", "How often the leader plans due refreshes."},

@@ -21,7 +21,7 @@ func (p *envParser) stream() cli.StreamConfig {
 		LeaseRenew:        p.duration("NFTSYNC_STREAM_LEASE_RENEW", 5*time.Second, 500*time.Millisecond),
 		FlushInterval:     p.duration("NFTSYNC_STREAM_FLUSH_INTERVAL", 150*time.Millisecond, 10*time.Millisecond),
 		TraitsSettle:      p.duration("NFTSYNC_STREAM_TRAITS_SETTLE", 30*time.Second, 0),
-		AuditRate:         p.float("NFTSYNC_STREAM_AUDIT_RATE", 5, 0),
+		AuditRate:         p.float("NFTSYNC_STREAM_AUDIT_RATE", 10, 0),
 		AuditMinInterval:  p.duration("NFTSYNC_STREAM_AUDIT_MIN_INTERVAL", 2*time.Second, 100*time.Millisecond),
 	}
 	s.URLSet = p.getenv("NFTSYNC_STREAM_URL") != ""

@@ -148,15 +148,15 @@ type Options struct {
 	// call each, then Reset) that repair what a lost event left wrong: a
 	// dropped item_listed leaves a cheaper listing out of the book, and
 	// nothing in the stream tells. Audits run one at a time, at most
-	// AuditRate per second per replica (default 5; negative: none), under
-	// the limiter's spare class: an audit takes only a token nobody else
-	// wanted (the bucket stayed full), never waits, and is skipped
-	// otherwise, so audits never delay a reconcile, a poll, a token sync
-	// or a bootstrap. On a free key whose reconciles take the whole budget
-	// audits stop; the reconcile schedule remains the repair. The most
-	// suspect book
+	// AuditRate per second per replica (default 10; negative: none), under
+	// the limiter's spare class: an audit takes only a token no other
+	// request is waiting for, never waits, and is skipped otherwise, so
+	// audits never delay a reconcile, a poll, a token sync or a bootstrap.
+	// On a free key whose reconciles take the whole budget audits stop;
+	// the reconcile schedule remains the repair. The most suspect book
 	// goes first: an Uncertain one, then by (floor changes since its last
-	// read + 1) × time since that read.
+	// read + 1) × time since that read. With AuditMinInterval this bounds
+	// how long a lost event shows: 10 per second audit 20 books every 2 s.
 	AuditRate float64
 	// AuditMinInterval is the least time between two reads of one book by
 	// the audit (default 2 s; an Uncertain book waits 2 s at most).
@@ -210,7 +210,7 @@ func (o *Options) defaults() error {
 		o.MaxBuffered = 10000
 	}
 	if o.AuditRate == 0 {
-		o.AuditRate = 5
+		o.AuditRate = 10
 	}
 	def(&o.AuditMinInterval, 2*time.Second)
 	if o.Observer == nil {
