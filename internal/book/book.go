@@ -350,6 +350,41 @@ func (b *Book) Revalidated(orderHash string, version int64, now time.Time) Resul
 	})
 }
 
+// Transferred applies an item_transferred event: token left the account
+// from at time at (zero: unknown). A listing of that token by that maker
+// can no longer be filled (the maker no longer holds the token), so it
+// leaves the book and is kept aside with its version, as by an
+// order_invalidate: an order_revalidate (the token came back) restores it,
+// a sale or cancellation removes it for good. This repairs a lost item_sold
+// whose transfer arrived. A listing made after the transfer (ListedAt
+// later than at, both known) is not touched. The event carries no order
+// version, so it is never a duplicate or stale. A maker of a multi-unit
+// token (ERC-1155) may still hold units after a transfer, and the payload
+// does not say, so a book that put a listing aside becomes Uncertain: a
+// REST answer confirms or restores it.
+func (b *Book) Transferred(token indexer.TokenRef, from string, at, now time.Time) Result {
+	b.stats.Events++
+	prev := b.begin(now)
+	var r Result
+	for i := 0; i < len(b.entries); {
+		e := b.entries[i]
+		if !sameToken(e.l.Token, token) || !strings.EqualFold(e.l.Maker, from) ||
+			(!at.IsZero() && !e.l.ListedAt.IsZero() && e.l.ListedAt.After(at)) {
+			i++
+			continue
+		}
+		b.entries = slices.Delete(b.entries, i, i+1)
+		e.at = b.now
+		b.putAside(e)
+		r.Applied = true
+	}
+	if r.Applied {
+		b.stats.Applied++
+		b.uncertain = true
+	}
+	return b.end(prev, r)
+}
+
 // Expire removes the listings whose expiration date is at or before now.
 // Every call does this too; Expire is for when no event comes (see
 // NextExpiry).
@@ -609,6 +644,12 @@ func (b *Book) putAside(e entry) {
 		b.recs.put(out.fp, record{version: out.version, at: out.at, kind: kindInvalid})
 	}
 	b.aside = append(b.aside, e)
+}
+
+// sameToken reports whether a and c name one token (the decoders
+// normalize the case of EVM contracts).
+func sameToken(a, c indexer.TokenRef) bool {
+	return a.TokenID == c.TokenID && a.Contract == c.Contract && a.Chain == c.Chain
 }
 
 // compare orders entries by unit price, then order hash.

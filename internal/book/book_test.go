@@ -371,6 +371,74 @@ func TestSold(t *testing.T) {
 	})
 }
 
+func TestTransferred(t *testing.T) {
+	t.Parallel()
+	maker := func(l indexer.Listing, m string, listed time.Time) indexer.Listing {
+		l.Maker, l.ListedAt = m, listed
+		return l
+	}
+
+	t.Run("LostSaleRepairedByItsTransfer", func(t *testing.T) {
+		t.Parallel()
+		b := New(3, "ETH")
+		b.Reset(rest(maker(eth(1, "1"), "0xa", at(-60)), maker(eth(2, "2"), "0xb", at(-60))), at(0))
+		// The item_sold of order 1 was lost; its transfer arrives.
+		r := b.Transferred(eth(1, "1").Token, "0xA", at(5), at(6))
+		require.True(t, r.Applied)
+		require.True(t, r.FloorChanged)
+		require.True(t, r.Uncertain, "a multi-unit maker may still hold units: a REST answer confirms")
+		requireFloor(t, b, "2")
+		// The sale arriving late removes it for good; a replay of its
+		// listing does not bring it back.
+		b.Sold(hash(1), 2, at(7))
+		b.Listed(maker(eth(1, "1"), "0xa", at(-60)), at(8))
+		requireFloor(t, b, "2")
+	})
+
+	t.Run("OtherTokensMakersAndLaterListingsStay", func(t *testing.T) {
+		t.Parallel()
+		b := New(3, "ETH")
+		b.Reset(rest(maker(eth(1, "1"), "0xa", at(-60)), maker(eth(2, "2"), "0xb", at(-60))), at(0))
+		for _, tc := range []struct {
+			token indexer.TokenRef
+			from  string
+			at    time.Time
+		}{
+			{eth(2, "2").Token, "0xa", at(5)},   // another token of the same maker
+			{eth(1, "1").Token, "0xb", at(5)},   // the token, sent by someone else
+			{eth(1, "1").Token, "0xa", at(-90)}, // before the listing was made
+		} {
+			r := b.Transferred(tc.token, tc.from, tc.at, at(6))
+			require.False(t, r.Applied, "%+v", tc)
+			requireFloor(t, b, "1")
+		}
+	})
+
+	t.Run("RESTAnswerRestoresAListingStillValid", func(t *testing.T) {
+		t.Parallel()
+		b := New(3, "ETH")
+		b.Reset(rest(maker(eth(1, "1"), "0xa", at(-60)), maker(eth(2, "2"), "0xb", at(-60))), at(0))
+		b.Transferred(eth(1, "1").Token, "0xa", at(5), at(6))
+		requireFloor(t, b, "2")
+		// The maker holds more units: the audit's answer still lists it.
+		r := b.Reset(rest(maker(eth(1, "1"), "0xa", at(-60)), maker(eth(2, "2"), "0xb", at(-60))), at(10))
+		require.False(t, r.Uncertain)
+		requireFloor(t, b, "1")
+	})
+
+	t.Run("RevalidationRestores", func(t *testing.T) {
+		t.Parallel()
+		b := New(3, "ETH")
+		b.Listed(maker(ver(eth(1, "1"), 4), "0xa", at(-60)), at(0))
+		b.Reset(rest(maker(eth(1, "1"), "0xa", at(-60)), maker(eth(2, "2"), "0xb", at(-60))), at(1))
+		b.Transferred(eth(1, "1").Token, "0xa", time.Time{}, at(2))
+		requireFloor(t, b, "2")
+		// The token came back to its maker: OpenSea revalidates the order.
+		b.Revalidated(hash(1), 5, at(3))
+		requireFloor(t, b, "1")
+	})
+}
+
 func TestResetAndNewerState(t *testing.T) {
 	t.Parallel()
 

@@ -184,6 +184,13 @@ func (s *Service) apply(c *coll, e stream.Event, now time.Time) {
 		default:
 			r = c.book.Revalidated(h, e.Version, now)
 		}
+	case stream.EventItemTransferred:
+		// A listing by the sender can no longer be filled: this repairs a
+		// lost item_sold when its transfer arrives (book.Transferred).
+		var tr stream.Transfer
+		if tr, err = e.Transfer(); err == nil {
+			r = c.book.Transferred(tr.Token, tr.From, tr.At, now)
+		}
 	case stream.EventItemMetadataUpdated:
 		var tok indexer.TokenRef
 		if tok, err = e.Token(); err == nil {
@@ -199,7 +206,7 @@ func (s *Service) apply(c *coll, e stream.Event, now time.Time) {
 		}
 		return
 	default:
-		return // transfers, offers, bids and unknown types do not move the floor
+		return // offers, bids and unknown types do not move the floor
 	}
 	if err != nil {
 		s.opts.Observer.Dropped("malformed")

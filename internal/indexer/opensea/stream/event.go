@@ -86,8 +86,9 @@ type itemDTO struct {
 
 // payloadDTO holds every payload field the typed accessors read; the
 // shapes are ItemListedEventPayload, ItemSoldEventPayload,
-// ItemCancelledEventPayload, OrderValidationEventPayload and
-// ItemMetadataUpdatePayload of stream-js src/types.ts.
+// ItemCancelledEventPayload, OrderValidationEventPayload,
+// ItemTransferredEventPayload and ItemMetadataUpdatePayload of stream-js
+// src/types.ts.
 type payloadDTO struct {
 	Item           *itemDTO         `json:"item"`
 	OrderHash      *string          `json:"order_hash"`
@@ -102,6 +103,8 @@ type payloadDTO struct {
 	IsPrivate      *bool            `json:"is_private"`
 	Maker          *accountDTO      `json:"maker"`
 	Taker          *accountDTO      `json:"taker"`
+	FromAccount    *accountDTO      `json:"from_account"`
+	ToAccount      *accountDTO      `json:"to_account"`
 	Transaction    *struct {
 		Hash      string          `json:"hash"`
 		Timestamp json.RawMessage `json:"timestamp"`
@@ -218,6 +221,48 @@ func (e Event) Sale() (indexer.Sale, error) {
 		s.Buyer = lowerHex(p.Taker.Address)
 	}
 	return s, nil
+}
+
+// Transfer is an item_transferred event: Token moved From one account To
+// another (addresses lower-cased) at At.
+type Transfer struct {
+	Token    indexer.TokenRef
+	From, To string
+	At       time.Time
+}
+
+// Transfer decodes an item_transferred event. At is event_timestamp, else
+// transaction.timestamp (zero when neither is there). The error names the
+// first missing or invalid field.
+func (e Event) Transfer() (Transfer, error) {
+	p, err := e.decode()
+	if err != nil {
+		return Transfer{}, err
+	}
+	f := fieldErr(e.Type)
+	var t Transfer
+	if t.Token, err = token(p); err != nil {
+		return t, f(err)
+	}
+	if p.FromAccount == nil || p.FromAccount.Address == "" {
+		return t, f(errors.New("field from_account.address: required"))
+	}
+	t.From = lowerHex(p.FromAccount.Address)
+	if p.ToAccount != nil {
+		t.To = lowerHex(p.ToAccount.Address)
+	}
+	for _, c := range []struct {
+		raw   json.RawMessage
+		field string
+	}{{p.EventTimestamp, "event_timestamp"}, {txTimestamp(p), "transaction.timestamp"}} {
+		if t.At, err = parseTime(c.raw, c.field); err != nil {
+			return t, f(err)
+		}
+		if !t.At.IsZero() {
+			break
+		}
+	}
+	return t, nil
 }
 
 // OrderHash returns the lower-cased order_hash of an order event

@@ -200,6 +200,27 @@ func TestEventOrderHashAndToken(t *testing.T) {
 	require.Equal(t, indexer.TokenRef{Chain: "solana", Contract: "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA", TokenID: "AbCdEf"}, ref)
 }
 
+func TestEventTransfer(t *testing.T) {
+	t.Parallel()
+
+	ev := fixtureEvent(t, "item_transferred.json")
+	tr, err := ev.Transfer()
+	require.NoError(t, err)
+	require.Equal(t, Transfer{
+		Token: indexer.TokenRef{Chain: "ethereum", Contract: fixtureContract, TokenID: "77", MetadataURL: "ipfs://QmExample/77"},
+		From:  "0xa4ff2b59d72f76ee51051196d25e3998cdc579c6", To: "0x05576aae1c7eeca6c674e8f74d3b50ef38fa08b6",
+		At: time.Date(2026, 12, 7, 9, 5, 0, 0, time.UTC),
+	}, tr)
+
+	noTime, err := withPayload(t, withPayload(t, ev, "event_timestamp", nil), "transaction", nil).Transfer()
+	require.NoError(t, err, "the time is optional")
+	require.True(t, noTime.At.IsZero())
+	_, err = withPayload(t, ev, "from_account", nil).Transfer()
+	require.ErrorContains(t, err, "item_transferred payload: field from_account.address: required")
+	_, err = withPayload(t, ev, "event_timestamp", "yesterday").Transfer()
+	require.ErrorContains(t, err, "event_timestamp")
+}
+
 func TestDecodeEventRejects(t *testing.T) {
 	t.Parallel()
 
