@@ -3,6 +3,7 @@ package book
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"math/big"
 	"slices"
 	"strings"
@@ -127,6 +128,12 @@ type Book struct {
 	now        int64
 	nextExpiry int64 // 0: nothing expires
 	uncertain  bool
+	// transfers are the latest item_transferred events (a ring of
+	// maxTransfers): a REST answer taken before one arrived may still list
+	// the orders it took out (see Transferred).
+	transfers    []transfer
+	transferNext int
+	movedAt      int64 // latest book time a listing went aside for a transfer
 
 	floor    indexer.Money
 	hasFloor bool
@@ -261,8 +268,21 @@ func (b *Book) Listed(l indexer.Listing, now time.Time) Result {
 		}
 		return b.end(prev, r)
 	}
-	b.place(entry{fp: fp, l: l, key: key, version: l.Version, at: b.now})
+	b.placeUnlessMoved(entry{fp: fp, l: l, key: key, version: l.Version, at: b.now})
 	return b.end(prev, r)
+}
+
+// placeUnlessMoved places an active listing an event made known, unless a
+// transfer the book remembers took its token from its maker: then it goes
+// aside and the book is Uncertain until a REST answer (newer than the
+// transfer) says whether the maker holds the token again.
+func (b *Book) placeUnlessMoved(e entry) {
+	if b.movedAway(e.l, math.MinInt64) >= 0 {
+		b.putAside(e)
+		b.uncertain, b.movedAt = true, b.now
+		return
+	}
+	b.place(e)
 }
 
 // Cancelled applies an item_cancelled event: the order is removed for good.
@@ -357,7 +377,9 @@ func (b *Book) Revalidated(orderHash string, version int64, now time.Time) Resul
 // order_invalidate: an order_revalidate (the token came back) restores it,
 // a sale or cancellation removes it for good. This repairs a lost item_sold
 // whose transfer arrived. A listing made after the transfer (ListedAt
-// later than at, both known) is not touched. The event carries no order
+// later than at, both known) is not touched. The book remembers its latest
+// transfers, so a REST answer taken before one arrived puts such a listing
+// aside too. The event carries no order
 // version, so it is never a duplicate or stale. A maker of a multi-unit
 // token (ERC-1155) may still hold units after a transfer, and the payload
 // does not say, so a book that put a listing aside becomes Uncertain: a
@@ -366,23 +388,75 @@ func (b *Book) Transferred(token indexer.TokenRef, from string, at, now time.Tim
 	b.stats.Events++
 	prev := b.begin(now)
 	var r Result
-	for i := 0; i < len(b.entries); {
-		e := b.entries[i]
-		if !sameToken(e.l.Token, token) || !strings.EqualFold(e.l.Maker, from) ||
-			(!at.IsZero() && !e.l.ListedAt.IsZero() && e.l.ListedAt.After(at)) {
-			i++
-			continue
+	tr := transfer{token: token, from: from, at: at, seen: b.now}
+	if len(b.transfers) < maxTransfers {
+		b.transfers = append(b.transfers, tr)
+	} else {
+		b.transfers[b.transferNext] = tr
+		b.transferNext = (b.transferNext + 1) % maxTransfers
+	}
+	hit := func(e entry) bool { return tr.takes(e.l) }
+	// In the book and among the recent (a REST answer could take those
+	// back): the book's and the ring's order hold for what remains.
+	for _, w := range [...]where{inBook, inRecent} {
+		for {
+			loc := location{where: w, idx: -1}
+			es := b.entries
+			if w == inRecent {
+				es = b.recent
+			}
+			for i := range es {
+				if hit(es[i]) {
+					loc.idx = i
+					break
+				}
+			}
+			if loc.idx < 0 {
+				break
+			}
+			e := es[loc.idx]
+			b.drop(loc)
+			e.at = b.now
+			b.putAside(e)
+			r.Applied = true
 		}
-		b.entries = slices.Delete(b.entries, i, i+1)
-		e.at = b.now
-		b.putAside(e)
-		r.Applied = true
 	}
 	if r.Applied {
 		b.stats.Applied++
-		b.uncertain = true
+		b.uncertain, b.movedAt = true, b.now
 	}
 	return b.end(prev, r)
+}
+
+// maxTransfers is how many transfers a book remembers for its REST answers.
+const maxTransfers = 32
+
+// transfer is an item_transferred event as the book remembers it: at is
+// its event time (zero: unknown), seen the book time it arrived.
+type transfer struct {
+	token indexer.TokenRef
+	from  string
+	at    time.Time
+	seen  int64
+}
+
+// takes says whether t makes l unfillable: t moved l's token away from
+// l's maker, and l was made before t (when both times are known).
+func (t transfer) takes(l indexer.Listing) bool {
+	return sameToken(l.Token, t.token) && strings.EqualFold(l.Maker, t.from) &&
+		(t.at.IsZero() || l.ListedAt.IsZero() || !l.ListedAt.After(t.at))
+}
+
+// movedAway returns the book time of the latest transfer that arrived at
+// or after since and makes l unfillable, or -1.
+func (b *Book) movedAway(l indexer.Listing, since int64) int64 {
+	seen := int64(-1)
+	for _, t := range b.transfers {
+		if t.seen >= since && t.seen > seen && t.takes(l) {
+			seen = t.seen
+		}
+	}
+	return seen
 }
 
 // Expire removes the listings whose expiration date is at or before now.
@@ -420,6 +494,7 @@ func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 		bound = new(big.Rat)
 	}
 	cands := make([]entry, 0, len(ls)+len(b.entries)+len(b.recent))
+	moved := false // a listing of the answer went aside for a later transfer
 	seen := make(map[uint64]struct{}, len(ls))
 	for _, l := range ls {
 		key, reason, err := b.key(l)
@@ -443,6 +518,15 @@ func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 		}
 		e := entry{fp: fp, l: l, key: key, version: version, at: at}
 		loc := b.find(fp)
+		gone := loc.where == inRecords && (loc.rec.kind == kindRemoved && loc.rec.final || loc.rec.kind == kindExpired)
+		if seen := b.movedAway(l, at); seen >= 0 && loc.where != inAside && !gone {
+			// Its token left its maker after the answer was taken.
+			b.drop(loc)
+			e.version, e.at = max(e.version, loc.version), seen
+			b.putAside(e)
+			moved = true
+			continue
+		}
 		switch {
 		case !loc.found:
 			cands = append(cands, e)
@@ -487,7 +571,9 @@ func (b *Book) Reset(ls []indexer.Listing, now time.Time) Result {
 			}
 		}
 	}
-	b.uncertain = b.recentLost >= at
+	// A listing put aside for a transfer after the answer was taken may
+	// be fillable after all (a multi-unit maker): only a newer answer says.
+	b.uncertain = b.recentLost >= at || moved || b.movedAt >= at
 	for fp, rec := range b.recs.m {
 		if rec.kind != kindUnpriced {
 			continue
@@ -598,7 +684,7 @@ func (b *Book) learn(fp uint64, l indexer.Listing, loc location) {
 	if loc.rec.kind == kindInvalid {
 		b.putAside(e)
 	} else {
-		b.place(e)
+		b.placeUnlessMoved(e)
 	}
 }
 

@@ -85,7 +85,7 @@ func (r *fuzzRef) answer(k int, lag bool) []indexer.Listing {
 }
 
 // FuzzBook plays byte-coded event sequences (listings, cancellations,
-// sales, invalidations, revalidations with arbitrary versions, time
+// sales, invalidations, transfers, revalidations with arbitrary versions, time
 // passing, REST answers taken before events that arrive ahead of them,
 // answers still listing removed orders) and checks the invariants after
 // every step: at most K entries, cheapest first, the floor is the first
@@ -97,6 +97,7 @@ func FuzzBook(f *testing.F) {
 	f.Add([]byte{2, 5, 60, 0, 0, 1, 10, 1, 11, 2, 70, 0, 12, 2, 22, 3, 43, 4, 45, 5, 70, 0})
 	f.Add([]byte{1, 9, 0, 1, 1, 1, 2, 1, 3, 1, 60, 0, 4, 2, 14, 3, 70, 0, 80, 30, 5, 4, 25, 5, 90, 0, 70, 0})
 	f.Add([]byte{4, 3, 60, 0, 5, 3, 15, 2, 70, 0, 0, 1, 0, 1, 24, 2, 20, 1, 34, 3, 44, 1, 54, 6, 80, 255, 70, 0})
+	f.Add([]byte{3, 7, 0, 1, 10, 1, 20, 1, 60, 0, 4, 128, 14, 200, 70, 0, 15, 2, 24, 130, 70, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) < 2 {
 			return
@@ -135,6 +136,13 @@ func FuzzBook(f *testing.F) {
 				b.Sold(h, v, now)
 				ref.apply(n, v, stRemoved, ref.ls[n].Quantity == 1)
 			case 4:
+				if arg >= 128 { // the token left its maker: the order can no longer be filled
+					b.Transferred(ref.ls[n].Token, ref.ls[n].Maker, time.Time{}, now)
+					if ref.state[n] == stActive {
+						ref.state[n] = stInvalid
+					}
+					break
+				}
 				b.Invalidated(h, v, now)
 				ref.apply(n, v, stInvalid, false)
 			case 5:
