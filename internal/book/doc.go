@@ -31,6 +31,12 @@
 //   - Cancellation, sale, invalidation and expiry only remove entries.
 //   - An invalidated order's listing is kept aside; a newer revalidation
 //     puts it back when it costs at most W.
+//   - A transfer of a token away from a listing's maker (item_transferred)
+//     makes that listing unfillable: it is kept aside like an invalidated
+//     one (this repairs a lost item_sold), and the book is Uncertain, since
+//     a multi-unit maker may still hold units. The book remembers its latest
+//     transfers, so a REST answer taken before one arrived, or a late
+//     listing event, does not put such a listing back.
 //   - Reset replaces B with a REST answer (the K cheapest listings at one
 //     instant): W becomes the answer's dearest price, or +∞ when the answer
 //     holds fewer than K listings.
