@@ -32,10 +32,18 @@ func (s *Service) loop(ctx context.Context) error {
 		auditTick = t.C
 	}
 	go s.loadCollections(ctx, s.loadGen.Add(1), o.Shards.Owned())
+	var trackingReload <-chan time.Time // a burst of tracking changes gathers here
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-s.tracking:
+			if trackingReload == nil {
+				trackingReload = time.After(trackingDebounce)
+			}
+		case <-trackingReload:
+			trackingReload = nil
+			go s.loadCollections(ctx, s.loadGen.Add(1), o.Shards.Owned())
 		case owned := <-o.Shards.Changes():
 			s.log.Info("stream shards changed", slog.Int("held", len(owned)))
 			go s.loadCollections(ctx, s.loadGen.Add(1), owned)

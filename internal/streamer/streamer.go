@@ -125,8 +125,11 @@ type Options struct {
 	Currency string
 	// FlushInterval (default 150 ms) is how often collected writes commit;
 	// ReloadInterval (default 10 s) how often the collections of the held
-	// shards are read again (tracking and untracking join and leave topics
-	// without a restart); LiveInterval (default 15 s) how often live
+	// shards are read again, besides at once (200 ms gathering) when a
+	// collection row changes, which the consumer hears over LISTEN on a
+	// connection of its own: tracking and untracking join and leave topics
+	// without a restart, and within 10 s while that connection is lost;
+	// LiveInterval (default 15 s) how often live
 	// collections are marked live again and reconcile differences read.
 	FlushInterval  time.Duration
 	ReloadInterval time.Duration
@@ -233,6 +236,7 @@ type Service struct {
 
 	in       chan msg      // to the loop
 	done     chan struct{} // closed when the loop stopped
+	tracking chan struct{} // a collection row changed (listenTracking); capacity 1
 	bootLive chan bootReq  // refills of dry books (live class), served first
 	bootBulk chan bootReq  // bootstraps after a join, reconcile repairs (bulk class)
 	pending  *batch        // writes collected for the next flush
@@ -270,6 +274,7 @@ func New(pool *pgxpool.Pool, opts Options) (*Service, error) {
 		opts: opts, db: pool, log: opts.Logger.With(slog.String("component", "stream")),
 		in:       make(chan msg, 8192),
 		done:     make(chan struct{}),
+		tracking: make(chan struct{}, 1),
 		bootLive: make(chan bootReq, 4096),
 		bootBulk: make(chan bootReq, 1<<16),
 		pending:  newBatch(),
@@ -415,6 +420,11 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() {
 		defer close(writerDone)
 		s.writer(runCtx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.listenTracking(runCtx)
 	}()
 	s.log.Info("stream consumer started", slog.String("replica", o.Replica), slog.Int("connections", len(s.slots)),
 		slog.Int("book_size", o.BookSize), slog.Int("shards", o.ShardCount))

@@ -462,6 +462,27 @@ func TestTrackingJoinsAndLeaves(t *testing.T) {
 	require.EqualValues(t, 3, e.svc.Stats().Topics)
 }
 
+// TestTrackingHeardAtOnce: with the periodic reload ten minutes away,
+// tracking changes still join and leave topics within seconds: the
+// consumer hears them over LISTEN.
+func TestTrackingHeardAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := indexersim.Config{Seed: 191, Collections: 3, MinTokens: 10, MaxTokens: 10}
+	e := setup(t, cfg, func(o *streamer.Options) { o.ReloadInterval = 10 * time.Minute })
+	waitLive(t, e, 3, 30*time.Second)
+	slugs := e.sim.Server.Slugs()
+	svc := &admin.Service{DB: e.pool}
+	_, err := svc.Untrack(ctx, "test", slugs[2])
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.svc.Stats().Topics == 2 }, 30*time.Second, 50*time.Millisecond,
+		"the untracked collection's topic is left without waiting for the reload")
+	_, err = svc.Track(ctx, "test", admin.TrackParams{Slug: slugs[2], Source: "opensea", Priority: 2})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.svc.Stats().Topics == 3 }, 30*time.Second, 50*time.Millisecond,
+		"the tracked collection's topic is joined without waiting for the reload")
+}
+
 // TestRefusedKey: a key the Stream API refuses at the upgrade is taken out
 // of the pool (loudly, through the key guard) and its collections move to
 // the other key's connection.
