@@ -87,7 +87,7 @@ var envVars = []envVar{ //nolint:gochecknoglobals // read-only documentation tab
 	{"NFTSYNC_SIM_BURST", "(rate)", "Simulator: requests it accepts back to back before its rate applies."},
 	{"NFTSYNC_SIM_MIN_TOKENS", "100", "Simulator: fewest tokens in a collection."},
 	{"NFTSYNC_SIM_MAX_TOKENS", "1000", "Simulator: most tokens in a collection (sizes are log-uniform in between)."},
-	{"NFTSYNC_SIM_POLYGON_FRACTION", "0.02", "Simulator: share of collections on Polygon, quoted in POL (/stats, listings, sales, stream events); 0 = none. `dev` tracks each collection on its chain."},
+	{"NFTSYNC_SIM_POLYGON_FRACTION", "0", "Simulator: share of collections on Polygon, quoted in POL (/stats, listings, sales, stream events), e.g. 0.02; 0 = none. `dev` tracks each collection on its chain; other harnesses must add Polygon slugs with `collections add -chain polygon`."},
 	{"NFTSYNC_TRAITS_BATCH", "50", "Tokens per trait-fetch step, stored in one transaction (a crash refetches at most one step); rounded up to whole batch calls."},
 	{"NFTSYNC_TRAITS_BATCH_SIZE", "50", "Tokens asked per upstream batch call (OpenSea POST /api/v2/nfts/batch): the starting size, halved when the source refuses a batch as too large; 1 = one single-NFT call per token."},
 	{"NFTSYNC_TRAITS_CONCURRENCY", "4", "Per-token trait calls one fetch_traits job has in flight (each takes its own rate-limit lease)."},

@@ -11,8 +11,10 @@ import (
 const (
 	DefaultCollections = 50
 	// DefaultPolygonFraction is the default share of collections on
-	// Polygon (Config.PolygonFraction): about one in fifty.
-	DefaultPolygonFraction = 0.02
+	// Polygon (Config.PolygonFraction): none, so that a harness tracking
+	// every simulated slug without a chain (the default, Ethereum) finds
+	// them all; ask for a share explicitly.
+	DefaultPolygonFraction = 0.0
 	DefaultMinTokens       = 1000
 	DefaultMaxTokens       = 10000
 	DefaultOversizeBytes   = 17 << 20 // just over a 16 MiB client body limit
@@ -145,9 +147,8 @@ type Config struct {
 	// PolygonFraction is the share of collections on Polygon, quoted in
 	// its native currency POL (currency.go) rather than ETH: /stats,
 	// listings, sales and stream events price them in POL. Which
-	// collections is drawn from Seed, per collection. Zero means
-	// DefaultPolygonFraction; negative means none (every collection on
-	// Ethereum); at most 1.
+	// collections is drawn from Seed, per collection. Zero (the default)
+	// or negative means none (every collection on Ethereum); at most 1.
 	PolygonFraction float64
 
 	// Market configures each collection's order book (book.go): how many
