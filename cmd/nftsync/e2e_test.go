@@ -103,6 +103,7 @@ func TestDevEndToEnd(t *testing.T) {
 	require.Contains(t, logs.String(), "msg=progress")
 	require.NotContains(t, logs.String(), "Producer job counts")
 	require.Contains(t, logs.String(), "msg=stream events_per_s=", "dev's progress line has the stream's figures")
+	require.Contains(t, logs.String(), "audit_calls_per_collection_hour=", "the audits' spare-budget calls apart from the stream's own")
 
 	withUnknown := 0
 	for _, slug := range truth.Slugs() {

@@ -214,8 +214,9 @@ type progress struct {
 }
 
 type callSample struct {
-	at    time.Time
-	calls int64
+	at     time.Time
+	calls  int64 // floor polls and the stream's own calls
+	audits int64 // the stream's audits (spare budget only)
 }
 
 // progressWindow is the window of the REST calls rate on the progress line.
@@ -263,22 +264,26 @@ func (p *progress) log(ctx context.Context, logger *slog.Logger) (complete, tota
 	}
 	p.lastEvents, p.lastAt = st.Events, now
 	// Market REST calls: floor polls (stats) and the stream's bootstraps,
-	// refills and gap backfills, per collection and hour since start.
-	// The rate is over the last few minutes (the first ones include the
-	// books' bootstrap).
-	calls := p.sim.Stats().ByEndpoint[indexersim.EndpointStats] + st.RESTCalls
-	p.calls = append(p.calls, callSample{at: now, calls: calls})
+	// refills and gap backfills, per collection and hour since start; the
+	// audits apart, since they spend only budget nobody else wanted (the
+	// simulator's generous one here). The rate is over the last few
+	// minutes (the first ones include the books' bootstrap).
+	calls := p.sim.Stats().ByEndpoint[indexersim.EndpointStats] + st.RESTCalls - st.Audits
+	p.calls = append(p.calls, callSample{at: now, calls: calls, audits: st.Audits})
 	for len(p.calls) > 2 && now.Sub(p.calls[1].at) >= progressWindow {
 		p.calls = p.calls[1:]
 	}
-	perCollHour := 0.0
+	perCollHour, auditsPerCollHour := 0.0, 0.0
 	if first := p.calls[0]; total > 0 && now.After(first.at) {
-		perCollHour = float64(calls-first.calls) / float64(total) / now.Sub(first.at).Hours()
+		hours := float64(total) * now.Sub(first.at).Hours()
+		perCollHour = float64(calls-first.calls) / hours
+		auditsPerCollHour = float64(st.Audits-first.audits) / hours
 	}
 	logger.Info("stream", slog.String("events_per_s", fmt.Sprintf("%.1f", rate)),
 		slog.Duration("lag_p50", st.LagP50.Round(time.Millisecond)), slog.Duration("lag_p99", st.LagP99.Round(time.Millisecond)),
 		slog.Int64("live", st.Live), slog.Int64("topics", st.Topics), slog.Int64("floor_changes", st.FloorWrites),
 		slog.Int64("sales", st.Sales), slog.String("rest_calls_per_collection_hour", fmt.Sprintf("%.2f", perCollHour)),
+		slog.String("audit_calls_per_collection_hour", fmt.Sprintf("%.2f", auditsPerCollHour)),
 		slog.Duration("rest_window", now.Sub(p.calls[0].at).Round(time.Second)))
 	return complete, total, nil
 }
