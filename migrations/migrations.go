@@ -111,6 +111,24 @@ func All() ([]Migration, error) {
 	return out, nil
 }
 
+// SchemaFingerprint is the hex SHA-256 of the numbered migrations (names
+// and contents, in order): it changes when a numbered file is edited in
+// place, which is how the schema changes before the first release (see the
+// package doc). A throwaway development database made from another
+// fingerprint is stale and must be made again; functions.sql and
+// catalog.sql are re-applied on their own and do not count.
+func SchemaFingerprint() (string, error) {
+	all, err := All()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, m := range all {
+		fmt.Fprintf(h, "%d %s %d\n%s", m.Version, m.Name, len(m.SQL), m.SQL)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // Files returns the re-applied files in the order Up applies them around
 // the numbered ones: functions.sql (before) and catalog.sql (after).
 func Files() ([]File, error) {

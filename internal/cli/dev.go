@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/nftsync/nftsync/internal/metrics"
 	"github.com/nftsync/nftsync/internal/pgcluster"
 	"github.com/nftsync/nftsync/internal/streamer"
+	"github.com/nftsync/nftsync/migrations"
 )
 
 // Dev is the embedded default: a private PostgreSQL (unless DATABASE_URL
@@ -45,7 +47,7 @@ func Dev(ctx context.Context, cfg *Config, logger *slog.Logger, stdout io.Writer
 				logger.Warn("stop local postgres", slog.Any("error", err))
 			}
 		}()
-		if err := cluster.CreateDatabase(ctx, "nftsync"); err != nil {
+		if err := freshDevDatabase(ctx, cluster, cfg.DevDir, logger); err != nil {
 			return fmt.Errorf("local postgres: %w", err)
 		}
 		dbURL = cluster.DSN("nftsync")
@@ -446,4 +448,34 @@ func simStreamURL(base string) string {
 	}
 	u.Path = "/socket/websocket"
 	return u.String()
+}
+
+// devSchemaFile records, beside the private cluster, the schema fingerprint
+// (migrations.SchemaFingerprint) its nftsync database was made from.
+const devSchemaFile = "schema.sha256"
+
+// freshDevDatabase makes the private cluster's nftsync database, first
+// dropping one made from another schema: before the first release the
+// schema file is edited in place, so a database kept from an older
+// checkout lacks what the code now needs. The private database holds only
+// what dev derived from the simulator, which the run makes again.
+func freshDevDatabase(ctx context.Context, cluster *pgcluster.Cluster, dir string, logger *slog.Logger) error {
+	want, err := migrations.SchemaFingerprint()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, devSchemaFile)
+	if have, err := os.ReadFile(path); err != nil || strings.TrimSpace(string(have)) != want {
+		logger.Info("the schema changed since the private database was made (or it is new): making it afresh", slog.String("dir", dir))
+		if err := cluster.DropDatabase(ctx, "nftsync"); err != nil {
+			return err
+		}
+	}
+	if err := cluster.CreateDatabase(ctx, "nftsync"); err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(want+"\n"), 0o600); err != nil {
+		return fmt.Errorf("record the private database's schema: %w", err)
+	}
+	return nil
 }

@@ -287,6 +287,21 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name string) error {
 	return nil
 }
 
+// DropDatabase drops the database name if it exists, disconnecting its
+// sessions (WITH (FORCE)).
+func (c *Cluster) DropDatabase(ctx context.Context, name string) error {
+	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		return fmt.Errorf("pgcluster: drop database %q: connect: %w", name, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("pgcluster: drop database %q: %w", name, err)
+	}
+	c.log.Info("dropped database", "database", name)
+	return nil
+}
+
 // Stop shuts the server down (pg_ctl stop -m fast: open sessions are
 // disconnected, committed data is kept) if this Cluster started or adopted
 // it; for a reused server it does nothing. Stop is idempotent. It runs

@@ -97,6 +97,9 @@ func TestLifecycle(t *testing.T) {
 	// Idempotent, and safe for names that need quoting.
 	noErr(t, c.CreateDatabase(ctx, "app"), "CreateDatabase")
 	noErr(t, c.CreateDatabase(ctx, "app"), "CreateDatabase again")
+	noErr(t, c.DropDatabase(ctx, "app"), "DropDatabase")
+	noErr(t, c.DropDatabase(ctx, "app"), "DropDatabase of a database that is gone")
+	noErr(t, c.CreateDatabase(ctx, "app"), "CreateDatabase after DropDatabase")
 	noErr(t, c.CreateDatabase(ctx, `we"ird-Name`), "CreateDatabase quoted")
 	if err := c.CreateDatabase(ctx, strings.Repeat("x", 64)); err == nil {
 		t.Fatal("CreateDatabase accepted a 64-byte name")
