@@ -395,31 +395,23 @@ func (b *Book) Transferred(token indexer.TokenRef, from string, at, now time.Tim
 		b.transfers[b.transferNext] = tr
 		b.transferNext = (b.transferNext + 1) % maxTransfers
 	}
-	hit := func(e entry) bool { return tr.takes(e.l) }
 	// In the book and among the recent (a REST answer could take those
-	// back): the book's and the ring's order hold for what remains.
-	for _, w := range [...]where{inBook, inRecent} {
-		for {
-			loc := location{where: w, idx: -1}
-			es := b.entries
-			if w == inRecent {
-				es = b.recent
+	// back).
+	var hits []uint64
+	for _, es := range [...][]entry{b.entries, b.recent} {
+		for _, e := range es {
+			if tr.takes(e.l) {
+				hits = append(hits, e.fp)
 			}
-			for i := range es {
-				if hit(es[i]) {
-					loc.idx = i
-					break
-				}
-			}
-			if loc.idx < 0 {
-				break
-			}
-			e := es[loc.idx]
-			b.drop(loc)
-			e.at = b.now
-			b.putAside(e)
-			r.Applied = true
 		}
+	}
+	for _, fp := range hits {
+		loc := b.find(fp)
+		e := *loc.e
+		b.drop(loc)
+		e.at = b.now
+		b.putAside(e)
+		r.Applied = true
 	}
 	if r.Applied {
 		b.stats.Applied++
