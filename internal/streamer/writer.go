@@ -80,38 +80,28 @@ func (b *batch) empty() bool {
 // mergeOlder puts an unwritten older batch back under the newer b: b's
 // values win where both have one.
 func (b *batch) mergeOlder(old *batch) {
-	for id, f := range old.floors {
-		if _, ok := b.floors[id]; !ok {
-			b.floors[id] = f
-		}
-	}
-	for id, t := range old.touch {
-		if _, ok := b.touch[id]; !ok {
-			b.touch[id] = t
-		}
-	}
-	for id, m := range old.marks {
-		if _, ok := b.marks[id]; !ok {
-			b.marks[id] = m
-		}
-	}
-	for id, c := range old.covered {
-		if _, ok := b.covered[id]; !ok {
-			b.covered[id] = c
-		}
-	}
-	b.sales = append(old.sales, b.sales...)
-	if len(b.sales) > maxPendingSales {
-		b.sales = b.sales[len(b.sales)-maxPendingSales:]
-	}
+	keepNewer(b.floors, old.floors)
+	keepNewer(b.touch, old.touch)
+	keepNewer(b.marks, old.marks)
+	keepNewer(b.covered, old.covered)
+	b.sales = olderFirst(old.sales, b.sales, maxPendingSales)
 	b.bootstrapped = append(old.bootstrapped, b.bootstrapped...)
-	b.metadata = append(old.metadata, b.metadata...)
-	if len(b.metadata) > maxPendingMetadata {
-		b.metadata = b.metadata[len(b.metadata)-maxPendingMetadata:]
-	}
-	b.quality = append(old.quality, b.quality...)
-	if len(b.quality) > maxPendingQuality {
-		b.quality = b.quality[len(b.quality)-maxPendingQuality:]
+	b.metadata = olderFirst(old.metadata, b.metadata, maxPendingMetadata)
+	b.quality = olderFirst(old.quality, b.quality, maxPendingQuality)
+}
+
+// olderFirst is old followed by newer, keeping the newest limit.
+func olderFirst[T any](old, newer []T, limit int) []T {
+	all := append(old, newer...)
+	return all[max(0, len(all)-limit):]
+}
+
+// keepNewer adds old's entries whose key newer lacks.
+func keepNewer[K comparable, V any](newer, old map[K]V) {
+	for k, v := range old {
+		if _, ok := newer[k]; !ok {
+			newer[k] = v
+		}
 	}
 }
 
