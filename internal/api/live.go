@@ -3,9 +3,7 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +11,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/nftsync/nftsync/internal/pgnotify"
 )
 
 // changeChannel is the PostgreSQL notification channel the data-version
@@ -61,50 +61,29 @@ func newHub(pool *pgxpool.Pool, logger *slog.Logger) *hub {
 
 // run listens until ctx is done.
 func (h *hub) run(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := h.listen(ctx)
-		if ctx.Err() != nil {
-			break
-		}
-		h.dropAll()
-		h.logger.WarnContext(ctx, "subscriptions: lost the database's change notifications; every subscription was ended, reconnecting",
-			slog.Any("error", err), slog.Duration("backoff", backoff))
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff/2+1)))):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
+	pgnotify.Listen(ctx, h.connect, changeChannel, pgnotify.Options{MinBackoff: 100 * time.Millisecond, MaxBackoff: 5 * time.Second}, pgnotify.Handler{
+		Ready: func() {
+			h.mu.Lock()
+			close(h.ready)
+			h.mu.Unlock()
+		},
+		Notify: func(payload string) {
+			idText, kindText, ok := strings.Cut(payload, " ")
+			id, perr := strconv.ParseInt(idText, 10, 64)
+			kind := DataChange(kindText)
+			if !ok || perr != nil || !kind.IsValid() {
+				h.logger.WarnContext(ctx, "subscriptions: ignoring a malformed change notification", slog.String("payload", payload))
+				return
+			}
+			h.deliver(id, kind)
+		},
+		Lost: func(err error, retryIn time.Duration) {
+			h.dropAll()
+			h.logger.WarnContext(ctx, "subscriptions: lost the database's change notifications; every subscription was ended, reconnecting",
+				slog.Any("error", err), slog.Duration("backoff", retryIn))
+		},
+	})
 	h.dropAll()
-}
-
-func (h *hub) listen(ctx context.Context) error {
-	conn, err := h.connect(ctx)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+changeChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	h.mu.Lock()
-	close(h.ready)
-	h.mu.Unlock()
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		idText, kindText, ok := strings.Cut(n.Payload, " ")
-		id, perr := strconv.ParseInt(idText, 10, 64)
-		kind := DataChange(kindText)
-		if !ok || perr != nil || !kind.IsValid() {
-			h.logger.WarnContext(ctx, "subscriptions: ignoring a malformed change notification", slog.String("payload", n.Payload))
-			continue
-		}
-		h.deliver(id, kind)
-	}
 }
 
 // waitReady waits until the hub listens (subscribing before would miss

@@ -2,14 +2,14 @@ package streamer
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/nftsync/nftsync/internal/pgnotify"
 )
 
 // trackingChannel is the channel the data-version triggers notify on
@@ -26,48 +26,25 @@ const trackingDebounce = 200 * time.Millisecond
 // so tracking and untracking join and leave topics within a fraction of a
 // second instead of at the next ReloadInterval, which stays the fallback
 // while the listening connection is lost. It holds one connection of its
-// own and reconnects with capped backoff.
+// own.
 func (s *Service) listenTracking(ctx context.Context) {
 	cfg := s.db.Config().ConnConfig.Copy()
-	backoff := 500 * time.Millisecond
-	for ctx.Err() == nil {
-		err := s.listenOnce(ctx, cfg)
-		if ctx.Err() != nil {
-			return
-		}
-		s.log.Warn("stream: lost the notifications of tracking changes; the collections are read again every reload interval meanwhile",
-			slog.Any("error", err), slog.Duration("retry_in", backoff))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff + time.Duration(rand.Int64N(int64(backoff/2+1)))):
-		}
-		backoff = min(2*backoff, 30*time.Second)
-	}
-}
-
-func (s *Service) listenOnce(ctx context.Context, cfg *pgx.ConnConfig) error {
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+trackingChannel); err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	// Changes committed before LISTEN took effect are read now.
-	s.signalTracking()
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		if idText, kind, ok := strings.Cut(n.Payload, " "); ok && kind == "METADATA" {
-			if _, err := strconv.ParseInt(idText, 10, 64); err == nil {
-				s.signalTracking()
+	connect := func(ctx context.Context) (*pgx.Conn, error) { return pgx.ConnectConfig(ctx, cfg) }
+	pgnotify.Listen(ctx, connect, trackingChannel, pgnotify.Options{MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}, pgnotify.Handler{
+		// Changes committed before LISTEN took effect are read now.
+		Ready: s.signalTracking,
+		Notify: func(payload string) {
+			if idText, kind, ok := strings.Cut(payload, " "); ok && kind == "METADATA" {
+				if _, err := strconv.ParseInt(idText, 10, 64); err == nil {
+					s.signalTracking()
+				}
 			}
-		}
-	}
+		},
+		Lost: func(err error, retryIn time.Duration) {
+			s.log.Warn("stream: lost the notifications of tracking changes; the collections are read again every reload interval meanwhile",
+				slog.Any("error", err), slog.Duration("retry_in", retryIn))
+		},
+	})
 }
 
 func (s *Service) signalTracking() {
