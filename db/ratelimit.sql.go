@@ -126,9 +126,11 @@ WITH b AS (
     LIMIT 1
 ), want_set AS ( -- likewise
     UPDATE rate_limit_buckets u
-    SET demand_until = greatest(u.demand_until, h.now + make_interval(secs => h.wait + $8::float8))
-    FROM want h
-    WHERE u.key = h.key
+    SET demand_until = h.until
+    FROM (SELECT want.key, want.now + make_interval(secs => want.wait + $8::float8) AS until FROM want) h
+    -- A bucket already wanted as long writes nothing (most refusals: the
+    -- waiters of a drained bucket).
+    WHERE u.key = h.key AND (u.demand_until IS NULL OR u.demand_until < h.until)
     RETURNING u.key
 )
 SELECT
