@@ -14,7 +14,9 @@ import (
 // Polygon, whose native currency is POL (renamed from MATIC in 2024; the
 // chain identifier is "polygon" in the spec's ChainIdentifier enum,
 // indexers.md). Such a collection's whole market is quoted in POL, as
-// OpenSea quotes a collection in its chain's currency: /stats names POL in
+// OpenSea is taken to quote a collection in its chain's currency
+// [unverified: no recorded /stats answer of a Polygon collection, and the
+// spec leaves floor_price_symbol a free string]: /stats names POL in
 // floor_price_symbol and reports the floor and volumes in POL, its listings
 // and sales are priced in POL (a few depth listings in USDC), and stream
 // events carry POL's eth_price in payment_token, as they carry USDC's.
